@@ -1,0 +1,151 @@
+"""``analyze``: recorded videos and images in, a Result out.
+
+Each input is analysed on its own; one that cannot be read is reported in the result's
+``sources`` table (status "error", with a one-line reason) and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from affectlens.config import AnalysisConfig
+from affectlens.errors import InputError
+from affectlens.observers import FrameObserver, ThumbnailCollector
+from affectlens.pipeline import Pipeline
+from affectlens.result import SOURCE_COLUMNS, Result, frame_rows, frames_table
+from affectlens.sources import MediaInfo, expand_inputs, open_media
+from affectlens.types import FaceAnalysis, Frame
+
+log = logging.getLogger(__name__)
+
+# Progress callback: (source path, frames done in it, frames expected or None).
+Progress = Callable[[Path, int, int | None], None]
+PathLike = str | Path
+
+
+def analyze(
+    inputs: PathLike | Sequence[PathLike],
+    config: AnalysisConfig | None = None,
+    *,
+    pipeline: Pipeline | None = None,
+    observers: Iterable[FrameObserver] = (),
+    progress: Progress | None = None,
+) -> Result:
+    """Analyse video files, images and folders of them.
+
+    >>> result = affectlens.analyze("session.mp4", AnalysisConfig(fps=5))
+    >>> result.tracks[["track_id", "dominant_expression", "age_band"]]
+    >>> result.to_csv("out/")
+    """
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    pipeline = pipeline or Pipeline(config)
+    thumbnails = ThumbnailCollector()
+    watchers: list[FrameObserver] = [thumbnails, *observers]
+    files, missing = expand_inputs(paths)
+    rows: list[dict[str, Any]] = []
+    sources = [_source_row(str(m.split(":")[0]), None, 0, 0, 0, "error", m) for m in missing]
+    for path in files:
+        sources.append(_analyse_file(path, pipeline, watchers, rows, progress))
+    return Result(
+        frames=frames_table(rows),
+        sources=_sources_table(sources),
+        settings=pipeline.config.model_dump(),
+        thumbnails=thumbnails.thumbnails,
+    )
+
+
+def _analyse_file(
+    path: Path, pipeline: Pipeline, watchers: list[FrameObserver],
+    rows: list[dict[str, Any]], progress: Progress | None,
+) -> dict[str, Any]:
+    config = pipeline.config
+    try:
+        source = open_media(path, config.fps, config.max_image_side)
+    except InputError as exc:
+        log.warning("%s", exc)
+        return _source_row(str(path), None, 0, 0, 0, "error", str(exc))
+    info = source.info
+    analysis_fps = min(config.fps or info.native_fps or 25.0, info.native_fps or 25.0)
+    state = pipeline.start_source(analysis_fps if info.kind == "video" else None)
+    active = _start(watchers, info)
+    count, faces, tracks = 0, 0, set()
+    try:
+        for batch in _batches(source.frames(), config.batch_frames):
+            for frame, analysis in zip(batch, pipeline.analyse(batch, state)):
+                rows += frame_rows(str(path), analysis)
+                faces += len(analysis)
+                tracks.update(int(t) for t in analysis.track_ids if t > 0)
+                active = _notify(active, frame, analysis)
+            count += len(batch)
+            if progress:
+                progress(path, count, info.frame_count)
+    except InputError as exc:
+        log.warning("%s", exc)
+        return _source_row(str(path), info, 0, 0, 0, "error", str(exc))
+    finally:
+        for watcher in active:
+            watcher.finish()
+    for warning in info.warnings:
+        log.warning("%s", warning)
+    status = "warning" if info.warnings else "ok"
+    return _source_row(str(path), info, count, faces, len(tracks), status, "; ".join(info.warnings))
+
+
+def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _start(watchers: list[FrameObserver], info: MediaInfo) -> list[FrameObserver]:
+    active = []
+    for watcher in watchers:
+        try:
+            watcher.start(info)
+            active.append(watcher)
+        except Exception:
+            log.exception("observer %s failed to start; analysis goes on", type(watcher).__name__)
+    return active
+
+
+def _notify(
+    watchers: list[FrameObserver], frame: Frame, analysis: FaceAnalysis
+) -> list[FrameObserver]:
+    """Hands the frame to each observer; drops any that fails."""
+    alive = []
+    for watcher in watchers:
+        try:
+            watcher.observe(frame, analysis)
+            alive.append(watcher)
+        except Exception:
+            log.exception("observer %s failed; analysis goes on", type(watcher).__name__)
+    return alive
+
+
+def _source_row(
+    source: str, info: MediaInfo | None, frames: int, faces: int, tracks: int,
+    status: str, message: str,
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "kind": info.kind if info else None,
+        "width": info.width if info else None,
+        "height": info.height if info else None,
+        "native_fps": info.native_fps if info else None,
+        "frames_analysed": frames, "faces": faces, "tracks": tracks,
+        "status": status, "message": message,
+    }
+
+
+def _sources_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=SOURCE_COLUMNS)

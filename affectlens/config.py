@@ -1,0 +1,43 @@
+"""Analysis settings: the one place their defaults live, validated with clear messages."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AnalysisConfig(BaseModel):
+    """How a video or image is analysed. Unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fps: float | None = Field(
+        None, gt=0, description="Frames analysed per second of video; None = every frame."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="Where the models run: cpu, cuda, or auto (cuda when available)."
+    )
+    min_face_px: float = Field(
+        24, ge=8, description="Smallest face width searched for, in pixels. Smaller is slower."
+    )
+    face_score_threshold: float = Field(
+        0.75, gt=0, lt=1, description="Face detector confidence needed to keep a face."
+    )
+    smoothing_tau_s: float = Field(
+        1.0, gt=0, description="Time constant of per-track expression smoothing, seconds."
+    )
+    switch_margin: float = Field(
+        0.1, ge=0, lt=1, description="Lead another expression needs to replace the dominant one."
+    )
+    min_confidence: float = Field(
+        0.4, ge=0, le=1, description="Below this smoothed probability a face is 'uncertain'."
+    )
+    lost_track_seconds: float = Field(
+        1.0, gt=0, description="How long a track survives without its face being seen."
+    )
+    batch_frames: int = Field(8, ge=1, le=256, description="Frames sent through models at once.")
+    max_image_side: int = Field(
+        4096, ge=256, description="Larger images are scaled down to this side before analysis."
+    )
+    threads: int = Field(0, ge=0, description="CPU threads per model; 0 = all cores.")

@@ -1,0 +1,1 @@
+"""Models, each behind one small interface: ``predict(batch) -> arrays``."""

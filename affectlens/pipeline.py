@@ -1,0 +1,105 @@
+"""The one data path: frames -> faces -> aligned crops -> expression and age -> tracks -> smoothing.
+
+Nothing else knows the order of the stages. A batch of frames goes through each model in one
+call (all faces of all frames together); tracking and smoothing then run frame by frame, in
+order, with state kept per source in a ``SourceState``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from affectlens.config import AnalysisConfig
+from affectlens.models.age import AgeEstimator
+from affectlens.models.alignment import align_faces
+from affectlens.models.expression import ExpressionClassifier
+from affectlens.models.face_detector import FaceDetector
+from affectlens.tracking.smoothing import ExpressionSmoother
+from affectlens.tracking.tracker import UNTRACKED, FaceTracker
+from affectlens.types import FaceAnalysis, FaceDetections, Frame
+
+
+@dataclass(frozen=True)
+class Models:
+    detector: FaceDetector
+    expression: ExpressionClassifier
+    age: AgeEstimator
+
+    @classmethod
+    def load(cls, config: AnalysisConfig) -> Models:
+        return cls(
+            FaceDetector(
+                config.device, config.min_face_px, config.face_score_threshold,
+                threads=config.threads,
+            ),
+            ExpressionClassifier(config.device, config.threads),
+            AgeEstimator(config.device, config.threads),
+        )
+
+
+@dataclass
+class SourceState:
+    """What one source carries from batch to batch: its tracker (None for a still image)."""
+
+    tracker: FaceTracker | None
+    smoother: ExpressionSmoother
+
+
+class Pipeline:
+    def __init__(self, config: AnalysisConfig | None = None, models: Models | None = None) -> None:
+        self.config = config or AnalysisConfig()
+        self.models = models or Models.load(self.config)
+
+    def start_source(self, analysis_fps: float | None) -> SourceState:
+        """State for a new source; analysis_fps None means a still image (no tracking)."""
+        cfg = self.config
+        tracker = (
+            FaceTracker(analysis_fps, cfg.lost_track_seconds) if analysis_fps else None
+        )
+        smoother = ExpressionSmoother(cfg.smoothing_tau_s, cfg.switch_margin, cfg.min_confidence)
+        return SourceState(tracker, smoother)
+
+    def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:
+        """FaceAnalysis for each frame, in order."""
+        detections = self.models.detector.predict([f.image for f in frames])
+        probs, ages = self._classify(frames, detections)
+        results, start = [], 0
+        for frame, faces in zip(frames, detections):
+            stop = start + len(faces)
+            results.append(self._track(frame, faces, probs[start:stop], ages[start:stop], state))
+            start = stop
+        return results
+
+    def _classify(
+        self, frames: Sequence[Frame], detections: list[FaceDetections]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        expression, age = self.models.expression, self.models.age
+        exp_crops = [align_faces(f.image, d.keypoints, expression.template)
+                     for f, d in zip(frames, detections) if len(d)]
+        age_crops = [align_faces(f.image, d.keypoints, age.template)
+                     for f, d in zip(frames, detections) if len(d)]
+        if not exp_crops:
+            return np.zeros((0, len(expression.labels)), np.float32), np.zeros(0, np.float32)
+        return expression.predict(np.concatenate(exp_crops)), age.predict(np.concatenate(age_crops))
+
+    @staticmethod
+    def _track(
+        frame: Frame, faces: FaceDetections, probs: np.ndarray, ages: np.ndarray,
+        state: SourceState,
+    ) -> FaceAnalysis:
+        tracker = state.tracker
+        ids = np.arange(1, len(faces) + 1) if tracker is None else tracker.update(faces)
+        smoothed = probs.copy()
+        labels = []
+        for i, track_id in enumerate(ids):
+            if track_id == UNTRACKED:
+                labels.append(state.smoother.label_once(probs[i]))
+            else:
+                smoothed[i], label = state.smoother.update(int(track_id), probs[i], frame.timestamp)
+                labels.append(label)
+        return FaceAnalysis(
+            frame.index, frame.timestamp, faces, ids, probs, smoothed, tuple(labels), ages
+        )

@@ -1,0 +1,1 @@
+"""Privacy by design: blurring faces in every pixel that leaves the process."""

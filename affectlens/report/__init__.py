@@ -1,0 +1,1 @@
+"""Outputs for people: the HTML report, its plots and annotated videos."""

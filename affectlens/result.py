@@ -1,0 +1,153 @@
+"""What an analysis returns: tidy per-frame, per-track and per-source tables, and their files.
+
+One row of ``frames`` is one face in one analysed frame. Track ids are local to their source
+(video): (source, track_id) names a track. Nothing here identifies anyone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectlens.tracking.tracker import UNTRACKED
+from affectlens.types import EXPRESSIONS, UNCERTAIN, FaceAnalysis, age_band
+
+PROB_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
+SMOOTHED_COLUMNS = [f"smoothed_{name}" for name in EXPRESSIONS]
+FRAME_COLUMNS = [
+    "source", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "face_score",
+    *PROB_COLUMNS, *SMOOTHED_COLUMNS, "expression", "expression_confidence", "age", "age_band",
+]
+SOURCE_COLUMNS = [
+    "source", "kind", "width", "height", "native_fps", "frames_analysed", "faces", "tracks",
+    "status", "message",
+]
+
+
+@dataclass
+class Result:
+    """Per-frame rows, per-track summaries and per-source status of one ``analyze`` call."""
+
+    frames: pd.DataFrame
+    sources: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+    thumbnails: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def tracks(self) -> pd.DataFrame:
+        return summarise_tracks(self.frames)
+
+    @property
+    def errors(self) -> list[str]:
+        return self.sources.loc[self.sources.status == "error", "message"].tolist()
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready overview: settings, each source, and the expression mix per source."""
+        tracked = self.frames[self.frames.track_id.notna()]
+        mix = (
+            tracked.groupby("source").expression.value_counts(normalize=True).round(4)
+            .unstack(fill_value=0.0).to_dict(orient="index")
+        )
+        sources = self.sources.replace({np.nan: None}).to_dict(orient="records")
+        for row in sources:
+            row["expression_mix"] = mix.get(row["source"], {})
+        return {
+            "settings": self.settings,
+            "sources": sources,
+            "tracks": self.tracks.replace({np.nan: None}).to_dict(orient="records"),
+        }
+
+    def to_csv(self, directory: str | Path) -> list[Path]:
+        return self._write(Path(directory), "csv")
+
+    def to_parquet(self, directory: str | Path) -> list[Path]:
+        return self._write(Path(directory), "parquet")
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.summary(), indent=2, default=_json_default))
+        return path
+
+    def _write(self, directory: Path, fmt: str) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, table in (("frames", self.frames), ("tracks", self.tracks)):
+            path = directory / f"{name}.{fmt}"
+            if fmt == "csv":
+                table.to_csv(path, index=False, float_format="%.4f")
+            else:
+                table.to_parquet(path, index=False)
+            written.append(path)
+        return written
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def frame_rows(source: str, analysis: FaceAnalysis) -> list[dict[str, Any]]:
+    """One row per face of one analysed frame, in FRAME_COLUMNS order."""
+    rows = []
+    faces = analysis.faces
+    for i in range(len(analysis)):
+        label = analysis.dominant[i]
+        confidence = (
+            float(analysis.smoothed_probs[i].max()) if label == UNCERTAIN
+            else float(analysis.smoothed_probs[i][EXPRESSIONS.index(label)])
+        )
+        track = int(analysis.track_ids[i])
+        row: dict[str, Any] = {
+            "source": source,
+            "frame": analysis.frame_index,
+            "time_s": round(analysis.timestamp, 4),
+            "track_id": None if track == UNTRACKED else track,
+            "x1": float(faces.boxes[i, 0]), "y1": float(faces.boxes[i, 1]),
+            "x2": float(faces.boxes[i, 2]), "y2": float(faces.boxes[i, 3]),
+            "face_score": float(faces.scores[i]),
+        }
+        row.update(zip(PROB_COLUMNS, analysis.expression_probs[i].tolist()))
+        row.update(zip(SMOOTHED_COLUMNS, analysis.smoothed_probs[i].tolist()))
+        row.update(
+            expression=label, expression_confidence=confidence,
+            age=float(analysis.ages[i]), age_band=age_band(float(analysis.ages[i])),
+        )
+        rows.append(row)
+    return rows
+
+
+def frames_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    table["track_id"] = table["track_id"].astype("Int64")
+    return table
+
+
+def summarise_tracks(frames: pd.DataFrame) -> pd.DataFrame:
+    """One row per track: its span, dominant expression, expression shares, and age band."""
+    tracked = frames[frames.track_id.notna()]
+    columns = ["source", "track_id", "first_s", "last_s", "frames", "dominant_expression",
+               *[f"share_{n}" for n in EXPRESSIONS], f"share_{UNCERTAIN}", "age", "age_band"]
+    if tracked.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (source, track_id), group in tracked.groupby(["source", "track_id"], sort=True):
+        shares = group.expression.value_counts(normalize=True)
+        labelled = shares.drop(UNCERTAIN, errors="ignore")
+        age = float(group.age.median())
+        row = {
+            "source": source, "track_id": int(track_id),
+            "first_s": float(group.time_s.min()), "last_s": float(group.time_s.max()),
+            "frames": len(group),
+            "dominant_expression": labelled.idxmax() if len(labelled) else UNCERTAIN,
+            "age": round(age, 1), "age_band": age_band(age),
+        }
+        row.update({f"share_{n}": float(shares.get(n, 0.0)) for n in (*EXPRESSIONS, UNCERTAIN)})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,13 @@
+"""Media inputs: video files and images, as frames with timestamps."""
+
+from affectlens.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaInfo, MediaSource
+from affectlens.sources.media import expand_inputs, open_media
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "MediaInfo",
+    "MediaSource",
+    "expand_inputs",
+    "open_media",
+]

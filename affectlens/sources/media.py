@@ -1,0 +1,47 @@
+"""Which files are media, and opening each as a source of frames.
+
+A source opens eagerly (so a file that is not media fails at once with a clear message) and
+decodes lazily. Problems found mid-file (a truncated video) end the stream early and are kept
+in ``MediaInfo.warnings``: the frames decoded before them are still analysed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from affectlens.errors import InputError
+from affectlens.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaSource
+from affectlens.sources.image import ImageSource
+from affectlens.sources.video import VideoSource
+
+
+def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """Files to analyse (folders searched recursively for media suffixes) and errors."""
+    files: list[Path] = []
+    errors: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
+            )
+            if not found:
+                errors.append(f"{path}: folder holds no video or image files")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            errors.append(f"{path}: no such file or folder")
+    return files, errors
+
+
+def open_media(path: Path, fps: float | None = None, max_image_side: int = 4096) -> MediaSource:
+    """A frame source for ``path``; raises InputError with a one-line reason if it cannot be."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path, max_image_side)
+    return VideoSource(path, fps)

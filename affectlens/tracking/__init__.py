@@ -1,0 +1,1 @@
+"""Stable face identities within one video (track ids, never identities) and smoothing."""

@@ -1,0 +1,99 @@
+"""The few value objects every stage speaks: frames, face detections, per-frame analyses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EXPRESSIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+UNCERTAIN = "uncertain"
+AGE_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("0-12", 0, 13),
+    ("13-19", 13, 20),
+    ("20-34", 20, 35),
+    ("35-49", 35, 50),
+    ("50-64", 50, 65),
+    ("65+", 65, float("inf")),
+)
+
+
+def age_band(age: float) -> str:
+    """The band an age estimate falls in (bands are half-open: 13.0 is a teenager)."""
+    for name, low, high in AGE_BANDS:
+        if low <= age < high:
+            return name
+    return AGE_BANDS[0][0] if age < 0 else AGE_BANDS[-1][0]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded picture: BGR uint8 pixels, its index in the source and its time in seconds."""
+
+    image: np.ndarray
+    index: int
+    timestamp: float
+    source: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.image.shape[1], self.image.shape[0]
+
+
+@dataclass(frozen=True)
+class FaceDetections:
+    """Faces found in one frame, as parallel arrays.
+
+    boxes: (N, 4) float32 x1, y1, x2, y2 in pixels; scores: (N,) float32 in [0, 1];
+    keypoints: (N, 6, 2) float32 pixels, BlazeFace order (right eye, left eye, nose tip,
+    mouth centre, right ear tragion, left ear tragion; "right" is the person's right).
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        if self.boxes.shape != (n, 4) or self.scores.shape != (n,):
+            raise ValueError(f"inconsistent shapes {self.boxes.shape}, {self.scores.shape}")
+        if self.keypoints.shape != (n, 6, 2):
+            raise ValueError(f"keypoints must be ({n}, 6, 2), got {self.keypoints.shape}")
+
+    @classmethod
+    def empty(cls) -> FaceDetections:
+        zeros = np.zeros
+        return cls(zeros((0, 4), np.float32), zeros(0, np.float32), zeros((0, 6, 2), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def select(self, index: np.ndarray) -> FaceDetections:
+        """A new FaceDetections with the rows a boolean mask or index array picks."""
+        return FaceDetections(self.boxes[index], self.scores[index], self.keypoints[index])
+
+    @property
+    def widths(self) -> np.ndarray:
+        return self.boxes[:, 2] - self.boxes[:, 0]
+
+
+@dataclass(frozen=True)
+class FaceAnalysis:
+    """Everything the pipeline knows about the faces of one frame, row i = face i.
+
+    expression_probs are the model's per-frame probabilities; smoothed_probs the track's
+    temporally smoothed ones; dominant the track's stable label (or "uncertain").
+    """
+
+    frame_index: int
+    timestamp: float
+    faces: FaceDetections
+    track_ids: np.ndarray
+    expression_probs: np.ndarray
+    smoothed_probs: np.ndarray
+    dominant: tuple[str, ...]
+    ages: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.faces)
