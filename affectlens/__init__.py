@@ -9,6 +9,6 @@
 from affectlens.analysis import analyze
 from affectlens.config import AnalysisConfig
 from affectlens.result import Result
+from affectlens.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["AnalysisConfig", "Result", "__version__", "analyze"]

@@ -148,4 +148,5 @@ def _source_row(
 
 
 def _sources_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=SOURCE_COLUMNS)
+    table = pd.DataFrame(rows, columns=SOURCE_COLUMNS)
+    return table.astype({"width": "Int64", "height": "Int64"})

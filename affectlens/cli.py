@@ -1,0 +1,195 @@
+"""The command line. Thin: it parses options, shows progress and calls the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from affectlens.analysis import analyze
+from affectlens.config import AnalysisConfig
+from affectlens.errors import AffectlensError
+from affectlens.pipeline import Pipeline
+from affectlens.report.annotated_video import AnnotatedVideoWriter
+from affectlens.report.html import write_report
+from affectlens.result import Result
+from affectlens.samples import write_sample_video
+from affectlens.version import __version__
+
+app = typer.Typer(
+    help="affectlens: privacy-first analysis of facial expression and age in video.\n\n"
+    "No identities, no sensitive categories; faces are blurred in every picture it writes.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+class TableFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class DeviceChoice(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"affectlens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+
+
+@app.command("analyze")
+def analyze_command(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Video files, images, or folders of them (searched recursively)."),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the tables, report and videos.")] = Path(
+        "affectlens-out"
+    ),
+    fps: Annotated[
+        float | None,
+        typer.Option(help="Frames analysed per second of video. Default: every frame."),
+    ] = None,
+    device: Annotated[DeviceChoice, typer.Option(help="Where models run.")] = DeviceChoice.cpu,
+    table_format: Annotated[
+        TableFormat, typer.Option("--format", help="Per-frame/per-track table format.")
+    ] = TableFormat.csv,
+    min_face: Annotated[
+        float, typer.Option(help="Smallest face width to look for, pixels. Larger is faster.")
+    ] = 24,
+    video: Annotated[
+        bool, typer.Option(help="Also write an annotated copy of each video (faces blurred).")
+    ] = False,
+    blur: Annotated[
+        bool,
+        typer.Option(
+            "--blur/--no-blur",
+            help="Blur faces in annotated videos. --no-blur must be explicit and is printed "
+            "in the report and on every frame.",
+        ),
+    ] = True,
+    report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+) -> None:
+    """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
+    an HTML report.
+
+    Examples:
+
+      affectlens analyze session.mp4
+
+      affectlens analyze recordings/ --fps 5 --format parquet --out results/
+
+      affectlens analyze clip.mov --video        # plus clip.annotated.mp4, faces blurred
+
+    Exit status: 0 when at least one input was analysed, 1 when none could be.
+    """
+    try:
+        config = AnalysisConfig(fps=fps, device=device.value, min_face_px=min_face)
+    except ValidationError as exc:
+        _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    result = _run(inputs, config, out, table_format, video, blur, report)
+    if (result.sources.status == "error").all():
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the sample and its results.")] = Path(
+        "affectlens-demo"
+    ),
+) -> None:
+    """Analyse the built-in sample video (two faces from a public-domain portrait) and write
+    its report. Needs no data and no network."""
+    sample = write_sample_video(out / "sample.mp4")
+    console.print(f"sample video: {sample}")
+    _run([sample], AnalysisConfig(), out, TableFormat.csv, video=True, blur=True, report=True)
+
+
+def _run(
+    inputs: list[Path], config: AnalysisConfig, out: Path, table_format: TableFormat,
+    video: bool, blur: bool, report: bool,
+) -> Result:
+    try:
+        pipeline = Pipeline(config)
+    except AffectlensError as exc:
+        _fail(str(exc))
+    writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    ) as bar:
+        tasks: dict[Path, int] = {}
+
+        def progress(path: Path, done: int, total: int | None) -> None:
+            if path not in tasks:
+                tasks[path] = bar.add_task(path.name[:40], total=total)
+            bar.update(tasks[path], completed=done, total=max(total or done, done))
+
+        result = analyze(
+            inputs, pipeline=pipeline, observers=[writer] if writer else [], progress=progress,
+        )
+    for row in result.sources[result.sources.status != "ok"].itertuples():
+        colour = "red" if row.status == "error" else "yellow"
+        console.print(f"[{colour}]{row.status}:[/{colour}] {row.message}", highlight=False)
+    _write_outputs(result, out, table_format, writer, blur, report)
+    return result
+
+
+def _write_outputs(
+    result: Result, out: Path, table_format: TableFormat,
+    writer: AnnotatedVideoWriter | None, blur: bool, report: bool,
+) -> None:
+    written = result.to_csv(out) if table_format is TableFormat.csv else result.to_parquet(out)
+    summary = result.summary()
+    summary["settings"]["blur_annotated_video"] = blur
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    written.append(out / "summary.json")
+    if report:
+        written.append(write_report(result, out / "report.html", blurred=blur))
+    if writer:
+        written += writer.written
+    _print_tracks(result)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    if report:
+        console.print(f"\nOpen the report: [bold]{(out / 'report.html').resolve()}[/bold]")
+
+
+def _print_tracks(result: Result) -> None:
+    tracks = result.tracks
+    if tracks.empty:
+        console.print("no faces found")
+        return
+    table = Table("source", "track", "span (s)", "frames", "dominant expression", "age band")
+    for row in tracks.itertuples():
+        table.add_row(Path(row.source).name, str(row.track_id),
+                      f"{row.first_s:.1f}-{row.last_s:.1f}", str(row.frames),
+                      row.dominant_expression, row.age_band)
+    console.print(table)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)

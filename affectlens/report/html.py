@@ -1,0 +1,112 @@
+"""The offline report: one self-contained HTML file (pictures inlined) a researcher can share.
+
+Every thumbnail in it is blurred; with blurring switched off for an annotated video the
+report says so at the top.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from html import escape
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from affectlens.report import plots
+from affectlens.result import Result
+from affectlens.version import __version__
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem} .muted{color:#666;font-size:.9rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1.5rem}
+td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
+th{background:#f4f4f4} .error{color:#b00020} .warning{color:#a15c00}
+.track{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;border-top:1px solid #eee;
+padding:1rem 0}
+.track img.thumb{width:160px;border-radius:4px} .alert{background:#b00020;color:#fff;
+padding:.6rem 1rem;border-radius:4px;font-weight:600}
+"""
+TABLE_COLUMNS = ["source", "kind", "width", "height", "frames_analysed", "faces", "tracks",
+                 "status", "message"]
+
+
+def _img(png: bytes, alt: str, css: str = "") -> str:
+    data = base64.b64encode(png).decode()
+    return f'<img class="{css}" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _thumbnail(image: np.ndarray | None) -> str:
+    if image is None:
+        return ""
+    ok, png = cv2.imencode(".png", image)
+    return _img(png.tobytes(), "track thumbnail, face blurred", "thumb") if ok else ""
+
+
+def _sources_table(sources: pd.DataFrame) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in TABLE_COLUMNS)
+    body = []
+    for row in sources.to_dict(orient="records"):
+        cells = "".join(
+            f"<td>{escape('' if pd.isna(row[c]) else str(row[c]))}</td>" for c in TABLE_COLUMNS
+        )
+        body.append(f'<tr class="{escape(str(row["status"]))}">{cells}</tr>')
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _track_section(result: Result, track: dict) -> str:
+    frames = result.frames
+    rows = frames[(frames.source == track["source"]) & (frames.track_id == track["track_id"])]
+    thumb = _thumbnail(result.thumbnails.get((track["source"], int(track["track_id"]))))
+    shares = rows.expression.value_counts(normalize=True)
+    timeline = _img(plots.track_timeline(rows), "expression timeline") if len(rows) > 1 else ""
+    facts = (
+        f"<b>Track {track['track_id']}</b><br>{track['first_s']:.1f}-{track['last_s']:.1f} s, "
+        f"{track['frames']} frames<br>dominant expression: "
+        f"<b>{escape(track['dominant_expression'])}</b><br>"
+        f"age band: <b>{escape(track['age_band'])}</b> (estimate {track['age']:.0f})"
+    )
+    return (
+        f'<div class="track"><div>{thumb}<p>{facts}</p></div>'
+        f"<div>{timeline}</div>"
+        f"<div>{_img(plots.expression_mix(shares, 'expression mix'), 'expression mix')}</div></div>"
+    )
+
+
+def render(result: Result, blurred: bool = True) -> str:
+    """The report as one HTML string."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>affectlens report</title><style>{STYLE}</style></head><body>",
+        "<h1>affectlens report</h1>",
+        f"<p class='muted'>affectlens {__version__}, {escape(when)}. Expressions are what a "
+        "face shows, estimated by a model with known error (see the model cards); they are "
+        "not a reading of anyone's feelings. Track numbers are local to one video and "
+        "identify no one.</p>",
+    ]
+    if not blurred:
+        parts.append("<p class='alert'>Faces were NOT blurred in the annotated videos of this "
+                     "run (--no-blur was given).</p>")
+    parts += ["<h2>Inputs</h2>", _sources_table(result.sources)]
+    tracks = result.tracks
+    for source, group in tracks.groupby("source", sort=False):
+        parts.append(f"<h2>{escape(Path(source).name)}</h2>")
+        parts += [_track_section(result, t) for t in group.to_dict(orient="records")]
+    if tracks.empty:
+        parts.append("<p>No face was found in any input.</p>")
+    settings = "".join(
+        f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>"
+        for key, value in result.settings.items()
+    )
+    parts += ["<h2>Settings</h2>", f"<table>{settings}</table>", "</body></html>"]
+    return "\n".join(parts)
+
+
+def write_report(result: Result, path: Path, blurred: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(result, blurred), encoding="utf-8")
+    return path
