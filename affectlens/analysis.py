@@ -48,7 +48,7 @@ def analyze(
     watchers: list[FrameObserver] = [thumbnails, *observers]
     files, missing = expand_inputs(paths)
     rows: list[dict[str, Any]] = []
-    sources = [_source_row(str(m.split(":")[0]), None, 0, 0, 0, "error", m) for m in missing]
+    sources = [_source_row(str(p), None, 0, 0, 0, "error", m) for p, m in missing]
     for path in files:
         sources.append(_analyse_file(path, pipeline, watchers, rows, progress))
     return Result(

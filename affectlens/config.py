@@ -22,7 +22,7 @@ class AnalysisConfig(BaseModel):
         24, ge=8, description="Smallest face width searched for, in pixels. Smaller is slower."
     )
     face_score_threshold: float = Field(
-        0.75, gt=0, lt=1, description="Face detector confidence needed to keep a face."
+        0.78, gt=0, lt=1, description="Face detector confidence needed to keep a face."
     )
     smoothing_tau_s: float = Field(
         1.0, gt=0, description="Time constant of per-track expression smoothing, seconds."

@@ -16,10 +16,11 @@ from affectlens.sources.image import ImageSource
 from affectlens.sources.video import VideoSource
 
 
-def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
-    """Files to analyse (folders searched recursively for media suffixes) and errors."""
+def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files to analyse (folders searched recursively for media suffixes), and the paths that
+    cannot be, each with a one-line reason."""
     files: list[Path] = []
-    errors: list[str] = []
+    errors: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
             found = sorted(
@@ -27,13 +28,16 @@ def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
                 if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
             )
             if not found:
-                errors.append(f"{path}: folder holds no video or image files")
+                errors.append((path, f"{path}: folder holds no video or image files"))
             files += found
         elif path.is_file():
             files.append(path)
         else:
-            errors.append(f"{path}: no such file or folder")
-    return files, errors
+            errors.append((path, f"{path}: no such file or folder"))
+    unique: dict[Path, Path] = {}
+    for file in files:  # a file given twice (or also inside a given folder) counts once
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values()), errors
 
 
 def open_media(path: Path, fps: float | None = None, max_image_side: int = 4096) -> MediaSource:

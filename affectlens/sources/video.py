@@ -11,6 +11,10 @@ from affectlens.errors import InputError
 from affectlens.sources.base import MediaInfo
 from affectlens.types import Frame
 
+# Fewer decoded frames than this share of the container's count means the file is cut short
+# (headers often overstate by a few frames: no_face.mp4 says 98 and holds 95).
+TRUNCATED_SHARE = 0.9
+
 
 class VideoSource:
     def __init__(self, path: Path, fps: float | None) -> None:
@@ -31,6 +35,7 @@ class VideoSource:
             self.info.frame_count = max(1, int(self.info.frame_count * min(fps, rate) / rate))
         self._fps = fps
         self._stream = stream
+        self._expected_frames = stream.frames or None
 
     def frames(self) -> Iterator[Frame]:
         """Frames at the analysis rate; a decoding error ends the stream, kept as a warning."""
@@ -54,6 +59,14 @@ class VideoSource:
             self._container.close()
         if index < 0:
             raise InputError(f"{path}: no frame could be decoded (corrupt or truncated video)")
+        expected = self._expected_frames
+        if expected and index + 1 < TRUNCATED_SHARE * expected and not self.info.warnings:
+            # Threaded decoding ends a truncated stream quietly; the container's frame count
+            # still tells.
+            self.info.warnings.append(
+                f"{path}: only {index + 1} of {expected} frames could be decoded (truncated?); "
+                "the frames decoded were analysed"
+            )
 
     def _time_of(self, frame: av.VideoFrame, index: int) -> float:
         if frame.time is not None:

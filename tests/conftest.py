@@ -1,0 +1,79 @@
+"""Shared fixtures: the models (loaded once per session), real media, synthetic media.
+
+Real media lives outside the repository, in ../shared/data/media; tests that need it skip
+cleanly where it is absent (a fresh clone). Synthetic media is made in temporary folders
+from matplotlib's public-domain Grace Hopper portrait, so those tests need nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from matplotlib import cbook
+
+from affectlens import AnalysisConfig
+from affectlens.pipeline import Models, Pipeline
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MEDIA_DIR = REPO_ROOT.parent / "shared" / "data" / "media"
+
+
+@pytest.fixture(scope="session")
+def media_dir() -> Path:
+    if not MEDIA_DIR.is_dir():
+        pytest.skip(f"shared media not present at {MEDIA_DIR}")
+    return MEDIA_DIR
+
+
+@pytest.fixture(scope="session")
+def media(media_dir: Path) -> Callable[[str], Path]:
+    """media("name.mp4") -> its path; skips the test if that one file is missing."""
+
+    def find(name: str) -> Path:
+        path = media_dir / name
+        if not path.is_file():
+            pytest.skip(f"shared media file missing: {path}")
+        return path
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def models() -> Models:
+    """Detector, expression and age models with the default (CPU) settings, loaded once."""
+    return Models.load(AnalysisConfig())
+
+
+@pytest.fixture(scope="session")
+def pipeline_for(models: Models) -> Callable[..., Pipeline]:
+    """pipeline_for(fps=8) -> a Pipeline sharing the session's models.
+
+    Only settings that do not change the models may be passed (fps, smoothing, tracking, image
+    size...); min_face_px, face_score_threshold, device and threads need their own Models.
+    """
+    model_keys = {"device", "min_face_px", "face_score_threshold", "threads"}
+
+    def make(**settings: object) -> Pipeline:
+        assert not model_keys & settings.keys(), "these settings need their own Models"
+        return Pipeline(AnalysisConfig(**settings), models=models)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def pipeline(pipeline_for: Callable[..., Pipeline]) -> Pipeline:
+    """Default settings: every frame of a video analysed."""
+    return pipeline_for()
+
+
+@pytest.fixture(scope="session")
+def portrait() -> np.ndarray:
+    """Grace Hopper's 1984 portrait (public domain, matplotlib sample data), BGR uint8."""
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    image = cv2.imread(str(path))
+    assert image is not None, f"cannot read matplotlib's sample image {path}"
+    return image

@@ -1,0 +1,168 @@
+"""Tiled BlazeFace detection: real photos, tiling geometry, suppression, small faces."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import av
+import cv2
+import numpy as np
+import pytest
+from synthetic import paste, scaled_face
+
+from affectlens.models.face_detector import FaceDetector, plan_tiles, weighted_nms
+from affectlens.pipeline import Models
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return float(inter / (area - inter))
+
+
+@pytest.fixture(scope="module")
+def multi_face(media) -> np.ndarray:
+    image = cv2.imread(str(media("multi_face.jpg")))
+    assert image is not None
+    return image
+
+
+def test_multi_face_photo_has_five_faces(models: Models, multi_face: np.ndarray) -> None:
+    faces = models.detector.predict([multi_face])[0]
+    assert len(faces) == 5
+    assert (faces.scores >= models.detector.score_threshold).all()
+    assert (faces.scores <= 1).all()
+    # Five different people: no two boxes may overlap much (no duplicate left by the merging).
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert box_iou(faces.boxes[i], faces.boxes[j]) < 0.3
+
+
+def test_boxes_inside_image_and_keypoints_inside_box(
+    models: Models, multi_face: np.ndarray
+) -> None:
+    height, width = multi_face.shape[:2]
+    faces = models.detector.predict([multi_face])[0]
+    boxes = faces.boxes
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+    assert (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
+    assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    for box, points in zip(boxes, faces.keypoints):
+        # Ear tragions may sit on the box's edge; allow a tenth of the box's size around it.
+        margin = 0.1 * (box[2] - box[0])
+        assert (points[:, 0] >= box[0] - margin).all() and (points[:, 0] <= box[2] + margin).all()
+        assert (points[:, 1] >= box[1] - margin).all() and (points[:, 1] <= box[3] + margin).all()
+        # Eyes above the nose tip, nose tip above the mouth (the people stand upright).
+        right_eye, left_eye, nose, mouth = points[:4]
+        assert max(right_eye[1], left_eye[1]) < nose[1] < mouth[1]
+
+
+def test_no_face_video_has_no_face_in_any_frame(models: Models, media) -> None:
+    found: list[int] = []
+    batch: list[np.ndarray] = []
+    with av.open(str(media("no_face.mp4"))) as container:
+        for frame in container.decode(video=0):
+            batch.append(frame.to_ndarray(format="bgr24"))
+            if len(batch) == 8:
+                found += [len(d) for d in models.detector.predict(batch)]
+                batch = []
+    found += [len(d) for d in models.detector.predict(batch)]
+    assert len(found) > 50
+    assert sum(found) == 0
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "min_face_px"),
+    [(640, 360, 24), (960, 540, 24), (1000, 667, 24), (360, 640, 16), (4096, 4096, 24),
+     (129, 97, 8), (640, 360, 200)],
+)
+def test_plan_tiles_cover_frame_at_finest_level(width: int, height: int, min_face_px: float):
+    tiles = plan_tiles(width, height, min_face_px)
+    coarsest = tiles[0]
+    assert (coarsest.x, coarsest.y, coarsest.level) == (0, 0, 0)
+    assert coarsest.side == max(width, height)
+    assert [t for t in tiles if t.level == 0] == [coarsest]
+    finest_level = max(t.level for t in tiles)
+    covered = np.zeros((height, width), bool)
+    for tile in tiles:
+        assert tile.x >= 0 and tile.y >= 0
+        if tile.level == finest_level:
+            covered[tile.y : tile.y + tile.side, tile.x : tile.x + tile.side] = True
+    assert covered.all()
+    if finest_level > 0:
+        # The finest tiles are small enough that a min_face_px face is a usable share of them,
+        # and neighbouring tiles overlap, so a face on a border is whole in some tile.
+        finest = [t for t in tiles if t.level == finest_level]
+        assert min_face_px / finest[0].side >= 0.1
+        for starts in ({t.x for t in finest}, {t.y for t in finest}):
+            assert all(b - a < finest[0].side for a, b in pairwise(sorted(starts)))
+
+
+def _face(x: float, y: float, size: float, score: float):
+    box = np.array([x, y, x + size, y + size], np.float32)
+    points = np.array([[x + size * fx, y + size * fy] for fx, fy in
+                       [(0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.5, 0.8), (0.05, 0.45),
+                        (0.95, 0.45)]], np.float32)
+    return box, np.float32(score), points
+
+
+def test_weighted_nms_merges_overlapping_and_keeps_distant() -> None:
+    a, b, c = _face(100, 100, 50, 0.9), _face(104, 102, 50, 0.6), _face(400, 200, 40, 0.8)
+    boxes = np.stack([a[0], b[0], c[0]])
+    scores = np.array([a[1], b[1], c[1]])
+    kps = np.stack([a[2], b[2], c[2]])
+    merged = weighted_nms(boxes, scores, kps, iou_threshold=0.3)
+    assert len(merged) == 2
+    order = np.argsort(merged.boxes[:, 0])
+    near, far = merged.boxes[order[0]], merged.boxes[order[1]]
+    # The merged box is the score-weighted mean of the two: 0.6 * a + 0.4 * b.
+    np.testing.assert_allclose(near, 0.6 * a[0] + 0.4 * b[0], atol=1e-4)
+    np.testing.assert_allclose(merged.keypoints[order[0]], 0.6 * a[2] + 0.4 * b[2], atol=1e-4)
+    assert merged.scores[order[0]] == pytest.approx(0.9)
+    np.testing.assert_allclose(far, c[0])
+    assert merged.scores[order[1]] == pytest.approx(0.8)
+
+
+def test_weighted_nms_of_nothing_is_empty() -> None:
+    merged = weighted_nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                          np.zeros((0, 6, 2), np.float32), 0.3)
+    assert len(merged) == 0
+
+
+SMALL_FACE_PX = 24  # the face's box width: exactly min_face_px
+
+
+@pytest.fixture(scope="module")
+def small_face_frames(portrait: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """640x360 grey frames, each with Grace Hopper's face ~24 px wide at a different place,
+    and where the detector finds her face in the full-size portrait, mapped to each frame."""
+    full = FaceDetector(min_face_px=200).predict([portrait])[0]
+    assert len(full) == 1, "the full-size portrait must show one face"
+    small = scaled_face(portrait, SMALL_FACE_PX)
+    scale = small.shape[1] / portrait.shape[1]
+    h, w = small.shape[:2]
+    rng = np.random.default_rng(7)
+    frames, expected = [], []
+    for _ in range(16):
+        x, y = int(rng.integers(0, 640 - w)), int(rng.integers(0, 360 - h))
+        frames.append(paste(np.full((360, 640, 3), 128, np.uint8), small, x, y))
+        expected.append(full.boxes[0] * scale + [x, y, x, y])
+    return frames, expected
+
+
+def test_small_face_found_with_fine_tiles(small_face_frames) -> None:
+    frames, expected = small_face_frames
+    detector = FaceDetector(min_face_px=24)
+    for faces, box in zip(detector.predict(frames), expected):
+        assert len(faces) == 1
+        assert box_iou(faces.boxes[0], box) > 0.5
+        assert 0.7 * SMALL_FACE_PX < faces.widths[0] < 1.5 * SMALL_FACE_PX
+
+
+def test_small_face_missed_when_frame_seen_only_whole(small_face_frames) -> None:
+    frames, _ = small_face_frames
+    detector = FaceDetector(min_face_px=200)
+    assert len(plan_tiles(640, 360, 200)) == 1
+    assert all(len(faces) == 0 for faces in detector.predict(frames))

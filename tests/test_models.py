@@ -1,0 +1,99 @@
+"""Expression and age models on aligned crops of real faces; age bands; device selection."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from affectlens.errors import ModelError
+from affectlens.models.alignment import align_faces
+from affectlens.models.runtime import providers_for
+from affectlens.pipeline import Models
+from affectlens.types import EXPRESSIONS, age_band
+
+
+@pytest.fixture(scope="module")
+def smiling_faces(models: Models, media) -> tuple[np.ndarray, np.ndarray]:
+    """multi_face.jpg: five people, all smiling. (expression crops, age crops)."""
+    image = cv2.imread(str(media("multi_face.jpg")))
+    faces = models.detector.predict([image])[0]
+    assert len(faces) == 5
+    return (align_faces(image, faces.keypoints, models.expression.template),
+            align_faces(image, faces.keypoints, models.age.template))
+
+
+@pytest.fixture(scope="module")
+def hopper_crops(models: Models, portrait: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    faces = models.detector.predict([portrait])[0]
+    assert len(faces) == 1
+    return (align_faces(portrait, faces.keypoints, models.expression.template),
+            align_faces(portrait, faces.keypoints, models.age.template))
+
+
+def test_expression_probabilities_on_smiling_faces(models: Models, smiling_faces) -> None:
+    crops, _ = smiling_faces
+    probs = models.expression.predict(crops)
+    assert probs.shape == (5, 7) and probs.dtype == np.float32
+    assert models.expression.labels == EXPRESSIONS
+    assert (probs >= 0).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    labels = [EXPRESSIONS[i] for i in probs.argmax(axis=1)]
+    assert labels.count("happy") >= 4, labels
+
+
+def test_expression_batch_equals_singles(models: Models, smiling_faces, hopper_crops) -> None:
+    crops = np.concatenate([smiling_faces[0], hopper_crops[0]])
+    batch = models.expression.predict(crops)
+    singles = np.concatenate([models.expression.predict(c[None]) for c in crops])
+    np.testing.assert_allclose(batch, singles, atol=1e-4)
+
+
+def test_age_batch_equals_singles(models: Models, smiling_faces, hopper_crops) -> None:
+    crops = np.concatenate([smiling_faces[1], hopper_crops[1]])
+    batch = models.age.predict(crops)
+    singles = np.concatenate([models.age.predict(c[None]) for c in crops])
+    np.testing.assert_allclose(batch, singles, atol=1e-3)
+
+
+def test_models_accept_empty_batch(models: Models) -> None:
+    assert models.expression.predict(np.zeros((0, 64, 64), np.uint8)).shape == (0, 7)
+    assert models.age.predict(np.zeros((0, 64, 64, 3), np.uint8)).shape == (0,)
+
+
+def test_age_in_model_range(models: Models, smiling_faces) -> None:
+    ages = models.age.predict(smiling_faces[1])
+    assert ages.shape == (5,)
+    assert ((ages >= 0) & (ages <= 80)).all()
+    # Teenagers and young adults in the photo: no child, nobody middle-aged.
+    assert ((ages >= 13) & (ages < 50)).all(), ages
+    probs = models.age.predict_proba(smiling_faces[1])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_age_of_hopper_portrait_is_adult(models: Models, hopper_crops) -> None:
+    """The portrait was taken in 1984, when Grace Hopper was 77."""
+    age = float(models.age.predict(hopper_crops[1])[0])
+    assert 0 <= age <= 80
+    assert age >= 18
+    assert age >= 50  # an old face read as middle-aged or younger is a real failure
+
+
+@pytest.mark.parametrize(
+    ("age", "band"),
+    [(0.0, "0-12"), (12.9, "0-12"), (13.0, "13-19"), (19.99, "13-19"), (20.0, "20-34"),
+     (34.9, "20-34"), (35.0, "35-49"), (49.9, "35-49"), (50.0, "50-64"), (64.99, "50-64"),
+     (65.0, "65+"), (90.0, "65+"), (-1.0, "0-12")],
+)
+def test_age_band_boundaries(age: float, band: str) -> None:
+    assert age_band(age) == band
+
+
+def test_cuda_without_provider_is_a_model_error() -> None:
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has a CUDA provider")
+    with pytest.raises(ModelError, match="cuda"):
+        providers_for("cuda")
+    assert providers_for("auto") == ["CPUExecutionProvider"]
+    assert providers_for("cpu") == ["CPUExecutionProvider"]
