@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,9 @@ class Result:
     settings: dict[str, Any] = field(default_factory=dict)
     thumbnails: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
 
-    @property
+    @cached_property
     def tracks(self) -> pd.DataFrame:
+        """Derived from ``frames`` once; the report, summary and files all read it."""
         return summarise_tracks(self.frames)
 
     @property

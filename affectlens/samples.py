@@ -7,6 +7,8 @@ appears twice, a large copy and a smaller mirrored one, each drifting slowly acr
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -47,15 +49,31 @@ def sample_frames(seconds: float = 4.0, fps: int = 10) -> list[tuple[np.ndarray,
     return frames
 
 
-def write_sample_video(path: Path, seconds: float = 4.0, fps: int = 10) -> Path:
-    """Writes the sample as H.264 MP4 and returns its path."""
+def write_video(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    fps: int = 10,
+    gop: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Writes BGR frames (all of one even size) as H.264; ``options`` go to the muxer."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
+    images = iter(frames)
+    first = next(images)
+    with av.open(str(path), "w", options=options or {}) as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for image, _ in sample_frames(seconds, fps):
+        stream.height, stream.width = first.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        if gop:
+            stream.gop_size = gop
+        for image in itertools.chain([first], images):
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_sample_video(path: Path, seconds: float = 4.0, fps: int = 10) -> Path:
+    """Writes the sample as H.264 MP4 and returns its path."""
+    return write_video(path, (image for image, _ in sample_frames(seconds, fps)), fps)

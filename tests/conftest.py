@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from matplotlib import cbook
 
-from affectlens import AnalysisConfig
+from affectlens import AnalysisConfig, samples
 from affectlens.pipeline import Models, Pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +71,4 @@ def pipeline(pipeline_for: Callable[..., Pipeline]) -> Pipeline:
 @pytest.fixture(scope="session")
 def portrait() -> np.ndarray:
     """Grace Hopper's 1984 portrait (public domain, matplotlib sample data), BGR uint8."""
-    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    image = cv2.imread(str(path))
-    assert image is not None, f"cannot read matplotlib's sample image {path}"
-    return image
+    return samples.portrait()

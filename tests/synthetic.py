@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from fractions import Fraction
-from pathlib import Path
-
-import av
 import cv2
 import numpy as np
+
+from affectlens.samples import write_video
+
+__all__ = ["moving_face_frames", "paste", "scaled_face", "write_video"]
 
 # Width of the BlazeFace box around Grace Hopper's face in the full 512x600 portrait, as
 # measured by the detector (the box is 197 px wide); used to scale her face to a wanted width.
@@ -25,29 +24,6 @@ def paste(canvas: np.ndarray, image: np.ndarray, x: int, y: int) -> np.ndarray:
     h, w = image.shape[:2]
     canvas[y : y + h, x : x + w] = image
     return canvas
-
-
-def write_video(
-    path: Path,
-    frames: Iterable[np.ndarray],
-    fps: int = 10,
-    gop: int | None = None,
-    options: dict[str, str] | None = None,
-) -> Path:
-    """Writes BGR frames as H.264 with PyAV; ``options`` go to the muxer (e.g. movflags)."""
-    frames = list(frames)
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w", options=options or {}) as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        if gop:
-            stream.gop_size = gop
-        for image in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def moving_face_frames(portrait: np.ndarray, count: int = 40) -> list[np.ndarray]:
