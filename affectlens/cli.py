@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from affectlens.analysis import analyze
+from affectlens.cli_eval import eval_app
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
 from affectlens.pipeline import Pipeline
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+app.add_typer(eval_app, name="eval")
 
 
 class TableFormat(StrEnum):

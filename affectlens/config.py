@@ -15,6 +15,12 @@ class AnalysisConfig(BaseModel):
     fps: float | None = Field(
         None, gt=0, description="Frames analysed per second of video; None = every frame."
     )
+    expression_model: Literal["fer", "affectlens"] = Field(
+        "fer", description="Expression model (see the README's accuracy table)."
+    )
+    age_model: Literal["age_v1", "affectlens"] = Field(
+        "age_v1", description="Age model (see the README's accuracy table)."
+    )
     device: Literal["cpu", "cuda", "auto"] = Field(
         "cpu", description="Where the models run: cpu, cuda, or auto (cuda when available)."
     )
@@ -30,8 +36,10 @@ class AnalysisConfig(BaseModel):
     switch_margin: float = Field(
         0.1, ge=0, lt=1, description="Lead another expression needs to replace the dominant one."
     )
-    min_confidence: float = Field(
-        0.4, ge=0, le=1, description="Below this smoothed probability a face is 'uncertain'."
+    min_confidence: float | None = Field(
+        None, ge=0, le=1,
+        description="Below this smoothed probability a face is 'uncertain'. None: the "
+        "expression model's calibrated threshold (0.4 for an uncalibrated model).",
     )
     lost_track_seconds: float = Field(
         1.0, gt=0, description="How long a track survives without its face being seen."

@@ -21,6 +21,8 @@ from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
 from affectlens.types import FaceAnalysis, FaceDetections, Frame
 
+UNCALIBRATED_MIN_CONFIDENCE = 0.4
+
 
 @dataclass(frozen=True)
 class Models:
@@ -35,8 +37,8 @@ class Models:
                 config.device, config.min_face_px, config.face_score_threshold,
                 threads=config.threads,
             ),
-            ExpressionClassifier(config.device, config.threads),
-            AgeEstimator(config.device, config.threads),
+            ExpressionClassifier(config.expression_model, config.device, config.threads),
+            AgeEstimator(config.age_model, config.device, config.threads),
         )
 
 
@@ -53,13 +55,20 @@ class Pipeline:
         self.config = config or AnalysisConfig()
         self.models = models or Models.load(self.config)
 
+    @property
+    def min_confidence(self) -> float:
+        """The configured threshold, else the model's calibrated one, else 0.4."""
+        if self.config.min_confidence is not None:
+            return self.config.min_confidence
+        return self.models.expression.calibration.abstain_below or UNCALIBRATED_MIN_CONFIDENCE
+
     def start_source(self, analysis_fps: float | None) -> SourceState:
         """State for a new source; analysis_fps None means a still image (no tracking)."""
         cfg = self.config
         tracker = (
             FaceTracker(analysis_fps, cfg.lost_track_seconds) if analysis_fps else None
         )
-        smoother = ExpressionSmoother(cfg.smoothing_tau_s, cfg.switch_margin, cfg.min_confidence)
+        smoother = ExpressionSmoother(cfg.smoothing_tau_s, cfg.switch_margin, self.min_confidence)
         return SourceState(tracker, smoother)
 
     def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:

@@ -7,6 +7,7 @@ from matplotlib's public-domain Grace Hopper portrait, so those tests need nothi
 
 from __future__ import annotations
 
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from affectlens import AnalysisConfig, samples
 from affectlens.pipeline import Models, Pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MEDIA_DIR = REPO_ROOT.parent / "shared" / "data" / "media"
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+MEDIA_DIR = DATA_DIR / "media"
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +40,27 @@ def media(media_dir: Path) -> Callable[[str], Path]:
         return path
 
     return find
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """dataset("ckplus48") -> the unpacked folder of ../shared/data/ckplus48.tar.gz (once per
+    session, in a temporary folder); skips the test where the archive is absent."""
+    unpacked: dict[str, Path] = {}
+
+    def unpack(archive: str) -> Path:
+        path = DATA_DIR / f"{archive}.tar.gz"
+        if not path.is_file():
+            pytest.skip(f"shared dataset not present: {path}")
+        if archive not in unpacked:
+            target = tmp_path_factory.mktemp(archive)
+            with tarfile.open(path) as tar:
+                tar.extractall(target, filter="data")
+            (folder,) = [p for p in target.iterdir() if p.is_dir()]
+            unpacked[archive] = folder
+        return unpacked[archive]
+
+    return unpack
 
 
 @pytest.fixture(scope="session")

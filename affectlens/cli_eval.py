@@ -1,0 +1,216 @@
+"""``affectlens eval``: measure the models on labelled data, calibrate them, write cards."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from affectlens.errors import AffectlensError
+from affectlens.eval.age import evaluate_ages, predict_ages
+from affectlens.eval.calibration import (
+    abstention_threshold,
+    fit_temperature,
+    negative_log_likelihood,
+)
+from affectlens.eval.card import Card, age_card, expression_card, pct
+from affectlens.eval.datasets import is_held_out, read_expression_folder, read_utkface
+from affectlens.eval.expression import evaluate_expressions, predict_expressions
+from affectlens.eval.faces import FaceMode
+from affectlens.eval.metrics import expected_calibration_error
+from affectlens.models.age import AGE_MODELS, AgeEstimator
+from affectlens.models.calibration import DEFAULT_TARGET_ACCURACY, Calibration
+from affectlens.models.expression import SPECS, ExpressionClassifier
+
+eval_app = typer.Typer(
+    help="Measure accuracy, calibration and per-group error on labelled data; write model cards.",
+    no_args_is_help=True,
+)
+console = Console(stderr=True)
+ExpressionModel = typer.Option(help=f"Expression model: {', '.join(SPECS)}.")
+Mode = typer.Option(
+    help="crops: the images are face crops (resized to the model input). detect: run the face "
+    "detector and alignment first, as in analysis; images without a face count as errors."
+)
+Out = typer.Option(help="Folder for report.json, card.md, card.html and the plots.")
+
+
+def _command() -> str:
+    return "affectlens " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+@contextmanager
+def _bar(description: str, total: int) -> Iterator:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    logging.getLogger("affectlens").setLevel(logging.WARNING)
+    try:
+        yield
+    except AffectlensError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _load_expression_model(model: str) -> ExpressionClassifier:
+    if model not in SPECS:
+        raise typer.BadParameter(f"unknown model {model!r}; choose from {', '.join(SPECS)}")
+    return ExpressionClassifier(model)
+
+
+@eval_app.command("expression")
+def expression_command(
+    data: Annotated[Path, typer.Option(help="Folder of <class>/<image> (FER2013 or CK+ layout).")],
+    model: Annotated[str, ExpressionModel] = "fer",
+    mode: Annotated[FaceMode, Mode] = FaceMode.crops,
+    out: Annotated[Path, Out] = Path("affectlens-eval/expression"),
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
+) -> None:
+    """Accuracy, macro-F1, recall per class, confusion, calibration (ECE) and coverage.
+
+    Class folders are mapped to affectlens's seven labels (anger->angry, sadness->sad, ...);
+    a class the model lacks, such as CK+'s contempt, is reported and left out.
+
+    Example: affectlens eval expression --data publictest/ --model fer --out eval/fer
+    """
+    with _clear_errors():
+        dataset = read_expression_folder(data)
+        classifier = _load_expression_model(model)
+        with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
+            predictions = predict_expressions(dataset, classifier, mode, advance)
+        report = evaluate_expressions(
+            predictions, classifier.calibration, model=classifier.name, data=str(data),
+            mode=mode.value, left_out=dataset.left_out, resamples=resamples,
+        )
+    table = Table("measure", "value", "95% interval", title=f"{classifier.name} on {data}")
+    table.add_row("images", str(report.images), "")
+    if mode == FaceMode.detect:
+        table.add_row("no face found (errors)", str(report.missed_faces), "")
+    table.add_row("accuracy", pct(report.accuracy),
+                  f"{pct(report.accuracy_ci[0])} to {pct(report.accuracy_ci[1])}")
+    table.add_row("macro-F1", f"{report.macro_f1:.3f}",
+                  f"{report.macro_f1_ci[0]:.3f} to {report.macro_f1_ci[1]:.3f}")
+    table.add_row("ECE calibrated (before)", f"{report.ece:.3f} ({report.ece_uncalibrated:.3f})",
+                  f"{report.ece_ci[0]:.3f} to {report.ece_ci[1]:.3f}")
+    table.add_row(f"coverage at p >= {report.abstain_below:.2f}", pct(report.coverage), "")
+    table.add_row("accuracy on covered", pct(report.covered_accuracy), "")
+    for name, recall in report.recall.items():
+        table.add_row(f"recall {name}", pct(recall), "")
+    console.print(table)
+    for name, n in report.left_out.items():
+        console.print(f"left out: class {name!r} ({n} images), not predicted by this model")
+    _write(expression_card(report, _command()), asdict(report), out)
+
+
+@eval_app.command("age")
+def age_command(
+    data: Annotated[Path, typer.Option(help="Folder of UTKFace images <age>_<gender>_<race>_...")],
+    model: Annotated[str, typer.Option(help=f"Age model: {', '.join(AGE_MODELS)}.")] = "age_v1",
+    mode: Annotated[FaceMode, Mode] = FaceMode.crops,
+    split: Annotated[
+        str, typer.Option(help="all, or test: the fifth of the files held out from fitting.")
+    ] = "all",
+    out: Annotated[Path, Out] = Path("affectlens-eval/age"),
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
+) -> None:
+    """Age error (MAE) overall, per age band, and per gender and race label (audit only).
+
+    Also the largest gap between groups. Malformed file names are counted and skipped.
+
+    Example: affectlens eval age --data utkface/ --split test --out eval/age
+    """
+    if split not in ("all", "test"):
+        raise typer.BadParameter("--split must be all or test")
+    if model not in AGE_MODELS:
+        raise typer.BadParameter(f"unknown model {model!r}; choose from {', '.join(AGE_MODELS)}")
+    with _clear_errors():
+        dataset = read_utkface(data)
+        if split == "test":
+            dataset = dataset.subset([is_held_out(p, 5) for p in dataset.paths])
+        estimator = AgeEstimator(model)
+        with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
+            predictions = predict_ages(dataset, estimator, mode, advance)
+        report = evaluate_ages(predictions, model=model, data=str(data), mode=mode.value,
+                               malformed=len(dataset.malformed), resamples=resamples)
+    table = Table("group", "n", "MAE", "mean error", title=f"{model} on {data} ({split})")
+    table.add_row("all", str(report.images - report.missed_faces), f"{report.mae:.2f}",
+                  f"{report.mean_error:+.2f}")
+    for title, groups in (("age band", report.bands), ("gender", report.genders),
+                          ("race (adults)", report.races_adult)):
+        for g in groups:
+            table.add_row(f"{title} {g.name}", str(g.n), f"{g.mae:.2f}", f"{g.mean_error:+.2f}")
+    console.print(table)
+    console.print(f"MAE at 60+: {report.mae_60_plus:.2f}; largest race-group gap (adults): "
+                  f"{report.race_gap_adult:.2f}; gender gap: {report.gender_gap:.2f}")
+    if dataset.malformed:
+        console.print(f"skipped {len(dataset.malformed)} malformed file names, e.g. "
+                      f"{dataset.malformed[0]}", highlight=False)
+    _write(age_card(report, predictions, _command()), asdict(report), out)
+
+
+@eval_app.command("calibrate")
+def calibrate_command(
+    data: Annotated[
+        Path, typer.Option(help="FER2013 train/ folder; its validation tenth is used.")
+    ],
+    model: Annotated[str, ExpressionModel] = "fer",
+    target_accuracy: Annotated[
+        float, typer.Option(help="Accuracy the labelled (not 'uncertain') faces must reach.")
+    ] = DEFAULT_TARGET_ACCURACY,
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write it. Default: beside the model's weights.")
+    ] = None,
+) -> None:
+    """Fit temperature scaling and the abstention threshold on validation data; save them.
+
+    The data is the validation tenth of a training folder, the split that
+    training/train_expression.py holds out.
+
+    Never run this on a test set: the figures it would then report mean nothing.
+    """
+    with _clear_errors():
+        dataset = read_expression_folder(data)
+        dataset = dataset.subset([is_held_out(p) for p in dataset.paths])
+        classifier = _load_expression_model(model)
+        with _bar(f"{model}: validation split", len(dataset.paths)) as advance:
+            predictions = predict_expressions(dataset, classifier, FaceMode.crops, advance)
+    logits, truth = predictions.logits, predictions.truth
+    temperature = fit_temperature(logits, truth)
+    probs = Calibration(temperature).probabilities(logits)
+    threshold = abstention_threshold(probs, truth, target_accuracy)
+    calibration = Calibration(
+        temperature, threshold, target_accuracy,
+        fitted_on=f"{len(truth)} validation images of {data.name} (affectlens eval calibrate)",
+    )
+    path = output or classifier.calibration_path
+    calibration.save(path)
+    before = Calibration().probabilities(logits)
+    console.print(
+        f"temperature {temperature:.3f}: validation NLL "
+        f"{negative_log_likelihood(logits, truth, 1.0):.4f} -> "
+        f"{negative_log_likelihood(logits, truth, temperature):.4f}, ECE "
+        f"{expected_calibration_error(before, truth):.4f} -> "
+        f"{expected_calibration_error(probs, truth):.4f}\n"
+        f"abstain below {threshold:.3f} (labelled faces at least {pct(target_accuracy)} right)\n"
+        f"wrote {path}", highlight=False,
+    )
+
+
+def _write(card: Card, figures: dict, out: Path) -> None:
+    for path in card.write(out, figures):
+        console.print(f"wrote {path}", highlight=False)

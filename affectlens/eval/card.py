@@ -1,0 +1,208 @@
+"""Evaluation cards: one list of blocks rendered as Markdown (with PNG files) and as HTML.
+
+A card says what was measured, on which data, by which command, and what the data cannot
+show; the JSON beside it holds every figure for machines.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.eval.age import AgePredictions, AgeReport
+from affectlens.eval.expression import ExpressionReport
+from affectlens.eval.plots import age_errors, confusion_plot, reliability_diagram
+from affectlens.types import EXPRESSIONS
+
+# What each public dataset cannot show; matched on the data folder's name.
+DATA_LIMITS = {
+    "publictest": "FER2013: web images at 48x48 grey, labels by crowd workers with about 65% "
+    "human agreement, so no model can be judged much above that ceiling; few disgust images.",
+    "ckplus": "CK+: expressions posed by actors in a laboratory, near-frontal and well lit; the "
+    "last frames of each sequence are near-duplicates, so intervals are too narrow. Posed peaks "
+    "are easier than everyday expressions.",
+    "utkface": "UTKFace: ages from scraped captions (noisy), few people over 80, race and gender "
+    "labels assigned by annotators in five coarse groups; these are used here only to measure "
+    "error per group.",
+}
+
+
+@dataclass
+class Card:
+    title: str
+    command: str
+    blocks: list[tuple] = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)
+
+    def text(self, paragraph: str) -> None:
+        self.blocks.append(("p", paragraph))
+
+    def heading(self, title: str) -> None:
+        self.blocks.append(("h", title))
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        self.blocks.append(("table", header, rows))
+
+    def image(self, name: str, png: bytes, alt: str) -> None:
+        self.images[name] = png
+        self.blocks.append(("img", name, alt))
+
+    def markdown(self) -> str:
+        out = [f"# {self.title}", "", f"Produced by: `{self.command}`", ""]
+        for block in self.blocks:
+            if block[0] == "h":
+                out += [f"## {block[1]}", ""]
+            elif block[0] == "p":
+                out += [block[1], ""]
+            elif block[0] == "table":
+                out.append("| " + " | ".join(block[1]) + " |")
+                out.append("|" + "---|" * len(block[1]))
+                out += ["| " + " | ".join(row) + " |" for row in block[2]]
+                out.append("")
+            else:
+                out += [f"![{block[2]}]({block[1]})", ""]
+        return "\n".join(out)
+
+    def html(self) -> str:
+        e = html.escape
+        body = [f"<h1>{e(self.title)}</h1>", f"<p>Produced by: <code>{e(self.command)}</code></p>"]
+        for block in self.blocks:
+            if block[0] == "h":
+                body.append(f"<h2>{e(block[1])}</h2>")
+            elif block[0] == "p":
+                body.append(f"<p>{e(block[1])}</p>")
+            elif block[0] == "table":
+                head = "".join(f"<th>{e(h)}</th>" for h in block[1])
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in block[2]
+                )
+                body.append(f"<table><tr>{head}</tr>{rows}</table>")
+            else:
+                data = base64.b64encode(self.images[block[1]]).decode()
+                body.append(f'<img alt="{e(block[2])}" src="data:image/png;base64,{data}">')
+        style = (
+            "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+            "color:#222}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid "
+            "#ccc;padding:.25rem .6rem;text-align:left}img{margin:.5rem 1rem .5rem 0}"
+        )
+        return (
+            f"<!doctype html><html lang=en><meta charset=utf-8><title>{e(self.title)}</title>"
+            f"<style>{style}</style><body>{''.join(body)}</body></html>"
+        )
+
+    def write(self, out: Path, figures: dict) -> list[Path]:
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, png in self.images.items():
+            (out / name).write_bytes(png)
+            written.append(out / name)
+        for name, text in (("card.md", self.markdown()), ("card.html", self.html()),
+                           ("report.json", json.dumps(_finite(figures), indent=2))):
+            (out / name).write_text(text)
+            written.append(out / name)
+        return written
+
+
+def _finite(value):
+    """NaN is not JSON: it becomes null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def pct(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def interval(ci: tuple[float, float], percent: bool = True) -> str:
+    low, high = ci
+    return f"{pct(low)} to {pct(high)}" if percent else f"{low:.3f} to {high:.3f}"
+
+
+def limits_for(data: str) -> str:
+    name = Path(data).name.lower()
+    for key, text in DATA_LIMITS.items():
+        if key in name:
+            return text
+    return "Describe this data's collection, labels and who is in it before relying on a figure."
+
+
+def expression_card(report: ExpressionReport, command: str) -> Card:
+    card = Card(f"Expression model {report.model} on {Path(report.data).name}", command)
+    card.text(
+        f"{report.images} images from {report.data}, faces taken as {report.mode}"
+        + (f"; {report.missed_faces} images where no face was found count as errors"
+           if report.mode == "detect" else "")
+        + ". Intervals are 95% bootstrap intervals over images."
+    )
+    if report.left_out:
+        card.text("Classes this model does not predict, left out: " + ", ".join(
+            f"{name} ({n} images)" for name, n in report.left_out.items()))
+    card.heading("Summary")
+    card.table(["measure", "value", "95% interval"], [
+        ["accuracy", pct(report.accuracy), interval(report.accuracy_ci)],
+        ["macro-F1", f"{report.macro_f1:.3f}", interval(report.macro_f1_ci, percent=False)],
+        ["ECE (15 bins), calibrated", f"{report.ece:.3f}", interval(report.ece_ci, False)],
+        ["ECE before calibration", f"{report.ece_uncalibrated:.3f}", ""],
+        ["temperature", f"{report.temperature:.3f}", ""],
+        [f"coverage at confidence >= {report.abstain_below:.2f}", pct(report.coverage), ""],
+        ["accuracy on covered faces", pct(report.covered_accuracy), ""],
+    ])
+    card.heading("Recall per class")
+    card.table(["class", "recall"], [[c, pct(r)] for c, r in report.recall.items()])
+    card.heading("Confusion and calibration")
+    card.image("confusion.png", confusion_plot(report.confusion, list(EXPRESSIONS),
+                                               report.classes), "confusion matrix")
+    rel = report.reliability
+    card.image("reliability.png", reliability_diagram(
+        rel["confidence"], rel["accuracy"], rel["count"], report.ece,
+        f"{report.model}, calibrated (T={report.temperature:.2f})"), "reliability diagram")
+    card.heading("Limits")
+    card.text(limits_for(report.data))
+    return card
+
+
+def _group_rows(groups) -> list[list[str]]:
+    return [[g.name, str(g.n), f"{g.mae:.2f}", f"{g.mean_error:+.2f}"] for g in groups]
+
+
+def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Card:
+    card = Card(f"Age model {report.model} on {Path(report.data).name}", command)
+    card.text(
+        f"{report.images} images from {report.data} ({report.malformed_names} malformed file "
+        f"names skipped), faces taken as {report.mode}; {report.missed_faces} without a face "
+        "found are left out of the errors. Mean error is estimated minus true age."
+    )
+    card.heading("Summary")
+    card.table(["measure", "value"], [
+        ["MAE, years", f"{report.mae:.2f} (95% interval {report.mae_ci[0]:.2f} to "
+                       f"{report.mae_ci[1]:.2f})"],
+        ["mean error, years", f"{report.mean_error:+.2f}"],
+        ["MAE at 60 and over", f"{report.mae_60_plus:.2f}"],
+        ["largest gap between race groups (adults, MAE)", f"{report.race_gap_adult:.2f}"],
+        ["gap between gender groups (MAE)", f"{report.gender_gap:.2f}"],
+    ])
+    header = ["group", "n", "MAE", "mean error"]
+    card.heading("Per age band")
+    card.table(header, _group_rows(report.bands))
+    card.heading("Per group (audit only: no model sees these labels)")
+    card.table(header, _group_rows(report.genders))
+    card.table(header, _group_rows(report.races_adult))
+    found = ~np.isnan(predictions.predicted)
+    card.image("age_errors.png", age_errors(predictions.truth[found], predictions.predicted[found],
+                                            report.model), "estimated against true age")
+    card.heading("Limits")
+    card.text(limits_for(report.data))
+    return card
+
+

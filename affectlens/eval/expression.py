@@ -1,0 +1,130 @@
+"""Expression evaluation: predictions on a labelled folder, then every metric the card shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from affectlens.eval.datasets import ExpressionSet
+from affectlens.eval.faces import FaceMode, Progress, batched, load_crops
+from affectlens.eval.metrics import (
+    accuracy,
+    bootstrap_interval,
+    confusion_matrix,
+    expected_calibration_error,
+    macro_f1,
+    per_class_recall,
+    reliability,
+    selective_accuracy,
+)
+from affectlens.models.calibration import Calibration
+from affectlens.models.expression import ExpressionClassifier
+from affectlens.types import EXPRESSIONS
+
+MISSED = -1
+
+
+@dataclass
+class ExpressionPredictions:
+    """Uncalibrated logits per image (zeros where no face was found) and the true labels."""
+
+    truth: np.ndarray
+    logits: np.ndarray
+    found: np.ndarray
+
+
+def predict_expressions(
+    dataset: ExpressionSet,
+    classifier: ExpressionClassifier,
+    mode: FaceMode = FaceMode.crops,
+    progress: Progress | None = None,
+) -> ExpressionPredictions:
+    crops, found = load_crops(dataset.paths, classifier.template, mode, progress=progress)
+    logits = batched(classifier.logits, crops)
+    logits[~found] = 0.0
+    return ExpressionPredictions(np.array(dataset.labels), logits, found)
+
+
+@dataclass
+class ExpressionReport:
+    model: str
+    data: str
+    mode: str
+    images: int
+    missed_faces: int
+    left_out: dict[str, int]
+    classes: list[str]
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    macro_f1: float
+    macro_f1_ci: tuple[float, float]
+    recall: dict[str, float]
+    confusion: list[list[int]]
+    ece_uncalibrated: float
+    ece: float
+    ece_ci: tuple[float, float]
+    temperature: float
+    abstain_below: float
+    coverage: float
+    covered_accuracy: float
+    reliability: dict[str, list[float]] = field(repr=False)
+
+
+def _labels(logits: np.ndarray, found: np.ndarray) -> np.ndarray:
+    return np.where(found, logits.argmax(1), MISSED)
+
+
+def evaluate_expressions(
+    predictions: ExpressionPredictions,
+    calibration: Calibration,
+    *,
+    model: str,
+    data: str,
+    mode: str,
+    left_out: dict[str, int],
+    resamples: int = 1000,
+) -> ExpressionReport:
+    """Metrics over every image: a missed face counts as a wrong answer for accuracy and F1.
+    Calibration figures use the images where a face was found (a miss has no confidence)."""
+    truth, found = predictions.truth, predictions.found
+    predicted = _labels(predictions.logits, found)
+    present = sorted(set(truth.tolist()))
+    matrix = confusion_matrix(truth, predicted, len(EXPRESSIONS))
+    recall = per_class_recall(truth, predicted, len(EXPRESSIONS))
+    probs = calibration.probabilities(predictions.logits[found])
+    raw = Calibration().probabilities(predictions.logits[found])
+    seen_truth = truth[found]
+    bins = reliability(probs, seen_truth)
+    coverage, covered = selective_accuracy(probs, seen_truth, calibration.abstain_below)
+    return ExpressionReport(
+        model=model,
+        data=data,
+        mode=mode,
+        images=len(truth),
+        missed_faces=int((~found).sum()),
+        left_out=left_out,
+        classes=[EXPRESSIONS[c] for c in present],
+        accuracy=accuracy(truth, predicted),
+        accuracy_ci=bootstrap_interval(accuracy, truth, predicted, resamples=resamples),
+        macro_f1=macro_f1(truth, predicted, present),
+        macro_f1_ci=bootstrap_interval(
+            lambda t, p: macro_f1(t, p, present), truth, predicted, resamples=resamples
+        ),
+        recall={EXPRESSIONS[c]: float(recall[c]) for c in present},
+        confusion=matrix.tolist(),
+        ece_uncalibrated=expected_calibration_error(raw, seen_truth),
+        ece=bins.ece,
+        ece_ci=bootstrap_interval(
+            expected_calibration_error, probs, seen_truth, resamples=resamples
+        ),
+        temperature=calibration.temperature,
+        abstain_below=calibration.abstain_below,
+        coverage=coverage,
+        covered_accuracy=covered,
+        reliability={
+            "confidence": np.nan_to_num(bins.confidence).tolist(),
+            "accuracy": np.nan_to_num(bins.accuracy).tolist(),
+            "count": bins.count.tolist(),
+        },
+    )

