@@ -18,6 +18,8 @@ from affectlens.analysis import analyze
 from affectlens.cli_eval import eval_app
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
+from affectlens.models.age import AGE_MODELS
+from affectlens.models.expression import SPECS
 from affectlens.pipeline import Pipeline
 from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
@@ -44,6 +46,13 @@ class DeviceChoice(StrEnum):
     cpu = "cpu"
     cuda = "cuda"
     auto = "auto"
+
+
+ExpressionModelChoice = StrEnum("ExpressionModelChoice", {name: name for name in SPECS})
+AgeModelChoice = StrEnum("AgeModelChoice", {name: name for name in AGE_MODELS})
+_DEFAULTS = AnalysisConfig()
+DEFAULT_EXPRESSION_MODEL = ExpressionModelChoice(_DEFAULTS.expression_model)
+DEFAULT_AGE_MODEL = AgeModelChoice(_DEFAULTS.age_model)
 
 
 def _version(value: bool) -> None:
@@ -93,6 +102,13 @@ def analyze_command(
         ),
     ] = True,
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+    expression_model: Annotated[
+        ExpressionModelChoice,
+        typer.Option(help="Expression model; the README's accuracy table compares them."),
+    ] = DEFAULT_EXPRESSION_MODEL,
+    age_model: Annotated[
+        AgeModelChoice, typer.Option(help="Age model; see the README's accuracy table.")
+    ] = DEFAULT_AGE_MODEL,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -108,7 +124,10 @@ def analyze_command(
     Exit status: 0 when at least one input was analysed, 1 when none could be.
     """
     try:
-        config = AnalysisConfig(fps=fps, device=device.value, min_face_px=min_face)
+        config = AnalysisConfig(
+            fps=fps, device=device.value, min_face_px=min_face,
+            expression_model=expression_model.value, age_model=age_model.value,
+        )
     except ValidationError as exc:
         _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     result = _run(inputs, config, out, table_format, video, blur, report)

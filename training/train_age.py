@@ -364,8 +364,8 @@ def train(args: argparse.Namespace, say: Say) -> None:
             loss.backward()
             optimiser.step()
             scheduler.step()
-            loss_sum += float(ldl) * len(y)
-            l1_sum += float(l1) * len(y)
+            loss_sum += float(ldl.detach()) * len(y)
+            l1_sum += float(l1.detach()) * len(y)
         score, mae, old = validation_score(predict(net, val_crops, device), val_ages)
         mark = ""
         if score < best:

@@ -48,6 +48,7 @@ class GroupError:
     n: int
     mae: float
     mean_error: float  # predicted - true: positive means the model guesses too old
+    mae_ci: tuple[float, float]
 
 
 @dataclass
@@ -69,14 +70,18 @@ class AgeReport:
     gender_gap: float
 
 
-def _groups(truth: np.ndarray, predicted: np.ndarray, keys: np.ndarray, order) -> list[GroupError]:
+def _groups(
+    truth: np.ndarray, predicted: np.ndarray, keys: np.ndarray, order: list[str], resamples: int
+) -> list[GroupError]:
     out = []
     for name in order:
         sel = keys == name
         if sel.any():
-            error = predicted[sel] - truth[sel]
-            out.append(GroupError(str(name), int(sel.sum()), float(np.abs(error).mean()),
-                                  float(error.mean())))
+            t, p = truth[sel], predicted[sel]
+            out.append(GroupError(
+                str(name), int(sel.sum()), mean_absolute_error(t, p), float(np.mean(p - t)),
+                bootstrap_interval(mean_absolute_error, t, p, resamples=resamples),
+            ))
     return out
 
 
@@ -95,8 +100,9 @@ def evaluate_ages(
     bands = np.array([age_band(a) for a in t])
     adult = t >= ADULT_AGE
     old = t >= 60
-    gender_groups = _groups(t, p, genders, sorted(set(genders.tolist())))
-    race_groups = _groups(t[adult], p[adult], races[adult], sorted(set(races.tolist())))
+    gender_groups = _groups(t, p, genders, sorted(set(genders.tolist())), resamples)
+    race_groups = _groups(t[adult], p[adult], races[adult], sorted(set(races.tolist())),
+                          resamples)
     return AgeReport(
         model=model,
         data=data,
@@ -108,7 +114,7 @@ def evaluate_ages(
         mae_ci=bootstrap_interval(mean_absolute_error, t, p, resamples=resamples),
         mean_error=float(np.mean(p - t)) if len(t) else float("nan"),
         mae_60_plus=mean_absolute_error(t[old], p[old]),
-        bands=_groups(t, p, bands, [name for name, _, _ in AGE_BANDS]),
+        bands=_groups(t, p, bands, [name for name, _, _ in AGE_BANDS], resamples),
         genders=gender_groups,
         races_adult=race_groups,
         race_gap_adult=_gap(race_groups),

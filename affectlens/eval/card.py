@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.eval.age import AgePredictions, AgeReport
+from affectlens.eval.age import AgePredictions, AgeReport, GroupError
 from affectlens.eval.expression import ExpressionReport
 from affectlens.eval.plots import age_errors, confusion_plot, reliability_diagram
 from affectlens.types import EXPRESSIONS
@@ -109,7 +109,7 @@ class Card:
         return written
 
 
-def _finite(value):
+def _finite(value: object) -> object:
     """NaN is not JSON: it becomes null."""
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
@@ -172,8 +172,9 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
     return card
 
 
-def _group_rows(groups) -> list[list[str]]:
-    return [[g.name, str(g.n), f"{g.mae:.2f}", f"{g.mean_error:+.2f}"] for g in groups]
+def _group_rows(groups: list[GroupError]) -> list[list[str]]:
+    return [[g.name, str(g.n), f"{g.mae:.2f} ({g.mae_ci[0]:.2f} to {g.mae_ci[1]:.2f})",
+             f"{g.mean_error:+.2f}"] for g in groups]
 
 
 def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Card:
@@ -192,7 +193,7 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
         ["largest gap between race groups (adults, MAE)", f"{report.race_gap_adult:.2f}"],
         ["gap between gender groups (MAE)", f"{report.gender_gap:.2f}"],
     ])
-    header = ["group", "n", "MAE", "mean error"]
+    header = ["group", "n", "MAE (95% interval)", "mean error"]
     card.heading("Per age band")
     card.table(header, _group_rows(report.bands))
     card.heading("Per group (audit only: no model sees these labels)")

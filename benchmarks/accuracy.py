@@ -1,0 +1,90 @@
+"""Accuracy of every shipped model on the shared data: the README's accuracy tables.
+
+    python benchmarks/accuracy.py [--data /tmp/data] [--resamples 1000]
+
+Data (see ../shared/data/README.md), unpacked into --data:
+fer2013-publictest.tar.gz -> publictest/, ckplus48.tar.gz -> ckplus48/,
+utkface-dev.tar.gz -> utkface/. Each row is what `affectlens eval` reports for the same model,
+data and mode; the age rows use the held-out fifth of UTKFace (`--split test`), which the
+fine-tuned age model never saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from affectlens.errors import ModelError
+from affectlens.eval.age import evaluate_ages, predict_ages
+from affectlens.eval.datasets import is_held_out, read_expression_folder, read_utkface
+from affectlens.eval.expression import evaluate_expressions, predict_expressions
+from affectlens.eval.faces import FaceMode
+from affectlens.models.age import AGE_MODELS, AgeEstimator
+from affectlens.models.expression import SPECS, ExpressionClassifier
+
+
+def expression_rows(data: Path, resamples: int) -> None:
+    print("| model | data | faces | accuracy (95% CI) | macro-F1 | ECE (uncalibrated) "
+          "| coverage / accuracy covered | no face |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model in SPECS:
+        try:
+            classifier = ExpressionClassifier(model)
+        except ModelError as error:
+            print(f"| {model} | not shipped: {error} |")
+            continue
+        for name in ("publictest", "ckplus48"):
+            dataset = read_expression_folder(data / name)
+            for mode in FaceMode:
+                r = evaluate_expressions(
+                    predict_expressions(dataset, classifier, mode), classifier.calibration,
+                    model=model, data=name, mode=mode.value, left_out=dataset.left_out,
+                    resamples=resamples,
+                )
+                print(f"| {model} | {name} ({len(r.classes)} classes) | {mode.value} | "
+                      f"{100 * r.accuracy:.1f}% ({100 * r.accuracy_ci[0]:.1f}-"
+                      f"{100 * r.accuracy_ci[1]:.1f}) | {r.macro_f1:.3f} | {r.ece:.3f} "
+                      f"({r.ece_uncalibrated:.3f}) | {100 * r.coverage:.0f}% / "
+                      f"{100 * r.covered_accuracy:.1f}% | {r.missed_faces} |", flush=True)
+
+
+def age_rows(data: Path, resamples: int) -> None:
+    dataset = read_utkface(data / "utkface")
+    test = dataset.subset([is_held_out(p, 5) for p in dataset.paths])
+    print("\n| model | faces | n | MAE (95% CI) | MAE 60+ | mean error | " + " | ".join(
+        ["0-12", "13-19", "20-34", "35-49", "50-64", "65+"]) + " | race gap (adults) "
+        "| gender gap |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for model in AGE_MODELS:
+        try:
+            estimator = AgeEstimator(model)
+        except ModelError as error:
+            print(f"| {model} | not shipped: {error} |")
+            continue
+        for mode in FaceMode:
+            r = evaluate_ages(predict_ages(test, estimator, mode), model=model, data="utkface",
+                              mode=mode.value, malformed=len(test.malformed),
+                              resamples=resamples)
+            bands = " | ".join(f"{b.mae:.2f}" for b in r.bands)
+            print(f"| {model} | {mode.value} | {r.images - r.missed_faces} | {r.mae:.2f} "
+                  f"({r.mae_ci[0]:.2f}-{r.mae_ci[1]:.2f}) | {r.mae_60_plus:.2f} | "
+                  f"{r.mean_error:+.2f} | {bands} | {r.race_gap_adult:.2f} | "
+                  f"{r.gender_gap:.2f} |", flush=True)
+            if mode == FaceMode.crops:
+                print("|  | race groups (adults): " + ", ".join(
+                    f"{g.name} {g.mae:.2f} (n={g.n})" for g in r.races_adult) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/data"))
+    parser.add_argument("--resamples", type=int, default=1000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    expression_rows(args.data, args.resamples)
+    age_rows(args.data, args.resamples)
+
+
+if __name__ == "__main__":
+    main()
