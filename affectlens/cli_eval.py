@@ -142,6 +142,9 @@ def age_command(
         dataset = read_utkface(data)
         if split == "test":
             dataset = dataset.subset([is_held_out(p, 5) for p in dataset.paths])
+        if model == "affectlens" and split == "all" and "utkface" in data.name.lower():
+            console.print("[yellow]warning:[/yellow] the affectlens age model was fine-tuned on "
+                          "four fifths of utkface-dev; only --split test is a fair measure")
         estimator = AgeEstimator(model)
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
             predictions = predict_ages(dataset, estimator, mode, advance)

@@ -19,7 +19,7 @@ class AnalysisConfig(BaseModel):
         "fer", description="Expression model (see the README's accuracy table)."
     )
     age_model: Literal["age_v1", "affectlens"] = Field(
-        "age_v1", description="Age model (see the README's accuracy table)."
+        "affectlens", description="Age model (see the README's accuracy table)."
     )
     device: Literal["cpu", "cuda", "auto"] = Field(
         "cpu", description="Where the models run: cpu, cuda, or auto (cuda when available)."

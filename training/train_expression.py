@@ -119,15 +119,22 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random mirror, rotation, scale, shift, brightness/contrast and erasing, on a batch."""
-    n = x.shape[0]
+    """Random mirror, rotation, scale, shift, brightness/contrast and erasing, on a batch.
+
+    Random numbers come from a CPU generator (the same on every device); the image work runs
+    where ``x`` is, so a GPU does it.
+    """
+    n, device = x.shape[0], x.device
+
+    def rand() -> torch.Tensor:
+        return torch.rand(n, generator=generator).to(device)
 
     def uniform(low: float, high: float) -> torch.Tensor:
-        return torch.rand(n, generator=generator) * (high - low) + low
+        return rand() * (high - low) + low
 
     angle = uniform(-15, 15) * math.pi / 180
     scale = uniform(0.85, 1.15)
-    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    flip = torch.where(rand() < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
         [
@@ -143,15 +150,15 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     x = (x * contrast + brightness).clamp(-1, 1)
     # Random erasing: one rectangle of 2-25% of the face, in half the images.
     side = (uniform(0.02, 0.25).sqrt() * 48).long()
-    top = (torch.rand(n, generator=generator) * (48 - side)).long()
-    left = (torch.rand(n, generator=generator) * (48 - side)).long()
-    rows = torch.arange(48).view(1, 48, 1)
-    cols = torch.arange(48).view(1, 1, 48)
+    top = (rand() * (48 - side)).long()
+    left = (rand() * (48 - side)).long()
+    rows = torch.arange(48, device=device).view(1, 48, 1)
+    cols = torch.arange(48, device=device).view(1, 1, 48)
     box = (
         (rows >= top.view(n, 1, 1)) & (rows < (top + side).view(n, 1, 1))
         & (cols >= left.view(n, 1, 1)) & (cols < (left + side).view(n, 1, 1))
     )
-    erase = box & (torch.rand(n, generator=generator) < 0.5).view(n, 1, 1)
+    erase = box & (rand() < 0.5).view(n, 1, 1)
     return x.masked_fill(erase.unsqueeze(1), 0.0)
 
 
@@ -224,7 +231,7 @@ def train(args: argparse.Namespace) -> None:
         order = torch.randperm(len(labels), generator=generator)
         for start in range(0, len(order), preset.batch):
             index = order[start : start + preset.batch]
-            x = augment(to_input(images[index]), generator).to(device)
+            x = augment(to_input(images[index]).to(device), generator)
             y = labels[index].to(device)
             logits = net(x)
             loss = F.cross_entropy(logits, y)
@@ -234,7 +241,7 @@ def train(args: argparse.Namespace) -> None:
             scheduler.step()
             seen += len(y)
             correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
         accuracy, _ = evaluate(net, val_split, device)
         if accuracy > best:
             best = accuracy
