@@ -16,7 +16,7 @@ class AnalysisConfig(BaseModel):
         None, gt=0, description="Frames analysed per second of video; None = every frame."
     )
     expression_model: Literal["fer", "affectlens"] = Field(
-        "fer", description="Expression model (see the README's accuracy table)."
+        "affectlens", description="Expression model (see the README's accuracy table)."
     )
     age_model: Literal["age_v1", "affectlens"] = Field(
         "affectlens", description="Age model (see the README's accuracy table)."

@@ -9,6 +9,7 @@ import pytest
 
 from affectlens.errors import ModelError
 from affectlens.models.alignment import align_faces
+from affectlens.models.expression import ExpressionClassifier
 from affectlens.models.runtime import providers_for
 from affectlens.pipeline import Models
 from affectlens.types import EXPRESSIONS, age_band
@@ -41,6 +42,27 @@ def test_expression_probabilities_on_smiling_faces(models: Models, smiling_faces
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
     labels = [EXPRESSIONS[i] for i in probs.argmax(axis=1)]
     assert labels.count("happy") >= 4, labels
+
+
+@pytest.mark.parametrize("name", ["fer", "affectlens"])
+def test_both_expression_models_see_the_smiles(name: str, models: Models, media) -> None:
+    image = cv2.imread(str(media("multi_face.jpg")))
+    faces = models.detector.predict([image])[0]
+    classifier = ExpressionClassifier(name)
+    probs = classifier.predict(align_faces(image, faces.keypoints, classifier.template))
+    assert [EXPRESSIONS[i] for i in probs.argmax(1)].count("happy") >= 4
+    # Calibration: scaling logits never changes the top class.
+    np.testing.assert_array_equal(probs.argmax(1), classifier.logits(
+        align_faces(image, faces.keypoints, classifier.template)).argmax(1))
+
+
+def test_calibrated_threshold_is_the_default_abstention(pipeline_for) -> None:
+    pipeline = pipeline_for()
+    calibration = pipeline.models.expression.calibration
+    assert calibration.temperature != 1.0 and 0.2 < calibration.abstain_below < 0.9
+    assert "validation images" in calibration.fitted_on
+    assert pipeline.min_confidence == calibration.abstain_below
+    assert pipeline_for(min_confidence=0.3).min_confidence == 0.3
 
 
 def test_expression_batch_equals_singles(models: Models, smiling_faces, hopper_crops) -> None:
