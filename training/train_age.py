@@ -32,6 +32,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ from onnx.reference import ReferenceEvaluator
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from affectlens.eval.age import AgePredictions, evaluate_ages
 from affectlens.eval.datasets import AgeSet, is_held_out, read_utkface
 from affectlens.eval.faces import FaceMode, load_crops
 from affectlens.models.alignment import UTK_TEMPLATE
@@ -56,7 +58,6 @@ MEANS = (122.781998, 117.000999, 104.297997)
 SCALE = 0.00390625
 OLD_AGES = np.array([0.25, *range(1, 81)], np.float32)
 MAX_AGE = 100
-BANDS = ((0, 12), (13, 19), (20, 34), (35, 49), (50, 64), (65, 200))
 OLD = 60  # "older people": the ages this fine-tuning is for
 
 Say = Callable[[str], None]
@@ -473,53 +474,29 @@ def run_onnx(session: ort.InferenceSession, crops: np.ndarray, output: int) -> n
                            for i in range(0, len(x), 256)])
 
 
-def figures(pred: np.ndarray, ages: np.ndarray, races: np.ndarray) -> dict:
-    """The report's figures: MAE overall, for 60+, per band (with signed error), and per race
-    for adults, with the best-to-worst gap."""
-    error = pred - ages
-    bands = {f"{lo}-{hi}" if hi < 200 else f"{lo}+": (ages >= lo) & (ages <= hi)
-             for lo, hi in BANDS}
-    adults = ages >= 20
-    race_mae = {r: float(np.abs(error[adults & (races == r)]).mean())
-                for r in sorted(set(races[adults]))}
-    return {
-        "n": len(ages),
-        "mae": float(np.abs(error).mean()),
-        f"mae_{OLD}_plus": float(np.abs(error[ages >= OLD]).mean()),
-        "band_n": {k: int(m.sum()) for k, m in bands.items()},
-        "band_mae": {k: float(np.abs(error[m]).mean()) for k, m in bands.items()},
-        "band_signed": {k: float(error[m].mean()) for k, m in bands.items()},
-        "adult_race_mae": race_mae,
-        "adult_race_n": {r: int((adults & (races == r)).sum()) for r in race_mae},
-        "adult_race_gap": max(race_mae.values()) - min(race_mae.values()),
-    }
-
-
 def report(args: argparse.Namespace, path: Path, say: Say) -> None:
     """Score the packaged model (expected age over its bins, no flip) and the export on the
-    held-out test split: read here for the first time."""
+    held-out test split, read here for the first time, with affectlens's evaluation code (the
+    figures `affectlens eval age --split test` gives once the file is shipped)."""
     dataset = read_utkface(args.data)
     test = dataset.subset([is_held_out(p, 5) for p in dataset.paths])
     crops = load_rgb(test)
-    ages, races = np.array(test.ages, np.float32), np.array(test.races)
     packaged = session_for(packaged_weights(PACKAGE, SOURCE), args.threads)
-    results = {
-        "split": "test: affectlens.eval.datasets.is_held_out(path, 5)",
-        "packaged_age_v1": figures(run_onnx(packaged, crops, 0) @ OLD_AGES, ages, races),
-        "affectlens_age": figures(run_onnx(session_for(path, args.threads), crops, 1), ages,
-                                  races),
-        "onnx_bytes": path.stat().st_size,
+    outputs = {
+        "age_v1": run_onnx(packaged, crops, 0) @ OLD_AGES,
+        "affectlens": run_onnx(session_for(path, args.threads), crops, 1),
     }
+    results = {}
+    say(f"test split, {len(test.paths)} images (MAE, years)")
+    for name, predicted in outputs.items():
+        predictions = AgePredictions(np.array(test.ages, np.float64), predicted.astype(np.float64),
+                                     np.array(test.genders), np.array(test.races))
+        r = evaluate_ages(predictions, model=name, data=str(args.data), mode="crops",
+                          malformed=len(test.malformed), resamples=200)
+        results[name] = asdict(r)
+        say(f"  {name:<11} all {r.mae:.2f}, {OLD}+ {r.mae_60_plus:.2f}, race-group gap (adults) "
+            f"{r.race_gap_adult:.2f}; bands " + ", ".join(f"{b.name} {b.mae:.2f}" for b in r.bands))
     (args.out / "report.json").write_text(json.dumps(results, indent=2))
-    say(f"test split, {len(ages)} images: packaged model -> fine-tuned")
-    base, tuned = results["packaged_age_v1"], results["affectlens_age"]
-    for key in ("mae", f"mae_{OLD}_plus", "adult_race_gap"):
-        say(f"  {key:<28} {base[key]:6.2f} -> {tuned[key]:6.2f}")
-    for group, count, sign in (("band_mae", "band_n", ""), ("band_signed", "band_n", "+"),
-                               ("adult_race_mae", "adult_race_n", "")):
-        for name, value in base[group].items():
-            label = f"{group} {name} (n={base[count][name]})"
-            say(f"  {label:<28} {value:{sign}6.2f} -> {tuned[group][name]:{sign}6.2f}")
 
 
 def main() -> None:
