@@ -1,0 +1,9 @@
+"""The event store: cameras, their health, events and per-minute statistics.
+
+SQLite (WAL) is the embedded default; PostgreSQL is used by giving its URL. The schema is
+created and upgraded by Alembic migrations (``migrations/``), never by ``create_all``.
+"""
+
+from affectlens.store.db import Store, migrate
+
+__all__ = ["Store", "migrate"]

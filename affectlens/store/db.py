@@ -1,0 +1,202 @@
+"""Opening the store, migrating it, and the queries the service needs.
+
+Every write is one short transaction, committed before the call returns: an event the API
+has returned is on disk (SQLite in WAL mode survives a killed process at every commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from affectlens.errors import AffectlensError
+from affectlens.store.schema import (
+    AGE_BAND_COLUMNS,
+    EXPRESSION_COUNT_COLUMNS,
+    Camera,
+    CameraHealth,
+    Event,
+    MinuteStats,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+COUNT_COLUMNS = ("faces", *EXPRESSION_COUNT_COLUMNS, *AGE_BAND_COLUMNS)
+
+
+class StoreError(AffectlensError):
+    """The database cannot be reached, or a write breaks a rule (unknown camera, bad value)."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+pysqlite:///{Path(path).resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent workers."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection, _record) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema at ``url`` to ``revision`` with Alembic."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    try:
+        command.upgrade(config, revision)
+    except OperationalError as error:
+        raise StoreError(f"cannot open the database: {error.orig}") from error
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _minute(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+class Store:
+    """The service's view of the database. ``Store(url)`` migrates it first."""
+
+    def __init__(self, url: str, migrate_first: bool = True) -> None:
+        if migrate_first:
+            migrate(url)
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except IntegrityError as error:
+                session.rollback()
+                raise StoreError(f"refused by the database: {error.orig}") from error
+
+    # cameras -------------------------------------------------------------------------------
+
+    def add_camera(self, name: str, url: str, purpose: str, analysis_fps: float = 5.0) -> Camera:
+        camera = Camera(name=name, url=url, purpose=purpose, analysis_fps=analysis_fps,
+                        enabled=True, created_at=now())
+        with self.session() as session:
+            session.add(camera)
+        return camera
+
+    def cameras(self) -> list[Camera]:
+        with self.session() as session:
+            return list(session.scalars(select(Camera).order_by(Camera.id)))
+
+    def delete_camera(self, camera_id: int) -> bool:
+        with self.session() as session:
+            camera = session.get(Camera, camera_id)
+            if camera is None:
+                return False
+            session.delete(camera)
+        return True
+
+    def record_health(self, camera_id: int, online: bool, message: str = "") -> None:
+        with self.session() as session:
+            session.add(CameraHealth(camera_id=camera_id, at=now(), online=online,
+                                     message=message[:500]))
+
+    def health(self, camera_id: int) -> list[CameraHealth]:
+        with self.session() as session:
+            query = select(CameraHealth).where(CameraHealth.camera_id == camera_id)
+            return list(session.scalars(query.order_by(CameraHealth.at, CameraHealth.id)))
+
+    # events --------------------------------------------------------------------------------
+
+    def record_event(
+        self, camera_id: int, kind: str, started_at: datetime, confidence: float,
+        ended_at: datetime | None = None, track_id: int | None = None,
+        snapshot: str | None = None,
+    ) -> Event:
+        """Write an event and commit it before returning."""
+        item = Event(camera_id=camera_id, kind=kind, started_at=started_at, ended_at=ended_at,
+                     confidence=confidence, track_id=track_id, snapshot=snapshot)
+        with self.session() as session:
+            session.add(item)
+        return item
+
+    def acknowledge(self, event_id: int, by: str, comment: str | None = None) -> Event | None:
+        with self.session() as session:
+            item = session.get(Event, event_id)
+            if item is None:
+                return None
+            item.acknowledged_at = now()
+            item.acknowledged_by = by
+            if comment is not None:
+                item.comment = comment
+        return item
+
+    def events(
+        self, camera_id: int | None = None, kind: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    ) -> list[Event]:
+        """Newest first; every filter is a bound parameter."""
+        query = select(Event)
+        if camera_id is not None:
+            query = query.where(Event.camera_id == camera_id)
+        if kind is not None:
+            query = query.where(Event.kind == kind)
+        if since is not None:
+            query = query.where(Event.started_at >= since)
+        if until is not None:
+            query = query.where(Event.started_at < until)
+        with self.session() as session:
+            return list(session.scalars(
+                query.order_by(Event.started_at.desc(), Event.id.desc()).limit(limit)
+            ))
+
+    # statistics ----------------------------------------------------------------------------
+
+    def add_counts(self, camera_id: int, at: datetime, counts: Mapping[str, int]) -> None:
+        """Add counts into the camera's row for the minute of ``at`` (created if absent)."""
+        unknown = set(counts) - set(COUNT_COLUMNS)
+        if unknown:
+            raise StoreError(f"unknown statistics columns: {', '.join(sorted(unknown))}")
+        values = {"camera_id": camera_id, "minute": _minute(at)}
+        values |= {column: int(counts.get(column, 0)) for column in COUNT_COLUMNS}
+        insert = postgres_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(MinuteStats).values(**values)
+        table = MinuteStats.__table__
+        statement = statement.on_conflict_do_update(
+            index_elements=["camera_id", "minute"],
+            set_={c: table.c[c] + statement.excluded[c] for c in COUNT_COLUMNS},
+        )
+        with self.session() as session:
+            session.execute(statement)
+
+    def minute_stats(self, camera_id: int, since: datetime, until: datetime) -> list[MinuteStats]:
+        query = (
+            select(MinuteStats)
+            .where(MinuteStats.camera_id == camera_id, MinuteStats.minute >= since,
+                   MinuteStats.minute < until)
+            .order_by(MinuteStats.minute)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))

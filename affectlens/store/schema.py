@@ -1,0 +1,121 @@
+"""Tables. No column holds an identity, a face crop, an embedding or a sensitive attribute:
+events point at blurred snapshots, statistics are counts per minute."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from affectlens.types import AGE_BANDS, EXPRESSIONS, UNCERTAIN
+
+PURPOSES = ("care_safety", "consented_research", "anonymous_statistics")
+EXPRESSION_COUNT_COLUMNS = tuple(f"n_{name}" for name in (*EXPRESSIONS, UNCERTAIN))
+AGE_BAND_COLUMNS = tuple(
+    "n_age_" + name.replace("-", "_").replace("+", "_plus") for name, _, _ in AGE_BANDS
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) and
+    PostgreSQL alike. A naive datetime is refused: its zone would be a guess."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012 (SQLAlchemy's class hook)
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+    __table_args__ = (
+        CheckConstraint(f"purpose IN {PURPOSES!r}", name="purpose_known"),
+        CheckConstraint("analysis_fps > 0", name="analysis_fps_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    purpose: Mapped[str] = mapped_column(String(32))
+    analysis_fps: Mapped[float] = mapped_column(Float, default=5.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class CameraHealth(Base):
+    """Each change of a camera's state (online, offline, and why)."""
+
+    __tablename__ = "camera_health"
+    __table_args__ = (Index("ix_camera_health_camera_at", "camera_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column()
+    online: Mapped[bool] = mapped_column(Boolean)
+    message: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Event(Base):
+    """Something staff may need to see: sustained distress, a camera going offline, a fall."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_camera_started", "camera_id", "started_at"),
+        Index("ix_events_kind_started", "kind", "started_at"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    confidence: Mapped[float] = mapped_column(Float)
+    track_id: Mapped[int | None] = mapped_column(Integer)
+    snapshot: Mapped[str | None] = mapped_column(String(500))  # a blurred JPEG's relative path
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class MinuteStats(Base):
+    """Counts of analysed faces per camera and minute: the time series and the /screen page."""
+
+    __tablename__ = "minute_stats"
+
+    camera_id: Mapped[int] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    faces: Mapped[int] = mapped_column(Integer, default=0)
+
+
+for _column in (*EXPRESSION_COUNT_COLUMNS, *AGE_BAND_COLUMNS):
+    setattr(MinuteStats, _column, mapped_column(_column, Integer, default=0, nullable=False))
