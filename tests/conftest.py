@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import affectlens
 from affectlens import AnalysisConfig, samples
 from affectlens.pipeline import Models, Pipeline
 
@@ -89,6 +90,13 @@ def pipeline_for(models: Models) -> Callable[..., Pipeline]:
 def pipeline(pipeline_for: Callable[..., Pipeline]) -> Pipeline:
     """Default settings: every frame of a video analysed."""
     return pipeline_for()
+
+
+@pytest.fixture(scope="session")
+def wolfgang(media, pipeline: Pipeline) -> tuple[Path, affectlens.Result]:
+    """One woman: crying at the start, laughing at the end. Every frame analysed, once."""
+    path = media("WolfgangLanger_Pexels.mp4")
+    return path, affectlens.analyze(path, pipeline=pipeline)
 
 
 @pytest.fixture(scope="session")

@@ -25,13 +25,6 @@ def duration_s(path: Path) -> float:
 
 
 @pytest.fixture(scope="module")
-def wolfgang(media, pipeline) -> tuple[Path, Result]:
-    """One woman: crying at the start, laughing at the end. Every frame analysed."""
-    path = media("WolfgangLanger_Pexels.mp4")
-    return path, affectlens.analyze(path, pipeline=pipeline)
-
-
-@pytest.fixture(scope="module")
 def multi_face(media, pipeline) -> Result:
     return affectlens.analyze(media("multi_face.jpg"), pipeline=pipeline)
 
