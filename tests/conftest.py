@@ -7,16 +7,20 @@ from matplotlib's public-domain Grace Hopper portrait, so those tests need nothi
 
 from __future__ import annotations
 
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 import affectlens
 from affectlens import AnalysisConfig, samples
 from affectlens.pipeline import Models, Pipeline
+from affectlens.store import Store
+from affectlens.store.db import sqlite_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
@@ -103,3 +107,36 @@ def wolfgang(media, pipeline: Pipeline) -> tuple[Path, affectlens.Result]:
 def portrait() -> np.ndarray:
     """Grace Hopper's 1984 portrait (public domain, matplotlib sample data), BGR uint8."""
     return samples.portrait()
+
+
+# The store's databases. PostgreSQL comes from AFFECTLENS_TEST_POSTGRES_URL (.ci/run starts a
+# server and sets it). Without it the PostgreSQL cases skip, unless AFFECTLENS_REQUIRE_SERVICES=1
+# (as in CI), when they fail: CI must never pass by skipping them.
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("AFFECTLENS_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
+            pytest.fail("AFFECTLENS_TEST_POSTGRES_URL is not set but services are required")
+        pytest.skip("no PostgreSQL: set AFFECTLENS_TEST_POSTGRES_URL (see .ci/run)")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # an empty database for each test
+        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "affectlens.db")
+    return _postgres_url()
+
+
+@pytest.fixture
+def store(url: str) -> Store:
+    store = Store(url)
+    yield store
+    store.engine.dispose()

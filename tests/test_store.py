@@ -1,13 +1,8 @@
-"""The event store on a real SQLite file and a real PostgreSQL server.
-
-PostgreSQL comes from AFFECTLENS_TEST_POSTGRES_URL (.ci/run starts a server and sets it).
-Without it the PostgreSQL cases skip, unless AFFECTLENS_REQUIRE_SERVICES=1 (as in CI), when
-they fail: CI must never pass by skipping them.
-"""
+"""The event store on a real SQLite file and a real PostgreSQL server (fixtures `url` and
+`store` in conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -23,34 +18,6 @@ from affectlens.store.db import StoreError, make_engine, sqlite_url
 from affectlens.store.schema import Base
 
 T0 = datetime(2026, 11, 27, 10, 0, 30, tzinfo=UTC)
-
-
-def _postgres_url() -> str:
-    url = os.environ.get("AFFECTLENS_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
-            pytest.fail("AFFECTLENS_TEST_POSTGRES_URL is not set but services are required")
-        pytest.skip("no PostgreSQL: set AFFECTLENS_TEST_POSTGRES_URL (see .ci/run)")
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:  # an empty database for each test
-        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
-        connection.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return sqlite_url(tmp_path / "affectlens.db")
-    return _postgres_url()
-
-
-@pytest.fixture
-def store(url: str) -> Store:
-    store = Store(url)
-    yield store
-    store.engine.dispose()
 
 
 def test_migrations_build_exactly_the_declared_schema(url: str) -> None:

@@ -106,6 +106,23 @@ class Store:
             session.add(camera)
         return camera
 
+    def camera(self, camera_id: int) -> Camera | None:
+        with self.session() as session:
+            return session.get(Camera, camera_id)
+
+    def update_camera(self, camera_id: int, **changes: object) -> Camera | None:
+        """Change a camera's name, url, purpose, analysis_fps or enabled; None if absent."""
+        allowed = {"name", "url", "purpose", "analysis_fps", "enabled"}
+        if set(changes) - allowed:
+            raise StoreError(f"cannot change {', '.join(sorted(set(changes) - allowed))}")
+        with self.session() as session:
+            camera = session.get(Camera, camera_id)
+            if camera is None:
+                return None
+            for key, value in changes.items():
+                setattr(camera, key, value)
+        return camera
+
     def cameras(self) -> list[Camera]:
         with self.session() as session:
             return list(session.scalars(select(Camera).order_by(Camera.id)))

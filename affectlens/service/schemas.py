@@ -1,0 +1,91 @@
+"""What the API accepts and returns. Inputs are strict: unknown fields and bad values are a
+422 that names the field, never a 500."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "device")
+
+
+def check_stream_url(url: str) -> str:
+    """rtsp://host/path, http(s)://host/path (MJPEG), file:///path (played in a loop) or
+    device:///dev/video0 (USB/V4L2)."""
+    parts = urlsplit(url)
+    if parts.scheme not in STREAM_SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(STREAM_SCHEMES)}, not "
+                         f"{parts.scheme or 'missing'!r}")
+    if parts.scheme in ("file", "device"):
+        if not parts.path:
+            raise ValueError(f"{parts.scheme}:// needs a path")
+    elif not parts.hostname:
+        raise ValueError("the URL has no host")
+    return url
+
+
+class CameraIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$")
+    url: str = Field(max_length=2000)
+    purpose: Purpose
+    analysis_fps: float = Field(5.0, gt=0, le=30)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_stream_url(value)
+
+
+class CameraPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[\w .-]+$")
+    url: str | None = Field(None, max_length=2000)
+    purpose: Purpose | None = None
+    analysis_fps: float | None = Field(None, gt=0, le=30)
+    enabled: bool | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_stream_url(value)
+
+
+class CameraOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    url: str
+    purpose: Purpose
+    analysis_fps: float
+    enabled: bool
+    created_at: datetime
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    camera_id: int
+    kind: str
+    started_at: datetime
+    ended_at: datetime | None
+    confidence: float
+    track_id: int | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    comment: str | None
+
+
+class Acknowledgement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=100)
+    comment: str | None = Field(None, max_length=2000)

@@ -1,0 +1,102 @@
+"""The HTTP API on both databases: cameras, events, acknowledgement, and malformed requests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from affectlens.service.api import create_app
+from affectlens.store import Store
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+HALL = {"name": "hall", "url": "rtsp://127.0.0.1:8554/hall", "purpose": "care_safety"}
+
+
+@pytest.fixture
+def client(store: Store) -> TestClient:
+    return TestClient(create_app(store))
+
+
+def test_camera_lifecycle(client: TestClient) -> None:
+    created = client.post("/api/cameras", json=HALL)
+    assert created.status_code == 201, created.text
+    camera = created.json()
+    assert camera["analysis_fps"] == 5.0 and camera["enabled"] is True
+    assert client.get(f"/api/cameras/{camera['id']}").json() == camera
+    changed = client.patch(f"/api/cameras/{camera['id']}", json={"enabled": False,
+                                                                  "analysis_fps": 2})
+    assert changed.status_code == 200 and changed.json()["enabled"] is False
+    assert changed.json()["analysis_fps"] == 2 and changed.json()["name"] == "hall"
+    assert [c["name"] for c in client.get("/api/cameras").json()] == ["hall"]
+    assert client.get("/api/health").json()["cameras"] == 1
+    assert client.delete(f"/api/cameras/{camera['id']}").status_code == 204
+    assert client.get(f"/api/cameras/{camera['id']}").status_code == 404
+    assert client.delete(f"/api/cameras/{camera['id']}").status_code == 404
+
+
+def test_events_filter_and_acknowledge(client: TestClient, store: Store) -> None:
+    hall = client.post("/api/cameras", json=HALL).json()
+    lounge = client.post("/api/cameras", json={**HALL, "name": "lounge"}).json()
+    store.record_event(hall["id"], "distress", T0, 0.8)
+    store.record_event(lounge["id"], "camera_offline", T0 + timedelta(minutes=3), 1.0)
+    everything = client.get("/api/events").json()
+    assert [e["kind"] for e in everything] == ["camera_offline", "distress"]
+    assert len(client.get("/api/events", params={"camera_id": hall["id"]}).json()) == 1
+    since = {"since": (T0 + timedelta(minutes=1)).isoformat()}
+    assert [e["kind"] for e in client.get("/api/events", params=since).json()] == [
+        "camera_offline"
+    ]
+    event_id = everything[1]["id"]
+    done = client.post(f"/api/events/{event_id}/acknowledge",
+                       json={"by": "nurse", "comment": "resident comforted"})
+    assert done.status_code == 200 and done.json()["acknowledged_by"] == "nurse"
+    assert client.get("/api/events", params={"kind": "distress"}).json()[0]["comment"] == (
+        "resident comforted"
+    )
+    assert client.post("/api/events/999999/acknowledge", json={"by": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**HALL, "url": "ftp://cam/stream"}, "url"),
+        ({**HALL, "url": "rtsp:///no-host"}, "url"),
+        ({**HALL, "url": "not a url"}, "url"),
+        ({**HALL, "purpose": "staff_monitoring"}, "purpose"),  # not a declared purpose
+        ({**HALL, "analysis_fps": 0}, "analysis_fps"),
+        ({**HALL, "name": ""}, "name"),
+        ({**HALL, "name": "<script>"}, "name"),
+        ({**HALL, "race_detection": True}, "race_detection"),  # unknown fields are refused
+        ({"name": "hall"}, "url"),
+    ],
+)
+def test_malformed_cameras_are_422_naming_the_field(client: TestClient, body: dict,
+                                                    field: str) -> None:
+    response = client.post("/api/cameras", json=body)
+    assert response.status_code == 422
+    assert field in {str(part) for error in response.json()["detail"] for part in error["loc"]}
+
+
+def test_other_bad_requests_are_4xx_and_the_service_lives_on(client: TestClient) -> None:
+    assert client.post("/api/cameras", json=HALL).status_code == 201
+    assert client.post("/api/cameras", json=HALL).status_code == 409  # duplicate name
+    assert client.post("/api/cameras", content=b"{not json",
+                       headers={"content-type": "application/json"}).status_code == 422
+    assert client.get("/api/cameras/abc").status_code == 422
+    assert client.patch("/api/cameras/1", json={"purpose": "watchlist"}).status_code == 422
+    assert client.patch("/api/cameras/424242", json={"enabled": True}).status_code == 404
+    assert client.get("/api/events", params={"since": "2026-11-27T10:00:00"}).status_code == 422
+    assert client.get("/api/events", params={"limit": 0}).status_code == 422
+    assert client.get("/api/events", params={"kind": "x' OR 1=1 --"}).json() == []
+    assert client.post("/api/events/1/acknowledge", json={"by": ""}).status_code == 422
+    assert client.get("/api/health").status_code == 200
+
+
+def test_openapi_has_no_field_for_identity_or_sensitive_attributes(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    text = str(schema).lower()
+    assert "/api/cameras" in schema["paths"] and "/api/events" in schema["paths"]
+    for word in ("race", "ethnic", "identity", "embedding", "danger", "gender"):
+        assert word not in text, word
