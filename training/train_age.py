@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
+from runlog import run_log
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -526,13 +527,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    log = (args.out / "train.log").open("a")
-
-    def say(message: str) -> None:
-        print(message, flush=True)
-        log.write(message + "\n")
-        log.flush()
+    say = run_log(args.out)
 
     began = time.time()
     if not args.export_only:

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from runlog import run_log
 from torch import nn
 
 from affectlens.eval.datasets import is_held_out, read_expression_folder
@@ -185,13 +186,7 @@ def train(args: argparse.Namespace) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     if device.type == "cpu" and args.threads:
         torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
-    log = (args.out / "train.log").open("a")
-
-    def say(message: str) -> None:
-        print(message, flush=True)
-        log.write(message + "\n")
-        log.flush()
+    say = run_log(args.out)
 
     train_split, val_split = load_split(args.data)
     if args.limit:  # a quick check of the whole path, not a model
