@@ -1,0 +1,132 @@
+"""A live camera thread on real decoding: a looping file, a dead RTSP endpoint, a stream that
+appears late, garbage, and a consumer too slow for the frames."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectlens.samples import write_sample_video
+from affectlens.service.camera import CameraState, LiveCamera
+
+FAST_BACKOFF = (0.2, 0.4)
+
+
+class StateLog:
+    def __init__(self) -> None:
+        self.states: list[CameraState] = []
+        self.changed = threading.Event()
+
+    def __call__(self, state: CameraState) -> None:
+        self.states.append(state)
+        self.changed.set()
+
+    def wait_for(self, online: bool, timeout: float) -> CameraState:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for state in self.states:
+                if state.online == online:
+                    return state
+            self.changed.wait(0.05)
+            self.changed.clear()
+        pytest.fail(f"no {'online' if online else 'offline'} state within {timeout} s: "
+                    f"{self.states}")
+
+
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-second, 10 fps H.264 clip of the built-in sample."""
+    return write_sample_video(tmp_path_factory.mktemp("live") / "one_second.mp4", seconds=1.0)
+
+
+def collect(camera: LiveCamera, seconds: float) -> list:
+    frames, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = camera.next_frame(timeout=0.5)
+        if frame is not None:
+            frames.append(frame)
+    return frames
+
+
+def test_file_plays_at_real_time_in_a_loop_at_the_analysis_rate(short_video: Path) -> None:
+    log = StateLog()
+    camera = LiveCamera(f"file://{short_video}", analysis_fps=5, on_state=log).start()
+    try:
+        frames = collect(camera, 3.0)
+    finally:
+        camera.stop()
+    assert log.states and log.states[0].online
+    # 3 s of a 1 s clip at 5 analysed frames a second: it looped, and it was paced.
+    assert 12 <= len(frames) <= 17, len(frames)
+    gaps = np.diff([f.timestamp for f in frames])
+    assert 0.15 < np.median(gaps) < 0.25
+    assert frames[0].image.shape == (360, 640, 3) and frames[0].image.dtype == np.uint8
+    assert camera.stats.frames_read >= 28 and camera.stats.connects == 1
+
+
+def test_refused_rtsp_goes_offline_quickly_and_retries_with_backoff() -> None:
+    log = StateLog()
+    camera = LiveCamera("rtsp://127.0.0.1:9/nothing", on_state=log, io_timeout_s=2,
+                        backoff_s=FAST_BACKOFF).start()
+    try:
+        began = time.monotonic()
+        state = log.wait_for(online=False, timeout=5)
+        assert time.monotonic() - began < 5
+        assert "refused" in state.message.lower()
+        time.sleep(1.5)
+    finally:
+        camera.stop()
+    assert camera.stats.failures >= 3  # 0.2 s, then 0.4 s waits between tries
+    assert len(log.states) == 1  # offline is reported once, not at every retry
+    assert not camera._thread.is_alive()
+
+
+def test_a_stream_that_returns_brings_the_camera_back_online(
+    short_video: Path, tmp_path: Path
+) -> None:
+    later = tmp_path / "later.mp4"
+    log = StateLog()
+    camera = LiveCamera(f"file://{later}", on_state=log, backoff_s=FAST_BACKOFF).start()
+    try:
+        assert "no such file" in log.wait_for(online=False, timeout=3).message
+        later.write_bytes(short_video.read_bytes())
+        log.wait_for(online=True, timeout=3)
+        assert camera.next_frame(timeout=2) is not None
+    finally:
+        camera.stop()
+    assert [s.online for s in log.states] == [False, True]
+
+
+def test_garbage_is_offline_with_a_reason_and_stops_cleanly(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, np.uint8).tobytes())
+    log = StateLog()
+    camera = LiveCamera(f"file://{garbage}", on_state=log, backoff_s=FAST_BACKOFF).start()
+    try:
+        state = log.wait_for(online=False, timeout=3)
+        assert state.message
+    finally:
+        camera.stop(timeout=5)
+    assert not camera._thread.is_alive()
+    assert camera.next_frame(timeout=0.1) is None
+
+
+def test_a_slow_consumer_drops_frames_instead_of_queueing(short_video: Path) -> None:
+    camera = LiveCamera(f"file://{short_video}", analysis_fps=10).start()
+    try:
+        time.sleep(2.0)  # nobody takes frames for two seconds
+        newest = camera.next_frame(timeout=1)
+    finally:
+        camera.stop()
+    assert camera.stats.frames_dropped >= 10
+    assert newest is not None and time.time() - newest.timestamp < 0.5  # fresh, not stale
+
+
+@pytest.mark.parametrize("url", ["ftp://cam/x", "rtsp:///path", "camera-1"])
+def test_bad_urls_are_refused_up_front(url: str) -> None:
+    with pytest.raises(ValueError):
+        LiveCamera(url)
