@@ -3,6 +3,9 @@ appears late, garbage, and a consumer too slow for the frames."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -130,3 +133,70 @@ def test_a_slow_consumer_drops_frames_instead_of_queueing(short_video: Path) -> 
 def test_bad_urls_are_refused_up_front(url: str) -> None:
     with pytest.raises(ValueError):
         LiveCamera(url)
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+SERVER = Path(__file__).with_name("rtsp_server.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RtspServer:
+    """gst-rtsp-server in a child process, killed and restarted at will."""
+
+    def __init__(self) -> None:
+        usable = subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import GstRtspServer"], capture_output=True,
+        ).returncode == 0 if Path(SYSTEM_PYTHON).exists() else False
+        if not usable:
+            if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
+                pytest.fail("gst-rtsp-server is not installed but services are required")
+            pytest.skip("no gst-rtsp-server for the system Python (see .ci/run)")
+        self.port = _free_port()
+        self.url = f"rtsp://127.0.0.1:{self.port}/live"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.port)],
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def rtsp_server() -> RtspServer:
+    server = RtspServer()
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_real_rtsp_stream_killed_and_restarted(rtsp_server: RtspServer, transport: str) -> None:
+    log = StateLog()
+    camera = LiveCamera(f"{rtsp_server.url}?transport={transport}", analysis_fps=5,
+                        on_state=log, io_timeout_s=2, backoff_s=FAST_BACKOFF).start()
+    try:
+        log.wait_for(online=True, timeout=10)
+        frames = collect(camera, 2.0)
+        assert 7 <= len(frames) <= 12, len(frames)  # 5 of the stream's 25 fps are analysed
+        assert frames[0].image.shape == (360, 640, 3)
+        rtsp_server.kill()
+        killed = time.monotonic()
+        log.wait_for(online=False, timeout=8)
+        assert time.monotonic() - killed < 8
+        rtsp_server.start()
+        log.states.clear()
+        log.wait_for(online=True, timeout=10)
+        assert camera.next_frame(timeout=3) is not None
+    finally:
+        camera.stop()
+    assert camera.stats.connects >= 2
