@@ -1,1 +1,4 @@
-"""The live service: the HTTP API now; camera workers, dashboard and alerts to come."""
+"""The live service: camera readers and the HTTP API so far.
+
+Camera workers, the dashboard and alerts are still to come.
+"""
