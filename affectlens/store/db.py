@@ -159,6 +159,12 @@ class Store:
             session.add(item)
         return item
 
+    def end_event(self, event_id: int, ended_at: datetime) -> None:
+        with self.session() as session:
+            item = session.get(Event, event_id)
+            if item is not None:
+                item.ended_at = ended_at
+
     def acknowledge(self, event_id: int, by: str, comment: str | None = None) -> Event | None:
         with self.session() as session:
             item = session.get(Event, event_id)

@@ -1,0 +1,68 @@
+"""A camera worker end to end: a real video played live, the real models, a real store."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from affectlens.events.distress import DistressSettings
+from affectlens.service.worker import CameraWorker
+from affectlens.store import Store
+
+
+def wait_until(condition: Callable[[], object], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_crying_on_camera_becomes_a_stored_distress_event(store: Store, media,
+                                                          pipeline_for) -> None:
+    """WolfgangLanger_Pexels.mp4 played at real time: she cries during the first seconds."""
+    camera = store.add_camera("lounge", "file:///clip", "care_safety")
+    worker = CameraWorker(
+        camera.id, f"file://{media('WolfgangLanger_Pexels.mp4')}", store, pipeline_for(),
+        analysis_fps=5, distress=DistressSettings(threshold=0.5, hold_s=2.0),
+    ).start()
+    began = datetime.now(UTC)
+    try:
+        assert wait_until(lambda: store.events(camera_id=camera.id, kind="distress"), 12)
+    finally:
+        worker.stop()
+    (event,) = store.events(camera_id=camera.id, kind="distress")
+    assert began - timedelta(seconds=1) <= event.started_at <= began + timedelta(seconds=8)
+    assert 0.5 <= event.confidence <= 1 and event.track_id >= 1
+    assert event.ended_at is not None  # closed when the worker stopped, at the latest
+    counts = store.minute_stats(camera.id, began - timedelta(minutes=2),
+                                began + timedelta(minutes=2))
+    assert sum(c.faces for c in counts) >= 10
+    adults = sum(c.n_age_20_34 + c.n_age_35_49 for c in counts)
+    assert adults >= 0.8 * sum(c.faces for c in counts)
+    assert [h.online for h in store.health(camera.id)] == [True]
+
+
+def test_an_offline_camera_is_an_event_that_ends_when_it_returns(
+    store: Store, pipeline_for, tmp_path: Path
+) -> None:
+    from affectlens.samples import write_sample_video
+
+    clip = tmp_path / "later.mp4"
+    camera = store.add_camera("door", f"file://{clip}", "care_safety")
+    worker = CameraWorker(camera.id, f"file://{clip}", store, pipeline_for(),
+                          backoff_s=(0.2, 0.4)).start()
+    try:
+        assert wait_until(lambda: store.events(camera_id=camera.id, kind="camera_offline"), 5)
+        assert store.events(kind="camera_offline")[0].ended_at is None
+        write_sample_video(tmp_path / "made.mp4", seconds=1.0)
+        shutil.move(tmp_path / "made.mp4", clip)
+        assert wait_until(lambda: store.events(kind="camera_offline")[0].ended_at, 5)
+    finally:
+        worker.stop()
+    assert [h.online for h in store.health(camera.id)] == [False, True]
+    assert "no such file" in store.health(camera.id)[0].message
