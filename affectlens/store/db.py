@@ -25,6 +25,7 @@ from affectlens.store.schema import (
     EXPRESSION_COUNT_COLUMNS,
     Camera,
     CameraHealth,
+    DeadLetter,
     Event,
     MinuteStats,
 )
@@ -194,6 +195,20 @@ class Store:
             return list(session.scalars(
                 query.order_by(Event.started_at.desc(), Event.id.desc()).limit(limit)
             ))
+
+    # alerts --------------------------------------------------------------------------------
+
+    def add_dead_letter(self, channel: str, target: str, event_id: int | None, payload: str,
+                        attempts: int, last_error: str) -> DeadLetter:
+        letter = DeadLetter(created_at=now(), channel=channel, target=target, event_id=event_id,
+                            payload=payload, attempts=attempts, last_error=last_error[:500])
+        with self.session() as session:
+            session.add(letter)
+        return letter
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self.session() as session:
+            return list(session.scalars(select(DeadLetter).order_by(DeadLetter.id)))
 
     # statistics ----------------------------------------------------------------------------
 

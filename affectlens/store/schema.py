@@ -105,6 +105,21 @@ class Event(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
+class DeadLetter(Base):
+    """An alert that could not be delivered after its last retry, kept for staff to see."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(16))  # webhook, mqtt
+    target: Mapped[str] = mapped_column(String(2000))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(500))
+
+
 class MinuteStats(Base):
     """Counts of analysed faces per camera and minute: the time series and the /screen page."""
 

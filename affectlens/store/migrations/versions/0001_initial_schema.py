@@ -1,4 +1,4 @@
-"""initial schema
+"""Initial schema: cameras, camera health, events, per-minute counts.
 
 Revision ID: 0001
 Revises: (none)
@@ -17,7 +17,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "cameras",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -94,7 +93,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("minute_stats")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_kind_started")
