@@ -1,0 +1,62 @@
+"""Alerts by MQTT: each event published as JSON on a topic per camera and event type.
+
+Topic: ``<prefix>/cameras/<camera id>/events/<kind>`` (QoS 1), so a subscriber can take one
+camera (``affectlens/cameras/3/events/#``) or one kind everywhere
+(``affectlens/cameras/+/events/distress``). The payload is the webhook's. A message the broker
+does not acknowledge within the timeout (broker down, network gone) becomes a dead letter.
+"""
+
+from __future__ import annotations
+
+import json
+
+import paho.mqtt.client as mqtt
+
+from affectlens.service.webhook import event_payload
+from affectlens.store import Store
+from affectlens.store.schema import Event
+
+
+class MqttPublisher:
+    def __init__(self, store: Store, host: str, port: int = 1883, prefix: str = "affectlens",
+                 timeout_s: float = 5.0, username: str | None = None,
+                 password: str | None = None) -> None:
+        self.store = store
+        self.prefix = prefix.strip("/")
+        self.timeout_s = timeout_s
+        self.target = f"mqtt://{host}:{port}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"affectlens-{id(self):x}")
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._connect_error: str | None = None
+        try:
+            self.client.connect(host, port, keepalive=30)
+        except OSError as error:  # the broker is down now; paho keeps trying in its loop
+            self._connect_error = f"{type(error).__name__}: {error}"
+        self.client.loop_start()
+
+    def topic(self, event: Event) -> str:
+        return f"{self.prefix}/cameras/{event.camera_id}/events/{event.kind}"
+
+    def publish(self, event: Event) -> bool:
+        body = json.dumps({"event": event_payload(event)}, separators=(",", ":"))
+        error = self._connect_error or ""
+        if not self._connect_error:
+            info = self.client.publish(self.topic(event), body, qos=1)
+            try:
+                info.wait_for_publish(self.timeout_s)
+            except (RuntimeError, ValueError) as exc:
+                error = f"not published: {exc}"
+            else:
+                if info.is_published():
+                    return True
+                error = f"no acknowledgement from the broker within {self.timeout_s:g} s"
+        self.store.add_dead_letter("mqtt", f"{self.target}/{self.topic(event)}", event.id, body,
+                                   1, error)
+        return False
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
