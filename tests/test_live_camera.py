@@ -4,7 +4,6 @@ appears late, garbage, and a consumer too slow for the frames."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from netutil import free_port
 
 from affectlens.samples import write_sample_video
 from affectlens.service.camera import CameraState, LiveCamera
@@ -139,12 +139,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER = Path(__file__).with_name("rtsp_server.py")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class RtspServer:
     """gst-rtsp-server in a child process, killed and restarted at will."""
 
@@ -157,7 +151,7 @@ class RtspServer:
             if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
                 pytest.fail("gst-rtsp-server is not installed but services are required")
             pytest.skip("no gst-rtsp-server for the system Python (see .ci/run)")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/live"
         self.process: subprocess.Popen | None = None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from netutil import free_port
 
 from affectlens.service.mqtt import MqttPublisher
 from affectlens.store import Store
@@ -21,17 +22,11 @@ from affectlens.store import Store
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Broker:
     """Mosquitto in a child process on a free port of 127.0.0.1."""
 
     def __init__(self, config_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         config = config_dir / "mosquitto.conf"
         config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(config)],
@@ -117,7 +112,7 @@ def test_events_arrive_on_topics_per_camera_and_kind(store: Store, broker: Broke
 
 def test_a_broker_that_is_down_gives_dead_letters(store: Store) -> None:
     event, *_ = _events(store)
-    publisher = MqttPublisher(store, "127.0.0.1", _free_port(), timeout_s=1)
+    publisher = MqttPublisher(store, "127.0.0.1", free_port(), timeout_s=1)
     try:
         assert not publisher.publish(event)
     finally:

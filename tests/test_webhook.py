@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from netutil import free_port
 
 from affectlens.service.webhook import SIGNATURE_HEADER, WebhookSender, WebhookTarget, verify
 from affectlens.store import Store
@@ -107,9 +107,7 @@ def test_a_rejected_request_is_not_retried(store: Store, event) -> None:
 
 
 def test_an_unreachable_receiver_ends_as_a_dead_letter(store: Store, event) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()
     waits: list[float] = []
     assert not sender_for(store, f"http://127.0.0.1:{port}/hook", waits).send(event).popitem()[1]
     (letter,) = store.dead_letters()
