@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from netutil import Receiver
+
 from affectlens.events.distress import DistressSettings
+from affectlens.service.alerts import AlertDispatcher
+from affectlens.service.webhook import WebhookSender, WebhookTarget
 from affectlens.service.worker import CameraWorker
 from affectlens.store import Store
 
@@ -54,8 +59,15 @@ def test_an_offline_camera_is_an_event_that_ends_when_it_returns(
 
     clip = tmp_path / "later.mp4"
     camera = store.add_camera("door", f"file://{clip}", "care_safety")
+    receiver = Receiver([])
+
+    def broken_sink(event: object) -> None:
+        raise RuntimeError("this sink is broken")
+
+    target = WebhookTarget(receiver.url, "secret", backoff_s=())
+    alerts = AlertDispatcher([broken_sink, WebhookSender(store, [target]).send]).start()
     worker = CameraWorker(camera.id, f"file://{clip}", store, pipeline_for(),
-                          backoff_s=(0.2, 0.4)).start()
+                          backoff_s=(0.2, 0.4), alerts=alerts).start()
     try:
         assert wait_until(lambda: store.events(camera_id=camera.id, kind="camera_offline"), 5)
         assert store.events(kind="camera_offline")[0].ended_at is None
@@ -64,5 +76,11 @@ def test_an_offline_camera_is_an_event_that_ends_when_it_returns(
         assert wait_until(lambda: store.events(kind="camera_offline")[0].ended_at, 5)
     finally:
         worker.stop()
+        alerts.stop()
+        receiver.close()
     assert [h.online for h in store.health(camera.id)] == [False, True]
+    # The webhook heard the outage begin and end, despite the broken sink before it.
+    sent = [json.loads(body)["event"] for _, body in receiver.requests]
+    assert [(e["kind"], e["ended_at"] is None) for e in sent] == [
+        ("camera_offline", True), ("camera_offline", False)]
     assert "no such file" in store.health(camera.id)[0].message

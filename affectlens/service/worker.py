@@ -4,6 +4,7 @@ It joins the pieces: a LiveCamera (frames, health), the offline engine's Pipelin
 models, tracking and smoothing), the sustained-distress rule, and the Store. A camera going
 offline is stored as health and as a ``camera_offline`` event that ends when it returns.
 
+Every event is handed to an AlertDispatcher (webhooks, MQTT) when it starts and when it ends.
 Runs in a thread; ONNX Runtime and PyAV release the GIL while they work, so cameras overlap.
 Moving workers into processes, batching across cameras and the purpose gate (no expression
 analysis for ``anonymous_statistics`` cameras) are still to come.
@@ -17,9 +18,10 @@ from datetime import UTC, datetime
 
 from affectlens.events.distress import DistressEvent, DistressRule, DistressSettings
 from affectlens.pipeline import Pipeline
+from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import CameraState, LiveCamera
 from affectlens.store import Store
-from affectlens.store.schema import AGE_BAND_COLUMNS
+from affectlens.store.schema import AGE_BAND_COLUMNS, Event
 from affectlens.tracking.tracker import UNTRACKED
 from affectlens.types import AGE_BANDS, FaceAnalysis, Frame, age_band
 
@@ -35,11 +37,13 @@ class CameraWorker:
         self, camera_id: int, url: str, store: Store, pipeline: Pipeline,
         analysis_fps: float = 5.0, distress: DistressSettings | None = None,
         io_timeout_s: float = 5.0, backoff_s: tuple[float, ...] | None = None,
+        alerts: AlertDispatcher | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.store = store
         self.pipeline = pipeline
         self.rule = DistressRule(distress)
+        self.alerts = alerts
         options = {"backoff_s": backoff_s} if backoff_s else {}
         self.camera = LiveCamera(url, analysis_fps, on_state=self._on_state,
                                  io_timeout_s=io_timeout_s, **options)
@@ -90,9 +94,15 @@ class CameraWorker:
                 event.confidence, track_id=event.track_id,
             )
             self._open_events[event.track_id] = stored.id
+            self._alert(stored)
         elif event.track_id in self._open_events:
-            self.store.end_event(self._open_events.pop(event.track_id),
-                                 _wall(self._started + event.ended_s))
+            self._alert(self.store.end_event(self._open_events.pop(event.track_id),
+                                             _wall(self._started + event.ended_s)))
+
+    def _alert(self, event: Event | None) -> None:
+        """Alerts go out when an event starts and when it ends (``ended_at`` set)."""
+        if self.alerts is not None and event is not None:
+            self.alerts.notify(event)
 
     def _count(self, analysis: FaceAnalysis, at: float) -> None:
         minute = _wall(at).replace(second=0, microsecond=0)
@@ -112,8 +122,10 @@ class CameraWorker:
     def _on_state(self, state: CameraState) -> None:
         self.store.record_health(self.camera_id, state.online, state.message)
         if not state.online and self._offline_event is None:
-            self._offline_event = self.store.record_event(
-                self.camera_id, "camera_offline", _wall(state.at), 1.0).id
+            offline = self.store.record_event(self.camera_id, "camera_offline",
+                                              _wall(state.at), 1.0)
+            self._offline_event = offline.id
+            self._alert(offline)
         elif state.online and self._offline_event is not None:
-            self.store.end_event(self._offline_event, _wall(state.at))
+            self._alert(self.store.end_event(self._offline_event, _wall(state.at)))
             self._offline_event = None

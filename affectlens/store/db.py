@@ -160,11 +160,12 @@ class Store:
             session.add(item)
         return item
 
-    def end_event(self, event_id: int, ended_at: datetime) -> None:
+    def end_event(self, event_id: int, ended_at: datetime) -> Event | None:
         with self.session() as session:
             item = session.get(Event, event_id)
             if item is not None:
                 item.ended_at = ended_at
+        return item
 
     def acknowledge(self, event_id: int, by: str, comment: str | None = None) -> Event | None:
         with self.session() as session:
