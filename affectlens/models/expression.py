@@ -35,7 +35,7 @@ class ExpressionModelSpec:
     outputs_probabilities: bool  # softmax inside the graph: logits are recovered as log(p)
 
 
-SPECS: dict[str, ExpressionModelSpec] = {
+SPECS: dict[ExpressionModelName, ExpressionModelSpec] = {
     "fer": ExpressionModelSpec(
         "fer_mini_xception",
         FER_TEMPLATE,

@@ -115,7 +115,7 @@ class LiveCamera:
         while not self._stop.is_set():
             try:
                 for image in self._decode():
-                    if failures_in_a_row or self.state is None or not self.state.online:
+                    if self.state is None or not self.state.online:
                         self._set_state(True, "receiving frames")
                         failures_in_a_row = 0
                     self._offer(image)
