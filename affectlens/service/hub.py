@@ -1,0 +1,111 @@
+"""The in-process meeting point between the cameras' side and the web side.
+
+Camera workers (through the supervisor) write into the hub: each camera's live state, its
+newest blurred preview JPEG, and events as they start and end. The API reads it: the live
+state and preview routes, and websockets, which subscribe and receive every message as it
+is published. Writers are threads; subscribers are asyncio tasks, so a message crosses into
+each subscriber's event loop with ``call_soon_threadsafe``. A slow subscriber loses its
+oldest messages rather than holding up a camera.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+SUBSCRIBER_QUEUE = 256
+
+
+@dataclass(frozen=True)
+class CameraLive:
+    """What the dashboard shows for a camera right now."""
+
+    camera_id: int
+    online: bool
+    message: str  # why it is offline, or "" when online
+    analysed_fps: float  # frames analysed per second, recently
+    faces: int  # faces in the newest analysed frame
+    at: datetime  # aware UTC time of this state
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "at": self.at.isoformat()}
+
+
+class _Subscriber:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
+
+    def put(self, message: dict[str, Any]) -> None:
+        """Runs in the subscriber's loop: drop the oldest message when the queue is full."""
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(message)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[int, CameraLive] = {}
+        self._previews: dict[int, bytes] = {}
+        self._subscribers: list[_Subscriber] = []
+
+    def set_state(self, state: CameraLive) -> None:
+        with self._lock:
+            self._states[state.camera_id] = state
+        self._broadcast({"type": "camera", "camera": state.to_json()})
+
+    def set_preview(self, camera_id: int, jpeg: bytes) -> None:
+        """``jpeg`` must already be blurred: the hub serves it as it is."""
+        with self._lock:
+            self._previews[camera_id] = jpeg
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        """An event as the API shows it (``EventOut`` as JSON), when it starts and ends."""
+        self._broadcast({"type": "event", "event": event})
+
+    def forget(self, camera_id: int) -> None:
+        with self._lock:
+            self._states.pop(camera_id, None)
+            self._previews.pop(camera_id, None)
+
+    def state(self, camera_id: int) -> CameraLive | None:
+        with self._lock:
+            return self._states.get(camera_id)
+
+    def states(self) -> list[CameraLive]:
+        with self._lock:
+            return sorted(self._states.values(), key=lambda s: s.camera_id)
+
+    def preview(self, camera_id: int) -> bytes | None:
+        with self._lock:
+            return self._previews.get(camera_id)
+
+    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        """Every message published from now on, until the caller stops iterating."""
+        subscriber = _Subscriber(asyncio.get_running_loop())
+        with self._lock:
+            self._subscribers.append(subscriber)
+        try:
+            while True:
+                yield await subscriber.queue.get()
+        finally:
+            with self._lock:
+                self._subscribers.remove(subscriber)
+
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def _broadcast(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            # A closed loop raises; its subscriber is removed by subscribe()'s finally.
+            with contextlib.suppress(RuntimeError):
+                subscriber.loop.call_soon_threadsafe(subscriber.put, message)
