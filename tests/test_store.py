@@ -126,3 +126,37 @@ def test_killed_writer_loses_no_committed_event(url: str) -> None:
     store = Store(url)
     assert len(store.events(limit=1_000_000)) >= returned + 1
     store.engine.dispose()
+
+
+def test_totals_sum_minutes_per_camera_and_over_all(store: Store) -> None:
+    hall = store.add_camera("hall", "rtsp://h/s", "anonymous_statistics")
+    door = store.add_camera("door", "rtsp://d/s", "anonymous_statistics")
+    store.add_counts(hall.id, T0, {"faces": 10, "people": 2, "n_happy": 4, "n_age_20_34": 10})
+    store.add_counts(hall.id, T0 + timedelta(minutes=1), {"faces": 5, "people": 1})
+    store.add_counts(door.id, T0, {"faces": 3, "people": 3, "n_sad": 3})
+    store.add_counts(door.id, T0 + timedelta(hours=2), {"faces": 100, "people": 9})
+    everything = store.totals(T0 - timedelta(hours=1))
+    assert everything["faces"] == 118 and everything["people"] == 15
+    hour = store.totals(T0, T0 + timedelta(hours=1))
+    assert (hour["faces"], hour["people"], hour["n_happy"], hour["n_sad"]) == (18, 6, 4, 3)
+    assert hour["n_age_20_34"] == 10 and hour["n_age_65_plus"] == 0
+    assert store.totals(T0, camera_id=hall.id)["people"] == 3
+    # The minute that contains ``since`` counts; the one that starts at ``until`` does not.
+    assert store.totals(T0 + timedelta(seconds=20), T0 + timedelta(seconds=30))["faces"] == 13
+    empty = store.totals(T0 + timedelta(days=1))
+    assert set(empty.values()) == {0} and "n_uncertain" in empty and "n_race" not in empty
+
+
+def test_open_events_are_ended_after_a_crash(store: Store) -> None:
+    camera = store.add_camera("hall", "rtsp://h/s", "care_safety")
+    done = store.record_event(camera.id, "distress", T0, 0.7, ended_at=T0 + timedelta(seconds=5))
+    store.record_event(camera.id, "distress", T0 + timedelta(minutes=1), 0.8)
+    store.record_event(camera.id, "camera_offline", T0 + timedelta(minutes=9), 1.0)
+    assert len(store.open_events()) == 2
+    restart = T0 + timedelta(minutes=5)  # before the offline event began: clamped to its start
+    assert store.end_open_events(restart) == 2
+    assert store.open_events() == []
+    ended = {e.kind: e for e in store.events() if e.id != done.id}
+    assert ended["distress"].ended_at == restart
+    assert ended["camera_offline"].ended_at == ended["camera_offline"].started_at
+    assert store.events(kind="distress")[-1].ended_at == T0 + timedelta(seconds=5)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -31,7 +31,7 @@ from affectlens.store.schema import (
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-COUNT_COLUMNS = ("faces", *EXPRESSION_COUNT_COLUMNS, *AGE_BAND_COLUMNS)
+COUNT_COLUMNS = ("faces", "people", *EXPRESSION_COUNT_COLUMNS, *AGE_BAND_COLUMNS)
 
 
 class StoreError(AffectlensError):
@@ -167,6 +167,29 @@ class Store:
                 item.ended_at = ended_at
         return item
 
+    def open_events(self, camera_id: int | None = None) -> list[Event]:
+        """Events not yet ended, oldest first."""
+        query = select(Event).where(Event.ended_at.is_(None))
+        if camera_id is not None:
+            query = query.where(Event.camera_id == camera_id)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(Event.started_at, Event.id)))
+
+    def end_open_events(self, ended_at: datetime, camera_id: int | None = None) -> int:
+        """End every event still open (a worker that died cannot end its own); returns how
+        many. An event never ends before it started."""
+        query = update(Event).where(Event.ended_at.is_(None))
+        if camera_id is not None:
+            query = query.where(Event.camera_id == camera_id)
+        with self.session() as session:
+            result = session.execute(
+                query.where(Event.started_at <= ended_at).values(ended_at=ended_at)
+            )
+            later = session.execute(
+                query.where(Event.started_at > ended_at).values(ended_at=Event.started_at)
+            )
+            return result.rowcount + later.rowcount
+
     def acknowledge(self, event_id: int, by: str, comment: str | None = None) -> Event | None:
         with self.session() as session:
             item = session.get(Event, event_id)
@@ -239,3 +262,20 @@ class Store:
         )
         with self.session() as session:
             return list(session.scalars(query))
+
+    def totals(
+        self, since: datetime, until: datetime | None = None, camera_id: int | None = None
+    ) -> dict[str, int]:
+        """Every count column summed over the minutes that overlap [since, until), over all
+        cameras or one: faces, people, n_<expression>, n_uncertain, n_age_<band>. Zeros when
+        there is nothing. ``people`` sums per-minute distinct tracks: one person seen over
+        three minutes counts three times (tracks are not followed across minutes)."""
+        query = select(*(func.coalesce(func.sum(MinuteStats.__table__.c[c]), 0)
+                         for c in COUNT_COLUMNS)).where(MinuteStats.minute >= _minute(since))
+        if until is not None:
+            query = query.where(MinuteStats.minute < until)
+        if camera_id is not None:
+            query = query.where(MinuteStats.camera_id == camera_id)
+        with self.session() as session:
+            row = session.execute(query).one()
+        return {column: int(value) for column, value in zip(COUNT_COLUMNS, row)}

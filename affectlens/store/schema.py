@@ -121,7 +121,11 @@ class DeadLetter(Base):
 
 
 class MinuteStats(Base):
-    """Counts of analysed faces per camera and minute: the time series and the /screen page."""
+    """Counts per camera and minute: the time series and the /screen page.
+
+    ``faces`` counts face observations (one per face per analysed frame); ``people`` counts
+    distinct tracks seen in that minute, so a person standing still for a minute is one person.
+    """
 
     __tablename__ = "minute_stats"
 
@@ -130,6 +134,7 @@ class MinuteStats(Base):
     )
     minute: Mapped[datetime] = mapped_column(primary_key=True)
     faces: Mapped[int] = mapped_column(Integer, default=0)
+    people: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 for _column in (*EXPRESSION_COUNT_COLUMNS, *AGE_BAND_COLUMNS):
