@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "device")
@@ -28,33 +28,26 @@ def check_stream_url(url: str) -> str:
     return url
 
 
+StreamUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_stream_url)]
+
+
 class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$")
-    url: str = Field(max_length=2000)
+    url: StreamUrl
     purpose: Purpose
     analysis_fps: float = Field(5.0, gt=0, le=30)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_stream_url(value)
 
 
 class CameraPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[\w .-]+$")
-    url: str | None = Field(None, max_length=2000)
+    url: StreamUrl | None = None
     purpose: Purpose | None = None
     analysis_fps: float | None = Field(None, gt=0, le=30)
     enabled: bool | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_stream_url(value)
 
 
 class CameraOut(BaseModel):
@@ -89,3 +82,55 @@ class Acknowledgement(BaseModel):
 
     by: str = Field(min_length=1, max_length=100)
     comment: str | None = Field(None, max_length=2000)
+
+
+class CameraLiveOut(BaseModel):
+    """A camera's state right now; ``online`` is None until its worker has reported."""
+
+    camera_id: int
+    name: str
+    online: bool | None
+    message: str
+    analysed_fps: float
+    faces: int
+    at: datetime | None
+
+
+class ConnectionTestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: StreamUrl
+    timeout_s: float = Field(5.0, gt=0, le=30)
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool
+    message: str
+    width: int | None = None
+    height: int | None = None
+    seconds: float
+
+
+class StatsSeries(BaseModel):
+    """Per-minute series for charts: one value per minute from ``since``, zeros included."""
+
+    camera_id: int
+    since: datetime
+    until: datetime
+    minutes: list[datetime]
+    faces: list[int]
+    people: list[int]  # distinct tracks per minute
+    expressions: dict[str, list[int]]
+    age_bands: dict[str, list[int]]
+
+
+class ScreenOut(BaseModel):
+    """The entrance display: aggregates over all cameras since the hour began, or, below
+    ``min_people`` people, nothing but ``enough=False``."""
+
+    enough: bool
+    min_people: int
+    since: datetime
+    people: int | None = None
+    age_bands: dict[str, int] | None = None
+    expressions: dict[str, int] | None = None

@@ -1,0 +1,232 @@
+"""The live half of the API: camera state, blurred previews, connection tests, per-minute
+statistics, the entrance screen's aggregates and the websocket.
+
+Everything live is read from the Hub, which camera workers feed; previews arrive there
+already blurred, and this module serves them as they are. The entrance screen shows counts
+over all cameras only when at least ``min_people`` people were seen, and otherwise nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, WebSocket
+from fastapi.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+
+from affectlens.service.camera import CameraState, LiveCamera
+from affectlens.service.hub import Hub
+from affectlens.service.schemas import (
+    CameraLiveOut,
+    ConnectionTestIn,
+    ConnectionTestOut,
+    ScreenOut,
+    StatsSeries,
+)
+from affectlens.store import Store
+from affectlens.store.schema import AGE_BAND_COLUMNS, EXPRESSION_COUNT_COLUMNS, Camera
+from affectlens.types import AGE_BANDS
+
+BOUNDARY = "frame"
+KEEPALIVE_S = 5.0  # an unchanged preview is sent again this often, so proxies keep the stream
+_BANDS = dict(zip(AGE_BAND_COLUMNS, (name for name, _, _ in AGE_BANDS)))
+_EXPRESSIONS = {column: column.removeprefix("n_") for column in EXPRESSION_COUNT_COLUMNS}
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def check_connection(url: str, timeout_s: float) -> ConnectionTestOut:
+    """Open ``url`` exactly as a camera worker would (a LiveCamera) and wait for its first
+    frame or its first failure, at most ``timeout_s`` seconds; never retries."""
+    states: queue.Queue[CameraState] = queue.Queue()
+    camera = LiveCamera(url, analysis_fps=30.0, on_state=states.put, io_timeout_s=timeout_s,
+                        backoff_s=(3600.0,))
+    started = time.monotonic()
+    camera.start()
+    try:
+        state = states.get(timeout=timeout_s + 1.0)
+    except queue.Empty:
+        return ConnectionTestOut(ok=False, message=f"no frame and no answer within {timeout_s:g} s",
+                                 seconds=round(time.monotonic() - started, 3))
+    finally:
+        camera.stop(timeout=1.0)
+    elapsed = round(time.monotonic() - started, 3)
+    if not state.online:
+        return ConnectionTestOut(ok=False, message=state.message, seconds=elapsed)
+    frame = camera.next_frame(timeout=0)
+    height, width = frame.image.shape[:2] if frame is not None else (None, None)
+    return ConnectionTestOut(ok=True, message="receiving frames", width=width, height=height,
+                             seconds=elapsed)
+
+
+def minute_series(store: Store, camera_id: int, hours: float) -> StatsSeries:
+    """The camera's MinuteStats rows as regular per-minute lists, missing minutes as zeros."""
+    until = _minute(datetime.now(UTC)) + timedelta(minutes=1)
+    count = max(1, round(hours * 60))
+    since = until - timedelta(minutes=count)
+    rows = {row.minute: row for row in store.minute_stats(camera_id, since, until)}
+    minutes = [since + timedelta(minutes=i) for i in range(count)]
+
+    def series(column: str) -> list[int]:
+        return [int(getattr(rows[m], column)) if m in rows else 0 for m in minutes]
+
+    return StatsSeries(
+        camera_id=camera_id, since=since, until=until, minutes=minutes,
+        faces=series("faces"), people=series("people"),
+        expressions={name: series(column) for column, name in _EXPRESSIONS.items()},
+        age_bands={name: series(column) for column, name in _BANDS.items()},
+    )
+
+
+def screen_figures(store: Store, min_people: int) -> ScreenOut:
+    """This hour's aggregates over all cameras, or only a flag below ``min_people``."""
+    since = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    totals = store.totals(since)
+    people = int(totals.get("people", 0))
+    if people < min_people:
+        return ScreenOut(enough=False, min_people=min_people, since=since)
+    return ScreenOut(
+        enough=True, min_people=min_people, since=since, people=people,
+        age_bands={name: int(totals.get(column, 0)) for column, name in _BANDS.items()},
+        expressions={name: int(totals.get(column, 0)) for column, name in _EXPRESSIONS.items()},
+    )
+
+
+async def mjpeg(hub: Hub, camera_id: int, fps: float, frames: int | None,
+                request: Request) -> AsyncIterator[bytes]:
+    """The hub's newest preview for a camera as multipart parts, each new one once."""
+    sent: bytes | None = None
+    sent_at, count = 0.0, 0
+    while frames is None or count < frames:
+        if await request.is_disconnected():
+            return
+        jpeg = hub.preview(camera_id)
+        if jpeg is not None and (jpeg is not sent or time.monotonic() - sent_at > KEEPALIVE_S):
+            head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n").encode()
+            yield head + jpeg + b"\r\n"
+            sent, sent_at, count = jpeg, time.monotonic(), count + 1
+        await asyncio.sleep(1.0 / fps)
+
+
+async def _until_closed(websocket: WebSocket) -> None:
+    """Reads (and ignores) what the client sends; returns when it disconnects."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await websocket.receive_text()
+
+
+async def push_live(websocket: WebSocket, hub: Hub,
+                    hello: Callable[[], dict[str, Any]]) -> None:
+    """Sends ``hello()`` once subscribed (so nothing published after it is missed), then every
+    hub message until the client goes away."""
+    await websocket.accept()
+    stream = hub.subscribe()
+    following = asyncio.ensure_future(anext(stream))
+    closed = asyncio.ensure_future(_until_closed(websocket))
+    try:
+        for _ in range(3):  # let subscribe() register before the first state is read
+            await asyncio.sleep(0)
+        await websocket.send_json(hello())
+        while True:
+            done, _ = await asyncio.wait({following, closed},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                return
+            await websocket.send_json(following.result())
+            following = asyncio.ensure_future(anext(stream))
+    except (WebSocketDisconnect, RuntimeError):
+        return  # the client left while we were sending
+    finally:
+        for task in (following, closed):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await following
+        await stream.aclose()
+
+
+def live_router(store: Store, hub: Hub, min_people: int) -> APIRouter:
+    """Routes that read the hub, the statistics and the screen's aggregates."""
+    router = APIRouter()
+
+    def live_of(camera_id: int, name: str) -> CameraLiveOut:
+        state = hub.state(camera_id)
+        if state is None:
+            return CameraLiveOut(camera_id=camera_id, name=name, online=None,
+                                 message="no report from this camera's worker yet",
+                                 analysed_fps=0.0, faces=0, at=None)
+        return CameraLiveOut(camera_id=camera_id, name=name, online=state.online,
+                             message=state.message, analysed_fps=state.analysed_fps,
+                             faces=state.faces, at=state.at)
+
+    def camera_or_404(camera_id: int) -> Camera:
+        camera = store.camera(camera_id)
+        if camera is None:
+            raise HTTPException(404, f"no camera {camera_id}")
+        return camera
+
+    @router.get("/api/live")
+    def all_live() -> list[CameraLiveOut]:
+        return [live_of(c.id, c.name) for c in store.cameras()]
+
+    @router.get("/api/cameras/{camera_id}/live")
+    def camera_live(camera_id: int) -> CameraLiveOut:
+        return live_of(camera_id, camera_or_404(camera_id).name)
+
+    @router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response,
+                responses={200: {"content": {"image/jpeg": {}}}})
+    def snapshot(camera_id: int) -> Response:
+        name = camera_or_404(camera_id).name
+        jpeg = hub.preview(camera_id)
+        if jpeg is None:
+            raise HTTPException(503, f"no preview from camera {camera_id} ({name}) yet: it is "
+                                     "offline, starting, or not analysed by this process",
+                                headers={"Retry-After": "2"})
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @router.get("/api/cameras/{camera_id}/preview.mjpeg", response_class=StreamingResponse)
+    def preview(
+        camera_id: int, request: Request,
+        fps: Annotated[float, Query(gt=0, le=10)] = 4.0,
+        frames: Annotated[int | None, Query(ge=1)] = None,
+    ) -> StreamingResponse:
+        camera_or_404(camera_id)
+        return StreamingResponse(
+            mjpeg(hub, camera_id, fps, frames, request),
+            media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.post("/api/cameras/test")
+    def test_url(body: ConnectionTestIn) -> ConnectionTestOut:
+        return check_connection(body.url, body.timeout_s)
+
+    @router.post("/api/cameras/{camera_id}/test")
+    def test_camera(camera_id: int,
+                    timeout_s: Annotated[float, Query(gt=0, le=30)] = 5.0) -> ConnectionTestOut:
+        return check_connection(camera_or_404(camera_id).url, timeout_s)
+
+    @router.get("/api/cameras/{camera_id}/stats")
+    def stats(camera_id: int,
+              hours: Annotated[float, Query(gt=0, le=168)] = 3.0) -> StatsSeries:
+        camera_or_404(camera_id)
+        return minute_series(store, camera_id, hours)
+
+    @router.get("/api/screen")
+    def screen() -> ScreenOut:
+        return screen_figures(store, min_people)
+
+    @router.websocket("/api/ws")
+    async def live_socket(websocket: WebSocket) -> None:
+        await push_live(websocket, hub, lambda: {
+            "type": "hello", "cameras": [s.to_json() for s in hub.states()]})
+
+    return router
