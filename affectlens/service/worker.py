@@ -1,131 +1,396 @@
-"""One camera's analysis loop: live frames -> pipeline -> events and per-minute counts.
+"""One camera's analysis loop: live frames -> pipeline -> messages.
 
-It joins the pieces: a LiveCamera (frames, health), the offline engine's Pipeline (same
-models, tracking and smoothing), the sustained-distress rule, and the Store. A camera going
-offline is stored as health and as a ``camera_offline`` event that ends when it returns.
+``CameraLoop`` joins a LiveCamera (frames, health), the offline engine's Pipeline (same models,
+tracking and smoothing) and the sustained-distress rule, and says what happens as messages
+(``affectlens.service.messages``): state changes, events starting and ending, per-minute
+counts, blurred previews and metrics. It never writes to the store itself.
 
-Every event is handed to an AlertDispatcher (webhooks, MQTT) when it starts and when it ends.
-Runs in a thread; ONNX Runtime and PyAV release the GIL while they work, so cameras overlap.
-Moving workers into processes, batching across cameras and the purpose gate (no expression
-analysis for ``anonymous_statistics`` cameras) are still to come.
+Where it runs: ``run_process`` is the entry point of a worker process started by the
+supervisor (one process per camera, so the GIL never serialises cameras); ``CameraWorker``
+runs the same loop in a thread of the calling process and hands the messages straight to a
+Recorder, for tests and single-camera tools.
+
+The purpose gate lives here: a camera whose purpose is ``anonymous_statistics`` gets a
+``FaceCounter`` (faces, tracks, age bands) and its worker never loads the expression model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import multiprocessing
+import os
+import queue
+import signal
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
+import cv2
+import numpy as np
+
+from affectlens.config import AnalysisConfig
 from affectlens.events.distress import DistressEvent, DistressRule, DistressSettings
+from affectlens.models.age import AgeEstimator
+from affectlens.models.alignment import align_faces
+from affectlens.models.face_detector import FaceDetector
 from affectlens.pipeline import Pipeline
+from affectlens.privacy.blur import blur_faces
 from affectlens.service.alerts import AlertDispatcher
-from affectlens.service.camera import CameraState, LiveCamera
+from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
+from affectlens.service.hub import Hub
+from affectlens.service.logs import setup_logging
+from affectlens.service.messages import (
+    EventEnded,
+    EventStarted,
+    Message,
+    MinuteCounts,
+    Preview,
+    StateChanged,
+    WorkerMetrics,
+    WorkerReady,
+    WorkerStopped,
+)
+from affectlens.service.recorder import Recorder
 from affectlens.store import Store
-from affectlens.store.schema import AGE_BAND_COLUMNS, Event
-from affectlens.tracking.tracker import UNTRACKED
+from affectlens.store.schema import AGE_BAND_COLUMNS
+from affectlens.tracking.tracker import UNTRACKED, FaceTracker
 from affectlens.types import AGE_BANDS, FaceAnalysis, Frame, age_band
 
+log = logging.getLogger(__name__)
+
 _BAND_COLUMN = {name: column for (name, _, _), column in zip(AGE_BANDS, AGE_BAND_COLUMNS)}
+EXPRESSION_PURPOSES = ("care_safety", "consented_research")
+PREVIEW_WIDTH = 640
+
+Emit = Callable[[Message], None]
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def expression_allowed(purpose: str) -> bool:
+    """Expression analysis only for the care and safety of the people filmed, or consented
+    research; anonymous statistics get counts and age bands only."""
+    return purpose in EXPRESSION_PURPOSES
 
 
 def _wall(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+def _minute(seconds: float) -> datetime:
+    return _wall(seconds).replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """Everything a worker needs to run one camera; picklable, so it can cross to a process."""
+
+    camera_id: int
+    url: str
+    purpose: str
+    analysis_fps: float = 5.0
+    distress: DistressSettings = field(default_factory=DistressSettings)
+    analysis: AnalysisConfig = field(default_factory=lambda: AnalysisConfig(threads=1))
+    io_timeout_s: float = 5.0
+    backoff_s: tuple[float, ...] = BACKOFF_S
+    preview_fps: float = 2.0  # 0: no previews
+    counts_every_s: float = 10.0  # partial minute counts are sent this often
+    metrics_every_s: float = 1.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+
+class Analyser(Protocol):
+    models: tuple[str, ...]
+
+    def __call__(self, frame: Frame) -> FaceAnalysis: ...
+
+
+class PipelineAnalyser:
+    """Faces, expression (with smoothing) and age: the whole pipeline on one source."""
+
+    models = ("face_detector", "expression", "age")
+
+    def __init__(self, pipeline: Pipeline, analysis_fps: float) -> None:
+        self.pipeline = pipeline
+        self.state = pipeline.start_source(analysis_fps)
+
+    def __call__(self, frame: Frame) -> FaceAnalysis:
+        (analysis,) = self.pipeline.analyse([frame], self.state)
+        return analysis
+
+
+class FaceCounter:
+    """Faces, tracks and age only: no expression model is loaded or called. Its analyses
+    carry zero-width expression arrays and no labels."""
+
+    models = ("face_detector", "age")
+
+    def __init__(self, detector: FaceDetector, age: AgeEstimator, analysis_fps: float,
+                 lost_track_seconds: float = 1.0) -> None:
+        self.detector = detector
+        self.age = age
+        self.tracker = FaceTracker(analysis_fps, lost_track_seconds)
+
+    def __call__(self, frame: Frame) -> FaceAnalysis:
+        (faces,) = self.detector.predict([frame.image])
+        ages = np.zeros(0, np.float32)
+        if len(faces):
+            ages = self.age.predict(align_faces(frame.image, faces.keypoints, self.age.template))
+        ids = self.tracker.update(faces)
+        none = np.zeros((len(faces), 0), np.float32)
+        return FaceAnalysis(frame.index, frame.timestamp, faces, ids, none, none, (), ages)
+
+
+def make_analyser(spec: CameraSpec, pipeline: Pipeline | None = None) -> Analyser:
+    """The analyser the camera's purpose allows; ``pipeline`` lends already loaded models."""
+    config = spec.analysis if pipeline is None else pipeline.config
+    if expression_allowed(spec.purpose):
+        return PipelineAnalyser(pipeline or Pipeline(config), spec.analysis_fps)
+    if pipeline is not None:
+        detector, age = pipeline.models.detector, pipeline.models.age
+    else:
+        detector = FaceDetector(config.device, config.min_face_px, config.face_score_threshold,
+                                threads=config.threads)
+        age = AgeEstimator(config.age_model, config.device, config.threads)
+    return FaceCounter(detector, age, spec.analysis_fps, config.lost_track_seconds)
+
+
+class _Tally:
+    """The current minute's counts; ``people`` counts each track once per minute, even when
+    the minute is sent in several parts."""
+
+    def __init__(self) -> None:
+        self.minute: datetime | None = None
+        self.counts: Counter[str] = Counter()
+        self.tracks: set[int] = set()
+        self.sent_tracks: set[int] = set()
+
+    def count(self, analysis: FaceAnalysis, minute: datetime) -> None:
+        """Adds one analysed frame; send what there is (``take``) before a new minute."""
+        if minute != self.minute:
+            self.minute, self.sent_tracks = minute, set()
+        self.counts["faces"] += len(analysis)
+        self.tracks.update(int(t) for t in analysis.track_ids if t != UNTRACKED)
+        for label in analysis.dominant:
+            self.counts[f"n_{label}"] += 1
+        for age in analysis.ages:
+            self.counts[_BAND_COLUMN[age_band(float(age))]] += 1
+
+    def take(self) -> tuple[datetime, dict[str, int]] | None:
+        """What is not yet sent, if anything."""
+        new_people = self.tracks - self.sent_tracks
+        if self.minute is None or not (self.counts or new_people):
+            return None
+        counts = dict(self.counts)
+        if new_people:
+            counts["people"] = len(new_people)
+        self.sent_tracks |= new_people
+        self.tracks.clear()
+        self.counts.clear()
+        return self.minute, counts
+
+
+class CameraLoop:
+    """Runs one camera until told to stop; every outcome leaves through ``emit``."""
+
+    def __init__(self, spec: CameraSpec, analyser: Analyser, emit: Emit) -> None:
+        self.spec = spec
+        self.analyser = analyser
+        self.emit = emit
+        self.rule = DistressRule(spec.distress)
+        self.camera = LiveCamera(spec.url, spec.analysis_fps, on_state=self._on_state,
+                                 io_timeout_s=spec.io_timeout_s, backoff_s=spec.backoff_s)
+        self._run_id = f"{os.getpid()}.{time.monotonic_ns()}"
+        self._open: set[str] = set()
+        self._tally = _Tally()
+        self._started = 0.0
+        self._last_counts = self._last_metrics = self._last_preview = time.monotonic()
+        self._latencies: list[float] = []
+        self._analysed = 0
+        self._faces = 0
+        self._seen = {"read": 0, "dropped": 0}
+
+    def run(self, stop: StopFlag) -> None:
+        """Analyse frames until ``stop`` is set, then end open events and send the counts."""
+        self.emit(WorkerReady(self.spec.camera_id, os.getpid(), self.analyser.models))
+        self.camera.start()
+        error = ""
+        try:
+            while not stop.is_set():
+                live = self.camera.next_frame(timeout=0.25)
+                if live is not None:
+                    self._analyse(live)
+                self._periodic()
+        except Exception as exc:  # reported to the supervisor, which restarts the worker
+            log.exception("camera %s: worker failed", self.spec.camera_id)
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._finish(error)
+
+    def _analyse(self, live: LiveFrame) -> None:
+        if not self._started:
+            self._started = live.timestamp
+        frame = Frame(live.image, live.index, live.timestamp - self._started, self.spec.url)
+        analysis = self.analyser(frame)
+        minute = _minute(live.timestamp)
+        if self._tally.minute is not None and minute != self._tally.minute:
+            self._send_counts()
+        self._tally.count(analysis, minute)
+        if analysis.dominant:  # expression analysed: the distress rule may fire
+            for i, track_id in enumerate(analysis.track_ids):
+                if track_id != UNTRACKED:
+                    for event in self.rule.update(int(track_id), frame.timestamp,
+                                                  analysis.smoothed_probs[i]):
+                        self._distress(event, live.timestamp)
+        self._preview(live, analysis)
+        self._analysed += 1
+        self._faces = len(analysis)
+        self._latencies.append(time.time() - live.timestamp)
+
+    def _distress(self, event: DistressEvent, observed: float) -> None:
+        key = f"{self._run_id}:distress:{event.track_id}"
+        if event.ended_s is None:
+            self._open.add(key)
+            self.emit(EventStarted(self.spec.camera_id, key, "distress",
+                                   _wall(self._started + event.started_s), event.confidence,
+                                   event.track_id, _wall(observed)))
+        elif key in self._open:
+            self._open.discard(key)
+            self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
+
+    def _on_state(self, state: CameraState) -> None:
+        """Runs in the camera's reader thread."""
+        camera_id, key = self.spec.camera_id, f"{self._run_id}:camera_offline"
+        self.emit(StateChanged(camera_id, state.online, state.message, _wall(state.at)))
+        if not state.online and key not in self._open:
+            self._open.add(key)
+            self.emit(EventStarted(camera_id, key, "camera_offline", _wall(state.at), 1.0, None,
+                                   _wall(state.at)))
+        elif state.online and key in self._open:
+            self._open.discard(key)
+            self.emit(EventEnded(camera_id, key, _wall(state.at)))
+
+    def _preview(self, live: LiveFrame, analysis: FaceAnalysis) -> None:
+        period = 1.0 / self.spec.preview_fps if self.spec.preview_fps > 0 else None
+        now = time.monotonic()
+        if period is None or now - self._last_preview < period:
+            return
+        self._last_preview = now
+        image = blur_faces(np.asarray(live.image), analysis.faces.boxes)
+        if image.shape[1] > PREVIEW_WIDTH:
+            scale = PREVIEW_WIDTH / image.shape[1]
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
+        if ok:
+            self.emit(Preview(self.spec.camera_id, jpeg.tobytes(), _wall(live.timestamp)))
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        if now - self._last_counts >= self.spec.counts_every_s or self._minute_passed():
+            self._last_counts = now
+            self._send_counts()
+        if now - self._last_metrics >= self.spec.metrics_every_s:
+            self._send_metrics(now - self._last_metrics)
+            self._last_metrics = now
+
+    def _minute_passed(self) -> bool:
+        minute = self._tally.minute
+        return minute is not None and _minute(time.time()) > minute
+
+    def _send_counts(self) -> None:
+        taken = self._tally.take()
+        if taken is not None:
+            self.emit(MinuteCounts(self.spec.camera_id, *taken))
+
+    def _send_metrics(self, seconds: float) -> None:
+        stats = self.camera.stats
+        read, dropped = stats.frames_read, stats.frames_dropped
+        self.emit(WorkerMetrics(
+            self.spec.camera_id, datetime.now(UTC), self._analysed / max(seconds, 1e-6),
+            self._faces, read - self._seen["read"], self._analysed,
+            dropped - self._seen["dropped"], tuple(self._latencies),
+        ))
+        self._seen = {"read": read, "dropped": dropped}
+        self._analysed, self._latencies = 0, []
+
+    def _finish(self, error: str) -> None:
+        self.camera.stop()
+        ended = time.time()
+        for event in self.rule.finish():
+            self._distress(event, ended)
+        for key in sorted(self._open):  # a camera still offline: the outage ends with us
+            self.emit(EventEnded(self.spec.camera_id, key, _wall(ended)))
+        self._open.clear()
+        self._send_counts()
+        self._send_metrics(max(time.monotonic() - self._last_metrics, 1e-3))
+        self.emit(WorkerStopped(self.spec.camera_id, error))
+
+
+# --- in a process ----------------------------------------------------------------------------
+
+
+class _ParentWatch:
+    """Set when asked to stop or when the supervisor's process is gone (killed with SIGKILL):
+    an orphaned worker must not go on reading a camera."""
+
+    def __init__(self, stop: StopFlag) -> None:
+        self.stop = stop
+        self.parent = multiprocessing.parent_process()
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or (self.parent is not None and not self.parent.is_alive())
+
+
+def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFlag) -> None:
+    """Entry point of a worker process (spawned: it imports and loads its own models)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group;
+    setup_logging(spec.log_format, spec.log_level)  # the supervisor decides when we stop
+
+    def emit(message: Message) -> None:
+        if isinstance(message, Preview | WorkerMetrics):
+            # Observations may be dropped when the supervisor lags; events never are.
+            with contextlib.suppress(queue.Full):
+                messages.put_nowait(message)
+        else:
+            messages.put(message)
+
+    CameraLoop(spec, make_analyser(spec), emit).run(_ParentWatch(stop))
+
+
+# --- in a thread -----------------------------------------------------------------------------
+
+
 class CameraWorker:
+    """The loop in a thread of this process, its messages handled by a Recorder at once."""
+
     def __init__(
         self, camera_id: int, url: str, store: Store, pipeline: Pipeline,
         analysis_fps: float = 5.0, distress: DistressSettings | None = None,
         io_timeout_s: float = 5.0, backoff_s: tuple[float, ...] | None = None,
-        alerts: AlertDispatcher | None = None,
+        alerts: AlertDispatcher | None = None, purpose: str = "care_safety",
+        hub: Hub | None = None,
     ) -> None:
-        self.camera_id = camera_id
-        self.store = store
-        self.pipeline = pipeline
-        self.rule = DistressRule(distress)
-        self.alerts = alerts
-        options = {"backoff_s": backoff_s} if backoff_s else {}
-        self.camera = LiveCamera(url, analysis_fps, on_state=self._on_state,
-                                 io_timeout_s=io_timeout_s, **options)
-        self._state = pipeline.start_source(analysis_fps)
-        self._open_events: dict[int, int] = {}  # track id -> event id
-        self._offline_event: int | None = None
-        self._counts: Counter[str] = Counter()
-        self._minute: datetime | None = None
-        self._started = 0.0
+        self.recorder = Recorder(store, hub=hub, alerts=alerts)
+        spec = CameraSpec(camera_id, url, purpose, analysis_fps,
+                          distress or DistressSettings(), pipeline.config, io_timeout_s,
+                          backoff_s or BACKOFF_S)
+        self.loop = CameraLoop(spec, make_analyser(spec, pipeline), self.recorder.handle)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"worker {camera_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.loop.run, args=(self._stop,),
+                                        name=f"worker {camera_id}", daemon=True)
 
     def start(self) -> CameraWorker:
-        self.camera.start()
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self.camera.stop(timeout)
         self._thread.join(timeout)
-        for event in self.rule.finish():
-            self._store_distress(event)
-        self._flush_counts()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            live = self.camera.next_frame(timeout=0.5)
-            if live is None:
-                continue
-            if not self._started:
-                self._started = live.timestamp
-            frame = Frame(live.image, live.index, live.timestamp - self._started,
-                          self.camera.url)
-            (analysis,) = self.pipeline.analyse([frame], self._state)
-            self._count(analysis, live.timestamp)
-            for i, track_id in enumerate(analysis.track_ids):
-                if track_id != UNTRACKED:
-                    for event in self.rule.update(int(track_id), frame.timestamp,
-                                                  analysis.smoothed_probs[i]):
-                        self._store_distress(event)
-
-    def _store_distress(self, event: DistressEvent) -> None:
-        if event.ended_s is None:
-            stored = self.store.record_event(
-                self.camera_id, "distress", _wall(self._started + event.started_s),
-                event.confidence, track_id=event.track_id,
-            )
-            self._open_events[event.track_id] = stored.id
-            self._alert(stored)
-        elif event.track_id in self._open_events:
-            self._alert(self.store.end_event(self._open_events.pop(event.track_id),
-                                             _wall(self._started + event.ended_s)))
-
-    def _alert(self, event: Event | None) -> None:
-        """Alerts go out when an event starts and when it ends (``ended_at`` set)."""
-        if self.alerts is not None and event is not None:
-            self.alerts.notify(event)
-
-    def _count(self, analysis: FaceAnalysis, at: float) -> None:
-        minute = _wall(at).replace(second=0, microsecond=0)
-        if self._minute is not None and minute != self._minute:
-            self._flush_counts()
-        self._minute = minute
-        self._counts["faces"] += len(analysis)
-        for label, age in zip(analysis.dominant, analysis.ages):
-            self._counts[f"n_{label}"] += 1
-            self._counts[_BAND_COLUMN[age_band(float(age))]] += 1
-
-    def _flush_counts(self) -> None:
-        if self._minute is not None and self._counts:
-            self.store.add_counts(self.camera_id, self._minute, dict(self._counts))
-        self._counts.clear()
-
-    def _on_state(self, state: CameraState) -> None:
-        self.store.record_health(self.camera_id, state.online, state.message)
-        if not state.online and self._offline_event is None:
-            offline = self.store.record_event(self.camera_id, "camera_offline",
-                                              _wall(state.at), 1.0)
-            self._offline_event = offline.id
-            self._alert(offline)
-        elif state.online and self._offline_event is not None:
-            self._alert(self.store.end_event(self._offline_event, _wall(state.at)))
-            self._offline_event = None

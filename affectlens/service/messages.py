@@ -1,0 +1,93 @@
+"""What a camera worker says to the supervisor: plain, picklable values, one class per kind.
+
+Workers never touch the store, the hub or the alert senders: they send these over a queue,
+so a worker can live in another process now and on another machine later. Times are aware
+UTC datetimes; events are named by a key unique within one worker run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    """The worker loaded its models; ``models`` names them (no expression model when the
+    camera's purpose does not allow expression analysis)."""
+
+    camera_id: int
+    pid: int
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    camera_id: int
+    online: bool
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class EventStarted:
+    camera_id: int
+    key: str  # unique within the worker run; EventEnded names the same key
+    kind: str
+    started_at: datetime
+    confidence: float
+    track_id: int | None
+    observed_at: datetime  # when the frame (or state change) that fired it was read
+
+
+@dataclass(frozen=True)
+class EventEnded:
+    camera_id: int
+    key: str
+    ended_at: datetime
+
+
+@dataclass(frozen=True)
+class MinuteCounts:
+    """Counts to add to the camera's row for ``minute`` (several messages may add to one)."""
+
+    camera_id: int
+    minute: datetime
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A JPEG of a recent frame with every detected face already blurred."""
+
+    camera_id: int
+    jpeg: bytes
+    at: datetime
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """Since the previous WorkerMetrics: frame counts as differences, latencies as samples."""
+
+    camera_id: int
+    at: datetime
+    analysed_fps: float
+    faces: int  # in the newest analysed frame
+    frames_read: int
+    frames_analysed: int
+    frames_dropped: int  # analysis slots skipped: a frame replaced before it was analysed
+    latencies_s: tuple[float, ...]  # frame read -> its result sent, one per analysed frame
+
+
+@dataclass(frozen=True)
+class WorkerStopped:
+    """The last message of a worker run; ``error`` is empty when it was asked to stop."""
+
+    camera_id: int
+    error: str
+
+
+Message = (
+    WorkerReady | StateChanged | EventStarted | EventEnded | MinuteCounts | Preview
+    | WorkerMetrics | WorkerStopped
+)

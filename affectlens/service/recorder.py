@@ -1,0 +1,156 @@
+"""Worker messages made durable and visible: the store first, then alerts, hub and metrics.
+
+An event is committed to the store before anything announces it, so an alert or a websocket
+message always names a stored event. A message the store refuses (the camera was deleted
+meanwhile) is logged and dropped; nothing here may stop the supervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from affectlens.service.alerts import AlertDispatcher
+from affectlens.service.hub import CameraLive, Hub
+from affectlens.service.messages import (
+    EventEnded,
+    EventStarted,
+    Message,
+    MinuteCounts,
+    Preview,
+    StateChanged,
+    WorkerMetrics,
+    WorkerReady,
+    WorkerStopped,
+)
+from affectlens.service.metrics import ServiceMetrics
+from affectlens.service.schemas import EventOut
+from affectlens.store import Store
+from affectlens.store.db import StoreError
+from affectlens.store.schema import Event
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    """Handles messages from any number of workers; safe to call from several threads."""
+
+    def __init__(self, store: Store, hub: Hub | None = None,
+                 alerts: AlertDispatcher | None = None,
+                 metrics: ServiceMetrics | None = None) -> None:
+        self.store = store
+        self.hub = hub
+        self.alerts = alerts
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[int, int]] = {}  # worker's key -> (camera id, event id)
+        self._live: dict[int, CameraLive] = {}
+        self.ready: dict[int, WorkerReady] = {}  # camera id -> its worker's latest hello
+
+    def handle(self, message: Message) -> None:
+        with self._lock:
+            try:
+                self._handle(message)
+            except StoreError as error:
+                log.warning("camera %s: %s not stored: %s", message.camera_id,
+                            type(message).__name__, error,
+                            extra={"camera_id": message.camera_id})
+
+    def end_open(self, camera_id: int, at: datetime) -> int:
+        """End the events a worker opened but can no longer end (it died); returns how many."""
+        with self._lock:
+            keys = [k for k, (camera, _) in self._open.items() if camera == camera_id]
+            for key in keys:
+                self._end(self._open.pop(key)[1], at)
+            return len(keys)
+
+    def open_keys(self) -> list[str]:
+        with self._lock:
+            return list(self._open)
+
+    def forget(self, camera_id: int) -> None:
+        """A deleted camera: its live state, preview and metrics go."""
+        with self._lock:
+            self._live.pop(camera_id, None)
+            self.ready.pop(camera_id, None)
+            for key in [k for k, (camera, _) in self._open.items() if camera == camera_id]:
+                del self._open[key]
+        if self.hub is not None:
+            self.hub.forget(camera_id)
+        if self.metrics is not None:
+            self.metrics.forget(camera_id)
+
+    def set_live(self, camera_id: int, online: bool, message: str) -> None:
+        """Show a state the supervisor knows of (starting, crashed) on the dashboard."""
+        with self._lock:
+            self._set_live(camera_id, online=online, message=message)
+
+    # ---------------------------------------------------------------------------------------
+
+    def _handle(self, message: Message) -> None:
+        match message:
+            case EventStarted():
+                self._start(message)
+            case EventEnded():
+                opened = self._open.pop(message.key, None)
+                if opened is not None:
+                    self._end(opened[1], message.ended_at)
+            case MinuteCounts():
+                self.store.add_counts(message.camera_id, message.minute, message.counts)
+            case StateChanged():
+                self.store.record_health(message.camera_id, message.online, message.message)
+                self._set_live(message.camera_id, online=message.online,
+                               message="" if message.online else message.message)
+                if self.metrics is not None:
+                    self.metrics.online.labels(str(message.camera_id)).set(int(message.online))
+            case Preview():
+                if self.hub is not None:
+                    self.hub.set_preview(message.camera_id, message.jpeg)
+            case WorkerMetrics():
+                if self.metrics is not None:
+                    self.metrics.observe(message)
+                self._set_live(message.camera_id, analysed_fps=round(message.analysed_fps, 2),
+                               faces=message.faces)
+            case WorkerReady():
+                self.ready[message.camera_id] = message
+                log.info("camera %s: worker %s ready with %s", message.camera_id, message.pid,
+                         ", ".join(message.models), extra={"camera_id": message.camera_id})
+            case WorkerStopped():
+                level = logging.WARNING if message.error else logging.INFO
+                log.log(level, "camera %s: worker stopped%s", message.camera_id,
+                        f": {message.error}" if message.error else "",
+                        extra={"camera_id": message.camera_id})
+
+    def _start(self, message: EventStarted) -> None:
+        event = self.store.record_event(message.camera_id, message.kind, message.started_at,
+                                        min(1.0, max(0.0, message.confidence)),
+                                        track_id=message.track_id)
+        self._open[message.key] = (message.camera_id, event.id)
+        if self.metrics is not None:
+            delay = (datetime.now(UTC) - message.observed_at).total_seconds()
+            self.metrics.event_latency.labels(str(message.camera_id)).observe(max(0.0, delay))
+        log.info("camera %s: %s event %s started", message.camera_id, message.kind, event.id,
+                 extra={"camera_id": message.camera_id, "event_id": event.id,
+                        "kind": message.kind})
+        self._announce(event)
+
+    def _end(self, event_id: int, at: datetime) -> None:
+        event = self.store.end_event(event_id, at)
+        if event is not None:
+            self._announce(event)
+
+    def _announce(self, event: Event) -> None:
+        if self.alerts is not None:
+            self.alerts.notify(event)
+        if self.hub is not None:
+            self.hub.publish_event(EventOut.model_validate(event).model_dump(mode="json"))
+
+    def _set_live(self, camera_id: int, **changes: object) -> None:
+        now = datetime.now(UTC)
+        state = self._live.get(camera_id) or CameraLive(camera_id, False, "starting", 0.0, 0, now)
+        state = replace(state, at=now, **changes)  # type: ignore[arg-type]
+        self._live[camera_id] = state
+        if self.hub is not None:
+            self.hub.set_state(state)

@@ -1,0 +1,213 @@
+"""The supervisor: one worker process per enabled camera, kept in step with the store.
+
+Workers are spawned (``spawn`` context: no forked locks or sessions), each with its own
+models, so cameras run on all cores. They send messages over one queue; a reader thread hands
+them to the Recorder (store, alerts, hub, metrics). ``sync()`` compares the store's cameras
+with the running workers and starts, restarts (URL, purpose or rate changed) and stops them;
+a watcher thread calls it every ``poll_s`` and restarts crashed workers with growing waits.
+
+On start, events left open by a previous run (the service was killed) are ended at the
+restart time: they cannot be proven to have gone on. On stop, every worker ends its own open
+events and sends its counts; a worker that does not stop in time is terminated and the
+supervisor ends its events for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as ProcessEvent
+
+from affectlens.service.messages import Message
+from affectlens.service.recorder import Recorder
+from affectlens.service.worker import CameraSpec, run_process
+from affectlens.store import Store
+from affectlens.store.schema import Camera
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+HEALTHY_AFTER_S = 60.0  # a worker that ran this long starts its restart waits afresh
+QUEUE_SIZE = 2000
+STORE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+SpecFor = Callable[[Camera], CameraSpec]
+
+
+@dataclass
+class _Worker:
+    spec: CameraSpec
+    process: BaseProcess
+    stop: ProcessEvent
+    started: float = field(default_factory=time.monotonic)
+    stopping: bool = False
+
+
+@dataclass
+class _Restart:
+    failures: int = 0
+    not_before: float = 0.0
+
+
+class Supervisor:
+    def __init__(self, store: Store, recorder: Recorder, spec_for: SpecFor,
+                 poll_s: float = 2.0, restart_backoff_s: tuple[float, ...] = RESTART_BACKOFF_S,
+                 stop_timeout_s: float = 15.0) -> None:
+        self.store = store
+        self.recorder = recorder
+        self.spec_for = spec_for
+        self.poll_s = poll_s
+        self.restart_backoff_s = restart_backoff_s
+        self.stop_timeout_s = stop_timeout_s
+        self._context = multiprocessing.get_context("spawn")
+        self.messages: multiprocessing.Queue[Message | None] = self._context.Queue(QUEUE_SIZE)
+        self._workers: dict[int, _Worker] = {}
+        self._restarts: dict[int, _Restart] = {}
+        self._lock = threading.RLock()
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="supervisor reader", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    # control -------------------------------------------------------------------------------
+
+    def start(self) -> Supervisor:
+        left_open = self.store.end_open_events(datetime.now(UTC))
+        if left_open:
+            log.warning("ended %d events left open by the previous run", left_open)
+        self._reader.start()
+        self.sync()
+        self._watcher.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every worker (they end their events and send their counts), then the reader."""
+        self._closing.set()
+        if self._watcher.is_alive():
+            self._watcher.join(self.poll_s + 5)
+        with self._lock:
+            workers = list(self._workers.values())
+            for worker in workers:
+                worker.stop.set()
+            deadline = time.monotonic() + self.stop_timeout_s
+            for worker in workers:
+                worker.process.join(max(0.1, deadline - time.monotonic()))
+                if worker.process.is_alive():
+                    log.error("camera %s: worker did not stop in time; terminated",
+                              worker.spec.camera_id)
+                    worker.process.terminate()
+                    worker.process.join(5)
+            self._workers.clear()
+        self.messages.put(None)  # after every worker's last message: the reader ends here
+        self._reader.join(30)
+        ended = datetime.now(UTC)
+        for worker in workers:  # only terminated ones still have events open
+            self.recorder.end_open(worker.spec.camera_id, ended)
+        self.messages.close()
+
+    def sync(self) -> None:
+        """Bring the running workers in line with the store's enabled cameras."""
+        if self._closing.is_set():
+            return
+        wanted = {c.id: self.spec_for(c) for c in self.store.cameras() if c.enabled}
+        with self._lock:
+            for camera_id, worker in list(self._workers.items()):
+                if not worker.process.is_alive():
+                    self._reap(worker)
+                elif wanted.get(camera_id) != worker.spec and not worker.stopping:
+                    log.info("camera %s: %s; stopping its worker", camera_id,
+                             "changed" if camera_id in wanted else "removed or disabled")
+                    worker.stopping = True
+                    worker.stop.set()
+            for camera_id in set(self._restarts) - set(wanted) - set(self._workers):
+                del self._restarts[camera_id]
+                self.recorder.forget(camera_id)
+            now = time.monotonic()
+            for camera_id, spec in wanted.items():
+                restart = self._restarts.get(camera_id, _Restart())
+                if camera_id not in self._workers and now >= restart.not_before:
+                    self._spawn(spec)
+            if self.recorder.metrics is not None:
+                self.recorder.metrics.workers.set(len(self._workers))
+
+    def workers(self) -> dict[int, int | None]:
+        """camera id -> worker process id, for the cameras with a worker now."""
+        with self._lock:
+            return {c: w.process.pid for c, w in self._workers.items()}
+
+    # inside --------------------------------------------------------------------------------
+
+    def _spawn(self, spec: CameraSpec) -> None:
+        stop = self._context.Event()
+        process = self._context.Process(target=run_process, args=(spec, self.messages, stop),
+                                        name=f"camera-{spec.camera_id}", daemon=True)
+        process.start()
+        self._workers[spec.camera_id] = _Worker(spec, process, stop)
+        self._restarts.setdefault(spec.camera_id, _Restart())
+        log.info("camera %s: worker %s started", spec.camera_id, process.pid,
+                 extra={"camera_id": spec.camera_id})
+
+    def _reap(self, worker: _Worker) -> None:
+        """A worker process has ended: asked to (changed camera) or not (crashed)."""
+        camera_id = worker.spec.camera_id
+        del self._workers[camera_id]
+        worker.process.join(1)
+        if worker.stopping:
+            return
+        code = worker.process.exitcode
+        restart = self._restarts.setdefault(camera_id, _Restart())
+        if time.monotonic() - worker.started > HEALTHY_AFTER_S:
+            restart.failures = 0
+        wait = self.restart_backoff_s[min(restart.failures, len(self.restart_backoff_s) - 1)]
+        restart.failures += 1
+        restart.not_before = time.monotonic() + wait
+        log.error("camera %s: worker died (exit code %s); restarting in %g s", camera_id, code,
+                  wait, extra={"camera_id": camera_id})
+        self.recorder.end_open(camera_id, datetime.now(UTC))
+        self.recorder.set_live(camera_id, False, f"worker died (exit code {code}); restarting")
+        if self.recorder.metrics is not None:
+            self.recorder.metrics.restarts.labels(str(camera_id)).inc()
+
+    def _watch(self) -> None:
+        while not self._closing.wait(self.poll_s):
+            try:
+                self.sync()
+            except Exception:  # a database hiccup must not end supervision
+                log.exception("supervisor: sync failed; trying again")
+
+    def _read(self) -> None:
+        metrics = self.recorder.metrics
+        while True:
+            try:
+                message = self.messages.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            if message is None:
+                return
+            self._handle(message)
+            if metrics is not None:
+                metrics.queue_depth.set(self.messages.qsize())
+
+    def _handle(self, message: Message) -> None:
+        """The database may be away for a while (PostgreSQL restarting): events and counts
+        are retried for about a minute before they are given up, loudly."""
+        for wait in (*STORE_RETRY_S, None):
+            try:
+                self.recorder.handle(message)
+                return
+            except Exception:
+                if wait is None or self._closing.is_set():
+                    log.exception("camera %s: %s lost: the store keeps failing",
+                                  message.camera_id, type(message).__name__)
+                    return
+                log.warning("camera %s: store failed; retrying in %g s", message.camera_id,
+                            wait, exc_info=True)
+                time.sleep(wait)
