@@ -1,0 +1,331 @@
+// The dashboard: camera grid with blurred previews and live status, live event feed with
+// acknowledgement, per-camera charts, camera forms. It only calls the affectlens API; every
+// value from the API is put into the page as text, never as HTML.
+"use strict";
+
+const state = { cameras: new Map(), live: new Map(), events: new Map(), socketTries: 0 };
+const $ = (id) => document.getElementById(id);
+
+function element(tag, attributes = {}, text) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "className") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// The API's 4xx answers as lines a person can act on: FastAPI's 422 lists fields.
+function problems(status, body) {
+  const detail = body && body.detail;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => {
+      const field = (d.loc || []).filter((p) => p !== "body" && p !== "query").join(".");
+      return field ? `${field}: ${d.msg}` : d.msg;
+    });
+  }
+  return [typeof detail === "string" ? detail : `the server answered ${status}`];
+}
+
+async function api(method, path, body) {
+  const options = { method, headers: {} };
+  if (body !== undefined) {
+    options.headers["content-type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const text = await response.text();
+  let parsed = null;
+  try { parsed = text ? JSON.parse(text) : null; } catch (_) { parsed = null; }
+  if (!response.ok) {
+    const error = new Error(problems(response.status, parsed).join("; "));
+    error.lines = problems(response.status, parsed);
+    throw error;
+  }
+  return parsed;
+}
+
+// cameras ------------------------------------------------------------------------------------
+
+function statusOf(cameraId) {
+  const live = state.live.get(cameraId);
+  if (!live || live.online === null || live.online === undefined) {
+    return { cls: "unknown", text: "no report yet" };
+  }
+  if (live.online) {
+    return { cls: "online", text: `online · ${Number(live.analysed_fps).toFixed(1)} fps · ${live.faces} face${live.faces === 1 ? "" : "s"}` };
+  }
+  return { cls: "offline", text: `offline${live.message ? ": " + live.message : ""}` };
+}
+
+function renderCard(camera) {
+  let card = $(`camera-${camera.id}`);
+  if (!card) {
+    card = element("article", { id: `camera-${camera.id}`, className: "camera" });
+    const preview = element("img", { className: "preview", alt: `blurred preview of ${camera.name}` });
+    preview.addEventListener("error", () => preview.classList.add("missing"));
+    preview.addEventListener("load", () => preview.classList.remove("missing"));
+    const actions = element("div", { className: "buttons" });
+    const edit = element("button", { type: "button", className: "edit" }, "Edit");
+    edit.addEventListener("click", () => startEditing(camera.id));
+    const test = element("button", { type: "button", className: "test" }, "Test");
+    test.addEventListener("click", () => testCamera(camera.id));
+    const remove = element("button", { type: "button", className: "delete" }, "Delete");
+    remove.addEventListener("click", () => deleteCamera(camera.id));
+    const live = element("a", { href: `/api/cameras/${camera.id}/preview.mjpeg`, target: "_blank" },
+                         "live stream");
+    actions.append(edit, test, remove, live);
+    card.append(element("h3", { className: "name" }), element("span", { className: "badge status" }),
+                preview, element("p", { className: "camera-note note" }), actions);
+    $("camera-grid").append(card);
+  }
+  card.querySelector(".name").textContent = camera.name;
+  const status = statusOf(camera.id);
+  const badge = card.querySelector(".status");
+  badge.className = `badge status ${status.cls}`;
+  badge.textContent = status.text;
+  card.dataset.status = status.cls;
+  card.classList.toggle("disabled", !camera.enabled);
+}
+
+function renderCameras() {
+  for (const card of document.querySelectorAll("#camera-grid .camera")) {
+    if (!state.cameras.has(Number(card.id.slice(7)))) card.remove();
+  }
+  for (const camera of state.cameras.values()) renderCard(camera);
+  $("no-cameras").hidden = state.cameras.size > 0;
+  const select = $("chart-camera");
+  const chosen = select.value;
+  select.replaceChildren(...[...state.cameras.values()].map(
+    (c) => element("option", { value: c.id }, c.name)));
+  if (state.cameras.has(Number(chosen))) select.value = chosen;
+}
+
+async function loadCameras() {
+  const [cameras, live] = await Promise.all([api("GET", "/api/cameras"), api("GET", "/api/live")]);
+  state.cameras = new Map(cameras.map((c) => [c.id, c]));
+  for (const l of live) if (l.online !== null) state.live.set(l.camera_id, l);
+  renderCameras();
+  renderEvents();
+}
+
+function refreshPreviews() {
+  const stamp = Date.now();
+  for (const camera of state.cameras.values()) {
+    const image = document.querySelector(`#camera-${camera.id} .preview`);
+    if (image) image.src = `/api/cameras/${camera.id}/snapshot.jpg?t=${stamp}`;
+  }
+}
+
+async function testCamera(cameraId) {
+  const note = document.querySelector(`#camera-${cameraId} .camera-note`);
+  note.textContent = "testing…";
+  try {
+    const result = await api("POST", `/api/cameras/${cameraId}/test`);
+    note.textContent = result.ok ? `connection ok: ${result.width}x${result.height}` :
+      `connection failed: ${result.message}`;
+  } catch (error) { note.textContent = error.message; }
+}
+
+async function deleteCamera(cameraId) {
+  const camera = state.cameras.get(cameraId);
+  if (!camera || !window.confirm(`Delete camera ${camera.name} and its events?`)) return;
+  try {
+    await api("DELETE", `/api/cameras/${cameraId}`);
+    await loadCameras();
+  } catch (error) { showErrors(error.lines || [error.message]); }
+}
+
+// events -------------------------------------------------------------------------------------
+
+function renderEvent(event) {
+  let item = $(`event-${event.id}`);
+  if (!item) {
+    item = element("li", { id: `event-${event.id}`, className: "event" });
+    item.append(element("span", { className: "what" }), element("span", { className: "when note" }),
+                element("span", { className: "ack" }));
+  }
+  const camera = state.cameras.get(event.camera_id);
+  const kind = event.kind ? event.kind.replace(/_/g, " ") : "event";
+  const confidence = event.confidence !== undefined ? ` (${Math.round(event.confidence * 100)}%)` : "";
+  item.querySelector(".what").textContent =
+    `${kind} · ${camera ? camera.name : "camera " + event.camera_id}${confidence}`;
+  const started = event.started_at ? new Date(event.started_at).toLocaleString() : "";
+  item.querySelector(".when").textContent =
+    `${started}${event.ended_at ? " – ended" : " – ongoing"}`;
+  item.classList.toggle("ongoing", !event.ended_at);
+  const ack = item.querySelector(".ack");
+  if (event.acknowledged_at) {
+    item.classList.add("acknowledged");
+    ack.replaceChildren(element("span", { className: "acked" },
+      `acknowledged by ${event.acknowledged_by}${event.comment ? ": " + event.comment : ""}`));
+  } else if (!ack.querySelector("button")) {
+    const comment = element("input", { className: "comment", maxlength: "2000", placeholder: "comment" });
+    const button = element("button", { type: "button", className: "acknowledge" }, "Acknowledge");
+    const error = element("span", { className: "error" });
+    button.addEventListener("click", () => acknowledge(event.id, comment.value, error));
+    ack.replaceChildren(comment, button, error);
+  }
+  return item;
+}
+
+function renderEvents() {
+  const sorted = [...state.events.values()].sort(
+    (a, b) => (b.started_at || "").localeCompare(a.started_at || "") || b.id - a.id);
+  $("event-feed").replaceChildren(...sorted.slice(0, 100).map(renderEvent));
+  $("no-events").hidden = sorted.length > 0;
+}
+
+async function acknowledge(eventId, comment, errorNode) {
+  const by = $("staff-name").value.trim();
+  if (!by) { errorNode.textContent = "enter your name at the top first"; return; }
+  try {
+    const event = await api("POST", `/api/events/${eventId}/acknowledge`,
+                            { by, comment: comment || null });
+    state.events.set(event.id, event);
+    renderEvents();
+  } catch (error) { errorNode.textContent = error.message; }
+}
+
+async function loadEvents() {
+  for (const event of await api("GET", "/api/events?limit=100")) state.events.set(event.id, event);
+  renderEvents();
+}
+
+// the websocket ------------------------------------------------------------------------------
+
+function connectSocket() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/ws`);
+  const badge = $("socket-state");
+  socket.addEventListener("open", () => {
+    state.socketTries = 0;
+    badge.className = "badge online";
+    badge.textContent = "live";
+  });
+  socket.addEventListener("message", (message) => {
+    const data = JSON.parse(message.data);
+    if (data.type === "hello") {
+      for (const camera of data.cameras) state.live.set(camera.camera_id, camera);
+      renderCameras();
+      loadEvents().catch(() => {});  // catch up on what happened while disconnected
+    } else if (data.type === "camera") {
+      state.live.set(data.camera.camera_id, data.camera);
+      const camera = state.cameras.get(data.camera.camera_id);
+      if (camera) renderCard(camera); else loadCameras().catch(() => {});
+    } else if (data.type === "event") {
+      state.events.set(data.event.id, { ...state.events.get(data.event.id), ...data.event });
+      renderEvents();
+    }
+  });
+  socket.addEventListener("close", () => {
+    badge.className = "badge offline";
+    badge.textContent = "reconnecting…";
+    const wait = Math.min(30000, 500 * 2 ** state.socketTries++);
+    setTimeout(connectSocket, wait);
+  });
+}
+
+// charts -------------------------------------------------------------------------------------
+
+async function loadCharts() {
+  const cameraId = $("chart-camera").value;
+  if (!cameraId) return;
+  const hours = $("chart-hours").value;
+  try {
+    const series = await api("GET", `/api/cameras/${cameraId}/stats?hours=${hours}`);
+    window.charts.lineChart($("chart-counts"), series.minutes,
+                            { faces: series.faces, people: series.people });
+    window.charts.shareChart($("chart-expressions"), series.minutes, series.expressions);
+  } catch (error) { $("chart-counts").textContent = error.message; }
+}
+
+// the camera form ----------------------------------------------------------------------------
+
+function showErrors(lines) {
+  $("form-errors").replaceChildren(...lines.map((line) => element("li", {}, line)));
+}
+
+function formBody() {
+  const fps = $("camera-fps").value.trim();
+  const body = { name: $("camera-name").value.trim(), url: $("camera-url").value.trim(),
+                 purpose: $("camera-purpose").value };
+  if (fps !== "") body.analysis_fps = Number(fps);
+  return body;
+}
+
+function startEditing(cameraId) {
+  const camera = state.cameras.get(cameraId);
+  $("camera-id").value = camera.id;
+  $("camera-name").value = camera.name;
+  $("camera-url").value = camera.url;
+  $("camera-purpose").value = camera.purpose;
+  $("camera-fps").value = camera.analysis_fps;
+  $("camera-enabled").checked = camera.enabled;
+  $("enabled-label").hidden = false;
+  $("camera-cancel").hidden = false;
+  $("form-title").textContent = `Edit camera ${camera.name}`;
+  $("camera-save").textContent = "Save changes";
+  showErrors([]);
+  $("camera-name").focus();
+}
+
+function stopEditing() {
+  $("camera-form").reset();
+  $("camera-id").value = "";
+  $("enabled-label").hidden = true;
+  $("camera-cancel").hidden = true;
+  $("form-title").textContent = "Add a camera";
+  $("camera-save").textContent = "Add camera";
+}
+
+async function saveCamera(submit) {
+  submit.preventDefault();
+  showErrors([]);
+  $("form-result").textContent = "";
+  const id = $("camera-id").value;
+  try {
+    const body = formBody();
+    const camera = id ?
+      await api("PATCH", `/api/cameras/${id}`, { ...body, enabled: $("camera-enabled").checked }) :
+      await api("POST", "/api/cameras", body);
+    $("form-result").textContent = `saved camera ${camera.name}`;
+    stopEditing();
+    await loadCameras();
+  } catch (error) { showErrors(error.lines || [error.message]); }
+}
+
+async function testForm() {
+  showErrors([]);
+  $("form-result").textContent = "testing…";
+  try {
+    const result = await api("POST", "/api/cameras/test", { url: $("camera-url").value.trim() });
+    $("form-result").textContent = result.ok ?
+      `connection ok: ${result.width}x${result.height} in ${result.seconds} s` :
+      `connection failed: ${result.message}`;
+  } catch (error) {
+    $("form-result").textContent = "";
+    showErrors(error.lines || [error.message]);
+  }
+}
+
+// start --------------------------------------------------------------------------------------
+
+function start() {
+  $("staff-name").value = localStorage.getItem("affectlens-staff") || "";
+  $("staff-name").addEventListener("change",
+    () => localStorage.setItem("affectlens-staff", $("staff-name").value.trim()));
+  $("camera-form").addEventListener("submit", saveCamera);
+  $("camera-test").addEventListener("click", testForm);
+  $("camera-cancel").addEventListener("click", stopEditing);
+  $("chart-camera").addEventListener("change", loadCharts);
+  $("chart-hours").addEventListener("change", loadCharts);
+  loadCameras().then(loadCharts).catch((error) => showErrors([error.message]));
+  connectSocket();
+  refreshPreviews();
+  setInterval(refreshPreviews, 1000);
+  setInterval(loadCharts, 60000);
+}
+
+start();

@@ -1,0 +1,211 @@
+"""The dashboard and the entrance screen in real headless Chromium (Debian's package, driven
+by Playwright), against the real app served by uvicorn, a real Store and a real Hub fed with
+blurred frames. A full-page screenshot is kept under $AFFECTLENS_ARTIFACTS."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from liveserver import LiveServer, blurred_jpeg
+
+from affectlens.service.api import create_app
+from affectlens.service.hub import CameraLive, Hub
+from affectlens.service.schemas import EventOut
+from affectlens.store import Store
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_MS = 10_000
+
+
+def artifacts_dir() -> Path:
+    folder = Path(os.environ.get("AFFECTLENS_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).is_file():
+        if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"chromium is required but missing at {CHROMIUM}")
+        pytest.skip("no chromium: apt-get install chromium")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+@pytest.fixture
+def server(store: Store, hub: Hub) -> Iterator[LiveServer]:
+    with LiveServer(create_app(store, hub, screen_min_people=5)) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser, server: LiveServer) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.url)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def live(camera_id: int, online: bool, message: str = "", faces: int = 1) -> CameraLive:
+    return CameraLive(camera_id, online, message, 5.0, faces, datetime.now(UTC))
+
+
+def from_thread(action, *args: object) -> None:
+    """Publish into the hub from another thread, as a camera's supervisor does."""
+    thread = threading.Thread(target=action, args=args)
+    thread.start()
+    thread.join()
+
+
+def open_dashboard(page) -> None:
+    page.goto("/")
+    expect(page.locator("#socket-state")).to_have_text("live")
+
+
+def test_grid_shows_cameras_previews_and_live_status(page, store: Store, hub: Hub, portrait,
+                                                     models) -> None:
+    hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    lounge = store.add_camera("lounge", "rtsp://127.0.0.1:8554/lounge", "care_safety")
+    hub.set_state(live(hall.id, False, "connection refused"))
+    open_dashboard(page)
+    hall_card = page.locator(f"#camera-{hall.id}")
+    lounge_card = page.locator(f"#camera-{lounge.id}")
+    expect(hall_card.locator(".name")).to_have_text("hall")
+    expect(hall_card.locator(".status")).to_have_text("offline: connection refused")
+    expect(lounge_card.locator(".status")).to_have_text("no report yet")
+    from_thread(hub.set_state, live(hall.id, True, faces=2))
+    from_thread(hub.set_preview, hall.id, blurred_jpeg(portrait, models.detector))
+    expect(hall_card.locator(".status")).to_have_text(re.compile(r"^online · 5\.0 fps · 2 faces"))
+    expect(hall_card).to_have_attribute("data-status", "online")
+    page.wait_for_function(
+        f"document.querySelector('#camera-{hall.id} .preview').naturalWidth > 0")
+    width = hall_card.locator(".preview").evaluate("image => image.naturalWidth")
+    assert width == portrait.shape[1]  # the hub's blurred JPEG, as it was published
+    from_thread(hub.set_state, live(lounge.id, False, "stream stalled"))
+    expect(lounge_card.locator(".status")).to_have_text("offline: stream stalled")
+    expect(hall_card.locator(".status")).to_have_text(re.compile("^online"))
+
+
+def test_a_live_event_appears_and_is_acknowledged(page, store: Store, hub: Hub) -> None:
+    hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    open_dashboard(page)
+    expect(page.locator("#no-events")).to_be_visible()
+    event = store.record_event(hall.id, "distress", datetime.now(UTC), 0.87, track_id=4)
+    from_thread(hub.publish_event, EventOut.model_validate(event).model_dump(mode="json"))
+    item = page.locator(f"#event-{event.id}")
+    expect(item.locator(".what")).to_have_text("distress · hall (87%)")
+    expect(item).to_have_class(re.compile("ongoing"))
+    item.locator("button.acknowledge").click()
+    expect(item.locator(".error")).to_have_text("enter your name at the top first")
+    page.fill("#staff-name", "Nurse Ada")
+    item.locator("input.comment").fill("sat with her, she is fine")
+    item.locator("button.acknowledge").click()
+    expect(item.locator(".acked")).to_have_text(
+        "acknowledged by Nurse Ada: sat with her, she is fine")
+    (stored,) = store.events(camera_id=hall.id)
+    assert stored.acknowledged_by == "Nurse Ada" and stored.comment == "sat with her, she is fine"
+    assert stored.acknowledged_at is not None
+
+
+def test_camera_form_shows_the_api_validation_errors(page, store: Store,
+                                                     tmp_path: Path) -> None:
+    from affectlens.samples import write_sample_video
+
+    open_dashboard(page)
+    page.fill("#camera-name", "garden")
+    page.fill("#camera-url", "ftp://cam.example/stream")
+    page.click("#camera-save")
+    expect(page.locator("#form-errors li")).to_have_text(
+        re.compile(r"^url: Value error, scheme must be one of rtsp, .*not 'ftp'"))
+    assert store.cameras() == []
+    page.click("#camera-test")
+    expect(page.locator("#form-errors li")).to_have_text(re.compile("^url: .*scheme"))
+    clip = write_sample_video(tmp_path / "garden.mp4", seconds=1.0)
+    page.fill("#camera-url", f"file://{clip}")
+    page.click("#camera-test")
+    expect(page.locator("#form-result")).to_have_text(re.compile(r"^connection ok: \d+x\d+"))
+    page.click("#camera-save")
+    expect(page.locator("#form-result")).to_have_text("saved camera garden")
+    (camera,) = store.cameras()
+    expect(page.locator(f"#camera-{camera.id} .name")).to_have_text("garden")
+    page.fill("#camera-name", "garden")  # a second camera of the same name is refused
+    page.fill("#camera-url", f"file://{clip}")
+    page.click("#camera-save")
+    expect(page.locator("#form-errors li")).to_have_text(re.compile("^camera not created"))
+    page.locator(f"#camera-{camera.id} button.edit").click()
+    page.fill("#camera-fps", "0")
+    page.click("#camera-save")
+    expect(page.locator("#form-errors li")).to_have_text(re.compile("^analysis_fps: "))
+    page.fill("#camera-fps", "2")
+    page.click("#camera-save")
+    expect(page.locator("#form-result")).to_have_text("saved camera garden")
+    assert store.camera(camera.id).analysis_fps == 2
+
+
+def test_screen_shows_nothing_below_k_people(page, store: Store) -> None:
+    door = store.add_camera("door", "rtsp://127.0.0.1:8554/door", "anonymous_statistics")
+    now = datetime.now(UTC)
+    store.add_counts(door.id, now, {"faces": 30, "people": 4, "n_happy": 20, "n_neutral": 10,
+                                    "n_age_20_34": 30})
+    page.goto("/screen?every=1")
+    expect(page.locator("body")).to_have_attribute("data-enough", "false")
+    expect(page.locator("#waiting")).to_be_visible()
+    expect(page.locator("#figures")).to_be_hidden()
+    assert page.locator("#people").text_content() == ""
+    assert "happy" not in page.locator("body").inner_text()
+    store.add_counts(door.id, now, {"faces": 10, "people": 1, "n_sad": 10, "n_age_65_plus": 10})
+    expect(page.locator("#people")).to_have_text("5")  # updated live, no reload
+    expect(page.locator("#waiting")).to_be_hidden()
+    expect(page.locator("#ages [data-name='20-34'] .share")).to_have_text("75%")
+    expect(page.locator("#ages [data-name='65+'] .share")).to_have_text("25%")
+    expect(page.locator("#expressions [data-name='happy'] .share")).to_have_text("50%")
+    expect(page.locator("#min-people")).to_have_text("5")
+    page.screenshot(path=artifacts_dir() / "screen.png", full_page=True)
+
+
+def test_dashboard_screenshot(page, store: Store, hub: Hub, portrait, models) -> None:
+    """The whole dashboard with previews, events and charts, kept as a test artifact."""
+    jpeg = blurred_jpeg(portrait, models.detector)
+    now = datetime.now(UTC)
+    for i, name in enumerate(("hall", "lounge", "garden")):
+        camera = store.add_camera(name, f"rtsp://127.0.0.1:8554/{name}", "care_safety")
+        hub.set_state(live(camera.id, i != 2, "" if i != 2 else "connection refused"))
+        if i != 2:
+            hub.set_preview(camera.id, jpeg)
+        for minute in range(150):
+            store.add_counts(camera.id, now - timedelta(minutes=minute),
+                             {"faces": 20 + minute % 7, "people": 2 + minute // 40,
+                              "n_happy": 8 + minute % 5, "n_neutral": 10, "n_sad": 2})
+    store.record_event(1, "camera_offline", now - timedelta(minutes=20), 1.0)
+    store.record_event(2, "distress", now - timedelta(minutes=5), 0.81, track_id=2)
+    open_dashboard(page)
+    expect(page.locator("#chart-counts polyline")).to_have_count(2)
+    expect(page.locator("#chart-expressions rect").first).to_be_visible()
+    page.wait_for_function("[...document.querySelectorAll('.preview')]"
+                           ".filter(i => i.naturalWidth > 0).length === 2")
+    path = artifacts_dir() / "dashboard.png"
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 20_000
