@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,9 @@ from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
 from affectlens.result import Result
 from affectlens.samples import write_sample_video
+from affectlens.service.demo import demo_site
+from affectlens.service.runtime import Service
+from affectlens.service.site import SiteConfig, SiteConfigError, load_site
 from affectlens.version import __version__
 
 app = typer.Typer(
@@ -135,17 +139,61 @@ def analyze_command(
         raise typer.Exit(1)
 
 
-@app.command()
-def demo(
+@app.command("demo-report")
+def demo_report(
     out: Annotated[Path, typer.Option(help="Folder for the sample and its results.")] = Path(
         "affectlens-demo"
     ),
 ) -> None:
-    """Analyse the built-in sample video (two faces from a public-domain portrait) and write
-    its report. Needs no data and no network."""
+    """Analyse the built-in sample video (two faces from a public-domain portrait) offline and
+    write its report. Needs no data and no network."""
     sample = write_sample_video(out / "sample.mp4")
     console.print(f"sample video: {sample}")
     _run([sample], AnalysisConfig(), out, TableFormat.csv, video=True, blur=True, report=True)
+
+
+@app.command()
+def serve(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The site's YAML config.")],
+) -> None:
+    """Run the live service: camera workers, the event store, the HTTP API and dashboard,
+    alerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables override the file
+    (README: Serving). Exit status 2: the config is wrong (the message names the field)."""
+    try:
+        site = load_site(config)
+    except SiteConfigError as exc:
+        _fail(str(exc))
+    _serve(site)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port of the dashboard.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    folder: Annotated[
+        Path | None, typer.Option(help="Folder for the sample and database. Default: a new "
+                                  "temporary folder.")
+    ] = None,
+) -> None:
+    """Start the live service with two cameras looping the built-in sample video, on SQLite,
+    and print the dashboard's address. Ctrl-C stops it. (The offline report demo is
+    `affectlens demo-report`.)"""
+    folder = folder or Path(tempfile.mkdtemp(prefix="affectlens-demo-"))
+    site = demo_site(folder, host, port)
+    console.print(f"demo data in {folder}")
+    console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]", highlight=False)
+    console.print(f"Statistics screen: http://{host}:{port}/screen", highlight=False)
+    console.print(f"API docs:          http://{host}:{port}/docs\n", highlight=False)
+    _serve(site)
+
+
+def _serve(site: SiteConfig) -> None:
+    try:
+        service = Service(site)
+    except AffectlensError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    service.run()
 
 
 def _run(

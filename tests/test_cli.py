@@ -20,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    result = runner.invoke(app, ["demo", "--out", str(out)])
+    result = runner.invoke(app, ["demo-report", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert str((out / "report.html").resolve()) in result.output.replace("\n", "")
     return out

@@ -1,13 +1,13 @@
 """Prometheus metrics of the live service, in a registry of its own (no process-wide state):
 per-camera analysed fps, frame-to-result and frame-to-stored-event latency, frames read and
 dropped, whether the camera is online, worker restarts, and the supervisor's queue depth.
-``asgi_app()`` serves them; the service mounts it at ``/metrics``."""
+``exposition()`` renders them; the service serves that at ``/metrics``."""
 
 from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
 from affectlens.service.messages import WorkerMetrics
@@ -66,5 +66,6 @@ class ServiceMetrics:
             with contextlib.suppress(KeyError):
                 metric.remove(str(camera_id))  # type: ignore[attr-defined]
 
-    def asgi_app(self) -> object:
-        return make_asgi_app(registry=self.registry)
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)

@@ -72,6 +72,7 @@ class Supervisor:
         self._restarts: dict[int, _Restart] = {}
         self._lock = threading.RLock()
         self._closing = threading.Event()
+        self._wake = threading.Event()
         self._reader = threading.Thread(target=self._read, name="supervisor reader", daemon=True)
         self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
@@ -89,6 +90,7 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every worker (they end their events and send their counts), then the reader."""
         self._closing.set()
+        self._wake.set()
         if self._watcher.is_alive():
             self._watcher.join(self.poll_s + 5)
         with self._lock:
@@ -99,15 +101,15 @@ class Supervisor:
             for worker in workers:
                 worker.process.join(max(0.1, deadline - time.monotonic()))
                 if worker.process.is_alive():
-                    log.error("camera %s: worker did not stop in time; terminated",
+                    log.error("camera %s: worker did not stop in time; killed",
                               worker.spec.camera_id)
-                    worker.process.terminate()
+                    worker.process.kill()
                     worker.process.join(5)
             self._workers.clear()
         self.messages.put(None)  # after every worker's last message: the reader ends here
         self._reader.join(30)
         ended = datetime.now(UTC)
-        for worker in workers:  # only terminated ones still have events open
+        for worker in workers:  # only killed ones still have events open
             self.recorder.end_open(worker.spec.camera_id, ended)
         self.messages.close()
 
@@ -135,6 +137,10 @@ class Supervisor:
                     self._spawn(spec)
             if self.recorder.metrics is not None:
                 self.recorder.metrics.workers.set(len(self._workers))
+
+    def request_sync(self) -> None:
+        """Sync soon, in the supervisor's thread (the API calls this after a camera change)."""
+        self._wake.set()
 
     def workers(self) -> dict[int, int | None]:
         """camera id -> worker process id, for the cameras with a worker now."""
@@ -175,7 +181,11 @@ class Supervisor:
             self.recorder.metrics.restarts.labels(str(camera_id)).inc()
 
     def _watch(self) -> None:
-        while not self._closing.wait(self.poll_s):
+        while not self._closing.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._closing.is_set():
+                return
             try:
                 self.sync()
             except Exception:  # a database hiccup must not end supervision

@@ -351,8 +351,11 @@ class _ParentWatch:
 
 def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFlag) -> None:
     """Entry point of a worker process (spawned: it imports and loads its own models)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group;
-    setup_logging(spec.log_format, spec.log_level)  # the supervisor decides when we stop
+    # Ctrl-C, `timeout` and systemd signal the whole process group: the supervisor alone
+    # decides when a worker stops, so that it can end its events and send its counts first.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    setup_logging(spec.log_format, spec.log_level)
 
     def emit(message: Message) -> None:
         if isinstance(message, Preview | WorkerMetrics):

@@ -1,0 +1,144 @@
+"""``affectlens serve``: the whole live service wired in one place, started and stopped.
+
+Order matters. Start: logs, store (migrated), cameras from the site config synced into it,
+alert senders, recorder, supervisor (it ends events a killed predecessor left open, then
+spawns workers), and last the HTTP server. Stop (SIGTERM or SIGINT): the HTTP server first,
+then the workers (each ends its open events and sends its counts), then the queued alerts
+are delivered, then the database is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from affectlens.service.alerts import AlertDispatcher, Sink
+from affectlens.service.api import create_app
+from affectlens.service.hub import Hub
+from affectlens.service.logs import setup_logging
+from affectlens.service.metrics import ServiceMetrics
+from affectlens.service.mqtt import MqttPublisher
+from affectlens.service.recorder import Recorder
+from affectlens.service.site import CameraConfig, SiteConfig
+from affectlens.service.supervisor import Supervisor
+from affectlens.service.webhook import WebhookSender, WebhookTarget
+from affectlens.service.worker import CameraSpec
+from affectlens.store import Store
+from affectlens.store.schema import Camera
+
+log = logging.getLogger(__name__)
+
+
+def sync_cameras(store: Store, cameras: list[CameraConfig]) -> None:
+    """Cameras declared in the site config, by name: added or brought in line. Cameras made
+    through the API and absent from the file are left alone."""
+    existing = {c.name: c for c in store.cameras()}
+    for declared in cameras:
+        wanted = declared.model_dump(include={"url", "purpose", "analysis_fps", "enabled"})
+        camera = existing.get(declared.name)
+        if camera is None:
+            camera = store.add_camera(declared.name, declared.url, declared.purpose,
+                                      declared.analysis_fps)
+            if not declared.enabled:
+                store.update_camera(camera.id, enabled=False)
+            log.info("camera %s (%s) added from the site config", camera.id, declared.name)
+            continue
+        changes = {k: v for k, v in wanted.items() if getattr(camera, k) != v}
+        if changes:
+            store.update_camera(camera.id, **changes)
+            log.info("camera %s (%s) updated from the site config: %s", camera.id,
+                     declared.name, ", ".join(sorted(changes)))
+
+
+class Service:
+    """The live service of one site; ``run()`` blocks until SIGTERM or SIGINT."""
+
+    def __init__(self, site: SiteConfig) -> None:
+        setup_logging(site.log.format, site.log.level.upper())
+        self.site = site
+        self.store = Store(site.database_url)
+        sync_cameras(self.store, site.cameras)
+        self.hub = Hub()
+        self.metrics = ServiceMetrics()
+        self._closers: list[object] = []
+        self.alerts = AlertDispatcher(self._sinks())
+        self.recorder = Recorder(self.store, self.hub, self.alerts, self.metrics)
+        w = site.workers
+        self.supervisor = Supervisor(self.store, self.recorder, self.spec_for, poll_s=w.poll_s,
+                                     stop_timeout_s=w.stop_timeout_s)
+        self.app = self._app()
+        self.server = uvicorn.Server(uvicorn.Config(
+            self.app, host=site.host, port=site.port, log_config=None, access_log=False,
+            timeout_graceful_shutdown=5,
+        ))
+
+    def spec_for(self, camera: Camera) -> CameraSpec:
+        declared = self.site.camera(camera.name)
+        w = self.site.workers
+        options = {"distress": declared.distress} if declared is not None else {}
+        return CameraSpec(
+            camera.id, camera.url, camera.purpose, camera.analysis_fps,
+            analysis=self.site.analysis, io_timeout_s=w.io_timeout_s, preview_fps=w.preview_fps,
+            log_format=self.site.log.format, log_level=self.site.log.level.upper(), **options,
+        )
+
+    def run(self) -> None:
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.alerts.start()
+            self.supervisor.start()
+            log.info("serving on http://%s:%s/ (metrics at /metrics)", self.site.host,
+                     self.site.port)
+            self.server.run()
+        finally:
+            self.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def close(self) -> None:
+        log.info("stopping: workers end their events and send their counts")
+        self.supervisor.stop()
+        self.alerts.stop()
+        for sender in self._closers:
+            sender.close()  # type: ignore[attr-defined]
+        self.store.engine.dispose()
+        log.info("stopped")
+
+    def _on_signal(self, number: int, _frame: FrameType | None) -> None:
+        """Also called again by uvicorn after it has stopped (it re-raises what it caught)."""
+        if not self.server.should_exit:
+            log.info("%s received: shutting down", signal.Signals(number).name)
+        self.server.should_exit = True
+
+    def _sinks(self) -> list[Sink]:
+        sinks: list[Sink] = []
+        alerts = self.site.alerts
+        if alerts.webhooks:
+            targets = [WebhookTarget(h.url, h.secret, h.backoff_s, h.timeout_s)
+                       for h in alerts.webhooks]
+            sender = WebhookSender(self.store, targets)
+            sinks.append(sender.send)
+            self._closers.append(sender)
+        if alerts.mqtt is not None:
+            m = alerts.mqtt
+            publisher = MqttPublisher(self.store, m.host, m.port, m.prefix, m.timeout_s,
+                                      m.username, m.password)
+            sinks.append(publisher.publish)
+            self._closers.append(publisher)
+        return sinks
+
+    def _app(self) -> FastAPI:
+        app = create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
+                         on_cameras_changed=self.supervisor.request_sync)
+        metrics = self.metrics
+
+        def scrape() -> Response:
+            return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+        app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
+        return app

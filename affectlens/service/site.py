@@ -1,0 +1,184 @@
+"""The site config of ``affectlens serve``: one YAML file, checked strictly, with environment
+overrides.
+
+Every key is validated by pydantic; unknown keys are refused. A mistake is reported as
+``site.yaml: cameras[1].url: scheme must be one of ...`` (file, field, what is wrong).
+
+Environment overrides: ``AFFECTLENS_<FIELD>`` replaces a top-level field, and ``__`` goes one
+level down: ``AFFECTLENS_DATABASE_URL``, ``AFFECTLENS_HOST``, ``AFFECTLENS_PORT``,
+``AFFECTLENS_LOG__FORMAT=json``, ``AFFECTLENS_ALERTS__MQTT__PASSWORD``. Values are strings,
+converted like the YAML's (``8081`` becomes a port number). Variables whose first part is not a
+field (``AFFECTLENS_TEST_POSTGRES_URL``) are ignored. Lists (cameras, webhooks) are set in the
+file only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from affectlens.config import AnalysisConfig
+from affectlens.errors import AffectlensError
+from affectlens.events.distress import DistressSettings
+from affectlens.service.schemas import Purpose, check_stream_url
+from affectlens.store.db import sqlite_url
+
+ENV_PREFIX = "AFFECTLENS_"
+
+
+class SiteConfigError(AffectlensError):
+    """The site config cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(_Strict):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$",
+                      description="Unique; a camera of this name in the store is updated.")
+    url: str = Field(max_length=2000, description="rtsp://, http(s):// (MJPEG), file:// "
+                     "(played in a loop) or device:///dev/videoN.")
+    purpose: Purpose = Field(description="Why it is filmed: care_safety, consented_research, "
+                             "or anonymous_statistics (counts and age bands only).")
+    analysis_fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second.")
+    enabled: bool = True
+    distress: DistressSettings = Field(default_factory=DistressSettings)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_stream_url(value)
+
+
+class WebhookConfig(_Strict):
+    url: str = Field(pattern=r"^https?://", description="Where events are POSTed.")
+    secret: str = Field(min_length=16, description="HMAC-SHA256 key; share it with the receiver.")
+    backoff_s: tuple[float, ...] = Field((1.0, 2.0, 4.0, 8.0),
+                                         description="Waits between attempts.")
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class MqttConfig(_Strict):
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = "affectlens"
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class AlertsConfig(_Strict):
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    mqtt: MqttConfig | None = None
+
+
+class LogConfig(_Strict):
+    format: Literal["text", "json"] = Field("text", description="json: one JSON object a line.")
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class WorkersConfig(_Strict):
+    preview_fps: float = Field(2.0, ge=0, le=10, description="Blurred previews a second; 0: none.")
+    io_timeout_s: float = Field(5.0, gt=0, description="A stream silent this long is offline.")
+    poll_s: float = Field(2.0, gt=0, description="How often the store's cameras are checked.")
+    stop_timeout_s: float = Field(15.0, gt=0, description="Graceful stop wait for workers.")
+
+
+class SiteConfig(_Strict):
+    database_url: str = Field(
+        "affectlens.db",
+        description="SQLAlchemy URL (postgresql+psycopg://...) or a SQLite file path, relative "
+        "to the config file.")
+    host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
+    port: int = Field(8080, ge=1, le=65535)
+    screen_min_people: int = Field(5, ge=1, description="/screen shows nothing below this.")
+    log: LogConfig = Field(default_factory=LogConfig)
+    analysis: AnalysisConfig = Field(default_factory=lambda: AnalysisConfig(threads=1),
+                                     description="Model settings for every worker.")
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_names(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        names = [c.name for c in cameras]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"camera names must be unique: {', '.join(doubled)}")
+        return cameras
+
+    def camera(self, name: str) -> CameraConfig | None:
+        return next((c for c in self.cameras if c.name == name), None)
+
+
+def load_site(path: Path, environ: Mapping[str, str] | None = None) -> SiteConfig:
+    """Read, override from the environment, validate; raises SiteConfigError."""
+    environ = os.environ if environ is None else environ
+    try:
+        data = yaml.safe_load(path.read_text()) if path.stat().st_size else {}
+    except FileNotFoundError:
+        raise SiteConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SiteConfigError(f"{path}: cannot read it: {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise SiteConfigError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}"
+                              ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"{path}: must be a mapping of settings (key: value), "
+                              f"not a {type(data).__name__}")
+    sources = _override(data, environ)
+    try:
+        site = SiteConfig.model_validate(data)
+    except ValidationError as error:
+        raise SiteConfigError("\n".join(_describe(path, e, sources) for e in error.errors())
+                              ) from None
+    return _resolve(site, path.parent)
+
+
+def _override(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Apply AFFECTLENS_* variables to ``data``; returns field path -> variable name."""
+    sources: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = name[len(ENV_PREFIX):].lower().split("__")
+        if keys[0] not in SiteConfig.model_fields or not all(keys):
+            continue
+        target = data
+        for key in keys[:-1]:
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            target = target[key]
+        target[keys[-1]] = value
+        sources[".".join(keys)] = name
+    return sources
+
+
+def _describe(path: Path, error: Any, sources: dict[str, str]) -> str:
+    field = ""
+    for part in error["loc"]:
+        field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+    origin = sources.get(field.replace("[", ".").replace("]", ""))
+    where = f"{field} (from {origin})" if origin else field or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting (check its spelling and level)"
+    return f"{path}: {where}: {message}"
+
+
+def _resolve(site: SiteConfig, folder: Path) -> SiteConfig:
+    """A bare file path becomes a SQLite URL, relative to the config file's folder."""
+    if "://" in site.database_url:
+        return site
+    return site.model_copy(update={"database_url": sqlite_url(folder / site.database_url)})
