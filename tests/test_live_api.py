@@ -172,3 +172,20 @@ def test_create_app_without_a_hub_still_answers(store: Store) -> None:
     camera = client.post("/api/cameras", json=HALL).json()
     assert client.get("/api/live").json()[0]["online"] is None
     assert client.get(f"/api/cameras/{camera['id']}/snapshot.jpg").status_code == 503
+
+
+def test_camera_changes_are_announced_and_a_failing_listener_is_no_500(store: Store) -> None:
+    calls: list[str] = []
+    client = TestClient(create_app(store, on_cameras_changed=lambda: calls.append("sync")))
+    camera = client.post("/api/cameras", json=HALL).json()
+    client.patch(f"/api/cameras/{camera['id']}", json={"enabled": False})
+    client.patch("/api/cameras/999", json={"enabled": False})  # 404: nothing changed
+    client.delete(f"/api/cameras/{camera['id']}")
+    assert calls == ["sync"] * 3
+
+    def broken() -> None:
+        raise RuntimeError("supervisor down")
+
+    client = TestClient(create_app(store, on_cameras_changed=broken))
+    assert client.post("/api/cameras", json=HALL).status_code == 201
+    assert [c.name for c in store.cameras()] == ["hall"]

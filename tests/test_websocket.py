@@ -70,7 +70,8 @@ def test_every_client_hears_a_live_event_and_its_acknowledgement(store: Store) -
         assert store.events()[0].acknowledged_by == "nurse"
         first.close()
         wait_until(lambda: hub.subscribers() == 1, 5)  # the server noticed it leave
-        second.send("not json at all")  # ignored; the socket stays open
+        second.send("not json at all")  # ignored, text or bytes; the socket stays open
+        second.send(b"\x00\xff")
         hub.publish_event({"id": 99})
         assert receive(second, lambda m: m["type"] == "event")["event"] == {"id": 99}
     assert hub.subscribers() == 0

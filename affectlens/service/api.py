@@ -10,6 +10,7 @@ only listen on a trusted interface.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from affectlens.store import Store
 from affectlens.store.db import StoreError
 from affectlens.version import __version__
 
+log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent / "web"
 SCREEN_MIN_PEOPLE = 5
 
@@ -54,7 +56,14 @@ def create_app(
     if screen_min_people < 1:
         raise ValueError("screen_min_people must be at least 1")
     hub = hub if hub is not None else Hub()
-    changed = on_cameras_changed or (lambda: None)
+
+    def changed() -> None:
+        """The change is stored either way; a failing listener is logged, not a 500."""
+        if on_cameras_changed is not None:
+            try:
+                on_cameras_changed()
+            except Exception:
+                log.exception("on_cameras_changed failed; the supervisor's poll will catch up")
     app = FastAPI(title="affectlens", version=__version__,
                   description="Privacy-first video analytics: cameras, events, live state, "
                               "blurred previews, statistics, health.")

@@ -53,6 +53,7 @@ def check_connection(url: str, timeout_s: float) -> ConnectionTestOut:
     camera.start()
     try:
         state = states.get(timeout=timeout_s + 1.0)
+        frame = camera.next_frame(timeout=2.0) if state.online else None
     except queue.Empty:
         return ConnectionTestOut(ok=False, message=f"no frame and no answer within {timeout_s:g} s",
                                  seconds=round(time.monotonic() - started, 3))
@@ -61,7 +62,6 @@ def check_connection(url: str, timeout_s: float) -> ConnectionTestOut:
     elapsed = round(time.monotonic() - started, 3)
     if not state.online:
         return ConnectionTestOut(ok=False, message=state.message, seconds=elapsed)
-    frame = camera.next_frame(timeout=0)
     height, width = frame.image.shape[:2] if frame is not None else (None, None)
     return ConnectionTestOut(ok=True, message="receiving frames", width=width, height=height,
                              seconds=elapsed)
@@ -118,10 +118,10 @@ async def mjpeg(hub: Hub, camera_id: int, fps: float, frames: int | None,
 
 
 async def _until_closed(websocket: WebSocket) -> None:
-    """Reads (and ignores) what the client sends; returns when it disconnects."""
+    """Reads (and ignores) what the client sends, text or bytes; returns when it leaves."""
     with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            await websocket.receive_text()
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
 
 
 async def push_live(websocket: WebSocket, hub: Hub,
