@@ -222,6 +222,7 @@ function connectSocket() {
   socket.addEventListener("close", () => {
     badge.className = "badge offline";
     badge.textContent = "reconnecting…";
+    loadCameras().catch(() => {});  // states by plain HTTP while the socket is down
     const wait = Math.min(30000, 500 * 2 ** state.socketTries++);
     setTimeout(connectSocket, wait);
   });
