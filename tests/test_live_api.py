@@ -136,6 +136,17 @@ def test_screen_shows_nothing_below_k_people(client: TestClient, store: Store,
                                   "65+": 40}
 
 
+def test_one_person_lingering_is_not_k_people(client: TestClient, store: Store,
+                                              hall: int) -> None:
+    """Per-minute counts summed over minutes say 6; only one person was ever seen at once."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for minute in range(6):
+        store.add_counts(hall, now + timedelta(minutes=minute), {"faces": 100, "people": 1,
+                                                                  "n_sad": 100})
+    assert store.totals(now)["people"] == 6
+    assert client.get("/api/screen").json()["enough"] is False
+
+
 def test_k_is_configurable_and_checked(store: Store) -> None:
     store.add_counts(store.add_camera("door", "file:///x", "anonymous_statistics").id,
                      datetime.now(UTC), {"faces": 2, "people": 2})

@@ -86,13 +86,23 @@ def minute_series(store: Store, camera_id: int, hours: float) -> StatsSeries:
     )
 
 
+def fewest_people(store: Store, since: datetime) -> int:
+    """A count of different people the store can vouch for since ``since``: the most seen by
+    one camera in one minute. Per-minute counts summed over minutes (``totals``) count one
+    person who stays five minutes five times, so they cannot decide whether k were seen."""
+    until = _minute(datetime.now(UTC)) + timedelta(minutes=1)
+    return max((row.people for camera in store.cameras()
+                for row in store.minute_stats(camera.id, since, until)), default=0)
+
+
 def screen_figures(store: Store, min_people: int) -> ScreenOut:
-    """This hour's aggregates over all cameras, or only a flag below ``min_people``."""
+    """This hour's aggregates over all cameras, or only a flag unless ``min_people``
+    different people were surely among them."""
     since = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if fewest_people(store, since) < min_people:
+        return ScreenOut(enough=False, min_people=min_people, since=since)
     totals = store.totals(since)
     people = int(totals.get("people", 0))
-    if people < min_people:
-        return ScreenOut(enough=False, min_people=min_people, since=since)
     return ScreenOut(
         enough=True, min_people=min_people, since=since, people=people,
         age_bands={name: int(totals.get(column, 0)) for column, name in _BANDS.items()},

@@ -125,8 +125,9 @@ class StatsSeries(BaseModel):
 
 
 class ScreenOut(BaseModel):
-    """The entrance display: aggregates over all cameras since the hour began, or, below
-    ``min_people`` people, nothing but ``enough=False``."""
+    """The entrance display: aggregates over all cameras since the hour began, or, until
+    ``min_people`` different people were surely seen, nothing but ``enough=False``.
+    ``people`` sums per-minute counts: someone seen over three minutes counts three times."""
 
     enough: bool
     min_people: int
