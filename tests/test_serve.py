@@ -1,0 +1,202 @@
+"""`affectlens serve` as a real process: a looping file camera and a real RTSP camera, seen
+through the HTTP API and /metrics; SIGTERM shuts it down cleanly; SIGKILL loses no event the
+API had returned, and a restart finds the store consistent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from netutil import free_port
+from test_live_camera import RtspServer
+
+from affectlens.store import Store
+from affectlens.store.db import sqlite_url
+
+AFFECTLENS = str(Path(sys.executable).with_name("affectlens"))
+HEAD = "0003"
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if value := condition():
+                return value
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"not within {timeout} s: {what}")
+
+
+class Served:
+    """`affectlens serve --config` in a child process, its stderr kept in a file."""
+
+    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = config.with_suffix(f".{time.monotonic_ns()}.log")
+        with self.log.open("w") as sink:
+            self.process = subprocess.Popen([AFFECTLENS, "serve", "--config", str(config)],
+                                            stdout=sink, stderr=subprocess.STDOUT,
+                                            env={**os.environ, **(env or {})})
+        wait_for(lambda: self.get("/api/health")["status"] == "ok", 60, "the API answers")
+
+    def get(self, path: str) -> dict | list:
+        if self.process.poll() is not None:
+            pytest.fail(f"the service exited ({self.process.returncode}):\n{self.output()}")
+        response = httpx.get(self.base + path, timeout=10)
+        response.raise_for_status()
+        return response.json() if "json" in response.headers["content-type"] else response
+
+    def events(self, **filters: object) -> list[dict]:
+        query = "&".join(f"{k}={v}" for k, v in filters.items())
+        return self.get(f"/api/events?limit=1000&{query}")
+
+    def workers(self) -> list[int]:
+        """Camera worker processes (not multiprocessing's resource tracker)."""
+        children = Path(f"/proc/{self.process.pid}/task").glob("*/children")
+        pids = [int(pid) for path in children for pid in path.read_text().split()]
+        return [pid for pid in pids
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def camera_ids(served: Served) -> dict[str, int]:
+    return {c["name"]: c["id"] for c in served.get("/api/cameras")}
+
+
+def test_serve_a_file_camera_and_a_real_rtsp_camera_then_stop_on_sigterm(
+    url: str, tmp_path: Path, media
+) -> None:
+    rtsp = RtspServer()
+    rtsp.start()
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(f"""
+database_url: "{url}"
+port: {port}
+workers: {{io_timeout_s: 2, poll_s: 0.5}}
+cameras:
+  - name: lounge
+    url: "file://{media('WolfgangLanger_Pexels.mp4')}"
+    purpose: care_safety
+    distress: {{threshold: 0.5, hold_s: 2}}
+  - name: corridor
+    url: "{rtsp.url}"
+    purpose: care_safety
+""")
+    served = Served(config, port, {"AFFECTLENS_LOG__FORMAT": "json"})
+    try:
+        ids = camera_ids(served)
+        lounge, corridor = ids["lounge"], ids["corridor"]
+        wait_for(lambda: all(c["online"] for c in served.get("/api/live")), 60, "both online")
+        wait_for(lambda: served.events(kind="distress", camera_id=lounge), 45, "distress")
+        snapshot = served.get(f"/api/cameras/{corridor}/snapshot.jpg")
+        assert snapshot.content[:2] == b"\xff\xd8"  # a JPEG (blurred by the worker)
+        rtsp.kill()
+        wait_for(lambda: served.events(kind="camera_offline", camera_id=corridor), 20,
+                 "the corridor camera goes offline")
+        live = {c["camera_id"]: c for c in served.get("/api/live")}
+        assert not live[corridor]["online"] and live[lounge]["online"]
+        rtsp.start()
+        wait_for(lambda: served.events(kind="camera_offline")[0]["ended_at"], 30,
+                 "the outage ends when the stream returns")
+        metrics = served.get("/metrics").text
+        for camera in (lounge, corridor):
+            assert f'affectlens_camera_analysed_fps{{camera="{camera}"}}' in metrics
+            assert f'affectlens_frame_latency_seconds_count{{camera="{camera}"}}' in metrics
+        assert "affectlens_frames_dropped_total" in metrics and "affectlens_queue_depth" in metrics
+        distress_before_stop = served.events(kind="distress")
+    finally:
+        code = served.stop(signal.SIGTERM)
+        rtsp.kill()
+    assert code == 0, served.output()
+    lines = [json.loads(line) for line in served.output().splitlines() if line.startswith("{")]
+    assert any(line.get("camera_id") == lounge for line in lines)
+    assert lines[-1]["message"] == "stopped"
+    assert {e["id"] for e in distress_before_stop} <= {e.id for e in Store(url).events()}
+    store = Store(url)
+    assert store.open_events() == []  # every event ended on the way out
+    assert store.totals(store.events()[-1].started_at)["people"] >= 1  # counts were sent
+    assert [h.online for h in store.health(corridor)][:3] == [True, False, True]
+    store.engine.dispose()
+
+
+def test_sigkill_loses_no_returned_event_and_a_restart_finds_the_store_consistent(
+    tmp_path: Path, media
+) -> None:
+    port = free_port()
+    database = tmp_path / "site.db"
+    config = tmp_path / "site.yaml"
+    config.write_text(f"""
+database_url: site.db
+port: {port}
+workers: {{poll_s: 0.5}}
+cameras:
+  - name: lounge
+    url: "file://{media('WolfgangLanger_Pexels.mp4')}"
+    purpose: care_safety
+    distress: {{threshold: 0.5, hold_s: 2}}
+  - name: garden
+    url: "file://{tmp_path / 'not-there-yet.mp4'}"
+    purpose: care_safety
+""")
+    served = Served(config, port)
+    wait_for(lambda: served.events(kind="distress") and served.events(kind="camera_offline"),
+             60, "a distress event and an outage")
+    returned = served.events()
+    workers = served.workers()
+    assert len(workers) == 2 and any(e["ended_at"] is None for e in returned)
+    assert served.stop(signal.SIGKILL) == -signal.SIGKILL
+    # Orphaned workers notice and stop reading their cameras.
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 15,
+             "the workers exit after the service was killed")
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
+
+    restarted = Served(config, port)
+    try:
+        after = {e["id"]: e for e in restarted.events()}
+        for event in returned:  # nothing the API had returned is lost or changed
+            kept = after[event["id"]]
+            assert {k: kept[k] for k in ("camera_id", "kind", "started_at", "confidence")} == {
+                k: event[k] for k in ("camera_id", "kind", "started_at", "confidence")}
+            # An event left open by the killed run was ended when the service came back.
+            assert kept["ended_at"] is not None and kept["ended_at"] >= kept["started_at"]
+        assert sorted(camera_ids(restarted)) == ["garden", "lounge"]  # not added twice
+        garden = camera_ids(restarted)["garden"]
+        wait_for(lambda: any(e["ended_at"] is None
+                             for e in restarted.events(camera_id=garden)), 20,
+                 "the new run sees the garden camera still offline")
+    finally:
+        assert restarted.stop(signal.SIGTERM) == 0, restarted.output()
+    store = Store(sqlite_url(database))
+    assert store.open_events() == []
+    store.engine.dispose()
+
+
+def test_a_bad_config_stops_the_real_command_with_status_2(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text("port: 70000\ncameras:\n"
+                      "  - {name: x, url: 'rtsp://', purpose: care_safety}\n")
+    result = subprocess.run([AFFECTLENS, "serve", "--config", str(config)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{config}: port: Input should be less than or equal to 65535" in result.stderr
+    assert f"{config}: cameras[0].url: the URL has no host" in result.stderr
