@@ -190,8 +190,10 @@ def test_dashboard_screenshot(page, store: Store, hub: Hub, portrait, models) ->
     """The whole dashboard with previews, events and charts, kept as a test artifact."""
     jpeg = blurred_jpeg(portrait, models.detector)
     now = datetime.now(UTC)
+    ids = []
     for i, name in enumerate(("hall", "lounge", "garden")):
         camera = store.add_camera(name, f"rtsp://127.0.0.1:8554/{name}", "care_safety")
+        ids.append(camera.id)
         hub.set_state(live(camera.id, i != 2, "" if i != 2 else "connection refused"))
         if i != 2:
             hub.set_preview(camera.id, jpeg)
@@ -199,8 +201,8 @@ def test_dashboard_screenshot(page, store: Store, hub: Hub, portrait, models) ->
             store.add_counts(camera.id, now - timedelta(minutes=minute),
                              {"faces": 20 + minute % 7, "people": 2 + minute // 40,
                               "n_happy": 8 + minute % 5, "n_neutral": 10, "n_sad": 2})
-    store.record_event(1, "camera_offline", now - timedelta(minutes=20), 1.0)
-    store.record_event(2, "distress", now - timedelta(minutes=5), 0.81, track_id=2)
+    store.record_event(ids[0], "camera_offline", now - timedelta(minutes=20), 1.0)
+    store.record_event(ids[1], "distress", now - timedelta(minutes=5), 0.81, track_id=2)
     open_dashboard(page)
     expect(page.locator("#chart-counts polyline")).to_have_count(2)
     expect(page.locator("#chart-expressions rect").first).to_be_visible()
