@@ -52,6 +52,8 @@ def test_a_good_config_with_environment_overrides(tmp_path: Path) -> None:
     url = "postgresql+psycopg://u:p@db/affectlens"
     assert load_site(path, {"AFFECTLENS_DATABASE_URL": url}).database_url == url
     assert load_site(write(tmp_path, ""), {}).cameras == []  # an empty file: all defaults
+    tuned = load_site(write(tmp_path, "analysis: {min_face_px: 48}\n"), {})
+    assert (tuned.analysis.min_face_px, tuned.analysis.threads) == (48, 1)
 
 
 @pytest.mark.parametrize(("text", "environ", "expected"), [

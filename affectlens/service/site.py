@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
@@ -104,6 +111,15 @@ class SiteConfig(_Strict):
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_thread_per_worker(cls, data: Any) -> Any:
+        """Workers are processes, one per camera: a model thread each uses the cores without
+        oversubscribing them, unless ``analysis.threads`` says otherwise."""
+        if isinstance(data, dict) and isinstance(data.get("analysis"), dict):
+            data["analysis"] = {"threads": 1, **data["analysis"]}
+        return data
 
     @field_validator("cameras")
     @classmethod
