@@ -7,10 +7,18 @@ The validation split (one image in ten, chosen by a hash of the file name, the s
 temperature scaling is later fitted. FER2013 PublicTest is never read here.
 
 Presets: ``cpu`` is a small residual network (2.8 M parameters, 11 MB) that trains in about 75
-minutes on one CPU thread; ``gpu`` trains the same network for 200 epochs (not yet run on a GPU;
-checked on the CPU with ``--limit``).
-Training resumes from ``OUT/checkpoint.pt`` when it exists. The device is chosen automatically
-(CUDA if present) and logged.
+minutes on one CPU thread; ``gpu`` trains the same network much longer; ``teacher`` is a
+ResNet-18-sized network (11 M parameters, too slow and too big to ship) whose only use is to
+teach: ``--teachers RUN ...`` trains the small network to match the averaged, softened outputs
+of several teachers (knowledge distillation) as well as the labels.
+``training/gpu_expression.sh`` is the whole GPU recipe (teachers, then the distilled student)
+in one command that fits a 10-minute slot.
+
+``--data`` takes the FER2013 ``train/`` folder or an ``.npz`` written by ``--save-data`` (the
+same images, split already made), which needs no affectlens install: that is how the data
+travels to a GPU machine. ``--time-budget`` fits the epochs into a wall-clock budget, measured
+on the first epoch. Training resumes from ``OUT/checkpoint.pt`` when it exists. The device is
+chosen automatically (CUDA if present, with bfloat16 autocast) and logged.
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ import torch.nn.functional as F
 from runlog import run_log
 from torch import nn
 
-from affectlens.eval.datasets import is_held_out, read_expression_folder
-from affectlens.types import EXPRESSIONS
+# affectlens.types.EXPRESSIONS has 7 names; the package is imported only to read a folder, so
+# this script runs (from an .npz) where affectlens's runtime dependencies are not installed.
+CLASSES = 7
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,11 @@ PRESETS = {
                   lr=0.1, dropout=0.3, full_res_stages=0),
     # The same network (it fits the 15 MB and 3 ms-per-face budgets; a ResNet-18 width is
     # 45 MB), trained much longer: what a GPU's speed buys within its 15 minutes.
-    "gpu": Preset(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 2), epochs=200, batch=128,
+    "gpu": Preset(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 2), epochs=200, batch=256,
                   lr=0.1, dropout=0.3, full_res_stages=0),
+    # ResNet-18 widths with the first stage at full resolution: a teacher, never shipped.
+    "teacher": Preset(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), epochs=120, batch=128,
+                      lr=0.1, dropout=0.3, full_res_stages=1),
 }
 
 
@@ -75,7 +87,7 @@ class BasicBlock(nn.Module):
 class ExpressionNet(nn.Module):
     """A ResNet for 48x48 grey faces: a full-resolution stem, then stages that halve the size."""
 
-    def __init__(self, preset: Preset, classes: int = len(EXPRESSIONS)) -> None:
+    def __init__(self, preset: Preset, classes: int = CLASSES) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(1, preset.widths[0], 3, 1, 1, bias=False),
@@ -97,6 +109,17 @@ class ExpressionNet(nn.Module):
         return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class Averaged(nn.Module):
+    """Several networks' logits averaged: the teachers' ensemble."""
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(x) for net in self.nets]).mean(0)
+
+
 class FlipAveraged(nn.Module):
     """The exported graph: logits averaged over the face and its mirror image."""
 
@@ -108,12 +131,48 @@ class FlipAveraged(nn.Module):
         return 0.5 * (self.net(x) + self.net(torch.flip(x, dims=[3])))
 
 
-def load_split(data: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+Split = dict[str, np.ndarray]
+
+
+def load_split(data: Path) -> tuple[Split, Split]:
+    """(train, validation) from the FER2013 folder or from an ``.npz`` made by ``--save-data``."""
+    if data.suffix == ".npz":
+        with np.load(data) as saved:
+            return tuple(  # type: ignore[return-value]
+                {"x": _decode(saved[f"{part}_jpeg"], saved[f"{part}_ends"]),
+                 "y": saved[f"{part}_y"]}
+                for part in ("train", "val")
+            )
+    from affectlens.eval.datasets import is_held_out, read_expression_folder
+    from affectlens.types import EXPRESSIONS
+
+    assert len(EXPRESSIONS) == CLASSES, "CLASSES must match affectlens.types.EXPRESSIONS"
     dataset = read_expression_folder(data)
     images = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in dataset.paths])
     labels = np.array(dataset.labels, np.int64)
     val = np.array([is_held_out(p) for p in dataset.paths])
     return ({"x": images[~val], "y": labels[~val]}, {"x": images[val], "y": labels[val]})
+
+
+def save_split(data: Path, path: Path) -> None:
+    """The folder's JPEG files, byte for byte, with labels and the split: half the size of the
+    decoded pixels, and decoding them gives exactly what reading the folder gives."""
+    from affectlens.eval.datasets import is_held_out, read_expression_folder
+
+    dataset = read_expression_folder(data)
+    val = np.array([is_held_out(p) for p in dataset.paths])
+    arrays = {}
+    for part, keep in (("train", ~val), ("val", val)):
+        files = [p.read_bytes() for p, k in zip(dataset.paths, keep) if k]
+        arrays[f"{part}_jpeg"] = np.frombuffer(b"".join(files), np.uint8)
+        arrays[f"{part}_ends"] = np.cumsum([len(f) for f in files])
+        arrays[f"{part}_y"] = np.array(dataset.labels, np.int64)[keep]
+    np.savez_compressed(path, **arrays)
+
+
+def _decode(jpeg: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    starts = np.concatenate([[0], ends[:-1]])
+    return np.stack([cv2.imdecode(jpeg[a:b], cv2.IMREAD_GRAYSCALE) for a, b in zip(starts, ends)])
 
 
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -125,13 +184,13 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random mirror, rotation, scale, shift, brightness/contrast and erasing, on a batch.
 
-    Random numbers come from a CPU generator (the same on every device); the image work runs
-    where ``x`` is, so a GPU does it.
+    Random numbers come from ``generator``, which lives where ``x`` does: a GPU then never
+    waits for the host (a copy from host memory would stop the stream at every batch).
     """
     n, device = x.shape[0], x.device
 
     def rand() -> torch.Tensor:
-        return torch.rand(n, generator=generator).to(device)
+        return torch.rand(n, generator=generator, device=device)
 
     def uniform(low: float, high: float) -> torch.Tensor:
         return rand() * (high - low) + low
@@ -166,17 +225,44 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x.masked_fill(erase.unsqueeze(1), 0.0)
 
 
+def autocast(device: torch.device):
+    """bfloat16 on a GPU (about twice as fast, no loss scaling needed); plain float32 on a CPU."""
+    return torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")
+
+
 @torch.no_grad()
-def evaluate(net: nn.Module, split: dict[str, np.ndarray], device: torch.device) -> tuple:
+def evaluate(net: nn.Module, split: Split, device: torch.device) -> tuple[float, np.ndarray]:
     """Validation accuracy with flip averaging, and the logits (for temperature fitting)."""
     net.eval()
     model = FlipAveraged(net)
     logits = []
     for start in range(0, len(split["x"]), 512):
-        logits.append(model(to_input(split["x"][start : start + 512]).to(device)).cpu())
+        with autocast(device):
+            batch = model(to_input(split["x"][start : start + 512]).to(device))
+        logits.append(batch.float().cpu())
     all_logits = torch.cat(logits)
     accuracy = (all_logits.argmax(1).numpy() == split["y"]).mean()
     return float(accuracy), all_logits.numpy()
+
+
+def load_teachers(runs: list[Path], device: torch.device) -> list[nn.Module]:
+    """Each teacher run's best weights, with the preset recorded in its ``training.json``."""
+    teachers = []
+    for run in runs:
+        meta = json.loads((run / "training.json").read_text())
+        net = ExpressionNet(Preset(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in meta.items() if k in Preset.__annotations__}))
+        net.load_state_dict(torch.load(run / "best.pt", map_location=device))
+        teachers.append(net.to(device).eval().to(memory_format=torch.channels_last))
+    return teachers
+
+
+def distillation_loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor,
+                      alpha: float, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s loss: KL to the teachers' softened average, plus the labels' CE."""
+    soft = F.kl_div(F.log_softmax(logits / temperature, 1),
+                    F.softmax(teacher_logits / temperature, 1), reduction="batchmean")
+    return alpha * temperature**2 * soft + (1 - alpha) * F.cross_entropy(logits, y)
 
 
 def train(args: argparse.Namespace) -> None:
@@ -186,6 +272,7 @@ def train(args: argparse.Namespace) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     if device.type == "cpu" and args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest kernels
     say = run_log(args.out)
 
     train_split, val_split = load_split(args.data)
@@ -196,24 +283,33 @@ def train(args: argparse.Namespace) -> None:
             for split in (train_split, val_split)
             for keep in [rng.permutation(len(split["y"]))[: args.limit]]
         )
+    teachers = load_teachers(args.teachers, device)
     say(
         f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, "
         f"{torch.get_num_threads()} threads); preset {args.preset} {preset}; "
-        f"train {len(train_split['y'])}, validation {len(val_split['y'])}"
+        f"train {len(train_split['y'])}, validation {len(val_split['y'])}; "
+        f"{len(teachers)} teacher(s)"
+        + (f", alpha {args.kd_alpha}, temperature {args.kd_temperature}" if teachers else "")
     )
+    for run, teacher in zip(args.teachers, teachers):
+        say(f"teacher {run}: validation accuracy {evaluate(teacher, val_split, device)[0]:.4f}")
+    if teachers:
+        say(f"teachers averaged: validation accuracy "
+            f"{evaluate(Averaged(teachers), val_split, device)[0]:.4f}")
     torch.manual_seed(args.seed)
-    net = ExpressionNet(preset).to(device)
+    net = ExpressionNet(preset).to(device).to(memory_format=torch.channels_last)
     optimiser = torch.optim.SGD(
         net.parameters(), lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=5e-4
     )
     steps_per_epoch = math.ceil(len(train_split["y"]) / preset.batch)
-    total = preset.epochs * steps_per_epoch
-    warmup = steps_per_epoch
+    plan = {"epochs": preset.epochs}  # may shrink to fit --time-budget after the first epoch
 
     def lr_at(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+        if step < steps_per_epoch:  # one epoch of warm-up
+            return (step + 1) / steps_per_epoch
+        total = plan["epochs"] * steps_per_epoch
+        progress = min((step - steps_per_epoch) / max(total - steps_per_epoch, 1), 1.0)
+        return 0.5 * (1 + math.cos(math.pi * progress))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_at)
     start_epoch, best = 0, -1.0
@@ -224,50 +320,72 @@ def train(args: argparse.Namespace) -> None:
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"] + 1, state["best"]
+        plan["epochs"] = state.get("planned_epochs", preset.epochs)
         say(f"resumed after epoch {state['epoch'] + 1} (best validation {best:.4f})")
 
-    images = torch.as_tensor(train_split["x"])
-    labels = torch.as_tensor(train_split["y"])
-    generator = torch.Generator().manual_seed(args.seed)
-    for epoch in range(start_epoch, preset.epochs):
+    images = torch.as_tensor(train_split["x"]).to(device)
+    labels = torch.as_tensor(train_split["y"]).to(device)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    began_training = time.time()
+    epoch = start_epoch
+    while epoch < plan["epochs"]:
         generator.manual_seed(args.seed * 1000 + epoch)
         net.train()
         began, seen, correct, loss_sum = time.time(), 0, 0, 0.0
-        order = torch.randperm(len(labels), generator=generator)
+        order = torch.randperm(len(labels), generator=generator, device=device)
         for start in range(0, len(order), preset.batch):
             index = order[start : start + preset.batch]
-            x = augment(to_input(images[index]).to(device), generator)
-            y = labels[index].to(device)
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
+            x = augment(to_input(images[index]), generator)
+            x = x.contiguous(memory_format=torch.channels_last)
+            y = labels[index]
+            with autocast(device):
+                logits = net(x)
+                if teachers:
+                    with torch.no_grad():
+                        taught = torch.stack([t(x) for t in teachers]).mean(0)
+                    loss = distillation_loss(logits.float(), y, taught.float(), args.kd_alpha,
+                                             args.kd_temperature)
+                else:
+                    loss = F.cross_entropy(logits.float(), y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             scheduler.step()
             seen += len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss.detach()) * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            loss_sum += loss.detach() * len(y)
         accuracy, _ = evaluate(net, val_split, device)
         if accuracy > best:
             best = accuracy
             torch.save(net.state_dict(), args.out / "best.pt")
+        if epoch == start_epoch + 1 and args.time_budget:
+            # Planned on the second epoch: the first also pays for cuDNN's kernel search.
+            took = time.time() - began
+            fits = epoch + 1 + int((args.time_budget - (time.time() - began_training)) / took)
+            if fits < plan["epochs"]:
+                plan["epochs"] = max(fits, epoch + 1)
+                say(f"{took:.1f} s an epoch: {plan['epochs']} epochs fit the "
+                    f"{args.time_budget:.0f} s budget")
         torch.save(
             {"net": net.state_dict(), "optimiser": optimiser.state_dict(),
-             "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best},
+             "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best,
+             "planned_epochs": plan["epochs"]},
             checkpoint,
         )
         say(
-            f"epoch {epoch + 1}/{preset.epochs} loss {loss_sum / seen:.4f} "
-            f"train {correct / seen:.4f} val {accuracy:.4f} best {best:.4f} "
-            f"lr {scheduler.get_last_lr()[0]:.4f} {time.time() - began:.0f}s"
+            f"epoch {epoch + 1}/{plan['epochs']} loss {float(loss_sum) / seen:.4f} "
+            f"train {int(correct) / seen:.4f} val {accuracy:.4f} best {best:.4f} "
+            f"lr {scheduler.get_last_lr()[0]:.4f} {time.time() - began:.1f}s"
         )
+        epoch += 1
+    preset = Preset(**{**asdict(preset), "epochs": plan["epochs"]})
     export(net, preset, args, val_split, device, say)
 
 
 def export(net, preset, args, val_split, device, say) -> None:
     net.load_state_dict(torch.load(args.out / "best.pt", map_location=device))
     accuracy, _ = evaluate(net, val_split, device)
-    model = FlipAveraged(net).eval().cpu()
+    model = FlipAveraged(net).eval().cpu().to(memory_format=torch.contiguous_format)
     path = args.out / "affectlens_expression.onnx"
     torch.onnx.export(
         model, (torch.zeros(1, 1, 48, 48),), str(path), input_names=["face"],
@@ -275,7 +393,8 @@ def export(net, preset, args, val_split, device, say) -> None:
         opset_version=17, dynamo=False,
     )
     meta = {"preset": args.preset, **asdict(preset), "validation_accuracy": accuracy,
-            "device": str(device), "seed": args.seed}
+            "device": str(device), "seed": args.seed,
+            "teachers": [str(t) for t in getattr(args, "teachers", [])]}
     (args.out / "training.json").write_text(json.dumps(meta, indent=2))
     say(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB), validation accuracy {accuracy:.4f}")
 
@@ -292,7 +411,20 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0,
                         help="use only this many images per split (a smoke test)")
     parser.add_argument("--export-only", action="store_true", help="export OUT/best.pt and stop")
+    parser.add_argument("--save-data", type=Path,
+                        help="write the split images to this .npz (for --data) and stop")
+    parser.add_argument("--teachers", type=Path, nargs="*", default=[],
+                        help="teacher run folders (best.pt, training.json) to distil from")
+    parser.add_argument("--kd-alpha", type=float, default=0.9,
+                        help="weight of the teachers' soft targets against the labels")
+    parser.add_argument("--kd-temperature", type=float, default=4.0)
+    parser.add_argument("--time-budget", type=float, default=0.0,
+                        help="seconds: fewer epochs than the preset's if they would not fit")
     args = parser.parse_args()
+    if args.save_data:
+        save_split(args.data, args.save_data)
+        print(f"wrote {args.save_data} ({args.save_data.stat().st_size / 1e6:.1f} MB)")
+        return
     if args.export_only:
         preset = PRESETS[args.preset]
         device = torch.device("cpu")
