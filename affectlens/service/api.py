@@ -4,8 +4,9 @@ Cameras, events and health are here; live state, previews, statistics, the entra
 and the websocket are in live_api. The dashboard (``/``) and the entrance screen (``/screen``)
 are static files from ``web/`` that only call this API.
 Routes are thin: they validate, call the Store, and turn its refusals into 4xx answers.
-Authentication and roles arrive with the privacy work (issue 6); until then this API must
-only listen on a trusted interface.
+Every request passes the security guard first (affectlens.security.guard): it answers 401
+without a login, 403 to a role that ``access.ACCESS`` does not allow, and adds the security
+headers. Changes and media views are written to the hash-chained audit log.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Response
-from fastapi.responses import FileResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from affectlens.privacy.policy import redact_url, refusal
+from affectlens.security.accounts import Accounts, Principal
+from affectlens.security.audit import AuditLog
+from affectlens.security.guard import Guard, SecuritySettings, principal_of
+from affectlens.security.routes import account_router
+from affectlens.security.throttle import AttemptLimiter
 from affectlens.service.hub import Hub
 from affectlens.service.live_api import live_router
 from affectlens.service.schemas import (
@@ -36,6 +45,7 @@ from affectlens.version import __version__
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent / "web"
 SCREEN_MIN_PEOPLE = 5
+Caller = Annotated[Principal, Depends(principal_of)]
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -44,18 +54,40 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
+def explain_hard_lines(errors: list[dict]) -> list[dict]:
+    """An unknown field or value that crosses a hard line (``race_detection``, purpose
+    ``staff_monitoring``) is refused like any unknown one, but the message says why."""
+    explained = []
+    for error in errors:
+        if error.get("type") in ("extra_forbidden", "literal_error", "enum"):
+            value = error.get("input")
+            texts = [str(error["loc"][-1]) if error.get("loc") else "",
+                     value if isinstance(value, str) else ""]
+            reason = next((r for t in texts if (r := refusal(t)) is not None), None)
+            if reason is not None:
+                error = {**error, "type": "hard_line", "msg": reason}
+        explained.append(error)
+    return explained
+
+
 def create_app(
     store: Store,
     hub: Hub | None = None,
     screen_min_people: int = SCREEN_MIN_PEOPLE,
     on_cameras_changed: Callable[[], None] | None = None,
+    security: SecuritySettings | None = None,
 ) -> FastAPI:
     """The app over ``store``. Without a ``hub`` (no camera workers in this process) live
     routes report every camera as not yet heard from. ``on_cameras_changed`` is called after
-    a camera is created, changed or deleted, so a supervisor can start or stop its worker."""
+    a camera is created, changed or deleted, so a supervisor can start or stop its worker.
+    Nobody gets in until an account exists (``affectlens user add``) or a token
+    (``affectlens token add``)."""
     if screen_min_people < 1:
         raise ValueError("screen_min_people must be at least 1")
     hub = hub if hub is not None else Hub()
+    security = security or SecuritySettings()
+    accounts = Accounts(store, security.policy, security.clock)
+    audit = AuditLog(store, security.clock)
 
     def changed() -> None:
         """The change is stored either way; a failing listener is logged, not a 500."""
@@ -66,62 +98,94 @@ def create_app(
                 log.exception("on_cameras_changed failed; the supervisor's poll will catch up")
     app = FastAPI(title="affectlens", version=__version__,
                   description="Privacy-first video analytics: cameras, events, live state, "
-                              "blurred previews, statistics, health.")
-    app.include_router(live_router(store, hub, screen_min_people))
+                              "blurred previews, statistics, health.",
+                  docs_url=None, redoc_url=None)  # their pages need inline script (CSP)
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={
+            "detail": jsonable_encoder(explain_hard_lines(list(error.errors())))})
+
+    app.add_middleware(Guard, routes=lambda: app.router.routes, accounts=accounts,
+                       settings=security)
+    app.include_router(account_router(accounts, audit,
+                                      AttemptLimiter(security.login_attempts_per_minute)))
+    app.include_router(live_router(store, hub, screen_min_people, audit))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(WEB / "index.html")
 
+    @app.get("/login", include_in_schema=False)
+    def login_page() -> FileResponse:
+        return FileResponse(WEB / "login.html")
+
     @app.get("/screen", include_in_schema=False)
     def screen_page() -> FileResponse:
         return FileResponse(WEB / "screen.html")
 
-    def camera_or_404(camera_id: int) -> CameraOut:
+    def shown(camera: object, caller: Principal) -> CameraOut:
+        """A camera as the caller may see it: stream passwords for admins only."""
+        out = CameraOut.model_validate(camera)
+        return out if caller.role == "admin" else out.model_copy(
+            update={"url": redact_url(out.url)})
+
+    def camera_or_404(camera_id: int, caller: Principal) -> CameraOut:
         camera = store.camera(camera_id)
         if camera is None:
             raise HTTPException(404, f"no camera {camera_id}")
-        return CameraOut.model_validate(camera)
+        return shown(camera, caller)
 
     @app.get("/api/health")
-    def health() -> dict:
+    def health(request: Request) -> dict:
+        """Open, for load balancers and start-up checks; details only with a login."""
+        if request.scope.get("state", {}).get("principal") is None:
+            return {"status": "ok"}
         return {"status": "ok", "version": __version__, "cameras": len(store.cameras())}
 
     @app.get("/api/cameras")
-    def list_cameras() -> list[CameraOut]:
-        return [CameraOut.model_validate(c) for c in store.cameras()]
+    def list_cameras(caller: Caller) -> list[CameraOut]:
+        return [shown(c, caller) for c in store.cameras()]
 
     @app.post("/api/cameras", status_code=201)
-    def create_camera(camera: CameraIn) -> CameraOut:
+    def create_camera(camera: CameraIn, caller: Caller) -> CameraOut:
         try:
             created = store.add_camera(camera.name, camera.url, camera.purpose,
                                        camera.analysis_fps)
         except StoreError as error:
             raise HTTPException(409, f"camera not created: {error}") from error
+        audit.append(caller.name, "camera.add", f"camera:{created.id}", name=created.name,
+                     url=redact_url(created.url), purpose=created.purpose)
         changed()
         return CameraOut.model_validate(created)
 
     @app.get("/api/cameras/{camera_id}")
-    def get_camera(camera_id: int) -> CameraOut:
-        return camera_or_404(camera_id)
+    def get_camera(camera_id: int, caller: Caller) -> CameraOut:
+        return camera_or_404(camera_id, caller)
 
     @app.patch("/api/cameras/{camera_id}")
-    def update_camera(camera_id: int, patch: CameraPatch) -> CameraOut:
+    def update_camera(camera_id: int, patch: CameraPatch, caller: Caller) -> CameraOut:
         changes = patch.model_dump(exclude_none=True)
+        before = store.camera(camera_id)
         try:
             updated = store.update_camera(camera_id, **changes)
         except StoreError as error:
             raise HTTPException(409, f"camera not changed: {error}") from error
-        if updated is None:
+        if updated is None or before is None:
             raise HTTPException(404, f"no camera {camera_id}")
+        diff = {k: [redact_url(str(getattr(before, k))) if k == "url" else getattr(before, k),
+                    redact_url(str(v)) if k == "url" else v]
+                for k, v in changes.items() if getattr(before, k) != v}
+        action = "camera.purpose_change" if "purpose" in diff else "camera.change"
+        audit.append(caller.name, action, f"camera:{camera_id}", changes=diff)
         changed()
         return CameraOut.model_validate(updated)
 
     @app.delete("/api/cameras/{camera_id}", status_code=204)
-    def delete_camera(camera_id: int) -> Response:
+    def delete_camera(camera_id: int, caller: Caller) -> Response:
         if not store.delete_camera(camera_id):
             raise HTTPException(404, f"no camera {camera_id}")
+        audit.append(caller.name, "camera.delete", f"camera:{camera_id}")
         hub.forget(camera_id)
         changed()
         return Response(status_code=204)
@@ -139,10 +203,15 @@ def create_app(
         return [EventOut.model_validate(e) for e in events]
 
     @app.post("/api/events/{event_id}/acknowledge")
-    def acknowledge(event_id: int, body: Acknowledgement) -> EventOut:
-        event = store.acknowledge(event_id, body.by, body.comment)
+    def acknowledge(event_id: int, body: Acknowledgement, caller: Caller) -> EventOut:
+        """Recorded under the caller's account name; ``by`` (a name typed on a shared
+        screen) is kept beside it."""
+        by = caller.name if body.by in (None, caller.name) else f"{body.by} ({caller.name})"
+        event = store.acknowledge(event_id, by[:100], body.comment)
         if event is None:
             raise HTTPException(404, f"no event {event_id}")
+        audit.append(caller.name, "event.acknowledge", f"event:{event_id}",
+                     comment=body.comment)
         acknowledged = EventOut.model_validate(event)
         hub.publish_event(acknowledged.model_dump(mode="json"))  # other dashboards update
         return acknowledged

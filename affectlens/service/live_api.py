@@ -16,10 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, WebSocket
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
+from affectlens.privacy.policy import redact_url
+from affectlens.security.accounts import Principal
+from affectlens.security.audit import AuditLog
+from affectlens.security.guard import principal_of
 from affectlens.service.camera import CameraState, LiveCamera
 from affectlens.service.hub import Hub
 from affectlens.service.schemas import (
@@ -37,6 +41,7 @@ BOUNDARY = "frame"
 KEEPALIVE_S = 5.0  # an unchanged preview is sent again this often, so proxies keep the stream
 _BANDS = dict(zip(AGE_BAND_COLUMNS, (name for name, _, _ in AGE_BANDS)))
 _EXPRESSIONS = {column: column.removeprefix("n_") for column in EXPRESSION_COUNT_COLUMNS}
+Caller = Annotated[Principal, Depends(principal_of)]
 
 
 def _minute(at: datetime) -> datetime:
@@ -163,8 +168,9 @@ async def push_live(websocket: WebSocket, hub: Hub,
         await stream.aclose()
 
 
-def live_router(store: Store, hub: Hub, min_people: int) -> APIRouter:
-    """Routes that read the hub, the statistics and the screen's aggregates."""
+def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> APIRouter:
+    """Routes that read the hub, the statistics and the screen's aggregates. Every view of
+    a camera's pictures is written to the audit log (repeats coalesced)."""
     router = APIRouter()
 
     def live_of(camera_id: int, name: str) -> CameraLiveOut:
@@ -193,22 +199,24 @@ def live_router(store: Store, hub: Hub, min_people: int) -> APIRouter:
 
     @router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response,
                 responses={200: {"content": {"image/jpeg": {}}}})
-    def snapshot(camera_id: int) -> Response:
+    def snapshot(camera_id: int, caller: Caller) -> Response:
         name = camera_or_404(camera_id).name
         jpeg = hub.preview(camera_id)
         if jpeg is None:
             raise HTTPException(503, f"no preview from camera {camera_id} ({name}) yet: it is "
                                      "offline, starting, or not analysed by this process",
                                 headers={"Retry-After": "2"})
+        audit.media_viewed(caller.name, "snapshot", camera_id)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @router.get("/api/cameras/{camera_id}/preview.mjpeg", response_class=StreamingResponse)
     def preview(
-        camera_id: int, request: Request,
+        camera_id: int, request: Request, caller: Caller,
         fps: Annotated[float, Query(gt=0, le=10)] = 4.0,
         frames: Annotated[int | None, Query(ge=1)] = None,
     ) -> StreamingResponse:
         camera_or_404(camera_id)
+        audit.media_viewed(caller.name, "mjpeg", camera_id)
         return StreamingResponse(
             mjpeg(hub, camera_id, fps, frames, request),
             media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
@@ -216,13 +224,17 @@ def live_router(store: Store, hub: Hub, min_people: int) -> APIRouter:
         )
 
     @router.post("/api/cameras/test")
-    def test_url(body: ConnectionTestIn) -> ConnectionTestOut:
+    def test_url(body: ConnectionTestIn, caller: Caller) -> ConnectionTestOut:
+        """Opens a stream from this host: an admin's tool (it can reach internal hosts)."""
+        audit.append(caller.name, "camera.test", "url", url=redact_url(body.url))
         return check_connection(body.url, body.timeout_s)
 
     @router.post("/api/cameras/{camera_id}/test")
-    def test_camera(camera_id: int,
+    def test_camera(camera_id: int, caller: Caller,
                     timeout_s: Annotated[float, Query(gt=0, le=30)] = 5.0) -> ConnectionTestOut:
-        return check_connection(camera_or_404(camera_id).url, timeout_s)
+        url = camera_or_404(camera_id).url
+        audit.append(caller.name, "camera.test", f"camera:{camera_id}")
+        return check_connection(url, timeout_s)
 
     @router.get("/api/cameras/{camera_id}/stats")
     def stats(camera_id: int,

@@ -80,7 +80,7 @@ class EventOut(BaseModel):
 class Acknowledgement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, max_length=100)
+    by: str | None = Field(None, min_length=1, max_length=60)  # the logged-in name is kept too
     comment: str | None = Field(None, max_length=2000)
 
 

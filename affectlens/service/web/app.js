@@ -28,13 +28,26 @@ function problems(status, body) {
   return [typeof detail === "string" ? detail : `the server answered ${status}`];
 }
 
+// The session's CSRF token, set by /api/auth/login in a cookie scripts may read; the server
+// compares it with the session's own, so another site cannot make this page's requests.
+function csrfToken() {
+  const found = document.cookie.split("; ").find((c) => c.startsWith("affectlens_csrf="));
+  return found ? decodeURIComponent(found.slice("affectlens_csrf=".length)) : "";
+}
+
+function toLogin() {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+}
+
 async function api(method, path, body) {
-  const options = { method, headers: {} };
+  const options = { method, headers: {}, credentials: "same-origin" };
+  if (method !== "GET") options.headers["x-csrf-token"] = csrfToken();
   if (body !== undefined) {
     options.headers["content-type"] = "application/json";
     options.body = JSON.stringify(body);
   }
   const response = await fetch(path, options);
+  if (response.status === 401) { toLogin(); throw new Error("logged out"); }
   const text = await response.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch (_) { parsed = null; }
@@ -178,11 +191,9 @@ function renderEvents() {
 }
 
 async function acknowledge(eventId, comment, errorNode) {
-  const by = $("staff-name").value.trim();
-  if (!by) { errorNode.textContent = "enter your name at the top first"; return; }
-  try {
+  try {  // recorded under the logged-in account's name
     const event = await api("POST", `/api/events/${eventId}/acknowledge`,
-                            { by, comment: comment || null });
+                            { comment: comment || null });
     state.events.set(event.id, event);
     renderEvents();
   } catch (error) { errorNode.textContent = error.message; }
@@ -314,9 +325,12 @@ async function testForm() {
 // start --------------------------------------------------------------------------------------
 
 function start() {
-  $("staff-name").value = localStorage.getItem("affectlens-staff") || "";
-  $("staff-name").addEventListener("change",
-    () => localStorage.setItem("affectlens-staff", $("staff-name").value.trim()));
+  api("GET", "/api/auth/me").then((me) => { $("who").textContent = `${me.username} (${me.role})`; })
+    .catch(() => {});
+  $("logout").addEventListener("click", async () => {
+    await api("POST", "/api/auth/logout").catch(() => {});
+    toLogin();
+  });
   $("camera-form").addEventListener("submit", saveCamera);
   $("camera-test").addEventListener("click", testForm);
   $("camera-cancel").addEventListener("click", stopEditing);

@@ -32,7 +32,8 @@ function bars(container, counts) {
 
 async function refresh() {
   try {
-    const response = await fetch("/api/screen", { cache: "no-store" });
+    const response = await fetch("/api/screen", { cache: "no-store", credentials: "same-origin" });
+    if (response.status === 401) { location.assign("/login?next=/screen"); return; }
     if (!response.ok) throw new Error(String(response.status));
     const figures = await response.json();
     $("min-people").textContent = figures.min_people;

@@ -1,0 +1,250 @@
+"""The ASGI guard in front of the whole app: security headers, a request body limit,
+authentication (session cookie or bearer token), the role check from ``access.ACCESS``
+and CSRF protection for cookie-authenticated changes.
+
+It is plain ASGI rather than a route dependency so that nothing escapes it: mounted static
+files, routes added after ``create_app`` (``/metrics``), websockets and streaming media all
+pass through it. Anonymous callers learn nothing about which routes exist (401 everywhere
+but the open paths).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from urllib.parse import quote, urlsplit
+
+from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before lazily included routers: app.routes is already flat
+    def iter_route_contexts(routes: Sequence[BaseRoute]) -> Sequence[BaseRoute]:  # type: ignore[misc]
+        return routes
+
+from affectlens.security.access import OPEN_PATHS, PAGES, allowed
+from affectlens.security.accounts import Accounts, Clock, LoginPolicy, Principal
+from affectlens.store.db import now
+
+log = logging.getLogger(__name__)
+SESSION_COOKIE = "affectlens_session"
+CSRF_COOKIE = "affectlens_csrf"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+       "object-src 'none'")
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """What ``create_app`` needs to protect itself; the defaults suit a site."""
+
+    policy: LoginPolicy = field(default_factory=LoginPolicy)
+    max_body_bytes: int = 64 * 1024  # camera forms and acknowledgements are tiny
+    login_attempts_per_minute: int = 10  # per client address, before the per-name lockout
+    clock: Clock = now  # tests pass their own to expire sessions and lockouts
+
+
+def flat_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """Every route with its full path, included routers opened up."""
+    return list(iter_route_contexts(routes))
+
+
+def principal_of(connection: HTTPConnection) -> Principal:
+    """The caller the guard let in (a route dependency)."""
+    principal = connection.scope.get("state", {}).get("principal")
+    if not isinstance(principal, Principal):
+        raise HTTPException(401, "not logged in")
+    return principal
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    cookies = SimpleCookie()
+    try:
+        cookies.load(raw)
+    except Exception:  # a malformed Cookie header is no login, not a 500
+        return None
+    morsel = cookies.get(name)
+    return morsel.value if morsel is not None else None
+
+
+def same_origin(scope: Scope) -> bool:
+    """False when the browser says the request comes from another site's page."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return True  # not a browser, or a same-origin GET; SameSite=Strict covers cookies
+    return urlsplit(origin).netloc == (_header(scope, b"host") or "")
+
+
+class Guard:
+    """ASGI middleware; ``routes`` is read on each request so later routes are covered."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Sequence[BaseRoute]],
+                 accounts: Accounts, settings: SecuritySettings) -> None:
+        self.app = app
+        self.routes = routes
+        self.accounts = accounts
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            send = self._with_headers(scope, send)
+            receive = await self._bounded(scope, receive, send)
+            if receive is None:
+                return
+        principal = await run_in_threadpool(self._authenticate, scope)
+        if principal is not None:
+            scope.setdefault("state", {})["principal"] = principal
+        refusal = self._refusal(scope, principal)
+        if refusal is not None:
+            await self._refuse(scope, send, *refusal)
+            return
+        await self.app(scope, receive, send)
+
+    # deciding ------------------------------------------------------------------------------
+
+    def _authenticate(self, scope: Scope) -> Principal | None:
+        authorization = _header(scope, b"authorization")
+        if authorization is not None:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return self.accounts.token_principal(value.strip())
+        cookie = _cookie(scope, SESSION_COOKIE)
+        return self.accounts.session_principal(cookie) if cookie else None
+
+    def _template(self, scope: Scope) -> str | None:
+        """The matched route's path template (a mount's prefix), or None."""
+        for route in flat_routes(self.routes()):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return getattr(route, "path", None)
+        return None
+
+    def _refusal(self, scope: Scope, principal: Principal | None) -> tuple[int, str] | None:
+        path = scope["path"]
+        method = "WS" if scope["type"] == "websocket" else scope["method"]
+        if path in OPEN_PATHS:
+            return None
+        if principal is None:
+            return 401, "log in, or send Authorization: Bearer <API token>"
+        template = self._template(scope)
+        if template is None:
+            return None  # the router answers 404 or 405 to a logged-in caller
+        roles = allowed(method, template)
+        if roles is None:
+            log.warning("no access rule for %s %s: refused to every role", method, template)
+            return 403, f"no access rule for {method} {template}"
+        if principal.role not in roles:
+            return 403, f"the {principal.role} role may not use {method} {template}"
+        if principal.via == "session":
+            if (method in UNSAFE or method == "WS") and not same_origin(scope):
+                return 403, "cross-site request refused"
+            if method in UNSAFE and _header(scope, CSRF_HEADER.encode()) != principal.csrf:
+                return 403, f"missing or wrong {CSRF_HEADER} header"
+        return None
+
+    # answering -----------------------------------------------------------------------------
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, detail: str) -> None:
+        if scope["type"] == "websocket":
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await send({"type": "websocket.http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "websocket.http.response.body",
+                            "body": json.dumps({"detail": detail}).encode()})
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if status == 401 and scope["path"] in PAGES and scope["method"] in ("GET", "HEAD"):
+            location = "/login?next=" + quote(scope["path"], safe="/")
+            await _respond(send, 303, b"", [(b"location", location.encode())])
+            return
+        headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+        await _respond(send, status, json.dumps({"detail": detail}).encode(), headers)
+
+    def _with_headers(self, scope: Scope, send: Send) -> Send:
+        extra = list(HEADERS)
+        if scope.get("scheme") == "https":
+            extra.append((b"strict-transport-security", b"max-age=31536000"))
+        if scope["path"].startswith("/api/"):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((n, v) for n, v in extra if n not in names)]
+            await send(message)
+
+        return sending
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """Reads a request body up to the limit (413 beyond it) and replays it to the app;
+        None when the request was answered or the client left."""
+        limit = self.settings.max_body_bytes
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _respond(send, 413, json.dumps(
+                {"detail": f"request body over {limit} bytes"}).encode())
+            return None
+        if scope["method"] in ("GET", "HEAD") and length in (None, "0"):
+            return receive
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await _respond(send, 413, json.dumps(
+                    {"detail": f"request body over {limit} bytes"}).encode())
+                return None
+            if not message.get("more_body", False):
+                break
+        pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks),
+                                   "more_body": False}]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        return replay
+
+
+async def _respond(send: Send, status: int, body: bytes,
+                   headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    kind = [(b"content-type", b"application/json")] if body else []
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*kind, *(headers or []),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
