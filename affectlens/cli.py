@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from affectlens.analysis import analyze
+from affectlens.cli_admin import register as register_admin
 from affectlens.cli_eval import eval_app
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 app.add_typer(eval_app, name="eval")
+register_admin(app)  # affectlens user / token / audit (issue 6)
 
 
 class TableFormat(StrEnum):
