@@ -1,0 +1,226 @@
+"""Fall data readers and sequence-level evaluation of the fall rule.
+
+Readers: MD4FD's URFD_normalized.json (pose sequences) and URFD's per-frame label CSVs.
+Evaluation is per sequence, never per frame, and cross-validation keeps every sequence (and
+every resampled copy of it) on one side of each split.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.errors import InputError
+from affectlens.eval.metrics import bootstrap_interval
+from affectlens.events.fall_classifier import FallClassifier
+from affectlens.events.fall_features import posture, reference_scale, window_features
+from affectlens.events.falls import FallRule, FallSettings
+
+# MD4FD's sequences are URFD's 640x480 RGB camera at 30 frames a second, normalised to [0, 1].
+MD4FD_SIZE = (640.0, 480.0)
+MD4FD_FPS = 30.0
+MD4FD_FILE = "URFD_normalized.json"
+URFD_CSVS = ("urfd_features/urfall-cam0-falls.csv", "urfd_features/urfall-cam0-adls.csv")
+
+
+@dataclass(frozen=True)
+class PoseSequence:
+    """One labelled sequence: bodies (T, 11, 3) x, y pixels and score, FALL_JOINTS order."""
+
+    name: str
+    label: int  # 1 fall, 0 not
+    times: np.ndarray
+    bodies: np.ndarray
+
+
+@dataclass(frozen=True)
+class LabelledSequence:
+    """A URFD sequence from its CSV: per-frame labels -1 not lying, 0 falling, 1 lying."""
+
+    name: str
+    label: int
+    frames: np.ndarray
+    frame_labels: np.ndarray
+
+
+def read_md4fd(path: Path) -> list[PoseSequence]:
+    """MD4FD JSON: a list of samples, each T frames of 23 numbers then the label."""
+    try:
+        samples = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    out = []
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, list) or len(sample) < 3 or sample[-1] not in (0, 1):
+            raise InputError(f"{path}: sample {i} is not frames followed by a 0/1 label")
+        frames = np.asarray(sample[:-1], np.float64)
+        if frames.ndim != 2 or frames.shape[1] < 22:
+            raise InputError(f"{path}: sample {i} has frames of shape {frames.shape}, not (T, 23)")
+        xy = frames[:, :22].reshape(len(frames), 11, 2) * MD4FD_SIZE
+        bodies = np.concatenate([xy, np.ones((len(frames), 11, 1))], axis=2)
+        out.append(PoseSequence(f"md4fd-{i:03d}", int(sample[-1]),
+                                np.arange(len(frames)) / MD4FD_FPS, bodies))
+    return out
+
+
+def read_urfd_csv(path: Path) -> list[LabelledSequence]:
+    """URFD's feature CSV (sequence, frame, label, 8 depth features); no header."""
+    rows: dict[str, list[tuple[int, int]]] = {}
+    try:
+        with path.open(newline="") as handle:
+            for line, row in enumerate(csv.reader(handle), 1):
+                if not row:
+                    continue
+                try:
+                    rows.setdefault(row[0], []).append((int(row[1]), int(row[2])))
+                except (IndexError, ValueError) as exc:
+                    raise InputError(f"{path}:{line}: not sequence,frame,label,...") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    out = []
+    for name, items in rows.items():
+        items.sort()
+        frames = np.array([f for f, _ in items])
+        labels = np.array([lab for _, lab in items])
+        out.append(LabelledSequence(name, int(name.startswith("fall")), frames, labels))
+    return out
+
+
+def resampled(seq: PoseSequence, step: int) -> PoseSequence:
+    """Every ``step``-th frame: the same sequence as a slower camera would see it."""
+    return PoseSequence(seq.name, seq.label, seq.times[::step], seq.bodies[::step])
+
+
+def sequence_features(seq: PoseSequence) -> np.ndarray:
+    """FEATURES of the whole sequence; the scale comes from its first third."""
+    postures = [posture(b) for b in seq.bodies]
+    scale = reference_scale(postures[: max(3, len(postures) // 3)])
+    return window_features(seq.times, postures, scale)
+
+
+def training_set(sequences: Iterable[PoseSequence], steps: Iterable[int] = (1, 2, 3)
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and a group (sequence) index per row; 30, 15 and 10 fps copies."""
+    x, y, groups = [], [], []
+    for g, seq in enumerate(sequences):
+        for step in steps:
+            x.append(sequence_features(resampled(seq, step)))
+            y.append(seq.label)
+            groups.append(g)
+    return np.array(x), np.array(y), np.array(groups)
+
+
+def recordings(sequences: list[PoseSequence]) -> np.ndarray:
+    """A recording number per sequence: sequences sharing any frame are one recording.
+
+    MD4FD's 201 samples are overlapping 90-frame windows (mostly 15 frames apart) of 46
+    recordings; splitting windows of one recording between training and test would leak.
+    """
+    parent = list(range(len(sequences)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[bytes, int] = {}
+    for i, seq in enumerate(sequences):
+        for frame in seq.bodies[:, :, :2]:
+            key = np.round(frame, 1).tobytes()
+            if key in owner:
+                parent[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    roots = [root(i) for i in range(len(sequences))]
+    numbering = {r: n for n, r in enumerate(dict.fromkeys(roots))}
+    return np.array([numbering[r] for r in roots])
+
+
+def sequence_folds(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int = 0
+                   ) -> np.ndarray:
+    """A fold number per sequence; whole recordings go to one fold, stratified by label."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), np.int64)
+    group_ids = np.unique(groups)
+    group_label = np.array([labels[groups == g].max() for g in group_ids])
+    for value in np.unique(group_label):
+        members = rng.permutation(group_ids[group_label == value])
+        for n, g in enumerate(members):
+            fold[groups == g] = n % folds
+    return fold
+
+
+@dataclass
+class Outcome:
+    """Sequence-level predictions and truth, with the figures derived from them."""
+
+    truth: np.ndarray
+    predicted: np.ndarray
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def confusion(self) -> dict[str, int]:
+        t, p = self.truth.astype(bool), self.predicted.astype(bool)
+        return {"tp": int((t & p).sum()), "fn": int((t & ~p).sum()),
+                "fp": int((~t & p).sum()), "tn": int((~t & ~p).sum())}
+
+    def figures(self, resamples: int = 1000) -> dict[str, tuple[float, float, float]]:
+        """Sensitivity, specificity and F1, each with a 95% bootstrap interval over sequences."""
+        stats: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+            "sensitivity": _sensitivity, "specificity": _specificity, "f1": _f1,
+        }
+        return {name: (fn(self.truth, self.predicted),
+                       *bootstrap_interval(fn, self.truth, self.predicted, resamples=resamples))
+                for name, fn in stats.items()}
+
+
+def _sensitivity(t: np.ndarray, p: np.ndarray) -> float:
+    return float(p[t == 1].mean()) if (t == 1).any() else float("nan")
+
+
+def _specificity(t: np.ndarray, p: np.ndarray) -> float:
+    return float(1 - p[t == 0].mean()) if (t == 0).any() else float("nan")
+
+
+def _f1(t: np.ndarray, p: np.ndarray) -> float:
+    tp = float(((t == 1) & (p == 1)).sum())
+    denom = 2 * tp + float(((t == 0) & (p == 1)).sum()) + float(((t == 1) & (p == 0)).sum())
+    return 2 * tp / denom if denom else float("nan")
+
+
+def rule_detects_fall(rule: FallRule, seq: PoseSequence) -> bool:
+    """Runs the whole per-person rule over one sequence (one person, id 1): a fall event?"""
+    for t, body in zip(seq.times, seq.bodies):
+        if any(e.kind == "fall" for e in rule.update(float(t), np.array([1]), body[None])):
+            return True
+    return False
+
+
+def cross_validate(sequences: list[PoseSequence], folds: int = 5, seed: int = 0,
+                   settings: FallSettings | None = None) -> tuple[Outcome, Outcome]:
+    """Sequence-level k-fold: (classifier on whole sequences, full rule run frame by frame).
+
+    Each fold's classifier is fitted on the other folds' recordings only (all their frame-rate
+    copies); its held-out sequences are then judged at 30 fps.
+    """
+    labels = np.array([s.label for s in sequences])
+    fold = sequence_folds(labels, recordings(sequences), folds, seed)
+    x, y, groups = training_set(sequences)
+    window_pred = np.zeros(len(sequences), np.int64)
+    rule_pred = np.zeros(len(sequences), np.int64)
+    for k in range(folds):
+        train = fold[groups] != k
+        model = FallClassifier.fit(x[train], y[train])
+        for i in np.flatnonzero(fold == k):
+            prob = model.probability(sequence_features(sequences[i]))[0]
+            window_pred[i] = prob >= model.threshold
+            rule_pred[i] = rule_detects_fall(FallRule(settings, model), sequences[i])
+    names = [s.name for s in sequences]
+    return Outcome(labels, window_pred, names), Outcome(labels, rule_pred, names)
+

@@ -1,0 +1,348 @@
+"""Falls, long lies and inactivity from tracked body pose.
+
+Each tracked person is a small state machine:
+
+    upright -> falling -> on_floor -> recovered   (a fall: upright to the floor, quickly)
+    upright -> falling -> lying          (lay down on purpose, or in a bed or chair zone)
+
+"On the floor" needs both a near-horizontal torso and hips that dropped well below where they
+were while upright (or that are level with the ankles): bending to pick something up tilts the
+torso but keeps the hips high, sitting down drops the hips but keeps the torso upright. The
+step upright -> floor must take at most ``max_fall_s`` and the learned classifier
+(fall_classifier.py) must call the window before it a fall: a slow, controlled lie-down is
+``lying``, not a fall. A ``fall`` event fires once the floor posture has held ``confirm_s``;
+``long_lie`` fires ``long_lie_s`` after the first floor frame if the person has not been seen
+upright again. A person on the floor who is no longer detected (pose models often lose people
+lying down) is kept on the floor, not forgotten, until seen upright nearby. ``inactivity``
+fires when nothing moved in a zone with ``inactivity_minutes`` for that long.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from affectlens.events.fall_classifier import FallClassifier
+from affectlens.events.fall_features import Posture, posture, window_features
+
+State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
+FallKind = Literal["fall", "long_lie", "inactivity"]
+
+
+class Zone(BaseModel):
+    """A polygon in one camera's image, in pixels of the analysed frame."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: Literal["bed", "chair", "floor"] = Field(
+        description="bed and chair: lying or sitting there is not a fall. floor: watched area."
+    )
+    points: tuple[tuple[float, float], ...] = Field(description="Polygon corners (x, y), pixels.")
+    inactivity_minutes: float | None = Field(
+        None, gt=0, description="Raise 'inactivity' when nothing moved here for this long."
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _polygon(cls, points: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        if len(points) < 3:
+            raise ValueError("a zone needs at least 3 points")
+        return points
+
+    def contains(self, x: float, y: float) -> bool:
+        """Even-odd ray casting; a point on no polygon (NaN) is outside."""
+        if not (np.isfinite(x) and np.isfinite(y)):
+            return False
+        inside = False
+        pts = self.points
+        for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1]):
+            if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+                inside = not inside
+        return inside
+
+
+class FallSettings(BaseModel):
+    """Per camera; unknown keys are refused. Angles in degrees, lengths in torso lengths."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    long_lie_s: float = Field(30.0, gt=0, description="On the floor this long: a long lie.")
+    upright_angle: float = Field(35.0, gt=0, lt=90, description="Torso tilt still upright.")
+    floor_angle: float = Field(55.0, gt=0, le=90, description="Torso tilt that can be lying.")
+    floor_drop: float = Field(0.5, gt=0, description="Hip drop below upright that can be lying.")
+    floor_level: float = Field(0.6, gt=0, description="Hips this near ankle height: flat.")
+    floor_short: float = Field(0.6, gt=0, lt=1, description="Torso this foreshortened: flat.")
+    confirm_s: float = Field(0.3, ge=0, description="Floor posture held before a fall event.")
+    max_fall_s: float = Field(3.0, gt=0, description="Longest upright-to-floor step of a fall.")
+    window_s: float = Field(3.0, gt=0.5, description="Pose history the classifier reads.")
+    min_probability: float | None = Field(
+        None, gt=0, lt=1, description="Classifier probability for a fall; None: the model's."
+    )
+    recover_s: float = Field(1.0, ge=0, description="Upright this long after a fall: recovered.")
+    recovery_radius: float = Field(2.5, gt=0, description="Upright person this near: recovered.")
+    hold_unseen_s: float = Field(3600.0, gt=0, description="Keep an unseen fallen person.")
+    lost_s: float = Field(2.0, gt=0, description="Forget an unseen person not on the floor.")
+    motion: float = Field(0.25, gt=0, description="Hip movement that counts as moving.")
+    zones: tuple[Zone, ...] = ()
+
+
+@dataclass
+class FallEvent:
+    kind: FallKind
+    track_id: int | None
+    started_s: float  # first floor frame (fall, long_lie); last movement (inactivity)
+    detected_s: float  # when the rule fired
+    confidence: float  # classifier probability (fall, long_lie); 1.0 for inactivity
+    zone: str | None = None
+    location: tuple[float, float] | None = None  # hip centre, pixels
+    ended_s: float | None = None
+
+
+@dataclass
+class _Person:
+    track_id: int
+    times: deque[float] = field(default_factory=deque)
+    postures: deque[Posture] = field(default_factory=deque)
+    upright_lengths: deque[float] = field(default_factory=lambda: deque(maxlen=30))
+    upright_hips: deque[float] = field(default_factory=lambda: deque(maxlen=30))
+    state: State | None = None
+    last_upright_s: float | None = None
+    upright_since: float | None = None
+    floor_since: float | None = None
+    probability: float = float("nan")
+    fall: FallEvent | None = None
+    long_lie: FallEvent | None = None
+    last_seen_s: float = float("-inf")
+    hip: tuple[float, float] = (float("nan"), float("nan"))
+    anchor: tuple[float, float] | None = None  # where it last moved (inactivity)
+
+    @property
+    def scale(self) -> float:
+        return float(np.median(self.upright_lengths)) if self.upright_lengths else float("nan")
+
+
+class FallRule:
+    """update(time, track ids, bodies) -> events that started or ended with this frame."""
+
+    def __init__(self, settings: FallSettings | None = None,
+                 classifier: FallClassifier | None = None) -> None:
+        self.settings = settings or FallSettings()
+        self.classifier = classifier or FallClassifier.load()
+        self.threshold = self.settings.min_probability or self.classifier.threshold
+        self._people: dict[int, _Person] = {}
+        self._last_motion: dict[str, float] = {}
+        self._inactive: dict[str, FallEvent] = {}
+
+    def states(self) -> dict[int, State | None]:
+        """Current state of every person the rule remembers (unseen fallen people included)."""
+        return {tid: p.state for tid, p in self._people.items()}
+
+    def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray) -> list[FallEvent]:
+        """bodies: (N, 11, 3) x, y pixels and score in FALL_JOINTS order; ids < 1 are skipped."""
+        events: list[FallEvent] = []
+        seen: list[_Person] = []
+        for track_id, body in zip(np.asarray(track_ids).tolist(), bodies):
+            if track_id < 1:
+                continue
+            person = self._people.setdefault(track_id, _Person(track_id))
+            events += self._observe(person, time_s, posture(np.asarray(body, np.float64)))
+            seen.append(person)
+        events += self._unseen(time_s, seen)
+        events += self._inactivity(time_s, seen)
+        return events
+
+    def finish(self) -> list[FallEvent]:
+        """Close every open event at the last time seen (end of a video, shutdown)."""
+        closed = []
+        for person in self._people.values():
+            for event in (person.fall, person.long_lie):
+                if event is not None and event.ended_s is None:
+                    event.ended_s = max(person.last_seen_s, event.detected_s)
+                    closed.append(event)
+        for event in self._inactive.values():
+            event.ended_s = event.detected_s
+            closed.append(event)
+        self._people.clear()
+        self._inactive.clear()
+        return closed
+
+    # -- one person -------------------------------------------------------------------------
+
+    def _observe(self, person: _Person, t: float, p: Posture) -> list[FallEvent]:
+        s = self.settings
+        if p.seen < 4 or not np.isfinite(p.torso_angle):
+            return self._check_long_lie(person, t)  # too little seen to judge this frame
+        person.last_seen_s, person.hip = t, p.hip
+        person.times.append(t)
+        person.postures.append(p)
+        while person.times and person.times[0] < t - s.window_s:
+            person.times.popleft()
+            person.postures.popleft()
+        on_floor = self._on_floor(person, p)
+        if p.torso_angle <= s.upright_angle and not on_floor and not self._low(person, p):
+            return self._upright(person, t, p)
+        if on_floor:
+            return self._floor(person, t)
+        if person.state in ("upright", "recovered", None):
+            person.state = "falling" if person.state is not None else None
+        person.upright_since = None
+        return self._check_long_lie(person, t)
+
+    def _on_floor(self, person: _Person, p: Posture) -> bool:
+        """Hips well below where they were upright, and the body flat in the image.
+
+        Flat: a tilted torso, or hips level with the ankles, or a torso foreshortened to under
+        ``floor_short`` of its upright length (a fall toward or away from the camera keeps the
+        torso vertical in the image). A person first seen lying has no upright reference: then
+        the torso angle with hips level with the ankles (or a wide body box) decides.
+        """
+        s, scale = self.settings, person.scale
+        tilted = p.torso_angle >= s.floor_angle
+        if not person.upright_hips or not np.isfinite(scale):
+            if np.isfinite(p.ankle_y) and p.torso_length > 0:
+                return tilted and (p.ankle_y - p.hip[1]) / p.torso_length < s.floor_drop
+            return tilted and p.aspect >= 1.3
+        dropped = (p.hip[1] - float(np.median(person.upright_hips))) / scale >= s.floor_drop
+        level = np.isfinite(p.ankle_y) and (p.ankle_y - p.hip[1]) / scale < s.floor_level
+        short = p.torso_length / scale < s.floor_short
+        return bool(dropped and (tilted or level or short))
+
+    def _low(self, person: _Person, p: Posture) -> bool:
+        """Hips dropped (sitting, crouching): not upright, so the reference is not updated."""
+        scale = person.scale
+        if not person.upright_hips or not np.isfinite(scale):
+            return False
+        drop = (p.hip[1] - float(np.median(person.upright_hips))) / scale
+        return drop >= 0.5 * self.settings.floor_drop
+
+    def _upright(self, person: _Person, t: float, p: Posture) -> list[FallEvent]:
+        s = self.settings
+        person.upright_lengths.append(p.torso_length)
+        person.upright_hips.append(p.hip[1])
+        person.last_upright_s = t
+        person.floor_since = None
+        if person.upright_since is None:
+            person.upright_since = t
+        if person.state not in ("on_floor", "lying"):
+            person.state = "upright" if person.state != "recovered" else "recovered"
+            return []
+        if t - person.upright_since < s.recover_s:
+            return []
+        person.state = "recovered" if person.state == "on_floor" else "upright"
+        return self._close(person, t)
+
+    def _floor(self, person: _Person, t: float) -> list[FallEvent]:
+        s = self.settings
+        person.upright_since = None
+        if person.floor_since is None:
+            person.floor_since = t
+        if person.state in ("on_floor", "lying"):
+            return self._check_long_lie(person, t)
+        if t - person.floor_since < s.confirm_s:
+            return []
+        recent = (person.last_upright_s is not None
+                  and person.floor_since - person.last_upright_s <= s.max_fall_s)
+        features = window_features(np.array(person.times), list(person.postures), person.scale)
+        person.probability = float(self.classifier.probability(features)[0])
+        zone = self._zone_at(person.hip, ("bed", "chair"))
+        if not recent or zone is not None or person.probability < self.threshold:
+            person.state = "lying"
+            return []
+        person.state = "on_floor"
+        person.fall = FallEvent("fall", person.track_id, person.floor_since, t,
+                                person.probability, self._zone_name(person.hip), person.hip)
+        return [person.fall]
+
+    def _check_long_lie(self, person: _Person, t: float) -> list[FallEvent]:
+        fall = person.fall
+        if person.state != "on_floor" or fall is None or person.long_lie is not None:
+            return []
+        if t - fall.started_s < self.settings.long_lie_s:
+            return []
+        person.long_lie = FallEvent("long_lie", person.track_id, fall.started_s, t,
+                                    fall.confidence, fall.zone, fall.location)
+        return [person.long_lie]
+
+    def _close(self, person: _Person, t: float) -> list[FallEvent]:
+        closed = []
+        for event in (person.fall, person.long_lie):
+            if event is not None and event.ended_s is None:
+                event.ended_s = t
+                closed.append(event)
+        person.fall = person.long_lie = None
+        return closed
+
+    # -- people not seen this frame ---------------------------------------------------------
+
+    def _unseen(self, t: float, seen: list[_Person]) -> list[FallEvent]:
+        s, events = self.settings, []
+        seen_ids = {p.track_id for p in seen}
+        for person in list(self._people.values()):
+            if person.track_id in seen_ids:
+                continue
+            gone = t - person.last_seen_s
+            if person.state == "on_floor":
+                events += self._check_long_lie(person, t)
+                if gone > s.hold_unseen_s or self._helped_up(person, t, seen):
+                    person.state = "recovered"
+                    events += self._close(person, t)
+                    del self._people[person.track_id]
+            elif gone > s.lost_s:
+                del self._people[person.track_id]
+        return events
+
+    def _helped_up(self, person: _Person, t: float, seen: list[_Person]) -> bool:
+        """Someone upright for recover_s where this unseen fallen person lay: they got up."""
+        radius = self.settings.recovery_radius * (person.scale if np.isfinite(person.scale)
+                                                  else 1.0)
+        for other in seen:
+            if other.upright_since is None or t - other.upright_since < self.settings.recover_s:
+                continue
+            if np.hypot(other.hip[0] - person.hip[0], other.hip[1] - person.hip[1]) <= radius:
+                return True
+        return False
+
+    # -- zones ------------------------------------------------------------------------------
+
+    def _zone_at(self, point: tuple[float, float], kinds: tuple[str, ...]) -> Zone | None:
+        return next((z for z in self.settings.zones if z.kind in kinds and z.contains(*point)),
+                    None)
+
+    def _zone_name(self, point: tuple[float, float]) -> str | None:
+        zone = self._zone_at(point, ("bed", "chair", "floor"))
+        return zone.name if zone else None
+
+    def _inactivity(self, t: float, seen: list[_Person]) -> list[FallEvent]:
+        events = []
+        for zone in self.settings.zones:
+            if zone.inactivity_minutes is None:
+                continue
+            last = self._last_motion.setdefault(zone.name, t)
+            for person in seen:
+                if zone.contains(*person.hip) and self._moved(person):
+                    last = self._last_motion[zone.name] = t
+            open_event = self._inactive.get(zone.name)
+            if open_event is not None and last == t:
+                open_event.ended_s = t
+                events.append(self._inactive.pop(zone.name))
+            elif open_event is None and t - last >= zone.inactivity_minutes * 60:
+                self._inactive[zone.name] = FallEvent("inactivity", None, last, t, 1.0, zone.name)
+                events.append(self._inactive[zone.name])
+        return events
+
+    def _moved(self, person: _Person) -> bool:
+        """Hip moved more than ``motion`` torso lengths since it last counted (or just arrived)."""
+        scale = person.scale if np.isfinite(person.scale) else 50.0
+        if person.anchor is None:
+            person.anchor = person.hip
+            return True
+        dist = np.hypot(person.hip[0] - person.anchor[0], person.hip[1] - person.anchor[1])
+        if dist >= self.settings.motion * scale:
+            person.anchor = person.hip
+            return True
+        return False

@@ -1,0 +1,73 @@
+"""Train the fall classifier (logistic regression over pose-window features) on MD4FD/URFD.
+
+Why this shape: 201 overlapping windows of 46 staged recordings are too few for a deep
+sequence model that generalises; seven physical quantities (descent speeds in torso
+lengths per second, torso tilt and foreshortening, body box shape, hip height over
+the ankles) are what any fall shows, whoever films it. Cross-validation is by recording:
+windows that share frames never sit on both sides of a split.
+
+    .venv/bin/python training/train_falls.py --data ../shared/data/falls
+
+Writes affectlens/models/weights/affectlens_falls.json (numpy-only weights, no torch at run
+time) with the cross-validated figures inside, and prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from affectlens.eval.falls import (  # noqa: E402
+    MD4FD_FILE,
+    Outcome,
+    cross_validate,
+    read_md4fd,
+    recordings,
+    training_set,
+)
+from affectlens.events.fall_classifier import WEIGHTS_FILE, FallClassifier  # noqa: E402
+from affectlens.events.fall_features import FEATURES  # noqa: E402
+
+
+def describe(name: str, outcome: Outcome) -> dict[str, object]:
+    figures = outcome.figures()
+    text = ", ".join(f"{k} {v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" for k, v in figures.items())
+    print(f"{name}: {text}; {outcome.confusion}")
+    return {"confusion": outcome.confusion,
+            **{k: [round(x, 4) for x in v] for k, v in figures.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/falls")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=WEIGHTS_FILE)
+    args = parser.parse_args()
+    sequences = read_md4fd(args.data / MD4FD_FILE)
+    groups = recordings(sequences)
+    labels = np.array([s.label for s in sequences])
+    print(f"{len(sequences)} sequences ({labels.sum()} falls) from {len(set(groups))} recordings")
+    window, rule = cross_validate(sequences, folds=args.folds)
+    cv = {"folds": args.folds, "by": "recording",
+          "classifier_on_sequences": describe("classifier, whole sequences", window),
+          "rule_frame_by_frame": describe("full rule, frame by frame", rule)}
+    x, y, _ = training_set(sequences)
+    model = FallClassifier.fit(x, y, l2=args.l2)
+    extra = {"trained_on": f"{args.data.name}/{MD4FD_FILE} ({len(sequences)} sequences, "
+                           "30, 15 and 10 fps copies)",
+             "l2": args.l2, "cross_validation": cv}
+    args.out.write_text(model.to_json(extra) + "\n")
+    print(f"wrote {args.out}")
+    print("weights:", json.dumps(dict(zip(FEATURES, np.round(model.weights, 3).tolist()))))
+
+
+if __name__ == "__main__":
+    main()
