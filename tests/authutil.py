@@ -40,3 +40,12 @@ def logged_in(client: TestClient | httpx.Client, username: str,
     csrf = response.json()["csrf_token"]
     client.headers["X-CSRF-Token"] = csrf
     return csrf
+
+
+def as_role(store: Store, app: object, role: str = "admin") -> TestClient:
+    """A test client of ``app`` that sends a fresh ``role`` token with every request."""
+    return TestClient(app, headers=bearer(store, role))
+
+
+def as_admin(store: Store, app: object) -> TestClient:
+    return as_role(store, app, "admin")

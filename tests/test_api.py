@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from authutil import as_admin
 from fastapi.testclient import TestClient
 
 from affectlens.service.api import create_app
@@ -16,7 +17,7 @@ HALL = {"name": "hall", "url": "rtsp://127.0.0.1:8554/hall", "purpose": "care_sa
 
 @pytest.fixture
 def client(store: Store) -> TestClient:
-    return TestClient(create_app(store))
+    return as_admin(store, create_app(store))
 
 
 def test_camera_lifecycle(client: TestClient) -> None:
@@ -30,7 +31,8 @@ def test_camera_lifecycle(client: TestClient) -> None:
     assert changed.status_code == 200 and changed.json()["enabled"] is False
     assert changed.json()["analysis_fps"] == 2 and changed.json()["name"] == "hall"
     assert [c["name"] for c in client.get("/api/cameras").json()] == ["hall"]
-    assert client.get("/api/health").json()["cameras"] == 1
+    assert client.get("/api/health").json()["cameras"] == 1  # logged in: details
+    assert TestClient(client.app).get("/api/health").json() == {"status": "ok"}
     assert client.delete(f"/api/cameras/{camera['id']}").status_code == 204
     assert client.get(f"/api/cameras/{camera['id']}").status_code == 404
     assert client.delete(f"/api/cameras/{camera['id']}").status_code == 404
@@ -51,7 +53,8 @@ def test_events_filter_and_acknowledge(client: TestClient, store: Store) -> None
     event_id = everything[1]["id"]
     done = client.post(f"/api/events/{event_id}/acknowledge",
                        json={"by": "nurse", "comment": "resident comforted"})
-    assert done.status_code == 200 and done.json()["acknowledged_by"] == "nurse"
+    assert done.status_code == 200  # under the account's name, with the name typed beside it
+    assert done.json()["acknowledged_by"] == "nurse (token:1:test-admin)"
     assert client.get("/api/events", params={"kind": "distress"}).json()[0]["comment"] == (
         "resident comforted"
     )

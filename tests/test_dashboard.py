@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from authutil import PASSWORD, add_user
 from liveserver import LiveServer, blurred_jpeg
 
 from affectlens.service.api import create_app
@@ -53,6 +54,7 @@ def hub() -> Hub:
 
 @pytest.fixture
 def server(store: Store, hub: Hub) -> Iterator[LiveServer]:
+    add_user(store, "admin", "ada")  # the dashboard's user in these tests
     with LiveServer(create_app(store, hub, screen_min_people=5)) as server:
         yield server
 
@@ -64,6 +66,8 @@ def page(browser, server: LiveServer) -> Iterator[object]:
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if "Content Security Policy" in message.text else None)  # no CSP violations
     yield page
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
@@ -80,9 +84,19 @@ def from_thread(action, *args: object) -> None:
     thread.join()
 
 
+def log_in(page, username: str, password: str = PASSWORD) -> None:
+    """On the login page (where an anonymous visitor is sent), as a person would."""
+    expect(page.locator("#login-form")).to_be_visible()
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-form button[type=submit]")
+
+
 def open_dashboard(page) -> None:
     page.goto("/")
+    log_in(page, "ada")
     expect(page.locator("#socket-state")).to_have_text("live")
+    expect(page.locator("#who")).to_have_text("ada (admin)")
 
 
 def test_grid_shows_cameras_previews_and_live_status(page, store: Store, hub: Hub, portrait,
@@ -100,8 +114,8 @@ def test_grid_shows_cameras_previews_and_live_status(page, store: Store, hub: Hu
     from_thread(hub.set_preview, hall.id, blurred_jpeg(portrait, models.detector))
     expect(hall_card.locator(".status")).to_have_text(re.compile(r"^online · 5\.0 fps · 2 faces"))
     expect(hall_card).to_have_attribute("data-status", "online")
-    page.wait_for_function(
-        f"document.querySelector('#camera-{hall.id} .preview').naturalWidth > 0")
+    page.wait_for_function(  # a function, not a string: the page's CSP forbids eval
+        f"() => document.querySelector('#camera-{hall.id} .preview').naturalWidth > 0")
     width = hall_card.locator(".preview").evaluate("image => image.naturalWidth")
     assert width == portrait.shape[1]  # the hub's blurred JPEG, as it was published
     from_thread(hub.set_state, live(lounge.id, False, "stream stalled"))
@@ -118,15 +132,12 @@ def test_a_live_event_appears_and_is_acknowledged(page, store: Store, hub: Hub) 
     item = page.locator(f"#event-{event.id}")
     expect(item.locator(".what")).to_have_text("distress · hall (87%)")
     expect(item).to_have_class(re.compile("ongoing"))
-    item.locator("button.acknowledge").click()
-    expect(item.locator(".error")).to_have_text("enter your name at the top first")
-    page.fill("#staff-name", "Nurse Ada")
     item.locator("input.comment").fill("sat with her, she is fine")
-    item.locator("button.acknowledge").click()
+    item.locator("button.acknowledge").click()  # sends the session's CSRF token
     expect(item.locator(".acked")).to_have_text(
-        "acknowledged by Nurse Ada: sat with her, she is fine")
+        "acknowledged by ada: sat with her, she is fine")
     (stored,) = store.events(camera_id=hall.id)
-    assert stored.acknowledged_by == "Nurse Ada" and stored.comment == "sat with her, she is fine"
+    assert stored.acknowledged_by == "ada" and stored.comment == "sat with her, she is fine"
     assert stored.acknowledged_at is not None
 
 
@@ -170,7 +181,10 @@ def test_screen_shows_nothing_below_k_people(page, store: Store) -> None:
     now = datetime.now(UTC)
     store.add_counts(door.id, now, {"faces": 30, "people": 4, "n_happy": 20, "n_neutral": 10,
                                     "n_age_20_34": 30})
+    add_user(store, "screen", "entrance")
     page.goto("/screen?every=1")
+    log_in(page, "entrance")  # a screen account: this page only
+    expect(page).to_have_url(re.compile(r"/screen\?every=1$"))
     expect(page.locator("body")).to_have_attribute("data-enough", "false")
     expect(page.locator("#waiting")).to_be_visible()
     expect(page.locator("#figures")).to_be_hidden()
@@ -206,8 +220,29 @@ def test_dashboard_screenshot(page, store: Store, hub: Hub, portrait, models) ->
     open_dashboard(page)
     expect(page.locator("#chart-counts polyline")).to_have_count(2)
     expect(page.locator("#chart-expressions rect").first).to_be_visible()
-    page.wait_for_function("[...document.querySelectorAll('.preview')]"
+    page.wait_for_function("() => [...document.querySelectorAll('.preview')]"
                            ".filter(i => i.naturalWidth > 0).length === 2")
     path = artifacts_dir() / "dashboard.png"
     page.screenshot(path=path, full_page=True)
     assert path.stat().st_size > 20_000
+
+
+def test_login_logout_and_csrf_in_the_browser(page, store: Store) -> None:
+    """A wrong password is shown and refused; the session works only with its CSRF token;
+    logging out sends the browser back to the login page."""
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    log_in(page, "ada", "not the password at all")
+    expect(page.locator("#login-error")).to_have_text("wrong user name or password")
+    log_in(page, "ada")
+    expect(page.locator("#socket-state")).to_have_text("live")
+    forged = page.evaluate("""async () => (await fetch('/api/cameras', {method: 'POST',
+        headers: {'content-type': 'application/json'},
+        body: JSON.stringify({name: 'x', url: 'rtsp://h/x', purpose: 'care_safety'})})).status""")
+    assert forged == 403 and store.cameras() == []  # no X-CSRF-Token: refused
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["affectlens_session"]["httpOnly"] is True
+    assert cookies["affectlens_session"]["sameSite"] == "Strict"
+    page.click("#logout")
+    expect(page).to_have_url(re.compile(r"/login"))
+    assert page.evaluate("async () => (await fetch('/api/cameras')).status") == 401

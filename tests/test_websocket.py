@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from authutil import add_user, bearer, logged_in
 from liveserver import LiveServer, faces_in_jpeg
 from websockets.sync.client import ClientConnection, connect
 
@@ -51,8 +52,10 @@ def wait_until(condition: Callable[[], object], timeout: float) -> object:
 def test_every_client_hears_a_live_event_and_its_acknowledgement(store: Store) -> None:
     hub = Hub()
     camera = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    staff = bearer(store, "staff")
     with LiveServer(create_app(store, hub)) as server, \
-            connect(ws_url(server)) as first, connect(ws_url(server)) as second:
+            connect(ws_url(server), additional_headers=staff) as first, \
+            connect(ws_url(server), additional_headers=staff) as second:
         for socket in (first, second):
             assert json.loads(socket.recv(timeout=5)) == {"type": "hello", "cameras": []}
         event = store.record_event(camera.id, "distress", datetime.now(UTC), 0.9, track_id=1)
@@ -61,8 +64,10 @@ def test_every_client_hears_a_live_event_and_its_acknowledgement(store: Store) -
         for socket in (first, second):
             heard = receive(socket, lambda m: m["type"] == "event")
             assert heard["event"] == payload and heard["event"]["acknowledged_at"] is None
-        answer = httpx.post(f"{server.url}/api/events/{event.id}/acknowledge",
-                            json={"by": "nurse", "comment": "checked"}, timeout=5)
+        with httpx.Client(base_url=server.url, timeout=5) as nurse:  # a dashboard session
+            logged_in(nurse, add_user(store, "staff", "nurse"))
+            answer = nurse.post(f"/api/events/{event.id}/acknowledge",
+                                json={"comment": "checked"})
         assert answer.status_code == 200
         for socket in (first, second):
             acked = receive(socket, lambda m: m["type"] == "event")["event"]
@@ -99,8 +104,9 @@ def test_a_real_worker_feeds_state_and_blurred_previews_to_clients(tmp_path: Pat
                              preview_fps=4.0),
         poll_s=60.0,  # only the API's on_cameras_changed starts a new camera in time
     )
+    admin = bearer(store, "admin")
     with LiveServer(create_app(store, hub, on_cameras_changed=supervisor.sync)) as server, \
-            connect(ws_url(server)) as socket:
+            connect(ws_url(server), additional_headers=admin) as socket:
         receive(socket, lambda m: m["type"] == "hello")
         supervisor.start()
         try:
@@ -108,17 +114,20 @@ def test_a_real_worker_feeds_state_and_blurred_previews_to_clients(tmp_path: Pat
                              timeout=90)
             assert online["camera"]["camera_id"] == camera.id
             wait_until(lambda: hub.preview(camera.id), 10)
-            snapshot = httpx.get(f"{server.url}/api/cameras/{camera.id}/snapshot.jpg", timeout=5)
+            snapshot = httpx.get(f"{server.url}/api/cameras/{camera.id}/snapshot.jpg", timeout=5,
+                                 headers=admin)
             assert snapshot.status_code == 200 and snapshot.content.startswith(b"\xff\xd8")
             assert faces_in_jpeg(snapshot.content, detector) == 0  # blurred by the producer
             with httpx.stream("GET", f"{server.url}/api/cameras/{camera.id}/preview.mjpeg",
-                              params={"frames": 2, "fps": 5}, timeout=10) as stream:
+                              params={"frames": 2, "fps": 5}, timeout=10,
+                              headers=admin) as stream:
                 body = b"".join(stream.iter_bytes())
             assert body.count(b"--frame\r\nContent-Type: image/jpeg") == 2
             receive(socket, lambda m: m["type"] == "camera" and m["camera"]["analysed_fps"] > 0)
-            live = httpx.get(f"{server.url}/api/cameras/{camera.id}/live", timeout=5).json()
+            live = httpx.get(f"{server.url}/api/cameras/{camera.id}/live", timeout=5,
+                             headers=admin).json()
             assert live["online"] is True and live["analysed_fps"] > 0 and live["name"] == "hall"
-            added = httpx.post(f"{server.url}/api/cameras", timeout=5, json={
+            added = httpx.post(f"{server.url}/api/cameras", timeout=5, headers=admin, json={
                 "name": "lounge", "url": f"file://{clip}", "purpose": "care_safety"}).json()
             receive(socket, lambda m: m["type"] == "camera" and m["camera"]["online"]
                     and m["camera"]["camera_id"] == added["id"], timeout=30)

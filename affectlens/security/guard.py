@@ -186,7 +186,9 @@ class Guard:
                 await send({"type": "websocket.close", "code": 1008})
             return
         if status == 401 and scope["path"] in PAGES and scope["method"] in ("GET", "HEAD"):
-            location = "/login?next=" + quote(scope["path"], safe="/")
+            query = scope.get("query_string", b"").decode("latin-1")
+            wanted = scope["path"] + (f"?{query}" if query else "")
+            location = "/login?next=" + quote(wanted, safe="/")
             await _respond(send, 303, b"", [(b"location", location.encode())])
             return
         headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []

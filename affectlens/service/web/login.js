@@ -5,7 +5,7 @@
 function nextPage(role) {
   const wanted = new URLSearchParams(location.search).get("next") || "";
   // only a path on this site: never "//elsewhere" or "https://elsewhere"
-  if (/^\/(?!\/)[\w\-/.]*$/.test(wanted)) return wanted;
+  if (/^\/(?!\/)[\w\-/.]*(\?[\w=&%.\-]*)?$/.test(wanted)) return wanted;
   return role === "screen" ? "/screen" : "/";
 }
 
