@@ -27,7 +27,7 @@ from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
 from affectlens.result import Result
 from affectlens.samples import write_sample_video
-from affectlens.service.demo import demo_site
+from affectlens.service.demo import demo_login, demo_site
 from affectlens.service.runtime import Service
 from affectlens.service.site import SiteConfig, SiteConfigError, load_site
 from affectlens.version import __version__
@@ -182,10 +182,13 @@ def demo(
     `affectlens demo-report`.)"""
     folder = folder or Path(tempfile.mkdtemp(prefix="affectlens-demo-"))
     site = demo_site(folder, host, port)
+    user, password = demo_login(site)
     console.print(f"demo data in {folder}")
     console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]", highlight=False)
     console.print(f"Statistics screen: http://{host}:{port}/screen", highlight=False)
-    console.print(f"API docs:          http://{host}:{port}/docs\n", highlight=False)
+    console.print(f"API docs:          http://{host}:{port}/docs", highlight=False)
+    console.print(f"Log in as {user!r} with password {password!r} (this demo only)\n",
+                  highlight=False)
     _serve(site)
 
 

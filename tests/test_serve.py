@@ -16,14 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
+from authutil import bearer
 from netutil import free_port
 from test_live_camera import RtspServer
 
 from affectlens.store import Store
-from affectlens.store.db import sqlite_url
+from affectlens.store.db import MIGRATIONS, sqlite_url
 
 AFFECTLENS = str(Path(sys.executable).with_name("affectlens"))
-HEAD = "0003"
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
@@ -39,21 +41,31 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> obje
 
 
 class Served:
-    """`affectlens serve --config` in a child process, its stderr kept in a file."""
+    """`affectlens serve --config` in a child process, its stderr kept in a file; it calls
+    the API as an administrator (a token made in the service's database)."""
 
-    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, port: int, database: str,
+                 env: dict[str, str] | None = None) -> None:
         self.base = f"http://127.0.0.1:{port}"
+        self.database = database
+        self.headers: dict[str, str] = {}
         self.log = config.with_suffix(f".{time.monotonic_ns()}.log")
         with self.log.open("w") as sink:
             self.process = subprocess.Popen([AFFECTLENS, "serve", "--config", str(config)],
                                             stdout=sink, stderr=subprocess.STDOUT,
                                             env={**os.environ, **(env or {})})
+
+    def wait_ready(self) -> Served:
         wait_for(lambda: self.get("/api/health")["status"] == "ok", 60, "the API answers")
+        store = Store(self.database)  # migrated by the service by now
+        self.headers = bearer(store, "admin")
+        store.engine.dispose()
+        return self
 
     def get(self, path: str) -> dict | list:
         if self.process.poll() is not None:
             pytest.fail(f"the service exited ({self.process.returncode}):\n{self.output()}")
-        response = httpx.get(self.base + path, timeout=10)
+        response = httpx.get(self.base + path, headers=self.headers, timeout=10)
         response.raise_for_status()
         return response.json() if "json" in response.headers["content-type"] else response
 
@@ -76,12 +88,30 @@ class Served:
         return self.process.wait(timeout)
 
 
+@pytest.fixture
+def serve() -> Callable[..., Served]:
+    """serve(config, port, database, env) -> a started service; killed at teardown if still
+    running, so a failing test leaves no service behind."""
+    started: list[Served] = []
+
+    def start(config: Path, port: int, database: str, env: dict[str, str] | None = None
+              ) -> Served:
+        started.append(Served(config, port, database, env))
+        return started[-1].wait_ready()
+
+    yield start
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait(10)
+
+
 def camera_ids(served: Served) -> dict[str, int]:
     return {c["name"]: c["id"] for c in served.get("/api/cameras")}
 
 
 def test_serve_a_file_camera_and_a_real_rtsp_camera_then_stop_on_sigterm(
-    url: str, tmp_path: Path, media
+    url: str, tmp_path: Path, media, serve: Callable[..., Served]
 ) -> None:
     rtsp = RtspServer()
     rtsp.start()
@@ -100,7 +130,7 @@ cameras:
     url: "{rtsp.url}"
     purpose: care_safety
 """)
-    served = Served(config, port, {"AFFECTLENS_LOG__FORMAT": "json"})
+    served = serve(config, port, url, {"AFFECTLENS_LOG__FORMAT": "json"})
     try:
         ids = camera_ids(served)
         lounge, corridor = ids["lounge"], ids["corridor"]
@@ -138,7 +168,7 @@ cameras:
 
 
 def test_sigkill_loses_no_returned_event_and_a_restart_finds_the_store_consistent(
-    tmp_path: Path, media
+    tmp_path: Path, media, serve: Callable[..., Served]
 ) -> None:
     port = free_port()
     database = tmp_path / "site.db"
@@ -156,7 +186,7 @@ cameras:
     url: "file://{tmp_path / 'not-there-yet.mp4'}"
     purpose: care_safety
 """)
-    served = Served(config, port)
+    served = serve(config, port, sqlite_url(database))
     wait_for(lambda: served.events(kind="distress") and served.events(kind="camera_offline"),
              60, "a distress event and an outage")
     returned = served.events()
@@ -170,7 +200,7 @@ cameras:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
 
-    restarted = Served(config, port)
+    restarted = serve(config, port, sqlite_url(database))
     try:
         after = {e["id"]: e for e in restarted.events()}
         for event in returned:  # nothing the API had returned is lost or changed

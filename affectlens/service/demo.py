@@ -2,16 +2,22 @@
 
 One camera is a care camera (expressions, distress rule), the other an entrance counter
 (anonymous statistics: counts and age bands only), so both the dashboard and /screen have
-something to show. Needs no data, no network and no camera.
+something to show. Needs no data, no network and no camera. The dashboard needs a login: the
+demo makes an administrator with a random password in its own throwaway database.
 """
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from affectlens.samples import write_sample_video
+from affectlens.security.accounts import Accounts
 from affectlens.service.site import CameraConfig, SiteConfig
+from affectlens.store import Store
 from affectlens.store.db import sqlite_url
+
+DEMO_USER = "demo"
 
 
 def demo_site(folder: Path, host: str = "127.0.0.1", port: int = 8080) -> SiteConfig:
@@ -25,3 +31,18 @@ def demo_site(folder: Path, host: str = "127.0.0.1", port: int = 8080) -> SiteCo
             CameraConfig(name="sample entrance", url=url, purpose="anonymous_statistics"),
         ],
     )
+
+
+def demo_login(site: SiteConfig) -> tuple[str, str]:
+    """An administrator for the demo's database: (user name, a new random password)."""
+    password = secrets.token_urlsafe(12)
+    store = Store(site.database_url)
+    try:
+        accounts = Accounts(store)
+        if accounts.user(DEMO_USER) is None:
+            accounts.add_user(DEMO_USER, "admin", password)
+        else:  # the demo's folder used again: a new password for this run
+            accounts.change_user(DEMO_USER, password=password)
+    finally:
+        store.engine.dispose()
+    return DEMO_USER, password

@@ -48,9 +48,16 @@ class Recorder:
         self._open: dict[str, tuple[int, int]] = {}  # worker's key -> (camera id, event id)
         self._live: dict[int, CameraLive] = {}
         self.ready: dict[int, WorkerReady] = {}  # camera id -> its worker's latest hello
+        self._forgotten: set[int] = set()  # deleted cameras, until a worker starts for one
 
     def handle(self, message: Message) -> None:
         with self._lock:
+            if isinstance(message, WorkerReady):
+                self._forgotten.discard(message.camera_id)
+            elif message.camera_id in self._forgotten and isinstance(
+                message, StateChanged | Preview | WorkerMetrics
+            ):
+                return  # late words of a removed camera's worker: nothing to show or store
             try:
                 self._handle(message)
             except StoreError as error:
@@ -71,12 +78,12 @@ class Recorder:
             return list(self._open)
 
     def forget(self, camera_id: int) -> None:
-        """A deleted camera: its live state, preview and metrics go."""
+        """A deleted or disabled camera: its live state, preview and metrics go. Its worker's
+        last event ends and counts, possibly still on their way, are stored all the same."""
         with self._lock:
+            self._forgotten.add(camera_id)
             self._live.pop(camera_id, None)
             self.ready.pop(camera_id, None)
-            for key in [k for k, (camera, _) in self._open.items() if camera == camera_id]:
-                del self._open[key]
         if self.hub is not None:
             self.hub.forget(camera_id)
         if self.metrics is not None:

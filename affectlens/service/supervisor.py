@@ -106,8 +106,9 @@ class Supervisor:
                     worker.process.kill()
                     worker.process.join(5)
             self._workers.clear()
-        self.messages.put(None)  # after every worker's last message: the reader ends here
-        self._reader.join(30)
+        if self._reader.is_alive():
+            self.messages.put(None)  # after every worker's last message: the reader ends here
+            self._reader.join(30)
         ended = datetime.now(UTC)
         for worker in workers:  # only killed ones still have events open
             self.recorder.end_open(worker.spec.camera_id, ended)
