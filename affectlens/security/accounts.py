@@ -8,6 +8,7 @@ passed in so that lockout and expiry are tested without waiting.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Callable
@@ -143,7 +144,7 @@ class Accounts:
             throttle = session.get(LoginThrottle, key)
             if throttle is not None and throttle.locked_until is not None \
                     and throttle.locked_until > at:
-                wait = int((throttle.locked_until - at).total_seconds()) + 1
+                wait = max(1, math.ceil((throttle.locked_until - at).total_seconds()))
                 raise LoginRefused(f"too many failed logins: locked for {wait} s", wait)
             user = session.scalar(select(User).where(User.username == username))
             stored = user.password_hash if user is not None and user.enabled else None

@@ -1,0 +1,213 @@
+"""Accounts, sessions, tokens and the login throttle, through the real app on both databases:
+argon2id hashes at rest, HttpOnly SameSite=Strict cookies (Secure over TLS), CSRF, revoked
+and expired tokens, lockout by name and throttling by address, the websocket's door."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from authutil import PASSWORD, add_user, bearer, logged_in
+from fastapi.testclient import TestClient
+from liveserver import LiveServer
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from affectlens.security.accounts import AccountError, Accounts, LoginPolicy
+from affectlens.security.guard import SecuritySettings
+from affectlens.service.api import create_app
+from affectlens.store import Store
+from affectlens.store.accounts import ApiToken, User
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def test_no_account_no_entry_and_no_default_password(store: Store) -> None:
+    client = TestClient(create_app(store))
+    assert Accounts(store).users() == []
+    for name in ("admin", "root", "affectlens"):
+        for password in ("admin", "password", "affectlens", ""):
+            answer = client.post("/api/auth/login", json={"username": name,
+                                                          "password": password})
+            assert answer.status_code in (401, 422, 429)
+    assert client.get("/api/cameras").status_code == 401
+    assert client.get("/api/cameras").headers["www-authenticate"] == "Bearer"
+
+
+def test_passwords_are_argon2id_hashes_and_weak_ones_are_refused(store: Store) -> None:
+    accounts = Accounts(store)
+    for weak in ("short", "a" * 20, " padded password "):
+        with pytest.raises(AccountError):
+            accounts.add_user("ada", "admin", weak)
+    accounts.add_user("ada", "admin", PASSWORD)
+    with store.session() as session:
+        (stored,) = session.scalars(sa.select(User.password_hash))
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    with pytest.raises(AccountError, match="exists"):
+        accounts.add_user("ada", "staff", PASSWORD)
+    with pytest.raises(AccountError, match="role"):
+        accounts.add_user("bob", "superuser", PASSWORD)
+
+
+def test_a_session_cookie_is_httponly_strict_and_needs_its_csrf_token(store: Store) -> None:
+    add_user(store, "staff", "nurse")
+    client = TestClient(create_app(store))
+    csrf = logged_in(client, "nurse")
+    cookie = client.cookies.jar
+    session = next(c for c in cookie if c.name == "affectlens_session")
+    assert session.has_nonstandard_attr("HttpOnly") and not session.secure
+    answer = client.post("/api/auth/login", json={"username": "nurse", "password": PASSWORD})
+    assert "samesite=strict" in answer.headers["set-cookie"].lower()
+    csrf = answer.json()["csrf_token"]  # a new login, a new session and token
+    assert client.get("/api/auth/me").json() == {"username": "nurse", "role": "staff",
+                                                 "via": "session", "csrf_token": csrf}
+    camera = store.add_camera("hall", "rtsp://h/x", "care_safety")
+    event = store.record_event(camera.id, "distress", datetime.now(UTC), 0.9)
+    del client.headers["X-CSRF-Token"]
+    assert client.post(f"/api/events/{event.id}/acknowledge", json={}).status_code == 403
+    wrong = client.post(f"/api/events/{event.id}/acknowledge", json={},
+                        headers={"X-CSRF-Token": "guess"})
+    assert wrong.status_code == 403
+    elsewhere = client.post(f"/api/events/{event.id}/acknowledge", json={}, headers={
+        "X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+    assert elsewhere.status_code == 403
+    assert store.events()[0].acknowledged_at is None
+    right = client.post(f"/api/events/{event.id}/acknowledge", json={},
+                        headers={"X-CSRF-Token": csrf})
+    assert right.status_code == 200 and right.json()["acknowledged_by"] == "nurse"
+    assert client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    assert client.get("/api/auth/me").status_code == 401  # the session is gone
+
+
+def test_cookies_are_secure_over_tls(store: Store) -> None:
+    add_user(store, "staff", "nurse")
+    client = TestClient(create_app(store), base_url="https://affectlens.example")
+    answer = client.post("/api/auth/login", json={"username": "nurse", "password": PASSWORD})
+    assert answer.status_code == 200
+    cookies = answer.headers.get_list("set-cookie")
+    assert len(cookies) == 2 and all("secure" in c.lower() for c in cookies)
+    assert answer.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_sessions_expire_and_end_when_a_user_is_disabled(store: Store) -> None:
+    clock = Clock()
+    settings = SecuritySettings(policy=LoginPolicy(session_lifetime=timedelta(hours=1)),
+                                clock=clock)
+    add_user(store, "staff", "nurse")
+    client = TestClient(create_app(store, security=settings))
+    logged_in(client, "nurse")
+    assert client.get("/api/events").status_code == 200
+    clock.at += timedelta(minutes=61)
+    assert client.get("/api/events").status_code == 401
+    logged_in(client, "nurse")
+    Accounts(store).change_user("nurse", enabled=False)
+    assert client.get("/api/events").status_code == 401
+    assert client.post("/api/auth/login", json={"username": "nurse",
+                                                "password": PASSWORD}).status_code == 401
+
+
+def test_tokens_are_hashed_scoped_revocable_and_expire(store: Store) -> None:
+    clock = Clock()
+    admin = TestClient(create_app(store, security=SecuritySettings(clock=clock)),
+                       headers=bearer(store, "admin"))
+    made = admin.post("/api/tokens", json={"name": "nurse-call", "role": "staff",
+                                           "expires_in_days": 1})
+    assert made.status_code == 201
+    value = made.json()["token"]
+    with store.session() as session:
+        digests = list(session.scalars(sa.select(ApiToken.digest)))
+    assert value not in digests and all(len(d) == 64 for d in digests)
+    assert all("token" not in t for t in admin.get("/api/tokens").json())  # never shown again
+    integration = TestClient(admin.app, headers={"Authorization": f"Bearer {value}"})
+    assert integration.get("/api/events").status_code == 200
+    assert integration.post("/api/cameras", json={}).status_code == 403  # staff scope
+    assert integration.post("/api/events/1/acknowledge", json={}).status_code == 404  # no CSRF
+    clock.at += timedelta(days=2)
+    assert integration.get("/api/events").status_code == 401  # expired
+    clock.at -= timedelta(days=2)
+    assert admin.delete(f"/api/tokens/{made.json()['id']}").status_code == 204
+    assert integration.get("/api/events").status_code == 401  # revoked
+    assert admin.delete("/api/tokens/424242").status_code == 404
+    for bad in ("Bearer nope", "Basic YWRtaW46YWRtaW4=", "Bearer " + "alt_" + "x" * 500, "Bearer"):
+        assert TestClient(admin.app, headers={"Authorization": bad}).get(
+            "/api/events").status_code == 401
+
+
+def test_a_locked_name_stays_locked_even_with_the_right_password(store: Store) -> None:
+    clock = Clock()
+    policy = LoginPolicy(max_failures=3, lockout=timedelta(minutes=15))
+    add_user(store, "admin", "ada")
+    client = TestClient(create_app(store, security=SecuritySettings(
+        policy=policy, clock=clock, login_attempts_per_minute=100)))
+
+    def attempt(password: str, name: str = "ada") -> int:
+        return client.post("/api/auth/login", json={"username": name,
+                                                    "password": password}).status_code
+
+    assert [attempt("guess number one") for _ in range(3)] == [401, 401, 401]
+    locked = client.post("/api/auth/login", json={"username": "ada", "password": PASSWORD})
+    assert locked.status_code == 429 and 0 < int(locked.headers["retry-after"]) <= 900
+    # a name that does not exist locks the same way: the answer tells nothing
+    assert [attempt("guess", "nobody") for _ in range(4)] == [401, 401, 401, 429]
+    clock.at += timedelta(minutes=16)
+    assert attempt(PASSWORD) == 200
+
+
+def test_one_address_is_throttled_across_names(store: Store) -> None:
+    client = TestClient(create_app(store, security=SecuritySettings(
+        login_attempts_per_minute=5)))
+    answers = [client.post("/api/auth/login", json={"username": f"user{i}", "password": "x"})
+               for i in range(8)]
+    assert [a.status_code for a in answers] == [401] * 5 + [429] * 3
+    assert 0 < float(answers[-1].headers["retry-after"]) <= 60
+
+
+def test_the_last_admin_cannot_be_disabled_or_demoted(store: Store) -> None:
+    add_user(store, "admin", "ada")
+    client = TestClient(create_app(store))
+    logged_in(client, "ada")
+    assert client.patch("/api/users/ada", json={"enabled": False}).status_code == 409
+    assert client.patch("/api/users/ada", json={"role": "staff"}).status_code == 409
+    made = client.post("/api/users", json={"username": "grace", "role": "admin",
+                                           "password": PASSWORD})
+    assert made.status_code == 201 and "password" not in made.json()
+    assert client.post("/api/users", json={"username": "grace", "role": "staff",
+                                           "password": PASSWORD}).status_code == 409
+    assert client.post("/api/users", json={"username": "Bad Name!", "role": "staff",
+                                           "password": PASSWORD}).status_code == 422
+    assert client.patch("/api/users/ada", json={"role": "staff"}).status_code == 200
+    assert client.get("/api/users").status_code == 401  # a new role ends the user's sessions
+    logged_in(client, "ada")
+    assert client.get("/api/users").status_code == 403  # now staff
+    assert client.get("/api/events").status_code == 200
+
+
+def test_the_websocket_needs_an_operator(store: Store) -> None:
+    with LiveServer(create_app(store)) as server:
+        url = server.url.replace("http://", "ws://") + "/api/ws"
+        for headers, status in (({}, 401), (bearer(store, "screen"), 403),
+                                (bearer(store, "auditor"), 403)):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(url, additional_headers=headers, open_timeout=5)
+            assert refused.value.response.status_code == status
+        with connect(url, additional_headers=bearer(store, "staff")) as socket:
+            assert '"hello"' in socket.recv(timeout=5)
+        add_user(store, "staff", "nurse")
+        with TestClient(server.server.config.app) as client:
+            logged_in(client, "nurse")
+            cookie = "affectlens_session=" + client.cookies["affectlens_session"]
+        with pytest.raises(InvalidStatus) as hijacked:  # cross-site websocket hijacking
+            connect(url, additional_headers={"Cookie": cookie,
+                                             "Origin": "https://evil.example"}, open_timeout=5)
+        assert hijacked.value.response.status_code == 403
+        with connect(url, additional_headers={"Cookie": cookie}, origin=server.url) as socket:
+            assert '"hello"' in socket.recv(timeout=5)
