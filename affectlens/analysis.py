@@ -15,7 +15,16 @@ import pandas as pd
 
 from affectlens.config import AnalysisConfig
 from affectlens.errors import InputError
+from affectlens.events.falls import FallEvent
 from affectlens.observers import FrameObserver, ThumbnailCollector
+from affectlens.people import (
+    EVENT_COLUMNS,
+    PERSON_COLUMNS,
+    PeoplePipeline,
+    PeopleState,
+    event_row,
+    person_rows,
+)
 from affectlens.pipeline import Pipeline
 from affectlens.result import SOURCE_COLUMNS, Result, frame_rows, frames_table
 from affectlens.sources import MediaInfo, expand_inputs, open_media
@@ -35,33 +44,77 @@ def analyze(
     pipeline: Pipeline | None = None,
     observers: Iterable[FrameObserver] = (),
     progress: Progress | None = None,
+    people: PeoplePipeline | None = None,
 ) -> Result:
     """Analyse video files, images and folders of them.
 
     >>> result = affectlens.analyze("session.mp4", AnalysisConfig(fps=5))
     >>> result.tracks[["track_id", "dominant_expression", "age_band"]]
     >>> result.to_csv("out/")
+    >>> result.events  # falls, long lies and inactivity (when config.pose)
     """
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
     pipeline = pipeline or Pipeline(config)
+    cfg = pipeline.config
+    if people is None and cfg.pose:
+        people = PeoplePipeline(cfg.falls, cfg.device, cfg.threads)
+    body = _BodyRows(people) if people else None
     thumbnails = ThumbnailCollector()
     watchers: list[FrameObserver] = [thumbnails, *observers]
     files, missing = expand_inputs(paths)
     rows: list[dict[str, Any]] = []
     sources = [_source_row(str(p), None, 0, 0, 0, "error", m) for p, m in missing]
     for path in files:
-        sources.append(_analyse_file(path, pipeline, watchers, rows, progress))
+        sources.append(_analyse_file(path, pipeline, watchers, rows, progress, body))
     return Result(
         frames=frames_table(rows),
         sources=_sources_table(sources),
         settings=pipeline.config.model_dump(),
         thumbnails=thumbnails.thumbnails,
+        persons=body.persons_table() if body else None,
+        events=body.events_table() if body else None,
     )
+
+
+class _BodyRows:
+    """Per-frame person rows and fall events of every source, for the Result's tables."""
+
+    def __init__(self, people: PeoplePipeline) -> None:
+        self.people = people
+        self.persons: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self._open: dict[int, FallEvent] = {}
+        self._state: PeopleState | None = None
+
+    def start(self, analysis_fps: float | None) -> None:
+        self._state = self.people.start_source(analysis_fps)
+        self._open = {}
+
+    def add(self, source: str, batch: list[Frame]) -> None:
+        assert self._state is not None
+        for analysis in self.people.analyse(batch, self._state):
+            self.persons += person_rows(source, analysis)
+            self._open |= {id(e): e for e in analysis.events}
+
+    def finish(self, source: str) -> None:
+        """Events in the order they fired, with their end times (open ones end now)."""
+        if self._state is not None:
+            self._open |= {id(e): e for e in self.people.finish(self._state)}
+        self.events += [event_row(source, e) for e in
+                        sorted(self._open.values(), key=lambda e: (e.detected_s, e.kind))]
+        self._state, self._open = None, {}
+
+    def persons_table(self) -> pd.DataFrame:
+        table = pd.DataFrame(self.persons, columns=PERSON_COLUMNS)
+        return table.astype({"track_id": "Int64"})
+
+    def events_table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.events, columns=EVENT_COLUMNS).astype({"track_id": "Int64"})
 
 
 def _analyse_file(
     path: Path, pipeline: Pipeline, watchers: list[FrameObserver],
-    rows: list[dict[str, Any]], progress: Progress | None,
+    rows: list[dict[str, Any]], progress: Progress | None, body: _BodyRows | None = None,
 ) -> dict[str, Any]:
     config = pipeline.config
     try:
@@ -73,6 +126,8 @@ def _analyse_file(
     analysis_fps = min(config.fps or info.native_fps or 25.0, info.native_fps or 25.0)
     state = pipeline.start_source(analysis_fps if info.kind == "video" else None)
     active = _start(watchers, info)
+    if body:
+        body.start(analysis_fps if info.kind == "video" else None)
     count, faces, tracks = 0, 0, set()
     try:
         for batch in _batches(source.frames(), config.batch_frames):
@@ -81,6 +136,8 @@ def _analyse_file(
                 faces += len(analysis)
                 tracks.update(int(t) for t in analysis.track_ids if t > 0)
                 active = _notify(active, frame, analysis)
+            if body:
+                body.add(str(path), batch)
             count += len(batch)
             if progress:
                 progress(path, count, info.frame_count)
@@ -90,6 +147,8 @@ def _analyse_file(
     finally:
         for watcher in active:
             watcher.finish()
+        if body:
+            body.finish(str(path))
     for warning in info.warnings:
         log.warning("%s", warning)
     status = "warning" if info.warnings else "ok"

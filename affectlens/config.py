@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from affectlens.events.falls import FallSettings
 from affectlens.models.age import AgeModelName
 from affectlens.models.expression import ExpressionModelName
 from affectlens.models.runtime import Device
@@ -51,3 +52,9 @@ class AnalysisConfig(BaseModel):
         4096, ge=256, description="Larger images are scaled down to this side before analysis."
     )
     threads: int = Field(0, ge=0, description="CPU threads per model; 0 = all cores.")
+    pose: bool = Field(
+        True, description="Estimate body pose, track people and detect falls (videos only)."
+    )
+    falls: FallSettings = Field(
+        default_factory=FallSettings, description="Fall, long-lie and inactivity rule; zones."
+    )

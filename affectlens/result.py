@@ -38,6 +38,9 @@ class Result:
     sources: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
     thumbnails: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    # Body pose and falls (affectlens.people): None when pose was not estimated.
+    persons: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
 
     @cached_property
     def tracks(self) -> pd.DataFrame:
@@ -58,11 +61,15 @@ class Result:
         sources = self.sources.replace({np.nan: None}).to_dict(orient="records")
         for row in sources:
             row["expression_mix"] = mix.get(row["source"], {})
-        return {
+        summary = {
             "settings": self.settings,
             "sources": sources,
             "tracks": self.tracks.replace({np.nan: None}).to_dict(orient="records"),
         }
+        if self.events is not None:
+            events = self.events.astype(object).where(self.events.notna(), None)
+            summary["fall_events"] = events.to_dict(orient="records")
+        return summary
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         return self._write(Path(directory), "csv")
@@ -79,7 +86,10 @@ class Result:
     def _write(self, directory: Path, fmt: str) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
         written = []
-        for name, table in (("frames", self.frames), ("tracks", self.tracks)):
+        tables = [("frames", self.frames), ("tracks", self.tracks)]
+        if self.persons is not None and self.events is not None:
+            tables += [("persons", self.persons), ("events", self.events)]
+        for name, table in tables:
             path = directory / f"{name}.{fmt}"
             if fmt == "csv":
                 table.to_csv(path, index=False, float_format="%.4f")

@@ -155,7 +155,10 @@ def combined(media, at_10fps) -> Result:
 
 def test_csv_round_trip(combined: Result, tmp_path: Path) -> None:
     written = combined.to_csv(tmp_path / "csv")
-    assert sorted(p.name for p in written) == ["frames.csv", "tracks.csv"]
+    # persons and events: body pose and falls (on by default; AnalysisConfig.pose).
+    assert sorted(p.name for p in written) == [
+        "events.csv", "frames.csv", "persons.csv", "tracks.csv"
+    ]
     frames = pd.read_csv(tmp_path / "csv" / "frames.csv")
     assert len(frames) == len(combined.frames) > 5
     assert list(frames.columns) == list(combined.frames.columns)
@@ -190,7 +193,8 @@ FORBIDDEN = re.compile(r"race|ethnic|identity|identities|embedding|gender|sex|da
 
 
 def test_no_sensitive_columns(combined: Result, tmp_path: Path) -> None:
-    for table in (combined.frames, combined.tracks, combined.sources):
+    for table in (combined.frames, combined.tracks, combined.sources, combined.persons,
+                  combined.events):
         assert not [c for c in table.columns if FORBIDDEN.search(c)]
     summary = json.loads(combined.to_json(tmp_path / "s.json").read_text())
     keys = set(summary) | set(summary["settings"])

@@ -76,6 +76,21 @@ def _track_section(result: Result, track: dict) -> str:
     )
 
 
+def _events_table(events: pd.DataFrame) -> str:
+    """One row per event; body pose only, no pictures (a person track identifies no one)."""
+    if events.empty:
+        return "<p>No fall, long lie or inactivity event.</p>"
+    head = "".join(f"<th>{c}</th>" for c in ("source", "event", "person track", "floor from (s)",
+                                              "detected (s)", "ended (s)", "probability", "zone"))
+    rows = []
+    for e in events.to_dict(orient="records"):
+        cells = [Path(e["source"]).name, e["kind"], e["track_id"], e["started_s"],
+                 e["detected_s"], e["ended_s"], e["confidence"], e["zone"]]
+        rows.append("<tr>" + "".join(
+            f"<td>{'' if pd.isna(c) else escape(str(c))}</td>" for c in cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
 def render(result: Result, blurred: bool = True) -> str:
     """The report as one HTML string."""
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -92,6 +107,8 @@ def render(result: Result, blurred: bool = True) -> str:
         parts.append("<p class='alert'>Faces were NOT blurred in the annotated videos of this "
                      "run (--no-blur was given).</p>")
     parts += ["<h2>Inputs</h2>", _sources_table(result.sources)]
+    if result.events is not None:
+        parts += ["<h2>Falls, long lies and inactivity</h2>", _events_table(result.events)]
     tracks = result.tracks
     for source, group in tracks.groupby("source", sort=False):
         parts.append(f"<h2>{escape(Path(source).name)}</h2>")

@@ -1,0 +1,119 @@
+"""The body path: frames -> pose -> person tracks -> fall rule -> per-frame people and events.
+
+It sits beside the face pipeline (pipeline.py) rather than inside it, so a camera or job that
+does not watch for falls never loads the pose model, and the face path is unchanged. Offline
+``analyze`` and the live worker use the same object; state lives in one ``PeopleState`` per
+source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from affectlens.events.fall_classifier import FallClassifier
+from affectlens.events.fall_features import from_coco, posture
+from affectlens.events.falls import FallEvent, FallRule, FallSettings
+from affectlens.models.pose import KEYPOINTS, PersonDetections, PoseEstimator
+from affectlens.models.runtime import Device
+from affectlens.tracking.persons import UNTRACKED, PersonTracker
+from affectlens.types import Frame
+
+PERSON_COLUMNS = [
+    "source", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "pose_score", "state",
+    "torso_angle", *[f"{name}_{axis}" for name in KEYPOINTS for axis in ("x", "y", "score")],
+]
+EVENT_COLUMNS = [
+    "source", "kind", "track_id", "started_s", "detected_s", "ended_s", "confidence", "zone",
+    "x", "y",
+]
+
+
+@dataclass(frozen=True)
+class PeopleAnalysis:
+    """The people of one frame (row i = person i) and the fall events this frame changed."""
+
+    frame_index: int
+    timestamp: float
+    people: PersonDetections
+    track_ids: np.ndarray
+    states: tuple[str, ...]
+    events: tuple[FallEvent, ...]
+
+
+@dataclass
+class PeopleState:
+    tracker: PersonTracker | None  # None for a still image: no time, no falls
+    rule: FallRule
+
+
+class PeoplePipeline:
+    """analyse(frames, state) -> one PeopleAnalysis per frame, in order."""
+
+    def __init__(self, settings: FallSettings | None = None, device: Device = "cpu",
+                 threads: int = 0, estimator: PoseEstimator | None = None,
+                 classifier: FallClassifier | None = None) -> None:
+        self.settings = settings or FallSettings()
+        self.estimator = estimator or PoseEstimator(device, threads=threads)
+        self.classifier = classifier or FallClassifier.load()
+
+    def start_source(self, analysis_fps: float | None,
+                     settings: FallSettings | None = None) -> PeopleState:
+        tracker = PersonTracker(analysis_fps) if analysis_fps else None
+        return PeopleState(tracker, FallRule(settings or self.settings, self.classifier))
+
+    def analyse(self, frames: Sequence[Frame], state: PeopleState) -> list[PeopleAnalysis]:
+        return [self._one(frame, people, state)
+                for frame, people in zip(frames, self.estimator.predict([f.image for f in frames]))]
+
+    def finish(self, state: PeopleState) -> list[FallEvent]:
+        """Close open events (end of a video or of a camera's run)."""
+        return state.rule.finish()
+
+    @staticmethod
+    def _one(frame: Frame, people: PersonDetections, state: PeopleState) -> PeopleAnalysis:
+        if state.tracker is None:
+            ids = np.arange(1, len(people) + 1)
+            return PeopleAnalysis(frame.index, frame.timestamp, people, ids,
+                                  ("",) * len(people), ())
+        ids = state.tracker.update(people)
+        events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints))
+        states = state.rule.states()
+        labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
+        return PeopleAnalysis(frame.index, frame.timestamp, people, ids, labels, tuple(events))
+
+
+def person_rows(source: str, analysis: PeopleAnalysis) -> list[dict[str, Any]]:
+    """One row per person of one frame, in PERSON_COLUMNS order."""
+    rows = []
+    people = analysis.people
+    for i in range(len(people)):
+        track = int(analysis.track_ids[i])
+        box = people.boxes[i]
+        row: dict[str, Any] = {
+            "source": source, "frame": analysis.frame_index,
+            "time_s": round(analysis.timestamp, 4),
+            "track_id": None if track == UNTRACKED else track,
+            "x1": float(box[0]), "y1": float(box[1]), "x2": float(box[2]), "y2": float(box[3]),
+            "pose_score": float(people.scores[i]), "state": analysis.states[i] or None,
+            "torso_angle": posture(from_coco(people.keypoints[i]).astype(np.float64)).torso_angle,
+        }
+        for k, name in enumerate(KEYPOINTS):
+            x, y, score = people.keypoints[i, k].tolist()
+            row |= {f"{name}_x": x, f"{name}_y": y, f"{name}_score": score}
+        rows.append(row)
+    return rows
+
+
+def event_row(source: str, event: FallEvent) -> dict[str, Any]:
+    """One row per fall, long_lie or inactivity event, in EVENT_COLUMNS order."""
+    x, y = event.location if event.location else (None, None)
+    return {
+        "source": source, "kind": event.kind, "track_id": event.track_id,
+        "started_s": round(event.started_s, 4), "detected_s": round(event.detected_s, 4),
+        "ended_s": None if event.ended_s is None else round(event.ended_s, 4),
+        "confidence": round(event.confidence, 4), "zone": event.zone, "x": x, "y": y,
+    }
