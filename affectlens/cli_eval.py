@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import sys
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from affectlens.errors import AffectlensError
+from affectlens.errors import AffectlensError, InputError
 from affectlens.eval.age import evaluate_ages, predict_ages
 from affectlens.eval.calibration import (
     abstention_threshold,
@@ -27,10 +28,18 @@ from affectlens.eval.card import Card, age_card, expression_card, pct
 from affectlens.eval.datasets import is_held_out, read_expression_folder, read_utkface
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
+from affectlens.eval.falls import (
+    MD4FD_FILE,
+    Outcome,
+    evaluate_md4fd,
+    evaluate_urfd_videos,
+    labelled_videos,
+)
 from affectlens.eval.metrics import expected_calibration_error
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.calibration import DEFAULT_TARGET_ACCURACY, Calibration
 from affectlens.models.expression import SPECS, ExpressionClassifier
+from affectlens.people import PeoplePipeline
 
 eval_app = typer.Typer(
     help="Measure accuracy, calibration and per-group error on labelled data; write model cards.",
@@ -212,6 +221,68 @@ def calibrate_command(
         f"abstain below {threshold:.3f} (labelled faces at least {pct(target_accuracy)} right)\n"
         f"wrote {path}", highlight=False,
     )
+
+
+@eval_app.command("falls")
+def falls_command(
+    data: Annotated[Path, typer.Option(
+        help="MD4FD JSON file, or a folder with URFD_normalized.json and/or URFD's "
+        "urfall-*.csv labels beside <sequence>-cam0.mp4 videos.")],
+    cv: Annotated[bool, typer.Option(
+        "--cv/--shipped",
+        help="MD4FD: cross-validate by recording (fair on the training data) or judge with the "
+        "shipped classifier (fair on data it never saw).")] = False,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
+    out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+) -> None:
+    """Sequence-level sensitivity, specificity, F1 and confusion of the fall rule, with 95%
+    bootstrap intervals.
+
+    Example: affectlens eval falls --data ../shared/data/falls --cv
+    """
+    figures: dict[str, dict] = {}
+    with _clear_errors():
+        md4fd = data if data.is_file() else data / MD4FD_FILE
+        if md4fd.is_file():
+            if not cv and md4fd.name == MD4FD_FILE:
+                console.print("[yellow]warning:[/yellow] the shipped classifier was trained on "
+                              f"{MD4FD_FILE}; only --cv gives a fair figure on it")
+            window, rule = evaluate_md4fd(md4fd, cv, folds)
+            how = "cross-validated by recording" if cv else "shipped classifier"
+            figures["md4fd_rule"] = _falls_table(f"{md4fd.name}: full rule ({how})", rule,
+                                                 resamples)
+            figures["md4fd_classifier"] = _falls_table(
+                f"{md4fd.name}: classifier on whole sequences ({how})", window, resamples)
+        if data.is_dir() and labelled_videos(data):
+            outcome, timed = evaluate_urfd_videos(data, PeoplePipeline())
+            figures["urfd_videos"] = _falls_table("URFD videos (pose, tracks, rule)", outcome,
+                                                  resamples)
+            for t in timed:
+                console.print(f"{t.name}: fall event at {_s(t.fall_s)}; labelled falling from "
+                              f"{_s(t.falling_from_s)}, lying from {_s(t.lying_from_s)}",
+                              highlight=False)
+        if not figures:
+            raise InputError(f"{data}: no {MD4FD_FILE} and no URFD CSV with its video found")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2))
+        console.print(f"wrote {out}", highlight=False)
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _falls_table(title: str, outcome: Outcome, resamples: int) -> dict:
+    figures = outcome.figures(resamples)
+    table = Table("measure", "value", "95% interval", title=title)
+    for name, (value, low, high) in figures.items():
+        table.add_row(name, f"{value:.3f}", f"{low:.3f}-{high:.3f}")
+    c = outcome.confusion
+    table.add_row("confusion", f"TP {c['tp']} FN {c['fn']}", f"FP {c['fp']} TN {c['tn']}")
+    console.print(table)
+    return {"confusion": c, **{k: list(v) for k, v in figures.items()}}
 
 
 def _write(card: Card, figures: dict, out: Path) -> None:
