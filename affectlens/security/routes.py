@@ -28,6 +28,7 @@ from affectlens.security.schemas import (
     VerificationOut,
 )
 from affectlens.security.throttle import AttemptLimiter
+from affectlens.service.schemas import MAX_ID
 
 Caller = Annotated[Principal, Depends(principal_of)]
 
@@ -131,7 +132,7 @@ def account_router(accounts: Accounts, audit: AuditLog, limiter: AttemptLimiter)
         return NewToken(token=value, **TokenOut.model_validate(token).model_dump())
 
     @router.delete("/api/tokens/{token_id}", status_code=204)
-    def revoke_token(token_id: int, caller: Caller) -> Response:
+    def revoke_token(token_id: Annotated[int, Path(ge=0, le=MAX_ID)], caller: Caller) -> Response:
         if accounts.revoke_token(token_id) is None:
             raise HTTPException(404, f"no token {token_id}")
         audit.append(caller.name, "token.revoke", f"token:{token_id}")
@@ -139,7 +140,7 @@ def account_router(accounts: Accounts, audit: AuditLog, limiter: AttemptLimiter)
 
     @router.get("/api/audit")
     def audit_records(
-        after_id: Annotated[int, Query(ge=0)] = 0,
+        after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         since: datetime | None = None,
         until: datetime | None = None,
         action: Annotated[str | None, Query(max_length=64)] = None,

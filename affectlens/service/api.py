@@ -12,6 +12,7 @@ headers. Changes and media views are written to the hash-chained audit log.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from affectlens.service.schemas import (
     CameraOut,
     CameraPatch,
     EventOut,
+    RowId,
 )
 from affectlens.store import Store
 from affectlens.store.db import StoreError
@@ -51,6 +53,18 @@ Caller = Annotated[Principal, Depends(principal_of)]
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise HTTPException(422, f"{name} needs a time zone, e.g. 2026-11-27T10:00:00Z")
+    return value
+
+
+def json_safe(value: object) -> object:
+    """NaN and infinities (Python's JSON reader accepts them) as text: the 422 that echoes
+    them must itself be valid JSON, not a 500."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
     return value
 
 
@@ -103,7 +117,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def unprocessable(_request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={
-            "detail": jsonable_encoder(explain_hard_lines(list(error.errors())))})
+            "detail": json_safe(jsonable_encoder(explain_hard_lines(list(error.errors()))))})
 
     app.add_middleware(Guard, routes=lambda: app.router.routes, accounts=accounts,
                        settings=security)
@@ -160,11 +174,11 @@ def create_app(
         return CameraOut.model_validate(created)
 
     @app.get("/api/cameras/{camera_id}")
-    def get_camera(camera_id: int, caller: Caller) -> CameraOut:
+    def get_camera(camera_id: RowId, caller: Caller) -> CameraOut:
         return camera_or_404(camera_id, caller)
 
     @app.patch("/api/cameras/{camera_id}")
-    def update_camera(camera_id: int, patch: CameraPatch, caller: Caller) -> CameraOut:
+    def update_camera(camera_id: RowId, patch: CameraPatch, caller: Caller) -> CameraOut:
         changes = patch.model_dump(exclude_none=True)
         before = store.camera(camera_id)
         try:
@@ -182,7 +196,7 @@ def create_app(
         return CameraOut.model_validate(updated)
 
     @app.delete("/api/cameras/{camera_id}", status_code=204)
-    def delete_camera(camera_id: int, caller: Caller) -> Response:
+    def delete_camera(camera_id: RowId, caller: Caller) -> Response:
         if not store.delete_camera(camera_id):
             raise HTTPException(404, f"no camera {camera_id}")
         audit.append(caller.name, "camera.delete", f"camera:{camera_id}")
@@ -192,7 +206,7 @@ def create_app(
 
     @app.get("/api/events")
     def list_events(
-        camera_id: int | None = None,
+        camera_id: RowId | None = None,
         kind: Annotated[str | None, Query(max_length=32)] = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -203,7 +217,7 @@ def create_app(
         return [EventOut.model_validate(e) for e in events]
 
     @app.post("/api/events/{event_id}/acknowledge")
-    def acknowledge(event_id: int, body: Acknowledgement, caller: Caller) -> EventOut:
+    def acknowledge(event_id: RowId, body: Acknowledgement, caller: Caller) -> EventOut:
         """Recorded under the caller's account name; ``by`` (a name typed on a shared
         screen) is kept beside it."""
         by = caller.name if body.by in (None, caller.name) else f"{body.by} ({caller.name})"

@@ -30,6 +30,7 @@ from affectlens.service.schemas import (
     CameraLiveOut,
     ConnectionTestIn,
     ConnectionTestOut,
+    RowId,
     ScreenOut,
     StatsSeries,
 )
@@ -194,12 +195,12 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> API
         return [live_of(c.id, c.name) for c in store.cameras()]
 
     @router.get("/api/cameras/{camera_id}/live")
-    def camera_live(camera_id: int) -> CameraLiveOut:
+    def camera_live(camera_id: RowId) -> CameraLiveOut:
         return live_of(camera_id, camera_or_404(camera_id).name)
 
     @router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response,
                 responses={200: {"content": {"image/jpeg": {}}}})
-    def snapshot(camera_id: int, caller: Caller) -> Response:
+    def snapshot(camera_id: RowId, caller: Caller) -> Response:
         name = camera_or_404(camera_id).name
         jpeg = hub.preview(camera_id)
         if jpeg is None:
@@ -211,7 +212,7 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> API
 
     @router.get("/api/cameras/{camera_id}/preview.mjpeg", response_class=StreamingResponse)
     def preview(
-        camera_id: int, request: Request, caller: Caller,
+        camera_id: RowId, request: Request, caller: Caller,
         fps: Annotated[float, Query(gt=0, le=10)] = 4.0,
         frames: Annotated[int | None, Query(ge=1)] = None,
     ) -> StreamingResponse:
@@ -230,14 +231,14 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> API
         return check_connection(body.url, body.timeout_s)
 
     @router.post("/api/cameras/{camera_id}/test")
-    def test_camera(camera_id: int, caller: Caller,
+    def test_camera(camera_id: RowId, caller: Caller,
                     timeout_s: Annotated[float, Query(gt=0, le=30)] = 5.0) -> ConnectionTestOut:
         url = camera_or_404(camera_id).url
         audit.append(caller.name, "camera.test", f"camera:{camera_id}")
         return check_connection(url, timeout_s)
 
     @router.get("/api/cameras/{camera_id}/stats")
-    def stats(camera_id: int,
+    def stats(camera_id: RowId,
               hours: Annotated[float, Query(gt=0, le=168)] = 3.0) -> StatsSeries:
         camera_or_404(camera_id)
         return minute_series(store, camera_id, hours)

@@ -29,6 +29,9 @@ def check_stream_url(url: str) -> str:
 
 
 StreamUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_stream_url)]
+# Row ids are 32-bit in PostgreSQL and 64-bit in SQLite: a larger one is a 422, not a 500.
+MAX_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class CameraIn(BaseModel):
