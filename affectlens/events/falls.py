@@ -237,13 +237,17 @@ class FallRule:
         return self._close(person, t)
 
     def _floor(self, person: _Person, t: float) -> list[FallEvent]:
-        s = self.settings
         person.upright_since = None
         if person.floor_since is None:
             person.floor_since = t
         if person.state in ("on_floor", "lying"):
             return self._check_long_lie(person, t)
-        if t - person.floor_since < s.confirm_s:
+        return self._decide(person, t)
+
+    def _decide(self, person: _Person, t: float) -> list[FallEvent]:
+        """Once the floor posture is ``confirm_s`` old (seen since or not): fall, or lying."""
+        s = self.settings
+        if person.floor_since is None or t - person.floor_since < s.confirm_s:
             return []
         recent = (person.last_upright_s is not None
                   and person.floor_since - person.last_upright_s <= s.max_fall_s)
@@ -286,6 +290,8 @@ class FallRule:
             if person.track_id in seen_ids:
                 continue
             gone = t - person.last_seen_s
+            if person.state not in ("on_floor", "lying") and gone <= s.lost_s:
+                events += self._decide(person, t)  # lost on the way down: decide anyway
             if person.state == "on_floor":
                 events += self._check_long_lie(person, t)
                 if gone > s.hold_unseen_s or self._helped_up(person, t, seen):

@@ -1,0 +1,219 @@
+"""The fall rule's state machine on hand-made pose sequences (the shipped, trained classifier).
+
+Bodies are drawn from a torso angle, a hip position and a leg pose, in pixels, at 15 frames a
+second: the geometry a camera sees of a fall, of sitting down, of lying down in bed, of bending
+to pick something up, and of someone walking out of view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from affectlens.events.fall_classifier import FallClassifier
+from affectlens.events.falls import FallEvent, FallRule, FallSettings, Zone
+
+FPS = 15.0
+TORSO = 50.0  # pixels
+
+
+def body(hip: tuple[float, float], angle: float, legs: str = "straight",
+         score: float = 0.9) -> np.ndarray:
+    """(11, 3) joints in FALL_JOINTS order; angle in degrees from vertical (90 = lying)."""
+    hx, hy = hip
+    a = np.radians(angle)
+    axis = np.array([np.sin(a), -np.cos(a)])  # hips -> shoulders
+    shoulder = np.array([hx, hy]) + TORSO * axis
+    nose = shoulder + 0.4 * TORSO * axis
+    if legs == "straight":  # along the body: standing, or lying flat
+        knee = np.array([hx, hy]) - 0.8 * TORSO * axis
+        ankle = np.array([hx, hy]) - 1.6 * TORSO * axis
+    elif legs == "vertical":  # standing legs under a tilted torso (bending over)
+        knee, ankle = np.array([hx, hy + 0.8 * TORSO]), np.array([hx, hy + 1.6 * TORSO])
+    else:  # seated: thighs forward, shins down
+        knee = np.array([hx + 0.8 * TORSO, hy])
+        ankle = knee + np.array([0, 0.8 * TORSO])
+    side = np.array([0.15 * TORSO, 0])
+    points = [nose, shoulder - side, shoulder + side, np.array([hx, hy]) - side,
+              np.array([hx, hy]) + side, knee - side, knee + side, ankle + side, ankle - side,
+              np.array([hx, hy]) - 2 * side, np.array([hx, hy]) + 2 * side]
+    return np.array([[x, y, score] for x, y in points])
+
+
+def run(rule: FallRule, frames: list[list[tuple[int, np.ndarray]]], start: float = 0.0
+        ) -> list[FallEvent]:
+    """Feeds frames (each a list of (track id, body)) at FPS; returns every event, in order."""
+    events = []
+    for n, people in enumerate(frames):
+        ids = np.array([tid for tid, _ in people], np.int64)
+        bodies = np.array([b for _, b in people]).reshape(len(people), 11, 3)
+        events += rule.update(start + n / FPS, ids, bodies)
+    return events
+
+
+def hold(seconds: float, make: object) -> list[list[tuple[int, np.ndarray]]]:
+    return [make(i / FPS) for i in range(round(seconds * FPS))]  # type: ignore[operator]
+
+
+def move(seconds: float, hip0: tuple[float, float], hip1: tuple[float, float],
+         angle0: float, angle1: float, legs: str = "straight", track: int = 1
+         ) -> list[list[tuple[int, np.ndarray]]]:
+    n = round(seconds * FPS)
+    out = []
+    for i in range(1, n + 1):
+        f = i / n
+        hip = (hip0[0] + f * (hip1[0] - hip0[0]), hip0[1] + f * (hip1[1] - hip0[1]))
+        out.append([(track, body(hip, angle0 + f * (angle1 - angle0), legs))])
+    return out
+
+
+STAND = (200.0, 200.0)
+FLOOR = (230.0, 275.0)  # hips 1.5 torso lengths lower: on the floor
+
+
+@pytest.fixture(scope="module")
+def classifier() -> FallClassifier:
+    return FallClassifier.load()
+
+
+def standing(seconds: float, track: int = 1, hip: tuple[float, float] = STAND
+             ) -> list[list[tuple[int, np.ndarray]]]:
+    return hold(seconds, lambda t: [(track, body((hip[0] + 3 * np.sin(5 * t), hip[1]), 2.0))])
+
+
+def fall_frames() -> list[list[tuple[int, np.ndarray]]]:
+    return standing(2) + move(0.6, STAND, FLOOR, 2, 88)
+
+
+def test_fall_then_long_lie(classifier: FallClassifier) -> None:
+    rule = FallRule(FallSettings(long_lie_s=3.0), classifier)
+    floor_at = 2.0 + 0.4  # first frame with the torso past 55 degrees and the hips low
+    events = run(rule, fall_frames() + hold(4, lambda t: [(1, body(FLOOR, 88))]))
+    kinds = [e.kind for e in events]
+    assert kinds == ["fall", "long_lie"]
+    fall, long_lie = events
+    assert fall.track_id == 1 and fall.confidence >= classifier.threshold
+    assert floor_at - 0.2 <= fall.started_s <= 2.6
+    assert fall.detected_s - fall.started_s <= 1.0  # latency from the first floor frame
+    assert long_lie.detected_s == pytest.approx(fall.started_s + 3.0, abs=1 / FPS + 1e-6)
+    assert rule.states()[1] == "on_floor"
+
+
+def test_fall_then_getting_up_recovers(classifier: FallClassifier) -> None:
+    rule = FallRule(FallSettings(long_lie_s=10.0, recover_s=1.0), classifier)
+    frames = fall_frames() + hold(1, lambda t: [(1, body(FLOOR, 88))])
+    frames += move(1.5, FLOOR, STAND, 88, 2) + standing(2)
+    events = run(rule, frames)
+    assert [e.kind for e in events] == ["fall", "fall"]  # fired, then ended (same event)
+    assert events[0] is events[1] and events[0].ended_s is not None
+    assert rule.states()[1] == "recovered"
+
+
+def test_sitting_down_is_not_a_fall(classifier: FallClassifier) -> None:
+    rule = FallRule(FallSettings(), classifier)
+    seat = (STAND[0], STAND[1] + 0.8 * TORSO)
+    frames = standing(2) + move(0.5, STAND, seat, 2, 8, legs="seated")
+    frames += hold(5, lambda t: [(1, body(seat, 8, "seated"))])
+    assert run(rule, frames) == []
+    assert rule.states()[1] != "on_floor"
+
+
+def test_lying_down_in_a_bed_zone_is_not_a_fall(classifier: FallClassifier) -> None:
+    bed = Zone(name="bed 1", kind="bed", points=((150, 240), (400, 240), (400, 320), (150, 320)))
+    rule = FallRule(FallSettings(zones=(bed,)), classifier)
+    frames = fall_frames() + hold(3, lambda t: [(1, body(FLOOR, 88))])
+    assert run(rule, frames) == []
+    assert rule.states()[1] == "lying"
+    # The same movement outside the zone is a fall: the zone is what made the difference.
+    assert [e.kind for e in run(FallRule(FallSettings(), classifier), frames)] == ["fall"]
+
+
+def test_slow_controlled_lie_down_is_lying_not_a_fall(classifier: FallClassifier) -> None:
+    """Same start and end as the fall, but 2.5 s instead of 0.6 s: the classifier's call."""
+    rule = FallRule(FallSettings(), classifier)
+    frames = standing(2) + move(2.5, STAND, FLOOR, 2, 88)
+    assert run(rule, frames + hold(2, lambda t: [(1, body(FLOOR, 88))])) == []
+    assert rule.states()[1] == "lying"
+
+
+def test_bending_to_pick_something_up_is_not_a_fall(classifier: FallClassifier) -> None:
+    rule = FallRule(FallSettings(), classifier)
+    bent = (STAND[0], STAND[1] + 0.1 * TORSO)
+    frames = standing(2) + move(0.5, STAND, bent, 2, 85, legs="vertical")
+    frames += hold(1.5, lambda t: [(1, body(bent, 85, "vertical"))])
+    frames += move(0.5, bent, STAND, 85, 2, legs="vertical") + standing(1)
+    assert run(rule, frames) == []
+    assert rule.states()[1] == "upright"
+
+
+def test_person_leaving_the_frame_is_forgotten_quietly(classifier: FallClassifier) -> None:
+    rule = FallRule(FallSettings(lost_s=2.0), classifier)
+    walk = hold(2, lambda t: [(1, body((200 + 150 * t, 200), 3))])
+    gone = [[] for _ in range(round(5 * FPS))]
+    assert run(rule, walk + gone) == []
+    assert rule.states() == {}
+
+
+def test_fallen_person_lost_by_the_pose_model_still_gets_a_long_lie(
+    classifier: FallClassifier,
+) -> None:
+    rule = FallRule(FallSettings(long_lie_s=3.0), classifier)
+    frames = fall_frames() + hold(0.5, lambda t: [(1, body(FLOOR, 88))])
+    frames += [[] for _ in range(round(4 * FPS))]
+    assert [e.kind for e in run(rule, frames)] == ["fall", "long_lie"]
+    assert rule.states()[1] == "on_floor"
+
+
+def test_several_people_only_the_one_who_falls(classifier: FallClassifier) -> None:
+    rule = FallRule(FallSettings(), classifier)
+    other = (420.0, 200.0)
+    frames = [a + b for a, b in zip(fall_frames(), standing(2.6, track=2, hip=other))]
+    events = run(rule, frames + hold(1, lambda t: [(1, body(FLOOR, 88)),
+                                                   (2, body(other, 2))]))
+    assert [(e.kind, e.track_id) for e in events] == [("fall", 1)]
+    assert rule.states() == {1: "on_floor", 2: "upright"}
+
+
+def test_bad_input_no_person_missing_keypoints_untracked(classifier: FallClassifier) -> None:
+    rule = FallRule(FallSettings(), classifier)
+    assert rule.update(0.0, np.zeros(0, np.int64), np.zeros((0, 11, 3))) == []
+    blind = body(STAND, 2, score=0.0)  # every keypoint missing
+    legless = body(STAND, 2)
+    legless[5:9, 2] = 0.0  # knees and ankles unseen
+    nan_body = body(FLOOR, 88)
+    nan_body[:, :2] = np.nan
+    frames = [[(1, blind)], [(1, legless)], [(-1, body(FLOOR, 88))], [(1, nan_body)]]
+    assert run(rule, frames) == []
+    # A fall seen without legs still counts: torso, hips and head are enough.
+    rule = FallRule(FallSettings(), classifier)
+    no_legs = []
+    for frame in fall_frames() + hold(1, lambda t: [(1, body(FLOOR, 88))]):
+        b = frame[0][1].copy()
+        b[5:9, 2] = 0.0
+        no_legs.append([(1, b)])
+    assert [e.kind for e in run(rule, no_legs)] == ["fall"]
+
+
+def test_inactivity_in_a_zone(classifier: FallClassifier) -> None:
+    chair = Zone(name="armchair", kind="chair", points=((150, 150), (300, 150), (300, 300),
+                                                        (150, 300)), inactivity_minutes=0.05)
+    rule = FallRule(FallSettings(zones=(chair,)), classifier)
+    still = hold(4, lambda t: [(1, body(STAND, 2))])
+    events = run(rule, still)
+    assert [e.kind for e in events] == ["inactivity"]
+    assert events[0].zone == "armchair" and events[0].detected_s - events[0].started_s >= 3.0
+    moved = run(rule, move(0.5, STAND, (260, 200), 2, 2), start=4.0)
+    assert moved == events and events[0].ended_s is not None  # movement ends it
+
+
+def test_zone_checks() -> None:
+    square = Zone(name="floor", kind="floor", points=((0, 0), (10, 0), (10, 10), (0, 10)))
+    assert square.contains(5, 5) and not square.contains(15, 5)
+    assert not square.contains(float("nan"), 5)
+    with pytest.raises(ValidationError):
+        Zone(name="line", kind="bed", points=((0, 0), (1, 1)))
+    with pytest.raises(ValidationError):
+        FallSettings(long_lie_s=0)
+    with pytest.raises(ValidationError):
+        FallSettings(unknown=1)  # type: ignore[call-arg]

@@ -1,0 +1,65 @@
+"""Body pose model: shapes, bad input, real people, and stable person ids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from affectlens.events.fall_features import FALL_JOINTS, from_coco
+from affectlens.models.pose import KEYPOINTS, PersonDetections, PoseEstimator
+from affectlens.tracking.persons import PersonTracker
+
+
+@pytest.fixture(scope="module")
+def pose() -> PoseEstimator:
+    return PoseEstimator(threads=1)
+
+
+def test_blank_and_odd_images_find_no_one(pose: PoseEstimator) -> None:
+    for image in (np.zeros((240, 320, 3), np.uint8), np.full((33, 517, 3), 200, np.uint8)):
+        people = pose.predict_one(image)
+        assert len(people) == 0 and people.keypoints.shape == (0, 17, 3)
+
+
+def test_bad_input_is_refused(pose: PoseEstimator) -> None:
+    with pytest.raises(ValueError):
+        pose.predict_one(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError):
+        pose.predict_one(np.zeros((0, 10, 3), np.uint8))
+    with pytest.raises(ValueError):
+        PersonDetections(np.zeros((1, 4)), np.zeros(1), np.zeros((1, 11, 3)))
+
+
+def test_joint_mapping_is_by_name() -> None:
+    coco = np.arange(17 * 3, dtype=np.float32).reshape(17, 3)
+    mapped = from_coco(coco)
+    for i, name in enumerate(FALL_JOINTS):
+        assert (mapped[i] == coco[KEYPOINTS.index(name)]).all()
+
+
+def test_people_in_a_real_photo(pose: PoseEstimator, media: Callable[[str], Path]) -> None:
+    image = cv2.imread(str(media("multi_face.jpg")))
+    people = pose.predict_one(image)
+    assert 3 <= len(people) <= 6  # five people, some cut by the frame
+    height, width = image.shape[:2]
+    assert (people.boxes[:, [0, 2]] <= width).all() and (people.boxes[:, [1, 3]] <= height).all()
+    # Heads above hips: upright people.
+    noses, hips = people.keypoints[:, 0, 1], people.keypoints[:, [11, 12], 1].mean(axis=1)
+    assert (noses < hips).all()
+
+
+def test_person_keeps_one_id_through_a_real_clip(pose: PoseEstimator) -> None:
+    clip = Path(__file__).resolve().parents[2] / "shared/data/falls/fall-01-cam0.mp4"
+    if not clip.is_file():
+        pytest.skip(f"shared fall clip not present: {clip}")
+    cap = cv2.VideoCapture(str(clip))
+    tracker, ids = PersonTracker(30.0), []
+    for _ in range(100):  # standing and walking, before the fall
+        ok, frame = cap.read()
+        assert ok
+        ids += [int(t) for t in tracker.update(pose.predict_one(frame[:, 320:])) if t > 0]
+    assert len(ids) >= 80 and set(ids) == {1}
