@@ -134,3 +134,34 @@ def test_no_sql_is_built_from_strings() -> None:
             offenders[str(path.relative_to(PACKAGE))] = lines
     assert offenders == {}
     assert _sql_from_strings(ast.parse('session.execute(text(f"SELECT {x}"))')) == [1]
+
+
+def test_event_snapshots_are_served_only_from_inside_their_folder(store: Store,
+                                                                  tmp_path: Path) -> None:
+    """Whatever path the database holds (written by a worker, or by an attacker), only a
+    JPEG inside snapshots_dir is served; each view is audited."""
+    from affectlens.security.audit import AuditLog
+
+    folder = tmp_path / "snapshots"
+    (folder / "1").mkdir(parents=True)
+    (folder / "1" / "a.jpg").write_bytes(b"\xff\xd8 blurred")
+    (tmp_path / "secret.jpg").write_bytes(b"outside")
+    (folder / "1" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    (folder / "1" / "notes.txt").write_text("not a picture")
+    camera = store.add_camera("hall", "rtsp://h/x", "care_safety")
+    client = TestClient(create_app(store, snapshots_dir=folder), headers=bearer(store, "staff"))
+    stored = {}
+    for path in ("1/a.jpg", "../secret.jpg", str(tmp_path / "secret.jpg"), "1/link.jpg",
+                 "1/notes.txt", "1/../../secret.jpg", None, "1/missing.jpg"):
+        event = store.record_event(camera.id, "distress", camera.created_at, 0.9, snapshot=path)
+        stored[path] = client.get(f"/api/events/{event.id}/snapshot.jpg")
+    assert stored["1/a.jpg"].status_code == 200
+    assert stored["1/a.jpg"].content == b"\xff\xd8 blurred"
+    assert stored["1/a.jpg"].headers["content-type"] == "image/jpeg"
+    assert {p: a.status_code for p, a in stored.items() if p != "1/a.jpg"} == {
+        p: 404 for p in stored if p != "1/a.jpg"}
+    assert client.get("/api/events/999999/snapshot.jpg").status_code == 404
+    assert TestClient(create_app(store), headers=bearer(store, "staff")).get(
+        "/api/events/1/snapshot.jpg").status_code == 404  # no folder given: nothing served
+    views = [r for r in AuditLog(store).all_records() if r.action == "media.event_snapshot"]
+    assert [r.target for r in views] == ["event:1"]

@@ -56,6 +56,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/cameras/{camera_id}/stats"): {A, S, U},
     ("GET", "/api/events"): {A, S, U},
     ("POST", "/api/events/{event_id}/acknowledge"): {A, S},
+    ("GET", "/api/events/{event_id}/snapshot.jpg"): {A, S},
     ("GET", "/api/screen"): {A, S, U, K},
     ("WS", "/api/ws"): {A, S},
 }
@@ -89,11 +90,13 @@ def app_routes(app) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def world(store: Store):
+def world(store: Store, tmp_path):
     """The app as `affectlens serve` builds it (with /metrics added after create_app), a
-    camera with a preview, an event, a user and a token to act on."""
+    camera with a preview, an event with a snapshot, a user and a token to act on."""
     hub = Hub()
-    app = create_app(store, hub)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "event.jpg").write_bytes(b"\xff\xd8 blurred")
+    app = create_app(store, hub, snapshots_dir=tmp_path)
 
     def metrics() -> Response:
         return Response("# metrics\n", media_type="text/plain")
@@ -101,7 +104,8 @@ def world(store: Store):
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     camera = store.add_camera("hall", DEAD_PORT, "care_safety")
     hub.set_preview(camera.id, b"\xff\xd8 blurred")
-    event = store.record_event(camera.id, "distress", camera.created_at, 0.9)
+    event = store.record_event(camera.id, "distress", camera.created_at, 0.9,
+                               snapshot="1/event.jpg")
     admin = TestClient(app, headers=bearer(store, "admin"))
     assert admin.post("/api/users", json={"username": "ada", "role": "admin",
                                           "password": "long enough password"}).status_code == 201

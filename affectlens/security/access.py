@@ -50,6 +50,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/cameras/{camera_id}/test"): ONLY_ADMIN,
     ("GET", "/api/events"): READERS,
     ("POST", "/api/events/{event_id}/acknowledge"): OPERATORS,
+    ("GET", "/api/events/{event_id}/snapshot.jpg"): OPERATORS,
     # live state and media (blurred, still pictures of people: operators only)
     ("GET", "/api/live"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/live"): OPERATORS,

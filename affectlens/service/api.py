@@ -42,6 +42,7 @@ from affectlens.service.schemas import (
 )
 from affectlens.store import Store
 from affectlens.store.db import StoreError
+from affectlens.store.schema import Event
 from affectlens.version import __version__
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,18 @@ def json_safe(value: object) -> object:
     return value
 
 
+def media_file(folder: Path | None, relative: str | None) -> Path | None:
+    """``folder/relative`` if it is a file inside ``folder`` (no ``..``, no absolute path, no
+    link out of it), else None."""
+    if folder is None or not relative:
+        return None
+    root = folder.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or path.suffix.lower() not in (".jpg", ".jpeg"):
+        return None
+    return path if path.is_file() else None
+
+
 def explain_hard_lines(errors: list[dict]) -> list[dict]:
     """An unknown field or value that crosses a hard line (``race_detection``, purpose
     ``staff_monitoring``) is refused like any unknown one, but the message says why."""
@@ -90,12 +103,14 @@ def create_app(
     screen_min_people: int = SCREEN_MIN_PEOPLE,
     on_cameras_changed: Callable[[], None] | None = None,
     security: SecuritySettings | None = None,
+    snapshots_dir: Path | None = None,
 ) -> FastAPI:
     """The app over ``store``. Without a ``hub`` (no camera workers in this process) live
     routes report every camera as not yet heard from. ``on_cameras_changed`` is called after
     a camera is created, changed or deleted, so a supervisor can start or stop its worker.
     Nobody gets in until an account exists (``affectlens user add``) or a token
-    (``affectlens token add``)."""
+    (``affectlens token add``). ``snapshots_dir`` is where workers write events' blurred
+    snapshots (the site's ``snapshots_dir``); without it event snapshots are a 404."""
     if screen_min_people < 1:
         raise ValueError("screen_min_people must be at least 1")
     hub = hub if hub is not None else Hub()
@@ -215,6 +230,21 @@ def create_app(
         events = store.events(camera_id, kind, _aware(since, "since"), _aware(until, "until"),
                               limit)
         return [EventOut.model_validate(e) for e in events]
+
+    @app.get("/api/events/{event_id}/snapshot.jpg", response_class=FileResponse,
+             responses={200: {"content": {"image/jpeg": {}}}})
+    def event_snapshot(event_id: RowId, caller: Caller) -> FileResponse:
+        """The event's blurred snapshot; only a file inside ``snapshots_dir`` is served,
+        whatever path the database holds."""
+        with store.session() as session:  # Store has no event(id) yet
+            event = session.get(Event, event_id)
+        if event is None:
+            raise HTTPException(404, f"no event {event_id}")
+        path = media_file(snapshots_dir, event.snapshot)
+        if path is None:
+            raise HTTPException(404, f"event {event_id} has no snapshot")
+        audit.append(caller.name, "media.event_snapshot", f"event:{event_id}")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.post("/api/events/{event_id}/acknowledge")
     def acknowledge(event_id: RowId, body: Acknowledgement, caller: Caller) -> EventOut:
