@@ -1,0 +1,133 @@
+"""Fall detection figures on the shared fall data and media. Prints; asserts nothing.
+
+    .venv/bin/python benchmarks/falls.py [--data ../shared/data] [--long-lie 30] [--threads 1]
+
+1. URFD as MD4FD pose sequences, cross-validated by recording (never windows of one recording
+   on both sides): sensitivity and specificity per sequence (targets >= 95% / >= 98%) and per
+   recording, for the classifier alone and for the whole rule run frame by frame.
+2. fall-01-cam0.mp4, its RGB half, through pose, tracking and the rule: the fall event must
+   come between labelled frame 83 and 2 s after frame 113; the long lie N s after the first
+   floor frame. The clip ends 1.8 s after the fall, so its last frame is held (repeated at
+   30 fps) for N + 2 s, as a camera on a still scene sends it. Latency: first floor frame to
+   the event, and first frame URFD labels "lying" to the event.
+3. Fall events on the shared media that contain no fall (must be zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.eval.falls import (
+    MD4FD_FILE,
+    Outcome,
+    cross_validate,
+    read_md4fd,
+    read_urfd_csv,
+    recordings,
+    run_video,
+)
+from affectlens.events.falls import FallSettings
+from affectlens.people import PeoplePipeline
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NO_FALL_MEDIA = ("WolfgangLanger_Pexels.mp4", "single_face.mp4", "no_face.mp4",
+                 "face_noface.mov", "noface_face.mov", "multi_face.jpg", "single_face.jpg")
+
+
+def line(name: str, outcome: Outcome) -> str:
+    figures = outcome.figures(2000)
+    parts = [f"{k} {v[0]:.1%} [{v[1]:.1%}, {v[2]:.1%}]" for k, v in figures.items()]
+    c = outcome.confusion
+    return (f"  {name:38s} " + "; ".join(parts)
+            + f"; TP {c['tp']} FN {c['fn']} FP {c['fp']} TN {c['tn']}")
+
+
+def by_recording(outcome: Outcome, groups: np.ndarray) -> Outcome:
+    """A recording is a fall if its windows are; detected if any of its windows fired."""
+    ids = np.unique(groups)
+    truth = np.array([outcome.truth[groups == g].max() for g in ids])
+    predicted = np.array([outcome.predicted[groups == g].max() for g in ids])
+    return Outcome(truth, predicted, [f"recording {g}" for g in ids])
+
+
+def cross_validation(falls: Path) -> None:
+    sequences = read_md4fd(falls / MD4FD_FILE)
+    groups = recordings(sequences)
+    started = time.perf_counter()
+    window, rule = cross_validate(sequences, folds=5)
+    print(f"1. URFD (MD4FD) {len(sequences)} sequences of {len(set(groups))} recordings, "
+          f"5-fold by recording ({time.perf_counter() - started:.1f} s)")
+    print(line("classifier, per sequence", window))
+    print(line("whole rule frame by frame, per sequence", rule))
+    print(line("classifier, per recording", by_recording(window, groups)))
+    print(line("whole rule, per recording", by_recording(rule, groups)))
+    missed = [rule.names[i] for i in np.flatnonzero((rule.truth == 1) & (rule.predicted == 0))]
+    wrong = [rule.names[i] for i in np.flatnonzero((rule.truth == 0) & (rule.predicted == 1))]
+    print(f"  rule missed {missed}; false alarms {wrong}")
+
+
+def fall_01(falls: Path, people: PeoplePipeline, long_lie_s: float) -> None:
+    (seq,) = [s for s in read_urfd_csv(falls / "urfd_features/urfall-cam0-falls.csv")
+              if s.name == "fall-01"]
+    fps = 30.0
+    first_falling = (seq.frames[seq.frame_labels >= 0][0] - 1) / fps
+    first_lying = (seq.frames[seq.frame_labels == 1][0] - 1) / fps
+    settings = FallSettings(long_lie_s=long_lie_s)
+    run = run_video(falls / "fall-01-cam0.mp4", people, settings, hold_last_s=long_lie_s + 2)
+    print(f"\n2. fall-01-cam0.mp4 (RGB half, {run.frames} frames incl. the held last frame, "
+          f"{run.seconds_per_frame * 1000:.1f} ms a frame for pose + tracking + rule)")
+    print(f"  labelled: falling from {first_falling:.2f} s (frame 83), lying from "
+          f"{first_lying:.2f} s (frame 113); a fall must fire in "
+          f"[{first_falling:.2f}, {first_lying + 2:.2f}] s")
+    for event in run.events:
+        print(f"  {event.kind:9s} detected {event.detected_s:6.2f} s (frame "
+              f"{event.detected_s * fps + 1:.0f}), floor from {event.started_s:.2f} s, "
+              f"p={event.confidence:.3f}")
+    falls_ = [e for e in run.events if e.kind == "fall"]
+    lies = [e for e in run.events if e.kind == "long_lie"]
+    if falls_:
+        fall = falls_[0]
+        ok = first_falling <= fall.detected_s <= first_lying + 2
+        print(f"  fall in the window: {'yes' if ok else 'NO'}; latency from first floor frame "
+              f"{fall.detected_s - fall.started_s:.2f} s, from the first labelled lying frame "
+              f"{fall.detected_s - first_lying:+.2f} s (target <= 2 s)")
+    else:
+        print("  fall: NONE")
+    if lies and falls_:
+        print(f"  long lie {lies[0].detected_s - falls_[0].started_s:.2f} s after the first "
+              f"floor frame (N = {long_lie_s:g} s)")
+    else:
+        print("  long lie: NONE")
+
+
+def no_falls(media: Path, people: PeoplePipeline) -> None:
+    print("\n3. shared media without falls")
+    for name in NO_FALL_MEDIA:
+        path = media / name
+        if not path.is_file():
+            print(f"  {name}: missing")
+            continue
+        run = run_video(path, people)
+        count = sum(e.kind in ("fall", "long_lie") for e in run.events)
+        print(f"  {name:28s} {run.frames:4d} frames: {count} fall/long-lie events "
+              f"({run.seconds_per_frame * 1000:.1f} ms a frame)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--long-lie", type=float, default=30.0, help="N, seconds")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    people = PeoplePipeline(threads=args.threads)
+    cross_validation(args.data / "falls")
+    fall_01(args.data / "falls", people, args.long_lie)
+    no_falls(args.data / "media", people)
+
+
+if __name__ == "__main__":
+    main()
