@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from affectlens.privacy.policy import redact_url, refusal
+from affectlens.privacy.retention import remove_camera_media
 from affectlens.security.accounts import Accounts, Principal
 from affectlens.security.audit import AuditLog
 from affectlens.security.guard import Guard, SecuritySettings, principal_of
@@ -214,7 +215,8 @@ def create_app(
     def delete_camera(camera_id: RowId, caller: Caller) -> Response:
         if not store.delete_camera(camera_id):
             raise HTTPException(404, f"no camera {camera_id}")
-        audit.append(caller.name, "camera.delete", f"camera:{camera_id}")
+        removed = remove_camera_media(snapshots_dir, camera_id)  # its media go with it
+        audit.append(caller.name, "camera.delete", f"camera:{camera_id}", media_files=removed)
         hub.forget(camera_id)
         changed()
         return Response(status_code=204)

@@ -1,0 +1,107 @@
+"""Retention with a clock the test moves (issue 6), on both databases: data older than each
+camera's policy is gone (events, their snapshots' files, health, per-minute statistics),
+newer data and open events stay, each run is in the audit log, and deleting a camera
+through the API deletes its media."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from authutil import bearer
+from fastapi.testclient import TestClient
+
+from affectlens.privacy.retention import (
+    Retention,
+    RetentionJob,
+    RetentionPolicy,
+    apply_retention,
+)
+from affectlens.security.audit import AuditLog
+from affectlens.service.api import create_app
+from affectlens.store import Store
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def days_ago(n: float) -> datetime:
+    return NOW - timedelta(days=n)
+
+
+def snapshot(folder: Path, camera_id: int, name: str) -> str:
+    path = folder / str(camera_id) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8 blurred")
+    return f"{camera_id}/{name}"
+
+
+def test_old_data_goes_new_data_and_open_events_stay(store: Store, tmp_path: Path) -> None:
+    hall = store.add_camera("hall", "rtsp://h/hall", "care_safety")
+    door = store.add_camera("door", "rtsp://h/door", "anonymous_statistics")
+    kept = {}
+    for camera in (hall, door):
+        for age in (1, 20, 40, 100):
+            kept[camera.id, age] = store.record_event(
+                camera.id, "distress", days_ago(age), 0.9, ended_at=days_ago(age) + timedelta(
+                    minutes=2), snapshot=snapshot(tmp_path, camera.id, f"{age}.jpg"))
+            store.add_counts(camera.id, days_ago(age), {"faces": 3, "people": 1})
+    ongoing = store.record_event(hall.id, "distress", days_ago(200), 0.9)  # never ended
+    policy = RetentionPolicy(Retention(events_days=90, snapshots_days=30, stats_days=35),
+                             cameras={"door": Retention(events_days=10, snapshots_days=5,
+                                                        stats_days=400)})
+    run = apply_retention(store, policy, tmp_path, clock=lambda: NOW)
+    assert sorted((e.camera_id, e.id) for e in store.events(limit=100)) == sorted(
+        [(hall.id, kept[hall.id, a].id) for a in (1, 20, 40)] + [(door.id, kept[door.id, 1].id)]
+        + [(hall.id, ongoing.id)])
+    snapshots = {e.id: e.snapshot for e in store.events(limit=100)}
+    assert snapshots[kept[hall.id, 1].id] == f"{hall.id}/1.jpg"
+    assert snapshots[kept[hall.id, 40].id] is None  # the event stays, its picture went
+    assert sorted(p.name for p in (tmp_path / str(hall.id)).iterdir()) == ["1.jpg", "20.jpg"]
+    assert sorted(p.name for p in (tmp_path / str(door.id)).iterdir()) == ["1.jpg"]
+    hall_minutes = store.minute_stats(hall.id, days_ago(1000), NOW)
+    door_minutes = store.minute_stats(door.id, days_ago(1000), NOW)
+    assert len(hall_minutes) == 2 and len(door_minutes) == 4  # 35 days; door keeps 400
+    assert (run.events, run.snapshots, run.stats) == (4, 5, 2)
+    (record,) = [r for r in AuditLog(store).all_records() if r.action == "retention.run"]
+    assert record.actor == "system:retention" and '"events": 4' in record.detail
+    again = apply_retention(store, policy, tmp_path, clock=lambda: NOW)  # nothing left to do
+    assert (again.events, again.snapshots, again.stats) == (0, 0, 0)
+
+
+def test_the_policy_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="events_days"):
+        Retention(events_days=0)
+
+
+def test_the_job_runs_on_its_schedule_and_survives_a_failure(store: Store,
+                                                             tmp_path: Path) -> None:
+    hall = store.add_camera("hall", "rtsp://h/hall", "care_safety")
+    store.record_event(hall.id, "distress", days_ago(100), 0.9, ended_at=days_ago(99))
+    clock = [NOW]
+    job = RetentionJob(store, RetentionPolicy(), tmp_path, every_s=0.2, clock=lambda: clock[0])
+    job.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(job.runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        job.stop()
+    assert len(job.runs) >= 2 and job.runs[0].events == 1 and job.runs[1].events == 0
+    assert store.events() == []
+
+
+def test_deleting_a_camera_deletes_its_media(store: Store, tmp_path: Path) -> None:
+    client = TestClient(create_app(store, snapshots_dir=tmp_path), headers=bearer(store, "admin"))
+    hall = client.post("/api/cameras", json={"name": "hall", "url": "rtsp://h/x",
+                                             "purpose": "care_safety"}).json()
+    door = client.post("/api/cameras", json={"name": "door", "url": "rtsp://h/y",
+                                             "purpose": "care_safety"}).json()
+    snapshot(tmp_path, hall["id"], "2026-11-27/a.jpg")
+    snapshot(tmp_path, door["id"], "b.jpg")
+    assert client.delete(f"/api/cameras/{hall['id']}").status_code == 204
+    assert not (tmp_path / str(hall["id"])).exists()
+    assert (tmp_path / str(door["id"]) / "b.jpg").is_file()  # other cameras' stay
+    (record,) = [r for r in AuditLog(store).all_records() if r.action == "camera.delete"]
+    assert '"media_files": 1' in record.detail
