@@ -88,6 +88,16 @@ def test_a_session_cookie_is_httponly_strict_and_needs_its_csrf_token(store: Sto
     assert client.get("/api/auth/me").status_code == 401  # the session is gone
 
 
+def test_a_login_posted_from_another_site_is_refused(store: Store) -> None:
+    add_user(store, "staff", "nurse")
+    client = TestClient(create_app(store))
+    body = {"username": "nurse", "password": PASSWORD}
+    assert client.post("/api/auth/login", json=body,
+                       headers={"Origin": "https://evil.example"}).status_code == 403
+    assert client.post("/api/auth/login", json=body,
+                       headers={"Origin": "http://testserver"}).status_code == 200
+
+
 def test_cookies_are_secure_over_tls(store: Store) -> None:
     add_user(store, "staff", "nurse")
     client = TestClient(create_app(store), base_url="https://affectlens.example")

@@ -153,8 +153,9 @@ class Guard:
     def _refusal(self, scope: Scope, principal: Principal | None) -> tuple[int, str] | None:
         path = scope["path"]
         method = "WS" if scope["type"] == "websocket" else scope["method"]
-        if path in OPEN_PATHS:
-            return None
+        if path in OPEN_PATHS:  # a login posted from another site's page is refused too
+            return (403, "cross-site request refused") if method in UNSAFE \
+                and not same_origin(scope) else None
         if principal is None:
             return 401, "log in, or send Authorization: Bearer <API token>"
         template = self._template(scope)
