@@ -165,3 +165,12 @@ def test_event_snapshots_are_served_only_from_inside_their_folder(store: Store,
         "/api/events/1/snapshot.jpg").status_code == 404  # no folder given: nothing served
     views = [r for r in AuditLog(store).all_records() if r.action == "media.event_snapshot"]
     assert [r.target for r in views] == ["event:1"]
+
+
+def test_a_lost_database_is_a_503_not_a_500() -> None:
+    gone = Store("postgresql+psycopg://nobody:none@127.0.0.1:9/nothing", migrate_first=False)
+    client = TestClient(create_app(gone), headers={"Authorization": "Bearer alt_x"})
+    answer = client.get("/api/cameras")
+    assert answer.status_code == 503 and "database" in answer.json()["detail"]
+    assert TestClient(client.app).get("/api/health").json() == {"status": "ok"}
+    gone.engine.dispose()

@@ -18,6 +18,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match
@@ -121,7 +122,12 @@ class Guard:
             receive = await self._bounded(scope, receive, send)
             if receive is None:
                 return
-        principal = await run_in_threadpool(self._authenticate, scope)
+        try:
+            principal = await run_in_threadpool(self._authenticate, scope)
+        except SQLAlchemyError:
+            log.exception("cannot check the caller: the database is unavailable")
+            await self._refuse(scope, send, 503, "the database cannot be reached; try again")
+            return
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
         refusal = self._refusal(scope, principal)
