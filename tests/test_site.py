@@ -45,6 +45,7 @@ def test_a_good_config_with_environment_overrides(tmp_path: Path) -> None:
                             "HOME": "/root"})
     assert site.port == 9100 and site.log.format == "json" and site.log.level == "debug"
     assert site.database_url == sqlite_url(tmp_path / "data" / "site.db")  # next to the file
+    assert site.snapshots_dir == str(tmp_path / "snapshots")
     lounge = site.camera("lounge")
     assert lounge.distress.threshold == 0.7 and lounge.distress.hold_s == 15
     assert lounge.analysis_fps == 5.0 and site.camera("entrance").analysis_fps == 2

@@ -76,7 +76,8 @@ def sample(metrics: ServiceMetrics, name: str, camera_id: int) -> float:
     return metrics.registry.get_sample_value(name, {"camera": str(camera_id)}) or 0.0
 
 
-def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, media) -> None:
+def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, media,
+                                                                  tmp_path: Path) -> None:
     """Two cameras on one video of a crying woman: the care camera raises distress, the
     anonymous-statistics camera only counts (its worker never loads the expression model)."""
     video = f"file://{media('WolfgangLanger_Pexels.mp4')}"
@@ -84,7 +85,7 @@ def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, m
     screen = store.add_camera("entrance", video, "anonymous_statistics")
     hub, metrics = Hub(), ServiceMetrics()
     listener = HubListener(hub)
-    recorder = Recorder(store, hub=hub, metrics=metrics)
+    recorder = Recorder(store, hub=hub, metrics=metrics, snapshots=tmp_path / "snapshots")
     supervisor = Supervisor(store, recorder, spec_for(DistressSettings(threshold=0.5, hold_s=2)),
                             poll_s=0.5).start()
     began = datetime.now(UTC)
@@ -122,10 +123,15 @@ def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, m
         assert totals["n_age_20_34"] + totals["n_age_35_49"] >= 0.8 * totals["faces"]
     assert sum(care_totals[f"n_{e}"] for e in (*EXPRESSIONS, "uncertain")) == care_totals["faces"]
     assert all(screen_totals[f"n_{e}"] == 0 for e in (*EXPRESSIONS, "uncertain"))
-    # Previews are JPEGs in which the face detector finds no face: they were blurred.
-    preview = cv2.imdecode(np.frombuffer(hub.preview(care.id), np.uint8), cv2.IMREAD_COLOR)
-    assert preview.ndim == 3 and preview.shape[1] <= 640
-    assert len(FaceDetector().predict([preview])[0]) == 0
+    # Previews and the event's snapshot are JPEGs in which the face detector finds no face:
+    # they were blurred before they left the worker.
+    snapshot = tmp_path / "snapshots" / event.snapshot
+    assert event.snapshot.startswith(f"{care.id}/") and snapshot.is_file()
+    detector = FaceDetector()
+    for jpeg in (hub.preview(care.id), hub.preview(screen.id), snapshot.read_bytes()):
+        picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert picture.ndim == 3 and picture.shape[1] <= 640
+        assert len(detector.predict([picture])[0]) == 0
     assert sample(metrics, "affectlens_frame_latency_seconds_count", care.id) >= 10
     assert sample(metrics, "affectlens_camera_online", care.id) == 1
 

@@ -26,6 +26,7 @@ def demo_site(folder: Path, host: str = "127.0.0.1", port: int = 8080) -> SiteCo
     url = f"file://{video.resolve()}"
     return SiteConfig(
         database_url=sqlite_url(folder / "affectlens.db"), host=host, port=port,
+        snapshots_dir=str(folder / "snapshots"),
         cameras=[
             CameraConfig(name="sample lounge", url=url, purpose="care_safety"),
             CameraConfig(name="sample entrance", url=url, purpose="anonymous_statistics"),

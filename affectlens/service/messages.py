@@ -38,6 +38,7 @@ class EventStarted:
     confidence: float
     track_id: int | None
     observed_at: datetime  # when the frame (or state change) that fired it was read
+    snapshot: bytes | None = None  # that frame as a JPEG, every detected face blurred
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,22 @@
 """Worker messages made durable and visible: the store first, then alerts, hub and metrics.
 
 An event is committed to the store before anything announces it, so an alert or a websocket
-message always names a stored event. A message the store refuses (the camera was deleted
-meanwhile) is logged and dropped; nothing here may stop the supervisor.
+message always names a stored event. Its blurred snapshot, when the worker sent one, is
+written (and synced) under ``snapshots`` before the event that names it; a snapshot that
+cannot be written is logged and the event stored without it. A message the store refuses
+(the camera was deleted meanwhile) is logged and dropped; nothing here may stop the
+supervisor.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.hub import CameraLive, Hub
@@ -39,8 +45,10 @@ class Recorder:
 
     def __init__(self, store: Store, hub: Hub | None = None,
                  alerts: AlertDispatcher | None = None,
-                 metrics: ServiceMetrics | None = None) -> None:
+                 metrics: ServiceMetrics | None = None,
+                 snapshots: Path | None = None) -> None:
         self.store = store
+        self.snapshots = snapshots
         self.hub = hub
         self.alerts = alerts
         self.metrics = metrics
@@ -133,7 +141,8 @@ class Recorder:
     def _start(self, message: EventStarted) -> None:
         event = self.store.record_event(message.camera_id, message.kind, message.started_at,
                                         min(1.0, max(0.0, message.confidence)),
-                                        track_id=message.track_id)
+                                        track_id=message.track_id,
+                                        snapshot=self._save_snapshot(message))
         self._open[message.key] = (message.camera_id, event.id)
         if self.metrics is not None:
             delay = (datetime.now(UTC) - message.observed_at).total_seconds()
@@ -142,6 +151,29 @@ class Recorder:
                  extra={"camera_id": message.camera_id, "event_id": event.id,
                         "kind": message.kind})
         self._announce(event)
+
+    def _save_snapshot(self, message: EventStarted) -> str | None:
+        """Writes the event's blurred JPEG; returns its path relative to ``snapshots``."""
+        if self.snapshots is None or message.snapshot is None:
+            return None
+        at = message.started_at
+        relative = Path(str(message.camera_id), f"{at:%Y-%m-%d}",
+                        f"{at:%H%M%S}-{message.kind}-{uuid.uuid4().hex[:12]}.jpg")
+        path = self.snapshots / relative
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_suffix(".part")
+            with part.open("wb") as file:
+                file.write(message.snapshot)
+                file.flush()
+                os.fsync(file.fileno())
+            part.replace(path)
+        except OSError as error:
+            log.error("camera %s: event snapshot not written (%s); the event is stored "
+                      "without it", message.camera_id, error,
+                      extra={"camera_id": message.camera_id})
+            return None
+        return relative.as_posix()
 
     def _end(self, event_id: int, at: datetime) -> None:
         event = self.store.end_event(event_id, at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -67,7 +68,8 @@ class Service:
         self.metrics = ServiceMetrics()
         self._closers: list[object] = []
         self.alerts = AlertDispatcher(self._sinks())
-        self.recorder = Recorder(self.store, self.hub, self.alerts, self.metrics)
+        self.recorder = Recorder(self.store, self.hub, self.alerts, self.metrics,
+                                 snapshots=Path(site.snapshots_dir))
         w = site.workers
         self.supervisor = Supervisor(self.store, self.recorder, self.spec_for, poll_s=w.poll_s,
                                      stop_timeout_s=w.stop_timeout_s)

@@ -102,6 +102,9 @@ class SiteConfig(_Strict):
         "affectlens.db",
         description="SQLAlchemy URL (postgresql+psycopg://...) or a SQLite file path, relative "
         "to the config file.")
+    snapshots_dir: str = Field(
+        "snapshots", description="Folder for events' blurred snapshots, relative to the config "
+        "file.")
     host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
     port: int = Field(8080, ge=1, le=65535)
     screen_min_people: int = Field(5, ge=1, description="/screen shows nothing below this.")
@@ -194,7 +197,8 @@ def _describe(path: Path, error: Any, sources: dict[str, str]) -> str:
 
 
 def _resolve(site: SiteConfig, folder: Path) -> SiteConfig:
-    """A bare file path becomes a SQLite URL, relative to the config file's folder."""
-    if "://" in site.database_url:
-        return site
-    return site.model_copy(update={"database_url": sqlite_url(folder / site.database_url)})
+    """Paths are relative to the config file's folder; a bare database path is SQLite."""
+    changes = {"snapshots_dir": str((folder / site.snapshots_dir).resolve())}
+    if "://" not in site.database_url:
+        changes["database_url"] = sqlite_url(folder / site.database_url)
+    return site.model_copy(update=changes)

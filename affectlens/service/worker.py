@@ -163,6 +163,17 @@ def make_analyser(spec: CameraSpec, pipeline: Pipeline | None = None) -> Analyse
     return FaceCounter(detector, age, spec.analysis_fps, config.lost_track_seconds)
 
 
+def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis) -> bytes | None:
+    """The frame with every detected face blurred, at most PREVIEW_WIDTH wide, as JPEG: the
+    only form in which pixels leave a worker."""
+    image = blur_faces(np.asarray(live.image), analysis.faces.boxes)
+    if image.shape[1] > PREVIEW_WIDTH:
+        scale = PREVIEW_WIDTH / image.shape[1]
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    return jpeg.tobytes() if ok else None
+
+
 class _Tally:
     """The current minute's counts; ``people`` counts each track once per minute, even when
     the minute is sent in several parts."""
@@ -249,19 +260,21 @@ class CameraLoop:
                 if track_id != UNTRACKED:
                     for event in self.rule.update(int(track_id), frame.timestamp,
                                                   analysis.smoothed_probs[i]):
-                        self._distress(event, live.timestamp)
+                        self._distress(event, live.timestamp, live, analysis)
         self._preview(live, analysis)
         self._analysed += 1
         self._faces = len(analysis)
         self._latencies.append(time.time() - live.timestamp)
 
-    def _distress(self, event: DistressEvent, observed: float) -> None:
+    def _distress(self, event: DistressEvent, observed: float, live: LiveFrame | None = None,
+                  analysis: FaceAnalysis | None = None) -> None:
         key = f"{self._run_id}:distress:{event.track_id}"
         if event.ended_s is None:
             self._open.add(key)
+            snapshot = blurred_jpeg(live, analysis) if live and analysis else None
             self.emit(EventStarted(self.spec.camera_id, key, "distress",
                                    _wall(self._started + event.started_s), event.confidence,
-                                   event.track_id, _wall(observed)))
+                                   event.track_id, _wall(observed), snapshot))
         elif key in self._open:
             self._open.discard(key)
             self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
@@ -284,13 +297,9 @@ class CameraLoop:
         if period is None or now - self._last_preview < period:
             return
         self._last_preview = now
-        image = blur_faces(np.asarray(live.image), analysis.faces.boxes)
-        if image.shape[1] > PREVIEW_WIDTH:
-            scale = PREVIEW_WIDTH / image.shape[1]
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
-        if ok:
-            self.emit(Preview(self.spec.camera_id, jpeg.tobytes(), _wall(live.timestamp)))
+        jpeg = blurred_jpeg(live, analysis)
+        if jpeg is not None:
+            self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp)))
 
     def _periodic(self) -> None:
         now = time.monotonic()
