@@ -157,6 +157,10 @@ def demo_report(
 @app.command()
 def serve(
     config: Annotated[Path, typer.Option("--config", "-c", help="The site's YAML config.")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check the config (and the environment's "
+                           "overrides), then exit: 0 when it is usable.")
+    ] = False,
 ) -> None:
     """Run the live service: camera workers, the event store, the HTTP API and dashboard,
     alerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables override the file
@@ -165,6 +169,10 @@ def serve(
         site = load_site(config)
     except SiteConfigError as exc:
         _fail(str(exc))
+    if check:
+        console.print(f"{config}: ok, {len(site.cameras)} cameras, serving on "
+                      f"{site.host}:{site.port}", highlight=False, soft_wrap=True)
+        return
     _serve(site)
 
 

@@ -215,7 +215,7 @@ cameras:
                              for e in restarted.events(camera_id=garden)), 20,
                  "the new run sees the garden camera still offline")
     finally:
-        assert restarted.stop(signal.SIGTERM) == 0, restarted.output()
+        assert restarted.stop(signal.SIGINT) == 0, restarted.output()  # Ctrl-C: as SIGTERM
     store = Store(sqlite_url(database))
     assert store.open_events() == []
     store.engine.dispose()

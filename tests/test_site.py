@@ -90,6 +90,11 @@ def test_mistakes_name_the_file_and_the_field(tmp_path: Path, text: str, environ
 def test_the_command_line_exits_2_with_the_message(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--config", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2 and "missing.yaml: no such file" in result.output
+    good = write(tmp_path, GOOD)
+    result = CliRunner().invoke(app, ["serve", "--config", str(good), "--check"],
+                                env={"AFFECTLENS_PORT": "9200"})
+    assert result.exit_code == 0 and "site.yaml: ok, 2 cameras, serving on 127.0.0.1:9200" in (
+        result.output)
     bad = write(tmp_path, "cameras:\n  - {name: a, url: 'nonsense', purpose: care_safety}\n")
     result = CliRunner().invoke(app, ["serve", "--config", str(bad)])
     assert result.exit_code == 2
