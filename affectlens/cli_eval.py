@@ -248,12 +248,16 @@ def falls_command(
             if not cv and md4fd.name == MD4FD_FILE:
                 console.print("[yellow]warning:[/yellow] the shipped classifier was trained on "
                               f"{MD4FD_FILE}; only --cv gives a fair figure on it")
-            window, rule = evaluate_md4fd(md4fd, cv, folds)
+            result = evaluate_md4fd(md4fd, cv, folds)
             how = "cross-validated by recording" if cv else "shipped classifier"
-            figures["md4fd_rule"] = _falls_table(f"{md4fd.name}: full rule ({how})", rule,
-                                                 resamples)
+            figures["md4fd_rule"] = _falls_table(
+                f"{md4fd.name}: full rule per sequence ({how})", result.rule, resamples)
+            figures["md4fd_recordings"] = _falls_table(
+                f"{md4fd.name}: full rule per recording, windows stitched ({how})",
+                result.recordings, resamples)
             figures["md4fd_classifier"] = _falls_table(
-                f"{md4fd.name}: classifier on whole sequences ({how})", window, resamples)
+                f"{md4fd.name}: classifier on whole sequences ({how})", result.classifier,
+                resamples)
         if data.is_dir() and labelled_videos(data):
             outcome, timed = evaluate_urfd_videos(data, PeoplePipeline())
             figures["urfd_videos"] = _falls_table("URFD videos (pose, tracks, rule)", outcome,

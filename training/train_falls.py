@@ -55,10 +55,11 @@ def main() -> None:
     groups = recordings(sequences)
     labels = np.array([s.label for s in sequences])
     print(f"{len(sequences)} sequences ({labels.sum()} falls) from {len(set(groups))} recordings")
-    window, rule = cross_validate(sequences, folds=args.folds)
+    result = cross_validate(sequences, folds=args.folds)
     cv = {"folds": args.folds, "by": "recording",
-          "classifier_on_sequences": describe("classifier, whole sequences", window),
-          "rule_frame_by_frame": describe("full rule, frame by frame", rule)}
+          "classifier_on_sequences": describe("classifier, whole sequences", result.classifier),
+          "rule_frame_by_frame": describe("full rule, frame by frame", result.rule),
+          "rule_on_recordings": describe("full rule, stitched recordings", result.recordings)}
     x, y, _ = training_set(sequences)
     model = FallClassifier.fit(x, y, l2=args.l2)
     extra = {"trained_on": f"{args.data.name}/{MD4FD_FILE} ({len(sequences)} sequences, "

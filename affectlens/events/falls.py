@@ -83,6 +83,9 @@ class FallSettings(BaseModel):
     min_probability: float | None = Field(
         None, gt=0, lt=1, description="Classifier probability for a fall; None: the model's."
     )
+    untilted_probability: float = Field(
+        0.7, gt=0, lt=1, description="Probability needed when the torso stayed upright in the "
+        "image (flat only by hip height or foreshortening: weaker evidence, e.g. crouching).")
     recover_s: float = Field(1.0, ge=0, description="Upright this long after a fall: recovered.")
     recovery_radius: float = Field(2.5, gt=0, description="Upright person this near: recovered.")
     hold_unseen_s: float = Field(3600.0, gt=0, description="Keep an unseen fallen person.")
@@ -114,6 +117,7 @@ class _Person:
     last_upright_s: float | None = None
     upright_since: float | None = None
     floor_since: float | None = None
+    floor_tilted: bool = False  # the torso was past floor_angle on some floor frame
     probability: float = float("nan")
     fall: FallEvent | None = None
     long_lie: FallEvent | None = None
@@ -225,7 +229,7 @@ class FallRule:
         person.upright_lengths.append(p.torso_length)
         person.upright_hips.append(p.hip[1])
         person.last_upright_s = t
-        person.floor_since = None
+        person.floor_since, person.floor_tilted = None, False
         if person.upright_since is None:
             person.upright_since = t
         if person.state not in ("on_floor", "lying"):
@@ -254,7 +258,9 @@ class FallRule:
         features = window_features(np.array(person.times), list(person.postures), person.scale)
         person.probability = float(self.classifier.probability(features)[0])
         zone = self._zone_at(person.hip, ("bed", "chair"))
-        if not recent or zone is not None or person.probability < self.threshold:
+        needed = self.threshold if person.floor_tilted else max(self.threshold,
+                                                               s.untilted_probability)
+        if not recent or zone is not None or person.probability < needed:
             person.state = "lying"
             return []
         person.state = "on_floor"
