@@ -354,8 +354,11 @@ class _ParentWatch:
         self.stop = stop
         self.parent = multiprocessing.parent_process()
 
+    def orphaned(self) -> bool:
+        return self.parent is not None and not self.parent.is_alive()
+
     def is_set(self) -> bool:
-        return self.stop.is_set() or (self.parent is not None and not self.parent.is_alive())
+        return self.stop.is_set() or self.orphaned()
 
 
 def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFlag) -> None:
@@ -365,16 +368,24 @@ def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFla
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
     setup_logging(spec.log_format, spec.log_level)
+    watch = _ParentWatch(stop)
 
     def emit(message: Message) -> None:
         if isinstance(message, Preview | WorkerMetrics):
             # Observations may be dropped when the supervisor lags; events never are.
             with contextlib.suppress(queue.Full):
                 messages.put_nowait(message)
-        else:
-            messages.put(message)
+            return
+        while not watch.orphaned():  # a full queue waits for the supervisor, if it lives
+            with contextlib.suppress(queue.Full):
+                messages.put(message, timeout=1.0)
+                return
 
-    CameraLoop(spec, make_analyser(spec), emit).run(_ParentWatch(stop))
+    try:
+        CameraLoop(spec, make_analyser(spec), emit).run(watch)
+    finally:
+        if watch.orphaned():  # nobody will read what is buffered: do not wait to flush it
+            messages.cancel_join_thread()
 
 
 # --- in a thread -----------------------------------------------------------------------------
