@@ -117,3 +117,26 @@ def event_row(source: str, event: FallEvent) -> dict[str, Any]:
         "ended_s": None if event.ended_s is None else round(event.ended_s, 4),
         "confidence": round(event.confidence, 4), "zone": event.zone, "x": x, "y": y,
     }
+
+
+def head_boxes(people: PersonDetections, margin: float = 0.3) -> np.ndarray:
+    """(N, 4) boxes around each person's head from the nose, eyes and ears (score >= 0.1).
+
+    Why: a face detector misses faces lying down or in profile, so pixels of a fall that leave
+    the process (a snapshot) blur these too. The box is sized from the head keypoints' spread
+    or, with fewer than two seen, from the shoulder width; people with no head keypoint seen
+    get none.
+    """
+    boxes = []
+    for kps in people.keypoints:
+        head = kps[:5][kps[:5, 2] >= 0.1, :2]
+        if not len(head):
+            continue
+        shoulders = kps[5:7][kps[5:7, 2] >= 0.1, :2]
+        size = float(np.ptp(head, axis=0).max()) if len(head) >= 2 else 0.0
+        if len(shoulders) == 2:
+            size = max(size, float(np.hypot(*(shoulders[0] - shoulders[1]))) * 0.5)
+        size = max(size, 12.0) * (1 + margin)
+        cx, cy = head.mean(axis=0)
+        boxes.append([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2])
+    return np.array(boxes, np.float32).reshape(-1, 4)

@@ -63,3 +63,18 @@ def test_person_keeps_one_id_through_a_real_clip(pose: PoseEstimator) -> None:
         assert ok
         ids += [int(t) for t in tracker.update(pose.predict_one(frame[:, 320:])) if t > 0]
     assert len(ids) >= 80 and set(ids) == {1}
+
+
+def test_head_boxes_cover_the_faces(pose: PoseEstimator, media: Callable[[str], Path]) -> None:
+    """Snapshots of falls blur these as well as detected faces (a lying face is often missed)."""
+    from affectlens.models.face_detector import FaceDetector
+    from affectlens.people import head_boxes
+
+    image = cv2.imread(str(media("multi_face.jpg")))
+    heads = head_boxes(pose.predict_one(image))
+    (faces,) = FaceDetector(threads=1).predict([image])
+    centres = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+    covered = [((heads[:, 0] <= x) & (x <= heads[:, 2]) & (heads[:, 1] <= y) & (y <= heads[:, 3]))
+               .any() for x, y in centres]
+    assert sum(covered) >= len(heads) >= 3  # every person the pose model saw has a head box
+    assert head_boxes(PersonDetections.empty()).shape == (0, 4)
