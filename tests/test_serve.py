@@ -74,11 +74,12 @@ class Served:
         return self.get(f"/api/events?limit=1000&{query}")
 
     def workers(self) -> list[int]:
-        """Camera worker processes (not multiprocessing's resource tracker)."""
-        children = Path(f"/proc/{self.process.pid}/task").glob("*/children")
-        pids = [int(pid) for path in children for pid in path.read_text().split()]
-        return [pid for pid in pids
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        """Camera worker processes: the fork server's children (or spawned children)."""
+        children = _children(self.process.pid)
+        server = [pid for pid in children if b"forkserver" in _cmdline(pid)]
+        if server:
+            return _children(server[0])
+        return [pid for pid in children if b"spawn_main" in _cmdline(pid)]
 
     def output(self) -> str:
         return self.log.read_text()
@@ -86,6 +87,15 @@ class Served:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
         self.process.send_signal(sig)
         return self.process.wait(timeout)
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").glob("*/children")
+    return [int(child) for path in tasks for child in path.read_text().split()]
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 @pytest.fixture

@@ -72,7 +72,8 @@ class Service:
                                  snapshots=Path(site.snapshots_dir))
         w = site.workers
         self.supervisor = Supervisor(self.store, self.recorder, self.spec_for, poll_s=w.poll_s,
-                                     stop_timeout_s=w.stop_timeout_s)
+                                     stop_timeout_s=w.stop_timeout_s,
+                                     start_method=w.start_method)
         self.app = self._app()
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host=site.host, port=site.port, log_config=None, access_log=False,

@@ -95,6 +95,9 @@ class WorkersConfig(_Strict):
     io_timeout_s: float = Field(5.0, gt=0, description="A stream silent this long is offline.")
     poll_s: float = Field(2.0, gt=0, description="How often the store's cameras are checked.")
     stop_timeout_s: float = Field(15.0, gt=0, description="Graceful stop wait for workers.")
+    start_method: Literal["forkserver", "spawn"] = Field(
+        "forkserver", description="How worker processes start: from a fork server that has "
+        "imported the worker code once (faster, less memory), or spawned afresh.")
 
 
 class SiteConfig(_Strict):
