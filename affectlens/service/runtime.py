@@ -83,7 +83,8 @@ class Service:
     def spec_for(self, camera: Camera) -> CameraSpec:
         declared = self.site.camera(camera.name)
         w = self.site.workers
-        options = {"distress": declared.distress} if declared is not None else {}
+        options = ({"distress": declared.distress, "falls": declared.falls}
+                   if declared is not None else {})
         return CameraSpec(
             camera.id, camera.url, camera.purpose, camera.analysis_fps,
             analysis=self.site.analysis, io_timeout_s=w.io_timeout_s, preview_fps=w.preview_fps,

@@ -32,6 +32,7 @@ from pydantic import (
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
 from affectlens.events.distress import DistressSettings
+from affectlens.events.falls import FallSettings
 from affectlens.service.schemas import Purpose, check_stream_url
 from affectlens.store.db import sqlite_url
 
@@ -56,6 +57,9 @@ class CameraConfig(_Strict):
     analysis_fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second.")
     enabled: bool = True
     distress: DistressSettings = Field(default_factory=DistressSettings)
+    falls: FallSettings | None = Field(
+        None, description="Falls, long lies and inactivity from body pose, with this camera's "
+        "zones (bed, chair, floor polygons in pixels); unset: off (no pose model loaded).")
 
     @field_validator("url")
     @classmethod

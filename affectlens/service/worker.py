@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -35,9 +36,11 @@ import numpy as np
 
 from affectlens.config import AnalysisConfig
 from affectlens.events.distress import DistressEvent, DistressRule, DistressSettings
+from affectlens.events.falls import FallEvent, FallSettings
 from affectlens.models.age import AgeEstimator
 from affectlens.models.alignment import align_faces
 from affectlens.models.face_detector import FaceDetector
+from affectlens.people import PeoplePipeline, head_boxes
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces
 from affectlens.service.alerts import AlertDispatcher
@@ -105,6 +108,7 @@ class CameraSpec:
     metrics_every_s: float = 1.0
     log_format: str = "text"
     log_level: str = "INFO"
+    falls: FallSettings | None = None  # None: no pose model, no fall events
 
 
 class Analyser(Protocol):
@@ -163,10 +167,20 @@ def make_analyser(spec: CameraSpec, pipeline: Pipeline | None = None) -> Analyse
     return FaceCounter(detector, age, spec.analysis_fps, config.lost_track_seconds)
 
 
-def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis) -> bytes | None:
-    """The frame with every detected face blurred, at most PREVIEW_WIDTH wide, as JPEG: the
-    only form in which pixels leave a worker."""
-    image = blur_faces(np.asarray(live.image), analysis.faces.boxes)
+def make_people(spec: CameraSpec) -> PeoplePipeline | None:
+    """The body path (pose, person tracks, fall rule) when the camera asks for falls."""
+    if spec.falls is None or not expression_allowed(spec.purpose):
+        return None  # anonymous statistics count; they never watch a person's body
+    return PeoplePipeline(spec.falls, spec.analysis.device, spec.analysis.threads)
+
+
+def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis,
+                 heads: np.ndarray | None = None) -> bytes | None:
+    """The frame with every detected face (and ``heads``: boxes from pose) blurred, at most
+    PREVIEW_WIDTH wide, as JPEG: the only form in which pixels leave a worker."""
+    boxes = analysis.faces.boxes if heads is None else np.concatenate(
+        [analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])
+    image = blur_faces(np.asarray(live.image), boxes)
     if image.shape[1] > PREVIEW_WIDTH:
         scale = PREVIEW_WIDTH / image.shape[1]
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -212,11 +226,14 @@ class _Tally:
 class CameraLoop:
     """Runs one camera until told to stop; every outcome leaves through ``emit``."""
 
-    def __init__(self, spec: CameraSpec, analyser: Analyser, emit: Emit) -> None:
+    def __init__(self, spec: CameraSpec, analyser: Analyser, emit: Emit,
+                 people: PeoplePipeline | None = None) -> None:
         self.spec = spec
         self.analyser = analyser
         self.emit = emit
         self.rule = DistressRule(spec.distress)
+        self.people = people
+        self._body = people.start_source(spec.analysis_fps, spec.falls) if people else None
         self.camera = LiveCamera(spec.url, spec.analysis_fps, on_state=self._on_state,
                                  io_timeout_s=spec.io_timeout_s, backoff_s=spec.backoff_s)
         self._run_id = f"{os.getpid()}.{time.monotonic_ns()}"
@@ -261,6 +278,11 @@ class CameraLoop:
                     for event in self.rule.update(int(track_id), frame.timestamp,
                                                   analysis.smoothed_probs[i]):
                         self._distress(event, live.timestamp, live, analysis)
+        if self.people is not None and self._body is not None:
+            (body,) = self.people.analyse([frame], self._body)
+            for fall in body.events:
+                self._fall(fall, live.timestamp, blurred_jpeg(live, analysis,
+                                                              head_boxes(body.people)))
         self._preview(live, analysis)
         self._analysed += 1
         self._faces = len(analysis)
@@ -273,6 +295,19 @@ class CameraLoop:
             self._open.add(key)
             snapshot = blurred_jpeg(live, analysis) if live and analysis else None
             self.emit(EventStarted(self.spec.camera_id, key, "distress",
+                                   _wall(self._started + event.started_s), event.confidence,
+                                   event.track_id, _wall(observed), snapshot))
+        elif key in self._open:
+            self._open.discard(key)
+            self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
+
+    def _fall(self, event: FallEvent, observed: float, snapshot: bytes | None = None) -> None:
+        """fall, long_lie and inactivity start and end as distress events do."""
+        who = event.track_id if event.track_id is not None else event.zone
+        key = f"{self._run_id}:{event.kind}:{who}:{event.started_s:.3f}"
+        if event.ended_s is None:
+            self._open.add(key)
+            self.emit(EventStarted(self.spec.camera_id, key, event.kind,
                                    _wall(self._started + event.started_s), event.confidence,
                                    event.track_id, _wall(observed), snapshot))
         elif key in self._open:
@@ -335,6 +370,9 @@ class CameraLoop:
         ended = time.time()
         for event in self.rule.finish():
             self._distress(event, ended)
+        if self.people is not None and self._body is not None:
+            for fall in self.people.finish(self._body):
+                self._fall(fall, ended)
         for key in sorted(self._open):  # a camera still offline: the outage ends with us
             self.emit(EventEnded(self.spec.camera_id, key, _wall(ended)))
         self._open.clear()
@@ -382,7 +420,7 @@ def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFla
                 return
 
     try:
-        CameraLoop(spec, make_analyser(spec), emit).run(watch)
+        CameraLoop(spec, make_analyser(spec), emit, make_people(spec)).run(watch)
     finally:
         if watch.orphaned():  # nobody will read what is buffered: do not wait to flush it
             messages.cancel_join_thread()
@@ -399,13 +437,15 @@ class CameraWorker:
         analysis_fps: float = 5.0, distress: DistressSettings | None = None,
         io_timeout_s: float = 5.0, backoff_s: tuple[float, ...] | None = None,
         alerts: AlertDispatcher | None = None, purpose: str = "care_safety",
-        hub: Hub | None = None,
+        hub: Hub | None = None, falls: FallSettings | None = None,
+        snapshots: Path | None = None,
     ) -> None:
-        self.recorder = Recorder(store, hub=hub, alerts=alerts)
+        self.recorder = Recorder(store, hub=hub, alerts=alerts, snapshots=snapshots)
         spec = CameraSpec(camera_id, url, purpose, analysis_fps,
                           distress or DistressSettings(), pipeline.config, io_timeout_s,
-                          backoff_s or BACKOFF_S)
-        self.loop = CameraLoop(spec, make_analyser(spec, pipeline), self.recorder.handle)
+                          backoff_s or BACKOFF_S, falls=falls)
+        self.loop = CameraLoop(spec, make_analyser(spec, pipeline), self.recorder.handle,
+                               make_people(spec))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.loop.run, args=(self._stop,),
                                         name=f"worker {camera_id}", daemon=True)

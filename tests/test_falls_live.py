@@ -1,0 +1,124 @@
+"""Falls on a live camera: URFD fall-01's RGB half played in real time through a camera worker
+into a real store, as fall and long_lie events with blurred snapshots. Skips without ../shared."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import cv2
+import pytest
+
+from affectlens.eval.falls import rgb_half
+from affectlens.events.falls import FallSettings
+from affectlens.pipeline import Pipeline
+from affectlens.service.messages import EventStarted, Message
+from affectlens.service.worker import CameraWorker
+from affectlens.store import Store
+
+FALL_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls" / "fall-01-cam0.mp4"
+
+
+def wait_until(condition: Callable[[], object], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def fall_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The RGB half, then its last frame held for 4 s (a still scene after the fall)."""
+    if not FALL_CLIP.is_file():
+        pytest.skip(f"shared fall clip not present: {FALL_CLIP}")
+    out = tmp_path_factory.mktemp("falls") / "fall-01-rgb.mp4"
+    cap = cv2.VideoCapture(str(FALL_CLIP))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+    last = None
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        last = rgb_half(frame)
+        writer.write(last)
+    for _ in range(120):
+        writer.write(last)
+    writer.release()
+    return out
+
+
+def test_a_fall_on_camera_becomes_stored_fall_and_long_lie_events(
+    store: Store, pipeline_for: Callable[..., Pipeline], fall_video: Path, tmp_path: Path
+) -> None:
+    camera = store.add_camera("room 12", "file:///clip", "care_safety")
+    worker = CameraWorker(camera.id, f"file://{fall_video}", store, pipeline_for(),
+                          analysis_fps=10, falls=FallSettings(long_lie_s=2.0),
+                          snapshots=tmp_path)
+    sent: list[Message] = []
+    forward = worker.loop.emit
+    worker.loop.emit = lambda message: (sent.append(message), forward(message))[1]
+    worker.start()
+    try:
+        stored = wait_until(lambda: store.events(camera_id=camera.id, kind="long_lie"), 25)
+        assert stored, [(type(m).__name__, getattr(m, "kind", "")) for m in sent]
+    finally:
+        worker.stop()
+    (fall,) = store.events(camera_id=camera.id, kind="fall")
+    (long_lie,) = store.events(camera_id=camera.id, kind="long_lie")
+    assert fall.track_id == long_lie.track_id and fall.track_id >= 1
+    assert long_lie.started_at == fall.started_at  # both count from the first floor frame
+    assert fall.ended_at is not None  # closed when the worker stopped, at the latest
+    # Latency on a live camera: first floor frame to the frame that fired the event.
+    started = {m.kind: m for m in sent if isinstance(m, EventStarted)}
+    assert timedelta(0) <= started["fall"].observed_at - started["fall"].started_at \
+        <= timedelta(seconds=2)
+    assert started["long_lie"].observed_at - started["long_lie"].started_at \
+        >= timedelta(seconds=2)
+    # The snapshot: the frame that fired it, faces and pose heads blurred, stored as a file.
+    for event in (fall, long_lie):
+        assert event.snapshot is not None
+        image = cv2.imread(str(tmp_path / event.snapshot))
+        assert image is not None and image.shape[:2] == (240, 320)
+
+
+def test_falls_are_off_unless_asked_for(store: Store, pipeline_for: Callable[..., Pipeline],
+                                        fall_video: Path) -> None:
+    camera = store.add_camera("corridor", "file:///clip", "care_safety")
+    worker = CameraWorker(camera.id, f"file://{fall_video}", store, pipeline_for(),
+                          analysis_fps=10)
+    assert worker.loop.people is None  # no pose model loaded
+    statistics = CameraWorker(camera.id, "file:///none", store, pipeline_for(),
+                              purpose="anonymous_statistics", falls=FallSettings())
+    assert statistics.loop.people is None  # a counting camera never watches bodies
+
+
+def test_site_config_turns_falls_on_per_camera_with_zones() -> None:
+    from affectlens.service.runtime import Service
+    from affectlens.service.site import SiteConfig
+    from affectlens.service.worker import make_people
+    from affectlens.store.schema import Camera
+
+    site = SiteConfig.model_validate({"cameras": [
+        {"name": "room 12", "url": "rtsp://cam/12", "purpose": "care_safety",
+         "falls": {"long_lie_s": 60, "zones": [
+             {"name": "bed", "kind": "bed", "points": [[0, 200], [300, 200], [300, 360]]}]}},
+        {"name": "hall", "url": "rtsp://cam/1", "purpose": "care_safety"},
+    ]})
+    service = Service.__new__(Service)  # spec_for reads the site config only
+    service.site = site
+    room = service.spec_for(Camera(id=1, name="room 12", url="rtsp://cam/12",
+                                   purpose="care_safety", analysis_fps=5.0))
+    hall = service.spec_for(Camera(id=2, name="hall", url="rtsp://cam/1",
+                                   purpose="care_safety", analysis_fps=5.0))
+    assert room.falls is not None and room.falls.long_lie_s == 60
+    assert room.falls.zones[0].kind == "bed" and hall.falls is None
+    people = make_people(room)
+    assert people is not None and people.settings.zones == room.falls.zones
+    with pytest.raises(ValueError):
+        SiteConfig.model_validate({"cameras": [
+            {"name": "x", "url": "rtsp://cam/2", "purpose": "care_safety",
+             "falls": {"zones": [{"name": "bed", "kind": "sofa", "points": [[0, 0]] * 3}]}}]})
