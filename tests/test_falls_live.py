@@ -3,13 +3,13 @@ into a real store, as fall and long_lie events with blurred snapshots. Skips wit
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import cv2
 import pytest
+from test_worker import wait_until
 
 from affectlens.eval.falls import rgb_half
 from affectlens.events.falls import FallSettings
@@ -19,15 +19,6 @@ from affectlens.service.worker import CameraWorker
 from affectlens.store import Store
 
 FALL_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls" / "fall-01-cam0.mp4"
-
-
-def wait_until(condition: Callable[[], object], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")
