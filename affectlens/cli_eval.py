@@ -235,12 +235,21 @@ def falls_command(
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
     out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+    frame_size: Annotated[str, typer.Option(
+        help="MD4FD: the recordings' frame size WxH (coordinates are fractions of it).")
+    ] = "640x480",
+    fps: Annotated[float, typer.Option(min=1, help="MD4FD: the recordings' frame rate.")] = 30.0,
 ) -> None:
     """Sequence-level sensitivity, specificity, F1 and confusion of the fall rule, with 95%
     bootstrap intervals.
 
     Example: affectlens eval falls --data ../shared/data/falls --cv
     """
+    try:
+        width, height = (float(v) for v in frame_size.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"--frame-size must be WxH, e.g. 640x480, not {frame_size!r}") from None
     figures: dict[str, dict] = {}
     with _clear_errors():
         md4fd = data if data.is_file() else data / MD4FD_FILE
@@ -248,7 +257,7 @@ def falls_command(
             if not cv and md4fd.name == MD4FD_FILE:
                 console.print("[yellow]warning:[/yellow] the shipped classifier was trained on "
                               f"{MD4FD_FILE}; only --cv gives a fair figure on it")
-            result = evaluate_md4fd(md4fd, cv, folds)
+            result = evaluate_md4fd(md4fd, cv, folds, (width, height), fps)
             how = "cross-validated by recording" if cv else "shipped classifier"
             figures["md4fd_rule"] = _falls_table(
                 f"{md4fd.name}: full rule per sequence ({how})", result.rule, resamples)

@@ -53,8 +53,13 @@ class LabelledSequence:
     frame_labels: np.ndarray
 
 
-def read_md4fd(path: Path) -> list[PoseSequence]:
-    """MD4FD JSON: a list of samples, each T frames of 23 numbers then the label."""
+def read_md4fd(path: Path, size: tuple[float, float] = MD4FD_SIZE, fps: float = MD4FD_FPS
+               ) -> list[PoseSequence]:
+    """MD4FD JSON: a list of samples, each T frames of 23 numbers then the label.
+
+    Coordinates are fractions of the frame: ``size`` (width, height) turns them back into
+    pixels, so angles are true for other cameras; ``fps`` gives speeds in real seconds.
+    """
     try:
         samples = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -66,10 +71,10 @@ def read_md4fd(path: Path) -> list[PoseSequence]:
         frames = np.asarray(sample[:-1], np.float64)
         if frames.ndim != 2 or frames.shape[1] < 22:
             raise InputError(f"{path}: sample {i} has frames of shape {frames.shape}, not (T, 23)")
-        xy = frames[:, :22].reshape(len(frames), 11, 2) * MD4FD_SIZE
+        xy = frames[:, :22].reshape(len(frames), 11, 2) * np.asarray(size)
         bodies = np.concatenate([xy, np.ones((len(frames), 11, 1))], axis=2)
         out.append(PoseSequence(f"md4fd-{i:03d}", int(sample[-1]),
-                                np.arange(len(frames)) / MD4FD_FPS, bodies))
+                                np.arange(len(frames)) / fps, bodies))
     return out
 
 
@@ -224,7 +229,8 @@ def stitch(sequences: list[PoseSequence], members: list[int]) -> PoseSequence:
     stacked = np.array(frames)
     label = max(sequences[i].label for i in members)
     name = "+".join(sequences[i].name for i in members)
-    return PoseSequence(name, label, np.arange(len(stacked)) / MD4FD_FPS, stacked)
+    step = float(np.diff(sequences[members[0]].times[:2])[0]) if len(frames) > 1 else 1 / MD4FD_FPS
+    return PoseSequence(name, label, np.arange(len(stacked)) * step, stacked)
 
 
 @dataclass
@@ -334,13 +340,14 @@ class TimedVideo:
     lying_from_s: float | None  # first frame labelled lying
 
 
-def evaluate_md4fd(path: Path, cv: bool, folds: int = 5) -> CrossValidation:
+def evaluate_md4fd(path: Path, cv: bool, folds: int = 5, size: tuple[float, float] = MD4FD_SIZE,
+                   fps: float = MD4FD_FPS) -> CrossValidation:
     """Classifier on whole sequences, full rule frame by frame, rule on stitched recordings.
 
     cv: each sequence judged by a classifier fitted without its recording (the fair figure on
     the training data); otherwise by the shipped classifier (fair on data it never saw).
     """
-    sequences = read_md4fd(path)
+    sequences = read_md4fd(path, size, fps)
     if cv:
         return cross_validate(sequences, folds)
     model = FallClassifier.load()
