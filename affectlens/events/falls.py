@@ -166,9 +166,11 @@ class FallRule:
         """Close every open event at the last time seen (end of a video, shutdown)."""
         closed = []
         for person in self._people.values():
+            # Still on the floor (seen or not): the event lasts to the end of the footage.
+            end = self._now if person.state == "on_floor" else person.last_seen_s
             for event in (person.fall, person.long_lie):
                 if event is not None and event.ended_s is None:
-                    event.ended_s = max(person.last_seen_s, event.detected_s)
+                    event.ended_s = max(end, event.detected_s)
                     closed.append(event)
         for event in self._inactive.values():
             event.ended_s = max(self._now, event.detected_s)
