@@ -72,7 +72,7 @@ def _clear_errors() -> Iterator[None]:
     try:
         yield
     except AffectlensError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
