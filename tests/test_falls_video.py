@@ -112,3 +112,18 @@ def test_eval_falls_bad_input(tmp_path: Path) -> None:
     broken.write_text('[[[0.1, 0.2], "x"]]')
     result = runner.invoke(app, ["eval", "falls", "--data", str(broken)])
     assert result.exit_code == 2 and "sample 0" in " ".join(result.output.split())
+
+
+def test_eval_falls_on_urfd_labels_beside_a_video(falls_dir: Path, tmp_path: Path) -> None:
+    """A folder with URFD's label CSV and the fall-01 clip: the video is run and timed."""
+    (tmp_path / "urfd_features").mkdir()
+    for name in ("urfall-cam0-falls.csv", "urfall-cam0-adls.csv"):
+        (tmp_path / "urfd_features" / name).symlink_to(falls_dir / "urfd_features" / name)
+    (tmp_path / "fall-01-cam0.mp4").symlink_to(falls_dir / "fall-01-cam0.mp4")
+    out = tmp_path / "figures.json"
+    result = runner.invoke(app, ["eval", "falls", "--data", str(tmp_path), "--resamples", "20",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["urfd_videos"]["confusion"] == {
+        "tp": 1, "fn": 0, "fp": 0, "tn": 0}
+    assert "fall-01: fall event at" in result.output
