@@ -163,7 +163,8 @@ class FallRule:
         return events
 
     def finish(self) -> list[FallEvent]:
-        """Close every open event at the last time seen (end of a video, shutdown)."""
+        """Close every open event (end of a video, shutdown): a person still on the floor at the
+        last update, anyone else when last seen."""
         closed = []
         for person in self._people.values():
             # Still on the floor (seen or not): the event lasts to the end of the footage.
@@ -213,7 +214,7 @@ class FallRule:
         tilted = p.torso_angle >= s.floor_angle
         if not person.upright_hips or not np.isfinite(scale):
             if np.isfinite(p.ankle_y) and p.torso_length > 0:
-                return tilted and (p.ankle_y - p.hip[1]) / p.torso_length < s.floor_drop
+                return tilted and (p.ankle_y - p.hip[1]) / p.torso_length < s.floor_level
             return tilted and p.aspect >= 1.3
         dropped = (p.hip[1] - float(np.median(person.upright_hips))) / scale >= s.floor_drop
         level = np.isfinite(p.ankle_y) and (p.ankle_y - p.hip[1]) / scale < s.floor_level
