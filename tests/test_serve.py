@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from authutil import bearer
 from netutil import free_port
 from test_live_camera import RtspServer
 
+from affectlens.security.audit import AuditLog
 from affectlens.store import Store
 from affectlens.store.db import MIGRATIONS, sqlite_url
 
@@ -240,3 +242,40 @@ def test_a_bad_config_stops_the_real_command_with_status_2(tmp_path: Path) -> No
     assert result.returncode == 2
     assert f"{config}: port: Input should be less than or equal to 65535" in result.stderr
     assert f"{config}: cameras[0].url: the URL has no host" in result.stderr
+
+
+def test_https_with_the_sites_certificate_and_retention_runs_from_the_start(
+    tmp_path: Path, serve: Callable[..., Served]
+) -> None:
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(f"port: {port}\ntls: {{certfile: cert.pem, keyfile: key.pem}}\n"
+                      "retention: {default: {events_days: 7}, every_s: 3600}\n")
+    database = sqlite_url(tmp_path / "affectlens.db")
+    served = Served(config, port, database)
+    served.base = f"https://127.0.0.1:{port}"
+    trusted = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(served.base + "/api/health", verify=trusted, timeout=5)
+                break
+            except httpx.HTTPError:
+                if served.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"no HTTPS answer:\n{served.output()}")
+                time.sleep(0.3)
+        assert answer.status_code == 200 and answer.json()["status"] == "ok"
+        assert "max-age" in answer.headers.get("strict-transport-security", "")
+        with pytest.raises(httpx.HTTPError):  # plain HTTP on the same port gets nothing
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).raise_for_status()
+    finally:
+        assert served.stop() == 0, served.output()
+    store = Store(database)
+    runs = [r for r in AuditLog(store).all_records() if r.action == "retention.run"]
+    store.engine.dispose()
+    assert len(runs) == 1 and runs[0].actor == "system:retention"

@@ -53,6 +53,11 @@ def test_a_good_config_with_environment_overrides(tmp_path: Path) -> None:
     url = "postgresql+psycopg://u:p@db/affectlens"
     assert load_site(path, {"AFFECTLENS_DATABASE_URL": url}).database_url == url
     assert load_site(write(tmp_path, ""), {}).cameras == []  # an empty file: all defaults
+    policy = site.retention.policy()  # defaults, then a camera's own
+    assert policy.of("lounge").events_days == 90 and policy.of("lounge").stats_days == 365
+    kept = load_site(write(tmp_path, "retention: {cameras: {lounge: {snapshots_days: 3}}}\n"), {})
+    assert kept.retention.policy().of("lounge").snapshots_days == 3
+    assert kept.retention.policy().of("entrance").snapshots_days == 30
     tuned = load_site(write(tmp_path, "analysis: {min_face_px: 48}\n"), {})
     assert (tuned.analysis.min_face_px, tuned.analysis.threads) == (48, 1)
 
@@ -79,6 +84,10 @@ def test_a_good_config_with_environment_overrides(tmp_path: Path) -> None:
     ("port: 8080\n", {"AFFECTLENS_PORT": "eighty"},
      "site.yaml: port (from AFFECTLENS_PORT): Input should be a valid integer"),
     ("log: {format: xml}\n", {}, "site.yaml: log.format: Input should be 'text' or 'json'"),
+    ("retention: {cameras: {lounge: {events_days: 0}}}\n", {},
+     "site.yaml: retention.cameras.lounge.events_days: Input should be greater than 0"),
+    ("tls: {certfile: cert.pem, keyfile: key.pem}\n", {},
+     "site.yaml: tls.certfile: no such file"),
 ])
 def test_mistakes_name_the_file_and_the_field(tmp_path: Path, text: str, environ: dict,
                                               expected: str) -> None:

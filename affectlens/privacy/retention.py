@@ -145,7 +145,8 @@ class RetentionJob:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         audit = AuditLog(self.store, self.clock)

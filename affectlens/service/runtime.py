@@ -2,7 +2,8 @@
 
 Order matters. Start: logs, store (migrated), cameras from the site config synced into it,
 alert senders, recorder, supervisor (it ends events a killed predecessor left open, then
-spawns workers), and last the HTTP server. Stop (SIGTERM or SIGINT): the HTTP server first,
+spawns workers), the retention job, and last the HTTP server (HTTPS when the site config
+names a certificate). Stop (SIGTERM or SIGINT): the HTTP server first, the retention job,
 then the workers (each ends its open events and sends its counts), then the queued alerts
 are delivered, then the database is closed.
 """
@@ -18,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from affectlens.privacy.retention import RetentionJob
 from affectlens.service.alerts import AlertDispatcher, Sink
 from affectlens.service.api import create_app
 from affectlens.service.hub import Hub
@@ -74,10 +76,14 @@ class Service:
         self.supervisor = Supervisor(self.store, self.recorder, self.spec_for, poll_s=w.poll_s,
                                      stop_timeout_s=w.stop_timeout_s,
                                      start_method=w.start_method)
+        self.retention = RetentionJob(self.store, site.retention.policy(),
+                                      Path(site.snapshots_dir), every_s=site.retention.every_s)
         self.app = self._app()
+        tls = ({"ssl_certfile": site.tls.certfile, "ssl_keyfile": site.tls.keyfile}
+               if site.tls else {})
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host=site.host, port=site.port, log_config=None, access_log=False,
-            timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=5, **tls,
         ))
 
     def spec_for(self, camera: Camera) -> CameraSpec:
@@ -96,8 +102,9 @@ class Service:
         try:
             self.alerts.start()
             self.supervisor.start()
-            log.info("serving on http://%s:%s/ (metrics at /metrics)", self.site.host,
-                     self.site.port)
+            self.retention.start()
+            log.info("serving on %s://%s:%s/ (metrics at /metrics)",
+                     "https" if self.site.tls else "http", self.site.host, self.site.port)
             self.server.run()
         finally:
             self.close()
@@ -106,6 +113,7 @@ class Service:
 
     def close(self) -> None:
         log.info("stopping: workers end their events and send their counts")
+        self.retention.stop()
         self.supervisor.stop()
         self.alerts.stop()
         for sender in self._closers:
@@ -138,7 +146,8 @@ class Service:
 
     def _app(self) -> FastAPI:
         app = create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
-                         on_cameras_changed=self.supervisor.request_sync)
+                         on_cameras_changed=self.supervisor.request_sync,
+                         snapshots_dir=Path(self.site.snapshots_dir))
         metrics = self.metrics
 
         def scrape() -> Response:

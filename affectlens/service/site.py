@@ -33,6 +33,7 @@ from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
 from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
+from affectlens.privacy.retention import Retention, RetentionPolicy
 from affectlens.service.schemas import Purpose, check_stream_url
 from affectlens.store.db import sqlite_url
 
@@ -104,6 +105,37 @@ class WorkersConfig(_Strict):
         "imported the worker code once (faster, less memory), or spawned afresh.")
 
 
+class RetentionDays(_Strict):
+    """How long a camera's data is kept (issue 6); open events are never deleted."""
+
+    events_days: float = Field(90.0, gt=0, description="Ended events and health records.")
+    snapshots_days: float = Field(30.0, gt=0, description="Events' blurred snapshots.")
+    stats_days: float = Field(365.0, gt=0, description="Per-minute counts.")
+
+
+class RetentionConfig(_Strict):
+    default: RetentionDays = Field(default_factory=RetentionDays)
+    cameras: dict[str, RetentionDays] = Field(
+        default_factory=dict, description="Exceptions by camera name.")
+    every_s: float = Field(3600.0, gt=0, description="How often the retention job runs.")
+
+    def policy(self) -> RetentionPolicy:
+        def days(d: RetentionDays) -> Retention:
+            return Retention(d.events_days, d.snapshots_days, d.stats_days)
+
+        return RetentionPolicy(days(self.default),
+                               {name: days(d) for name, d in self.cameras.items()})
+
+
+class TlsConfig(_Strict):
+    """HTTPS served by affectlens itself; behind a TLS-terminating proxy, leave it unset."""
+
+    certfile: str = Field(min_length=1, description="PEM certificate (chain), relative to "
+                          "the config file.")
+    keyfile: str = Field(min_length=1, description="PEM private key, relative to the config "
+                         "file.")
+
+
 class SiteConfig(_Strict):
     database_url: str = Field(
         "affectlens.db",
@@ -121,6 +153,8 @@ class SiteConfig(_Strict):
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    tls: TlsConfig | None = Field(None, description="Serve HTTPS with this certificate.")
 
     @model_validator(mode="before")
     @classmethod
@@ -169,7 +203,7 @@ def load_site(path: Path, environ: Mapping[str, str] | None = None) -> SiteConfi
     except ValidationError as error:
         raise SiteConfigError("\n".join(_describe(path, e, sources) for e in error.errors())
                               ) from None
-    return _resolve(site, path.parent)
+    return _resolve(site, path)
 
 
 def _override(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
@@ -203,9 +237,17 @@ def _describe(path: Path, error: Any, sources: dict[str, str]) -> str:
     return f"{path}: {where}: {message}"
 
 
-def _resolve(site: SiteConfig, folder: Path) -> SiteConfig:
+def _resolve(site: SiteConfig, path: Path) -> SiteConfig:
     """Paths are relative to the config file's folder; a bare database path is SQLite."""
-    changes = {"snapshots_dir": str((folder / site.snapshots_dir).resolve())}
+    folder = path.parent
+    changes: dict[str, Any] = {"snapshots_dir": str((folder / site.snapshots_dir).resolve())}
     if "://" not in site.database_url:
         changes["database_url"] = sqlite_url(folder / site.database_url)
+    if site.tls is not None:
+        files = {name: (folder / getattr(site.tls, name)).resolve()
+                 for name in ("certfile", "keyfile")}
+        for name, file in files.items():
+            if not file.is_file():
+                raise SiteConfigError(f"{path}: tls.{name}: no such file {file}")
+        changes["tls"] = TlsConfig(**{k: str(v) for k, v in files.items()})
     return site.model_copy(update=changes)
