@@ -1,9 +1,11 @@
 """A live camera thread on real decoding: a looping file, a dead RTSP endpoint, a stream that
-appears late, garbage, and a consumer too slow for the frames."""
+appears late, garbage, a consumer too slow for the frames, and real RTSP and HTTP MJPEG
+streams killed and restarted."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -193,4 +195,51 @@ def test_real_rtsp_stream_killed_and_restarted(rtsp_server: RtspServer, transpor
         assert camera.next_frame(timeout=3) is not None
     finally:
         camera.stop()
+    assert camera.stats.connects >= 2
+
+
+class MjpegServer:
+    """ffmpeg serving a looping clip as HTTP MJPEG (multipart/x-mixed-replace, as IP cameras
+    do) to one client; killed and restarted at will."""
+
+    def __init__(self, video: Path) -> None:
+        if shutil.which("ffmpeg") is None:
+            if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
+                pytest.fail("ffmpeg is not installed but services are required")
+            pytest.skip("no ffmpeg (see .ci/run)")
+        self.video = video
+        self.url = f"http://127.0.0.1:{free_port()}/camera.mjpg"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["ffmpeg", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(self.video),
+             "-an", "-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg", "-listen", "1", self.url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def test_real_http_mjpeg_stream_killed_and_restarted(short_video: Path) -> None:
+    server = MjpegServer(short_video)
+    server.start()
+    log = StateLog()
+    camera = LiveCamera(server.url, analysis_fps=5, on_state=log, io_timeout_s=2,
+                        backoff_s=FAST_BACKOFF).start()
+    try:
+        log.wait_for(online=True, timeout=10)
+        frames = collect(camera, 2.0)
+        assert 7 <= len(frames) <= 12, len(frames)  # 5 analysed of the clip's 10 fps
+        assert frames[0].image.shape == (360, 640, 3)
+        server.kill()
+        log.wait_for(online=False, timeout=8)
+        server.start()
+        log.states.clear()
+        log.wait_for(online=True, timeout=10)
+        assert camera.next_frame(timeout=3) is not None
+    finally:
+        camera.stop()
+        server.kill()
     assert camera.stats.connects >= 2

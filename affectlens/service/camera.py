@@ -7,8 +7,9 @@ and decodes. A stream that fails to open, errors, ends or stalls past ``io_timeo
 camera offline and is retried with growing waits; the first frame after that marks it online.
 
 Only the newest frame is kept: a slow consumer makes frames drop (counted), never queue up.
-Tested here: file loops, files that appear late, garbage files, refused RTSP connections.
-Not yet tested against a live RTSP server, an MJPEG server or a USB camera.
+Tested here: file loops, files that appear late, garbage files, refused RTSP connections, and
+real RTSP (TCP and UDP) and HTTP MJPEG streams killed and restarted. The V4L2 (USB) path is
+written but untested: this machine has no video device.
 """
 
 from __future__ import annotations
