@@ -33,6 +33,12 @@ class AnalysisConfig(BaseModel):
     face_score_threshold: float = Field(
         0.78, gt=0, lt=1, description="Face detector confidence needed to keep a face."
     )
+    full_scan_every_s: float | None = Field(
+        None, gt=0, description="Video: search the finest detector tiles (the smallest faces) "
+        "everywhere only this often, and in between only around the faces already found; "
+        "coarser tiles are searched every frame. None: every frame in full (the offline "
+        "default; the live service uses 1 s).",
+    )
     smoothing_tau_s: float = Field(
         1.0, gt=0, description="Time constant of per-track expression smoothing, seconds."
     )

@@ -48,6 +48,8 @@ class SourceState:
 
     tracker: FaceTracker | None
     smoother: ExpressionSmoother
+    last_boxes: np.ndarray | None = None  # faces of the newest frame, for a focused search
+    last_full_scan_s: float | None = None  # timestamp of the newest full detector search
 
 
 class Pipeline:
@@ -73,7 +75,10 @@ class Pipeline:
 
     def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:
         """FaceAnalysis for each frame, in order."""
-        detections = self.models.detector.predict([f.image for f in frames])
+        near = self._focus(frames, state)
+        detections = self.models.detector.predict([f.image for f in frames], near)
+        if detections and state.tracker is not None:
+            state.last_boxes = detections[-1].boxes
         probs, ages = self._classify(frames, detections)
         results, start = [], 0
         for frame, faces in zip(frames, detections):
@@ -81,6 +86,23 @@ class Pipeline:
             results.append(self._track(frame, faces, probs[start:stop], ages[start:stop], state))
             start = stop
         return results
+
+    def _focus(self, frames: Sequence[Frame], state: SourceState) -> list | None:
+        """Per frame: None (search everywhere) or the boxes to search around, following
+        ``full_scan_every_s``; a batch uses the boxes found before it."""
+        every = self.config.full_scan_every_s
+        if every is None or state.tracker is None:
+            return None
+        near: list[np.ndarray | None] = []
+        for frame in frames:
+            last = state.last_full_scan_s
+            if last is None or state.last_boxes is None or not (
+                    0 <= frame.timestamp - last < every):
+                state.last_full_scan_s = frame.timestamp
+                near.append(None)
+            else:
+                near.append(state.last_boxes)
+        return near
 
     def _classify(
         self, frames: Sequence[Frame], detections: list[FaceDetections]

@@ -46,6 +46,7 @@ from affectlens.models.face_detector import FaceDetector
 from affectlens.samples import HEIGHT, WIDTH, portrait, write_video
 from affectlens.service.messages import EventStarted, Message, WorkerMetrics, WorkerReady
 from affectlens.service.recorder import Recorder
+from affectlens.service.site import LIVE_ANALYSIS
 from affectlens.service.supervisor import Supervisor
 from affectlens.service.worker import CameraSpec
 from affectlens.store import Store
@@ -212,11 +213,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="Measured seconds each.")
     parser.add_argument("--min-face", type=float, default=24.0,
                         help="Smallest face searched for, px (the service's default: 24).")
+    parser.add_argument("--full-scan-every", type=float, default=1.0,
+                        help="Seconds between full searches for the smallest faces (the "
+                        "service's default: 1); 0: every frame.")
     args = parser.parse_args()
-    config = AnalysisConfig(threads=1, min_face_px=args.min_face)
+    config = AnalysisConfig(**{**LIVE_ANALYSIS, "min_face_px": args.min_face,
+                               "full_scan_every_s": args.full_scan_every or None})
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"640x360 at {FPS} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
-          f"{args.min_face:g} px, one model thread per worker process")
+          f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
+          f"frame), one model thread per worker process")
     single, batched = batching(config)
     verdict = "pays" if batched < 0.9 * single else "does not pay"
     print(f"detector per frame: {single:.1f} ms one frame a call, {batched:.1f} ms eight "

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 from synthetic import paste, scaled_face
 
-from affectlens.models.face_detector import FaceDetector, plan_tiles, weighted_nms
-from affectlens.pipeline import Models
+from affectlens.config import AnalysisConfig
+from affectlens.models.face_detector import (
+    FaceDetector,
+    focus_tiles,
+    plan_tiles,
+    weighted_nms,
+)
+from affectlens.pipeline import Models, Pipeline
+from affectlens.types import Frame
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -166,3 +173,41 @@ def test_small_face_missed_when_frame_seen_only_whole(small_face_frames) -> None
     detector = FaceDetector(min_face_px=200)
     assert len(plan_tiles(640, 360, 200)) == 1
     assert all(len(faces) == 0 for faces in detector.predict(frames))
+
+
+def test_focused_search_keeps_a_known_small_face_with_a_fifth_of_the_tiles(
+    small_face_frames,
+) -> None:
+    frames, expected = small_face_frames
+    tiles = plan_tiles(640, 360, 24)
+    coarse = [t for t in tiles if t.level < max(t.level for t in tiles)]
+    assert focus_tiles(tiles, np.zeros((0, 4))) == coarse  # no face known: coarse tiles only
+    focused = focus_tiles(tiles, expected[0][None])
+    assert len(coarse) < len(focused) <= len(coarse) + 4 < len(tiles) / 3
+    detector = FaceDetector(min_face_px=24)
+    (faces,) = detector.predict([frames[0]], [expected[0][None]])
+    assert len(faces) == 1 and box_iou(faces.boxes[0], expected[0]) > 0.5
+    # A small face far from every known one is not searched for: hence the full searches.
+    far = next(i for i, box in enumerate(expected)
+               if abs(box[0] - expected[0][0]) > 200 or abs(box[1] - expected[0][1]) > 150)
+    assert len(detector.predict([frames[far]], [expected[0][None]])[0]) == 0
+
+
+def test_pipeline_searches_in_full_once_a_second_and_follows_a_drifting_small_face(
+    portrait: np.ndarray, models: Models,
+) -> None:
+    small = scaled_face(portrait, SMALL_FACE_PX)
+    h, w = small.shape[:2]
+    places = [(40 + 4 * i, 60 + 2 * i) for i in range(8)] + [(560 - w // 2, 300 - h)] * 8
+
+    def frame(i: int, x: int, y: int) -> Frame:
+        image = paste(np.full((360, 640, 3), 128, np.uint8), small, x, y)
+        return Frame(image, i, i * 0.2, "drift")
+
+    pipeline = Pipeline(AnalysisConfig(full_scan_every_s=1.0), models)
+    state = pipeline.start_source(5.0)
+    found = [len(pipeline.analyse([frame(i, x, y)], state)[0]) for i, (x, y) in
+             enumerate(places)]
+    assert found[:8] == [1] * 8  # followed while it drifts, between full searches
+    # After the jump (frame 8, at 1.6 s) it is lost until the next full search (2.0 s).
+    assert found[8:10] == [0, 0] and found[10:] == [1] * 6

@@ -93,6 +93,28 @@ def plan_tiles(width: int, height: int, min_face_px: float) -> list[Tile]:
     return tiles
 
 
+def focus_tiles(tiles: list[Tile], boxes: np.ndarray, margin: float = 0.5) -> list[Tile]:
+    """``tiles`` less the finest level's, except, for each box grown by ``margin`` of its size
+    on every side (a face moves between analysed frames), the finest tiles that hold it whole
+    (a face cut by a tile's inner border is dropped there), or that touch it if none does."""
+    finest = max(t.level for t in tiles)
+    if finest == 0:
+        return tiles
+    fine = [t for t in tiles if t.level == finest]
+    grown = np.asarray(boxes, np.float64).reshape(-1, 4).copy()
+    size = np.maximum(grown[:, 2] - grown[:, 0], grown[:, 3] - grown[:, 1])[:, None]
+    grown += np.hstack([-size, -size, size, size]) * margin
+    width, height = max(t.x + t.side for t in fine), max(t.y + t.side for t in fine)
+    grown = grown.clip(0, [width, height, width, height])
+    chosen: set[int] = set()
+    for x0, y0, x1, y1 in grown:
+        holding = {i for i, t in enumerate(fine) if t.x <= x0 and t.y <= y0
+                   and x1 <= t.x + t.side and y1 <= t.y + t.side}
+        chosen |= holding or {i for i, t in enumerate(fine) if x0 < t.x + t.side and x1 > t.x
+                              and y0 < t.y + t.side and y1 > t.y}
+    return [t for t in tiles if t.level < finest] + [fine[i] for i in sorted(chosen)]
+
+
 def _positions(length: int, side: int, step: int) -> list[int]:
     if side >= length:
         return [0]
@@ -160,9 +182,18 @@ class FaceDetector:
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[FaceDetections]:
-        """One FaceDetections per image; every tile of every image in one network call."""
+    def predict(
+        self, images: Sequence[np.ndarray], near: Sequence[np.ndarray | None] | None = None
+    ) -> list[FaceDetections]:
+        """One FaceDetections per image; every tile of every image in one network call.
+
+        ``near[i]``, when given, are boxes (N, 4) where image i's faces were lately: the
+        finest tiles (by far the most numerous) are then searched only around them, the
+        coarser ones everywhere, so new faces above the finest level's size are still found.
+        """
         plans = [plan_tiles(im.shape[1], im.shape[0], self.min_face_px) for im in images]
+        if near is not None:
+            plans = [p if boxes is None else focus_tiles(p, boxes) for p, boxes in zip(plans, near)]
         inputs = []
         for image, tiles in zip(images, plans):
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -38,6 +38,7 @@ from affectlens.service.schemas import Purpose, check_stream_url
 from affectlens.store.db import sqlite_url
 
 ENV_PREFIX = "AFFECTLENS_"
+LIVE_ANALYSIS = {"threads": 1, "full_scan_every_s": 1.0}
 
 
 class SiteConfigError(AffectlensError):
@@ -148,8 +149,9 @@ class SiteConfig(_Strict):
     port: int = Field(8080, ge=1, le=65535)
     screen_min_people: int = Field(5, ge=1, description="/screen shows nothing below this.")
     log: LogConfig = Field(default_factory=LogConfig)
-    analysis: AnalysisConfig = Field(default_factory=lambda: AnalysisConfig(threads=1),
-                                     description="Model settings for every worker.")
+    analysis: AnalysisConfig = Field(
+        default_factory=lambda: AnalysisConfig(**LIVE_ANALYSIS),
+        description="Model settings for every worker.")
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
@@ -158,11 +160,12 @@ class SiteConfig(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _one_thread_per_worker(cls, data: Any) -> Any:
+    def _live_analysis_defaults(cls, data: Any) -> Any:
         """Workers are processes, one per camera: a model thread each uses the cores without
-        oversubscribing them, unless ``analysis.threads`` says otherwise."""
+        oversubscribing them; and the smallest faces are searched for everywhere once a
+        second, around known faces in between. Unless ``analysis`` says otherwise."""
         if isinstance(data, dict) and isinstance(data.get("analysis"), dict):
-            data["analysis"] = {"threads": 1, **data["analysis"]}
+            data["analysis"] = {**LIVE_ANALYSIS, **data["analysis"]}
         return data
 
     @field_validator("cameras")
