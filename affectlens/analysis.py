@@ -2,6 +2,10 @@
 
 Each input is analysed on its own; one that cannot be read is reported in the result's
 ``sources`` table (status "error", with a one-line reason) and the others still run.
+
+The purpose gate (``AnalysisConfig.purpose``): an ``anonymous_statistics`` job loads no
+expression or pose model, keeps no per-face or per-person row and no thumbnail; each source
+yields one aggregate row (``Result.statistics``), blanked below ``min_group`` people.
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ from affectlens.people import (
     person_rows,
 )
 from affectlens.pipeline import Pipeline
-from affectlens.result import SOURCE_COLUMNS, Result, frame_rows, frames_table
+from affectlens.result import (
+    PER_PERSON_SETTINGS,
+    SOURCE_COLUMNS,
+    Result,
+    frame_rows,
+    frames_table,
+    statistics_row,
+    statistics_table,
+)
 from affectlens.sources import MediaInfo, expand_inputs, open_media
 from affectlens.types import FaceAnalysis, Frame
 
@@ -52,10 +64,15 @@ def analyze(
     >>> result.tracks[["track_id", "dominant_expression", "age_band"]]
     >>> result.to_csv("out/")
     >>> result.events  # falls, long lies and inactivity (when config.pose)
+
+    With ``purpose="anonymous_statistics"`` only ``result.statistics`` is filled (observers
+    and ``people`` are refused: they would see single people).
     """
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
     pipeline = pipeline or Pipeline(config)
     cfg = pipeline.config
+    if not cfg.expression_allowed:
+        return _anonymous(paths, pipeline, list(observers), progress, people)
     if people is None and cfg.pose:
         people = PeoplePipeline(cfg.falls, cfg.device, cfg.threads)
     body = _BodyRows(people) if people else None
@@ -74,6 +91,45 @@ def analyze(
         persons=body.persons_table() if body else None,
         events=body.events_table() if body else None,
     )
+
+
+def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObserver],
+               progress: Progress | None, people: PeoplePipeline | None) -> Result:
+    """anonymous_statistics: faces and ages go into per-source counts and nowhere else."""
+    cfg = pipeline.config
+    if observers or people is not None:
+        raise ValueError("purpose anonymous_statistics yields aggregate counts only; frame "
+                         "observers (annotated video) and the pose path see single people")
+    files, missing = expand_inputs(paths)
+    sources = [_source_row(str(p), None, 0, 0, 0, "error", m) for p, m in missing]
+    stats: list[dict[str, Any]] = []
+    for path in files:
+        counts = _Counts()
+        row = _analyse_file(path, pipeline, [], [], progress, counts=counts)
+        if row["status"] != "error":
+            stats.append(statistics_row(str(path), row["frames_analysed"], counts.faces,
+                                        counts.ages, cfg.min_group))
+        sources.append(row | {"faces": None, "tracks": None})  # counts: statistics only
+    return Result(
+        frames=frames_table([]),
+        sources=_sources_table(sources),
+        settings=cfg.model_dump(exclude=set(PER_PERSON_SETTINGS)),
+        statistics=statistics_table(stats),
+    )
+
+
+class _Counts:
+    """One source's faces and each track's age estimates, for its aggregate row."""
+
+    def __init__(self) -> None:
+        self.faces = 0
+        self.ages: dict[int, list[float]] = {}
+
+    def add(self, analysis: FaceAnalysis) -> None:
+        self.faces += len(analysis)
+        for track, age in zip(analysis.track_ids, analysis.ages):
+            if track > 0:
+                self.ages.setdefault(int(track), []).append(float(age))
 
 
 class _BodyRows:
@@ -115,6 +171,7 @@ class _BodyRows:
 def _analyse_file(
     path: Path, pipeline: Pipeline, watchers: list[FrameObserver],
     rows: list[dict[str, Any]], progress: Progress | None, body: _BodyRows | None = None,
+    counts: _Counts | None = None,
 ) -> dict[str, Any]:
     config = pipeline.config
     try:
@@ -132,6 +189,9 @@ def _analyse_file(
     try:
         for batch in _batches(source.frames(), config.batch_frames):
             for frame, analysis in zip(batch, pipeline.analyse(batch, state)):
+                if counts is not None:
+                    counts.add(analysis)
+                    continue
                 rows += frame_rows(str(path), analysis)
                 faces += len(analysis)
                 tracks.update(int(t) for t in analysis.track_ids if t > 0)
@@ -208,4 +268,4 @@ def _source_row(
 
 def _sources_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=SOURCE_COLUMNS)
-    return table.astype({"width": "Int64", "height": "Int64"})
+    return table.astype({c: "Int64" for c in ("width", "height", "faces", "tracks")})

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -115,6 +116,22 @@ def analyze_command(
     age_model: Annotated[
         AgeModelChoice, typer.Option(help="Age model; see the README's accuracy table.")
     ] = DEFAULT_AGE_MODEL,
+    purpose: Annotated[
+        str,
+        typer.Option(
+            help="Why the recordings are analysed: care_safety or consented_research "
+            "(expression, age and falls per person; the default, consented_research, is the "
+            "usual case for recorded research sessions), or anonymous_statistics (no "
+            "expression or pose model; only counts of faces and people and age bands per "
+            "input, over at least --min-group people). Monitoring staff, pupils or "
+            "workers, identity and sensitive categories are refused.",
+        ),
+    ] = _DEFAULTS.purpose,
+    min_group: Annotated[
+        int,
+        typer.Option(help="anonymous_statistics: fewest people (k) an input's counts may "
+                     "describe; below it they are suppressed."),
+    ] = _DEFAULTS.min_group,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -127,15 +144,22 @@ def analyze_command(
 
       affectlens analyze clip.mov --video        # plus clip.annotated.mp4, faces blurred
 
-    Exit status: 0 when at least one input was analysed, 1 when none could be.
+      affectlens analyze lobby/ --purpose anonymous_statistics --min-group 10
+
+    Exit status: 0 when at least one input was analysed, 1 when none could be, 2 for a
+    wrong or refused option (the message says why).
     """
     try:
         config = AnalysisConfig(
             fps=fps, device=device.value, min_face_px=min_face,
             expression_model=expression_model.value, age_model=age_model.value,
+            purpose=purpose, min_group=min_group,
         )
     except ValidationError as exc:
         _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    if video and not config.expression_allowed:
+        _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
+              "pictures of single people; leave out --video or choose another purpose")
     result = _run(inputs, config, out, table_format, video, blur, report)
     if (result.sources.status == "error").all():
         raise typer.Exit(1)
@@ -260,6 +284,9 @@ def _write_outputs(
 
 
 def _print_tracks(result: Result) -> None:
+    if result.statistics is not None:
+        _print_statistics(result.statistics)
+        return
     tracks = result.tracks
     if tracks.empty:
         console.print("no faces found")
@@ -269,6 +296,18 @@ def _print_tracks(result: Result) -> None:
         table.add_row(Path(row.source).name, str(row.track_id),
                       f"{row.first_s:.1f}-{row.last_s:.1f}", str(row.frames),
                       row.dominant_expression, row.age_band)
+    console.print(table)
+
+
+def _print_statistics(statistics: pd.DataFrame) -> None:
+    table = Table("source", "people", "faces", "age bands (people)", "note")
+    bands = [c for c in statistics.columns if c.startswith("people_age_")]
+    for row in statistics.to_dict(orient="records"):
+        if row["suppressed"]:
+            table.add_row(Path(row["source"]).name, "", "", "", row["note"])
+            continue
+        ages = ", ".join(f"{c.removeprefix('people_age_')}: {row[c]}" for c in bands if row[c])
+        table.add_row(Path(row["source"]).name, str(row["people"]), str(row["faces"]), ages, "")
     console.print(table)
 
 

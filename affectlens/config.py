@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from affectlens.events.falls import FallSettings
 from affectlens.models.age import AgeModelName
 from affectlens.models.expression import ExpressionModelName
 from affectlens.models.runtime import Device
+from affectlens.privacy.policy import check_config, expression_allowed
+
+Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
 
 
 class AnalysisConfig(BaseModel):
@@ -15,6 +20,20 @@ class AnalysisConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    purpose: Purpose = Field(
+        "consented_research",
+        description="Why this job runs (DESIGN.md, Invariants). care_safety or "
+        "consented_research: expression, age, tracks and falls per person. "
+        "anonymous_statistics: the expression and pose models are never loaded; only "
+        "aggregate counts (faces, people, age bands) per file, each over at least min_group "
+        "people. Default consented_research: offline analysis of recorded sessions is the "
+        "researchers' use, with the filmed people's consent; say anonymous_statistics "
+        "otherwise. Hard-line purposes (e.g. staff monitoring) are refused with the reason.",
+    )
+    min_group: int = Field(
+        5, ge=2, description="anonymous_statistics: k, the fewest distinct people an "
+        "aggregate may describe; a file with fewer has its counts suppressed.",
+    )
     fps: float | None = Field(
         None, gt=0, description="Frames analysed per second of video; None = every frame."
     )
@@ -66,3 +85,16 @@ class AnalysisConfig(BaseModel):
         default_factory=FallSettings,
         description="Offline analysis: fall, long-lie and inactivity rule and its zones.",
     )
+
+    @field_validator("purpose", mode="before")
+    @classmethod
+    def _hard_lines(cls, value: object) -> object:
+        """A purpose on a hard line is refused with the reason, not just 'not allowed'."""
+        if isinstance(value, str):
+            check_config({"purpose": value})
+        return value
+
+    @property
+    def expression_allowed(self) -> bool:
+        """Whether this job may load and run the expression model."""
+        return expression_allowed(self.purpose)

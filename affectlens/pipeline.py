@@ -3,12 +3,17 @@
 Nothing else knows the order of the stages. A batch of frames goes through each model in one
 call (all faces of all frames together); tracking and smoothing then run frame by frame, in
 order, with state kept per source in a ``SourceState``.
+
+The purpose gate: a job whose purpose does not allow expression analysis
+(``anonymous_statistics``) gets Models without an expression classifier: it is never loaded,
+and its analyses carry zero-width expression arrays and no labels (as the live worker's
+``FaceCounter``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,7 +32,7 @@ UNCALIBRATED_MIN_CONFIDENCE = 0.4
 @dataclass(frozen=True)
 class Models:
     detector: FaceDetector
-    expression: ExpressionClassifier
+    expression: ExpressionClassifier | None  # None: the purpose forbids expression analysis
     age: AgeEstimator
 
     @classmethod
@@ -37,7 +42,8 @@ class Models:
                 config.device, config.min_face_px, config.face_score_threshold,
                 threads=config.threads,
             ),
-            ExpressionClassifier(config.expression_model, config.device, config.threads),
+            ExpressionClassifier(config.expression_model, config.device, config.threads)
+            if config.expression_allowed else None,
             AgeEstimator(config.age_model, config.device, config.threads),
         )
 
@@ -55,14 +61,19 @@ class SourceState:
 class Pipeline:
     def __init__(self, config: AnalysisConfig | None = None, models: Models | None = None) -> None:
         self.config = config or AnalysisConfig()
-        self.models = models or Models.load(self.config)
+        models = models or Models.load(self.config)
+        if not self.config.expression_allowed:
+            models = replace(models, expression=None)  # lent models: never call it either
+        self.models = models
 
     @property
     def min_confidence(self) -> float:
         """The configured threshold, else the model's calibrated one, else 0.4."""
         if self.config.min_confidence is not None:
             return self.config.min_confidence
-        return self.models.expression.calibration.abstain_below or UNCALIBRATED_MIN_CONFIDENCE
+        expression = self.models.expression
+        calibrated = expression.calibration.abstain_below if expression else None
+        return calibrated or UNCALIBRATED_MIN_CONFIDENCE
 
     def start_source(self, analysis_fps: float | None) -> SourceState:
         """State for a new source; analysis_fps None means a still image (no tracking)."""
@@ -108,13 +119,16 @@ class Pipeline:
         self, frames: Sequence[Frame], detections: list[FaceDetections]
     ) -> tuple[np.ndarray, np.ndarray]:
         expression, age = self.models.expression, self.models.age
-        exp_crops = [align_faces(f.image, d.keypoints, expression.template)
-                     for f, d in zip(frames, detections) if len(d)]
         age_crops = [align_faces(f.image, d.keypoints, age.template)
                      for f, d in zip(frames, detections) if len(d)]
+        ages = age.predict(np.concatenate(age_crops)) if age_crops else np.zeros(0, np.float32)
+        if expression is None:
+            return np.zeros((len(ages), 0), np.float32), ages
+        exp_crops = [align_faces(f.image, d.keypoints, expression.template)
+                     for f, d in zip(frames, detections) if len(d)]
         if not exp_crops:
-            return np.zeros((0, len(expression.labels)), np.float32), np.zeros(0, np.float32)
-        return expression.predict(np.concatenate(exp_crops)), age.predict(np.concatenate(age_crops))
+            return np.zeros((0, len(expression.labels)), np.float32), ages
+        return expression.predict(np.concatenate(exp_crops)), ages
 
     @staticmethod
     def _track(
@@ -124,7 +138,9 @@ class Pipeline:
         tracker = state.tracker
         ids = np.arange(1, len(faces) + 1) if tracker is None else tracker.update(faces)
         smoothed = probs.copy()
-        labels = []
+        labels: list[str] = []
+        if probs.shape[1] == 0:  # no expression model: no smoothing, no labels
+            return FaceAnalysis(frame.index, frame.timestamp, faces, ids, probs, smoothed, (), ages)
         for i, track_id in enumerate(ids):
             if track_id == UNTRACKED:
                 labels.append(state.smoother.label_once(probs[i]))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from affectlens.tracking.tracker import UNTRACKED
-from affectlens.types import EXPRESSIONS, UNCERTAIN, FaceAnalysis, age_band
+from affectlens.types import AGE_BANDS, EXPRESSIONS, UNCERTAIN, FaceAnalysis, age_band
 
 PROB_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
 SMOOTHED_COLUMNS = [f"smoothed_{name}" for name in EXPRESSIONS]
@@ -24,6 +24,16 @@ FRAME_COLUMNS = [
     "source", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "face_score",
     *PROB_COLUMNS, *SMOOTHED_COLUMNS, "expression", "expression_confidence", "age", "age_band",
 ]
+AGE_BAND_COUNT_COLUMNS = [f"people_age_{name}" for name, _, _ in AGE_BANDS]
+STATISTICS_COLUMNS = [
+    "source", "frames_analysed", "people", "faces", *AGE_BAND_COUNT_COLUMNS, "suppressed",
+    "note",
+]
+# Settings of the expression and pose paths, which anonymous_statistics never runs: left out
+# of its outputs, which say nothing about expression or a person's body.
+PER_PERSON_SETTINGS = frozenset({
+    "expression_model", "smoothing_tau_s", "switch_margin", "min_confidence", "pose", "falls",
+})
 SOURCE_COLUMNS = [
     "source", "kind", "width", "height", "native_fps", "frames_analysed", "faces", "tracks",
     "status", "message",
@@ -41,6 +51,13 @@ class Result:
     # Body pose and falls (affectlens.people): None when pose was not estimated.
     persons: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
+    # anonymous_statistics (the purpose gate): aggregate rows per source, STATISTICS_COLUMNS;
+    # then ``frames`` and ``tracks`` are empty and no per-person table is written.
+    statistics: pd.DataFrame | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.statistics is not None
 
     @cached_property
     def tracks(self) -> pd.DataFrame:
@@ -52,7 +69,11 @@ class Result:
         return self.sources.loc[self.sources.status == "error", "message"].tolist()
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready overview: settings, each source, and the expression mix per source."""
+        """A JSON-ready overview: settings, each source, and the expression mix per source
+        (anonymous statistics: the aggregate rows instead, and nothing per person)."""
+        if self.statistics is not None:
+            return {"settings": self.settings, "sources": _records(self.sources),
+                    "statistics": _records(self.statistics)}
         tracked = self.frames[self.frames.track_id.notna()]
         mix = (
             tracked.groupby("source").expression.value_counts(normalize=True).round(4)
@@ -87,7 +108,9 @@ class Result:
         directory.mkdir(parents=True, exist_ok=True)
         written = []
         tables = [("frames", self.frames), ("tracks", self.tracks)]
-        if self.persons is not None and self.events is not None:
+        if self.statistics is not None:
+            tables = [("statistics", self.statistics)]
+        elif self.persons is not None and self.events is not None:
             tables += [("persons", self.persons), ("events", self.events)]
         for name, table in tables:
             path = directory / f"{name}.{fmt}"
@@ -97,6 +120,33 @@ class Result:
                 table.to_parquet(path, index=False)
             written.append(path)
         return written
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+
+
+def statistics_row(source: str, frames: int, faces: int, track_ages: dict[int, list[float]],
+                   min_group: int) -> dict[str, Any]:
+    """One source's aggregate: faces seen, distinct people (tracks) and people per age band
+    (each track's median age), in STATISTICS_COLUMNS order; every count is blanked, with a
+    note saying why, when fewer than ``min_group`` people contributed."""
+    row: dict[str, Any] = {"source": source, "frames_analysed": frames}
+    if len(track_ages) < min_group:
+        return row | dict.fromkeys(["people", "faces", *AGE_BAND_COUNT_COLUMNS]) | {
+            "suppressed": True,
+            "note": f"suppressed: fewer than {min_group} people (min_group, k) were seen; "
+                    "anonymous statistics never describe a smaller group",
+        }
+    bands = [age_band(float(np.median(ages))) for ages in track_ages.values()]
+    row |= {"people": len(track_ages), "faces": faces}
+    row |= {f"people_age_{name}": bands.count(name) for name, _, _ in AGE_BANDS}
+    return row | {"suppressed": False, "note": ""}
+
+
+def statistics_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=STATISTICS_COLUMNS)
+    return table.astype({c: "Int64" for c in ["people", "faces", *AGE_BAND_COUNT_COLUMNS]})
 
 
 def _json_default(value: object) -> object:

@@ -1,7 +1,8 @@
 """The offline report: one self-contained HTML file (pictures inlined) a researcher can share.
 
 Every thumbnail in it is blurred; with blurring switched off for an annotated video the
-report says so at the top.
+report says so at the top. An ``anonymous_statistics`` job's report shows the aggregate
+counts per input only: no track, thumbnail or expression.
 """
 
 from __future__ import annotations
@@ -91,17 +92,38 @@ def _events_table(events: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _statistics(result: Result) -> list[str]:
+    """anonymous_statistics: one row of counts per input, blank where suppressed."""
+    assert result.statistics is not None
+    k = result.settings.get("min_group")
+    table = result.statistics.assign(source=result.statistics.source.map(lambda s: Path(s).name))
+    head = "".join(f"<th>{escape(c)}</th>" for c in table.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{'' if pd.isna(v) else escape(str(v))}</td>" for v in row)
+        + "</tr>" for row in table.itertuples(index=False))
+    return [
+        "<h2>Anonymous statistics</h2>",
+        f"<p>Purpose <b>anonymous_statistics</b>: faces and people counted and people per "
+        f"age band, per input, over at least {k} people (min_group); an input with fewer "
+        "has its counts suppressed. No individual is shown.</p>",
+        f"<table><tr>{head}</tr>{rows}</table>",
+    ]
+
+
 def render(result: Result, blurred: bool = True) -> str:
     """The report as one HTML string."""
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    about = (
+        "Counts of people and faces only, never a person." if result.anonymous else
+        "Expressions are what a face shows, estimated by a model with known error (see the "
+        "model cards); they are not a reading of anyone's feelings. Track numbers are local "
+        "to one video and identify no one."
+    )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>affectlens report</title><style>{STYLE}</style></head><body>",
         "<h1>affectlens report</h1>",
-        f"<p class='muted'>affectlens {__version__}, {escape(when)}. Expressions are what a "
-        "face shows, estimated by a model with known error (see the model cards); they are "
-        "not a reading of anyone's feelings. Track numbers are local to one video and "
-        "identify no one.</p>",
+        f"<p class='muted'>affectlens {__version__}, {escape(when)}. {about}</p>",
     ]
     if not blurred:
         parts.append("<p class='alert'>Faces were NOT blurred in the annotated videos of this "
@@ -113,7 +135,9 @@ def render(result: Result, blurred: bool = True) -> str:
     for source, group in tracks.groupby("source", sort=False):
         parts.append(f"<h2>{escape(Path(source).name)}</h2>")
         parts += [_track_section(result, t) for t in group.to_dict(orient="records")]
-    if tracks.empty:
+    if result.anonymous:
+        parts += _statistics(result)
+    elif tracks.empty:
         parts.append("<p>No face was found in any input.</p>")
     settings = "".join(
         f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>"
