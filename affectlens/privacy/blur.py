@@ -3,6 +3,10 @@
 Each face box is grown by a margin (hair, chin and ears identify too), pixelated to a coarse
 grid and then blurred, so that neither a person nor a detector recovers the face. The input
 image is never changed: a blurred copy is returned.
+
+Where an administrator turned blurring off for a camera, its pictures instead carry a red
+"FACES NOT BLURRED" banner drawn into their pixels (``not_blurred_banner``), so that no copy
+of one can be mistaken for a blurred picture.
 """
 
 from __future__ import annotations
@@ -29,4 +33,32 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray, margin: float = MARGIN) -> 
         coarse = cv2.resize(small, (right - left, bottom - top), interpolation=cv2.INTER_NEAREST)
         kernel = max(3, (min(right - left, bottom - top) // 4) | 1)
         out[top:bottom, left:right] = cv2.GaussianBlur(coarse, (kernel, kernel), 0)
+    return out
+
+
+BANNER_TEXT = "FACES NOT BLURRED"
+BANNER_COLOUR = (0, 0, 200)  # BGR: red
+BANNER_SHARE = 0.08  # of the image height, at least BANNER_MIN_PX
+BANNER_MIN_PX = 18
+
+
+def banner_height(height: int) -> int:
+    """Rows the banner covers at the top of an image ``height`` rows tall."""
+    return min(height, max(BANNER_MIN_PX, round(height * BANNER_SHARE)))
+
+
+def not_blurred_banner(image: np.ndarray, text: str = BANNER_TEXT) -> np.ndarray:
+    """A copy of ``image`` with a red band across its top reading ``text`` in white: what
+    every frame served from a camera whose blurring an admin turned off carries."""
+    out = image.copy()
+    height, width = out.shape[:2]
+    band = banner_height(height)
+    out[:band] = BANNER_COLOUR
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (text_w, text_h), _ = cv2.getTextSize(text, font, 1.0, 2)
+    scale = min(band * 0.6 / text_h, width * 0.9 / text_w)
+    thickness = max(1, round(scale * 2))
+    (text_w, text_h), _ = cv2.getTextSize(text, font, scale, thickness)
+    origin = ((width - text_w) // 2, (band + text_h) // 2)
+    cv2.putText(out, text, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return out

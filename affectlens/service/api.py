@@ -49,6 +49,7 @@ from affectlens.version import __version__
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent / "web"
 SCREEN_MIN_PEOPLE = 5
+BLUR_CHANGE = "camera.blur_change"  # turning face blurring off or on, always its own record
 Caller = Annotated[Principal, Depends(principal_of)]
 
 
@@ -181,11 +182,15 @@ def create_app(
     def create_camera(camera: CameraIn, caller: Caller) -> CameraOut:
         try:
             created = store.add_camera(camera.name, camera.url, camera.purpose,
-                                       camera.analysis_fps)
+                                       camera.analysis_fps, camera.blur_faces)
         except StoreError as error:
             raise HTTPException(409, f"camera not created: {error}") from error
         audit.append(caller.name, "camera.add", f"camera:{created.id}", name=created.name,
-                     url=redact_url(created.url), purpose=created.purpose)
+                     url=redact_url(created.url), purpose=created.purpose,
+                     blur_faces=created.blur_faces)
+        if not created.blur_faces:  # a camera born unblurred is a blur change too
+            audit.append(caller.name, BLUR_CHANGE, f"camera:{created.id}",
+                         changes={"blur_faces": [None, False]})
         changed()
         return CameraOut.model_validate(created)
 
@@ -196,6 +201,8 @@ def create_app(
     @app.patch("/api/cameras/{camera_id}")
     def update_camera(camera_id: RowId, patch: CameraPatch, caller: Caller) -> CameraOut:
         changes = patch.model_dump(exclude_none=True)
+        if "blur_faces" in changes and caller.role != "admin":  # the access table says so
+            raise HTTPException(403, "only an administrator may turn face blurring off or on")
         before = store.camera(camera_id)
         try:
             updated = store.update_camera(camera_id, **changes)
@@ -206,8 +213,13 @@ def create_app(
         diff = {k: [redact_url(str(getattr(before, k))) if k == "url" else getattr(before, k),
                     redact_url(str(v)) if k == "url" else v]
                 for k, v in changes.items() if getattr(before, k) != v}
-        action = "camera.purpose_change" if "purpose" in diff else "camera.change"
-        audit.append(caller.name, action, f"camera:{camera_id}", changes=diff)
+        blur = diff.pop("blur_faces", None)
+        if blur is not None:  # its own record, as purpose changes: easy to find and review
+            audit.append(caller.name, BLUR_CHANGE, f"camera:{camera_id}",
+                         changes={"blur_faces": blur})
+        if diff or blur is None:
+            action = "camera.purpose_change" if "purpose" in diff else "camera.change"
+            audit.append(caller.name, action, f"camera:{camera_id}", changes=diff)
         changed()
         return CameraOut.model_validate(updated)
 

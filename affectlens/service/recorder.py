@@ -57,11 +57,15 @@ class Recorder:
         self._live: dict[int, CameraLive] = {}
         self.ready: dict[int, WorkerReady] = {}  # camera id -> its worker's latest hello
         self._forgotten: set[int] = set()  # deleted cameras, until a worker starts for one
+        self._withdrawn: set[int] = set()  # blurring changed: no preview until a new worker
 
     def handle(self, message: Message) -> None:
         with self._lock:
             if isinstance(message, WorkerReady):
                 self._forgotten.discard(message.camera_id)
+                self._withdrawn.discard(message.camera_id)
+            elif message.camera_id in self._withdrawn and isinstance(message, Preview):
+                return  # made by the old worker under the old blur setting
             elif message.camera_id in self._forgotten and isinstance(
                 message, StateChanged | Preview | WorkerMetrics
             ):
@@ -96,6 +100,16 @@ class Recorder:
             self.hub.forget(camera_id)
         if self.metrics is not None:
             self.metrics.forget(camera_id)
+
+    def withdraw_preview(self, camera_id: int) -> None:
+        """The camera's blurring was turned off or on: its newest preview no longer shows
+        what the setting promises, so it is served no more (with the live state; the next
+        report brings both back). The old worker's previews still on their way are dropped
+        until the new worker says it is ready (the old one has ended by then)."""
+        with self._lock:
+            self._withdrawn.add(camera_id)
+        if self.hub is not None:
+            self.hub.forget(camera_id)
 
     def set_live(self, camera_id: int, online: bool, message: str) -> None:
         """Show a state the supervisor knows of (starting, crashed) on the dashboard."""

@@ -20,8 +20,9 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from affectlens.privacy.retention import RetentionJob
+from affectlens.security.audit import AuditLog
 from affectlens.service.alerts import AlertDispatcher, Sink
-from affectlens.service.api import create_app
+from affectlens.service.api import BLUR_CHANGE, create_app
 from affectlens.service.hub import Hub
 from affectlens.service.logs import setup_logging
 from affectlens.service.metrics import ServiceMetrics
@@ -37,22 +38,35 @@ from affectlens.store.schema import Camera
 log = logging.getLogger(__name__)
 
 
+SITE_CONFIG_ACTOR = "site-config"  # who the audit log names for changes made by the file
+
+
 def sync_cameras(store: Store, cameras: list[CameraConfig]) -> None:
     """Cameras declared in the site config, by name: added or brought in line. Cameras made
-    through the API and absent from the file are left alone."""
+    through the API and absent from the file are left alone. Turning face blurring off or on
+    is written to the audit log (``camera.blur_change``, actor ``site-config``), as through
+    the API."""
     existing = {c.name: c for c in store.cameras()}
+    audit = AuditLog(store)
     for declared in cameras:
-        wanted = declared.model_dump(include={"url", "purpose", "analysis_fps", "enabled"})
+        wanted = declared.model_dump(include={"url", "purpose", "analysis_fps", "enabled",
+                                              "blur_faces"})
         camera = existing.get(declared.name)
         if camera is None:
             camera = store.add_camera(declared.name, declared.url, declared.purpose,
-                                      declared.analysis_fps)
+                                      declared.analysis_fps, declared.blur_faces)
             if not declared.enabled:
                 store.update_camera(camera.id, enabled=False)
+            if not declared.blur_faces:
+                audit.append(SITE_CONFIG_ACTOR, BLUR_CHANGE, f"camera:{camera.id}",
+                             changes={"blur_faces": [None, False]})
             log.info("camera %s (%s) added from the site config", camera.id, declared.name)
             continue
         changes = {k: v for k, v in wanted.items() if getattr(camera, k) != v}
         if changes:
+            if "blur_faces" in changes:
+                audit.append(SITE_CONFIG_ACTOR, BLUR_CHANGE, f"camera:{camera.id}",
+                             changes={"blur_faces": [camera.blur_faces, declared.blur_faces]})
             store.update_camera(camera.id, **changes)
             log.info("camera %s (%s) updated from the site config: %s", camera.id,
                      declared.name, ", ".join(sorted(changes)))
@@ -94,7 +108,8 @@ class Service:
         return CameraSpec(
             camera.id, camera.url, camera.purpose, camera.analysis_fps,
             analysis=self.site.analysis, io_timeout_s=w.io_timeout_s, preview_fps=w.preview_fps,
-            log_format=self.site.log.format, log_level=self.site.log.level.upper(), **options,
+            log_format=self.site.log.format, log_level=self.site.log.level.upper(),
+            blur_faces=camera.blur_faces, **options,
         )
 
     def run(self) -> None:

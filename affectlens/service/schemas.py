@@ -41,6 +41,8 @@ class CameraIn(BaseModel):
     url: StreamUrl
     purpose: Purpose
     analysis_fps: float = Field(5.0, gt=0, le=30)
+    blur_faces: bool = Field(True, description="Blur faces in previews and snapshots; off "
+                             "(admins only, audited) marks every served frame.")
 
 
 class CameraPatch(BaseModel):
@@ -51,6 +53,8 @@ class CameraPatch(BaseModel):
     purpose: Purpose | None = None
     analysis_fps: float | None = Field(None, gt=0, le=30)
     enabled: bool | None = None
+    blur_faces: bool | None = Field(None, description="Admins only; every change is audited "
+                                    "as camera.blur_change.")
 
 
 class CameraOut(BaseModel):
@@ -63,6 +67,7 @@ class CameraOut(BaseModel):
     analysis_fps: float
     enabled: bool
     created_at: datetime
+    blur_faces: bool
 
 
 class EventOut(BaseModel):

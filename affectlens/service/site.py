@@ -58,6 +58,9 @@ class CameraConfig(_Strict):
                              "or anonymous_statistics (counts and age bands only).")
     analysis_fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second.")
     enabled: bool = True
+    blur_faces: bool = Field(True, description="Blur faces in previews and event snapshots. "
+                             "false: pictures are served unblurred, each with a FACES NOT "
+                             "BLURRED banner; the change is written to the audit log.")
     distress: DistressSettings = Field(default_factory=DistressSettings)
     falls: FallSettings | None = Field(
         None, description="Falls, long lies and inactivity from body pose, with this camera's "

@@ -8,7 +8,8 @@ importing everything again, and the imported pages are shared: measured with fou
 188 MB PSS a worker instead of 267 MB, all four ready in 3.8 s instead of 11.1 s.
 ``start_method="spawn"`` remains available. They send messages over one queue; a reader thread hands
 them to the Recorder (store, alerts, hub, metrics). ``sync()`` compares the store's cameras
-with the running workers and starts, restarts (URL, purpose or rate changed) and stops them;
+with the running workers and starts, restarts (any field of its CameraSpec changed: URL,
+purpose, rate, face blurring...) and stops them;
 a watcher thread calls it every ``poll_s`` and restarts crashed workers with growing waits.
 
 On start, events left open by a previous run (the service was killed) are ended at the
@@ -138,6 +139,10 @@ class Supervisor:
                              "changed" if camera_id in wanted else "removed or disabled")
                     worker.stopping = True
                     worker.stop.set()
+                    spec = wanted.get(camera_id)
+                    if spec is not None and spec.blur_faces != worker.spec.blur_faces:
+                        # Blurring changed: the newest preview was made under the old setting.
+                        self.recorder.withdraw_preview(camera_id)
             for camera_id in set(self._restarts) - set(wanted) - set(self._workers):
                 del self._restarts[camera_id]
                 self.recorder.forget(camera_id)

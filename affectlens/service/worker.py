@@ -42,7 +42,7 @@ from affectlens.models.alignment import align_faces
 from affectlens.models.face_detector import FaceDetector
 from affectlens.people import PeoplePipeline, head_boxes
 from affectlens.pipeline import Pipeline
-from affectlens.privacy.blur import blur_faces
+from affectlens.privacy.blur import blur_faces, not_blurred_banner
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
 from affectlens.service.hub import Hub
@@ -109,6 +109,7 @@ class CameraSpec:
     log_format: str = "text"
     log_level: str = "INFO"
     falls: FallSettings | None = None  # None: no pose model, no fall events
+    blur_faces: bool = True  # False (an admin's choice): pictures unblurred, with a banner
 
 
 class Analyser(Protocol):
@@ -175,15 +176,21 @@ def make_people(spec: CameraSpec) -> PeoplePipeline | None:
 
 
 def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis,
-                 heads: np.ndarray | None = None) -> bytes | None:
+                 heads: np.ndarray | None = None, blur: bool = True) -> bytes | None:
     """The frame with every detected face (and ``heads``: boxes from pose) blurred, at most
-    PREVIEW_WIDTH wide, as JPEG: the only form in which pixels leave a worker."""
-    boxes = analysis.faces.boxes if heads is None else np.concatenate(
-        [analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])
-    image = blur_faces(np.asarray(live.image), boxes)
+    PREVIEW_WIDTH wide, as JPEG: the only form in which pixels leave a worker. With
+    ``blur=False`` (the camera's admin turned blurring off) faces stay as they are and a
+    "FACES NOT BLURRED" banner covers the top of the picture instead."""
+    image = np.asarray(live.image)
+    if blur:
+        boxes = analysis.faces.boxes if heads is None else np.concatenate(
+            [analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])
+        image = blur_faces(image, boxes)
     if image.shape[1] > PREVIEW_WIDTH:
         scale = PREVIEW_WIDTH / image.shape[1]
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if not blur:  # drawn at the served size, so that it stays legible
+        image = not_blurred_banner(image)
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
     return jpeg.tobytes() if ok else None
 
@@ -281,8 +288,8 @@ class CameraLoop:
         if self.people is not None and self._body is not None:
             (body,) = self.people.analyse([frame], self._body)
             for fall in body.events:
-                self._fall(fall, live.timestamp, blurred_jpeg(live, analysis,
-                                                              head_boxes(body.people)))
+                self._fall(fall, live.timestamp, blurred_jpeg(
+                    live, analysis, head_boxes(body.people), self.spec.blur_faces))
         self._preview(live, analysis)
         self._analysed += 1
         self._faces = len(analysis)
@@ -293,7 +300,8 @@ class CameraLoop:
         key = f"{self._run_id}:distress:{event.track_id}"
         if event.ended_s is None:
             self._open.add(key)
-            snapshot = blurred_jpeg(live, analysis) if live and analysis else None
+            snapshot = (blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
+                        if live and analysis else None)
             self.emit(EventStarted(self.spec.camera_id, key, "distress",
                                    _wall(self._started + event.started_s), event.confidence,
                                    event.track_id, _wall(observed), snapshot))
@@ -332,7 +340,7 @@ class CameraLoop:
         if period is None or now - self._last_preview < period:
             return
         self._last_preview = now
-        jpeg = blurred_jpeg(live, analysis)
+        jpeg = blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
         if jpeg is not None:
             self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp)))
 
@@ -438,12 +446,12 @@ class CameraWorker:
         io_timeout_s: float = 5.0, backoff_s: tuple[float, ...] | None = None,
         alerts: AlertDispatcher | None = None, purpose: str = "care_safety",
         hub: Hub | None = None, falls: FallSettings | None = None,
-        snapshots: Path | None = None,
+        snapshots: Path | None = None, blur_faces: bool = True,
     ) -> None:
         self.recorder = Recorder(store, hub=hub, alerts=alerts, snapshots=snapshots)
         spec = CameraSpec(camera_id, url, purpose, analysis_fps,
                           distress or DistressSettings(), pipeline.config, io_timeout_s,
-                          backoff_s or BACKOFF_S, falls=falls)
+                          backoff_s or BACKOFF_S, falls=falls, blur_faces=blur_faces)
         self.loop = CameraLoop(spec, make_analyser(spec, pipeline), self.recorder.handle,
                                make_people(spec))
         self._stop = threading.Event()

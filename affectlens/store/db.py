@@ -100,9 +100,10 @@ class Store:
 
     # cameras -------------------------------------------------------------------------------
 
-    def add_camera(self, name: str, url: str, purpose: str, analysis_fps: float = 5.0) -> Camera:
+    def add_camera(self, name: str, url: str, purpose: str, analysis_fps: float = 5.0,
+                   blur_faces: bool = True) -> Camera:
         camera = Camera(name=name, url=url, purpose=purpose, analysis_fps=analysis_fps,
-                        enabled=True, created_at=now())
+                        enabled=True, created_at=now(), blur_faces=blur_faces)
         with self.session() as session:
             session.add(camera)
         return camera
@@ -112,8 +113,9 @@ class Store:
             return session.get(Camera, camera_id)
 
     def update_camera(self, camera_id: int, **changes: object) -> Camera | None:
-        """Change a camera's name, url, purpose, analysis_fps or enabled; None if absent."""
-        allowed = {"name", "url", "purpose", "analysis_fps", "enabled"}
+        """Change a camera's name, url, purpose, analysis_fps, enabled or blur_faces; None if
+        absent. Who may turn blurring off is the caller's to check (admins, audited)."""
+        allowed = {"name", "url", "purpose", "analysis_fps", "enabled", "blur_faces"}
         if set(changes) - allowed:
             raise StoreError(f"cannot change {', '.join(sorted(set(changes) - allowed))}")
         with self.session() as session:

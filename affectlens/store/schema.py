@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -67,6 +68,9 @@ class Camera(Base):
     analysis_fps: Mapped[float] = mapped_column(Float, default=5.0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column()
+    # Faces blurred in every picture that leaves a worker; only an admin turns it off, and
+    # then every served frame carries a "FACES NOT BLURRED" banner (issue 6).
+    blur_faces: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class CameraHealth(Base):

@@ -262,7 +262,7 @@ function showErrors(lines) {
 function formBody() {
   const fps = $("camera-fps").value.trim();
   const body = { name: $("camera-name").value.trim(), url: $("camera-url").value.trim(),
-                 purpose: $("camera-purpose").value };
+                 purpose: $("camera-purpose").value, blur_faces: $("camera-blur").checked };
   if (fps !== "") body.analysis_fps = Number(fps);
   return body;
 }
@@ -275,6 +275,7 @@ function startEditing(cameraId) {
   $("camera-purpose").value = camera.purpose;
   $("camera-fps").value = camera.analysis_fps;
   $("camera-enabled").checked = camera.enabled;
+  $("camera-blur").checked = camera.blur_faces;
   $("enabled-label").hidden = false;
   $("camera-cancel").hidden = false;
   $("form-title").textContent = `Edit camera ${camera.name}`;
