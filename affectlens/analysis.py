@@ -11,6 +11,7 @@ yields one aggregate row (``Result.statistics``), blanked below ``min_group`` pe
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,11 +105,10 @@ def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObser
     sources = [_source_row(str(p), None, 0, 0, 0, "error", m) for p, m in missing]
     stats: list[dict[str, Any]] = []
     for path in files:
-        counts = _Counts()
+        counts = _Counts(cfg.statistics_every_s)
         row = _analyse_file(path, pipeline, [], [], progress, counts=counts)
         if row["status"] != "error":
-            stats.append(statistics_row(str(path), row["frames_analysed"], counts.faces,
-                                        counts.ages, cfg.min_group))
+            stats += counts.rows(str(path), cfg.min_group)
         sources.append(row | {"faces": None, "tracks": None})  # counts: statistics only
     return Result(
         frames=frames_table([]),
@@ -119,17 +119,35 @@ def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObser
 
 
 class _Counts:
-    """One source's faces and each track's age estimates, for its aggregate row."""
+    """One source's frames, faces and each track's age estimates per time bucket (one bucket
+    for the whole file when ``every`` is None), for its aggregate rows."""
 
-    def __init__(self) -> None:
-        self.faces = 0
-        self.ages: dict[int, list[float]] = {}
+    def __init__(self, every: float | None) -> None:
+        self.every = every
+        self.last_s = 0.0
+        self.frames: Counter[int] = Counter()
+        self.faces: Counter[int] = Counter()
+        self.ages: defaultdict[int, dict[int, list[float]]] = defaultdict(dict)
 
     def add(self, analysis: FaceAnalysis) -> None:
-        self.faces += len(analysis)
+        bucket = int(analysis.timestamp // self.every) if self.every else 0
+        self.last_s = max(self.last_s, analysis.timestamp)
+        self.frames[bucket] += 1
+        self.faces[bucket] += len(analysis)
         for track, age in zip(analysis.track_ids, analysis.ages):
             if track > 0:
-                self.ages.setdefault(int(track), []).append(float(age))
+                self.ages[bucket].setdefault(int(track), []).append(float(age))
+
+    def rows(self, source: str, min_group: int) -> list[dict[str, Any]]:
+        """Every bucket from the start to the last frame, empty ones included (suppressed)."""
+        if not self.every:
+            return [statistics_row(source, (0.0, self.last_s), self.frames[0], self.faces[0],
+                                   self.ages[0], min_group)]
+        return [
+            statistics_row(source, (b * self.every, (b + 1) * self.every), self.frames[b],
+                           self.faces[b], self.ages[b], min_group)
+            for b in range(int(self.last_s // self.every) + 1)
+        ]
 
 
 class _BodyRows:

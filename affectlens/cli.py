@@ -132,6 +132,12 @@ def analyze_command(
         typer.Option(help="anonymous_statistics: fewest people (k) an input's counts may "
                      "describe; below it they are suppressed."),
     ] = _DEFAULTS.min_group,
+    every: Annotated[
+        float | None,
+        typer.Option("--every", help="anonymous_statistics: one row of counts per this many "
+                     "seconds of video, each over at least --min-group people. Default: one "
+                     "row per file."),
+    ] = None,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -153,7 +159,7 @@ def analyze_command(
         config = AnalysisConfig(
             fps=fps, device=device.value, min_face_px=min_face,
             expression_model=expression_model.value, age_model=age_model.value,
-            purpose=purpose, min_group=min_group,
+            purpose=purpose, min_group=min_group, statistics_every_s=every,
         )
     except ValidationError as exc:
         _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
@@ -300,14 +306,15 @@ def _print_tracks(result: Result) -> None:
 
 
 def _print_statistics(statistics: pd.DataFrame) -> None:
-    table = Table("source", "people", "faces", "age bands (people)", "note")
+    table = Table("source", "span (s)", "people", "faces", "age bands (people)", "note")
     bands = [c for c in statistics.columns if c.startswith("people_age_")]
     for row in statistics.to_dict(orient="records"):
+        where = (Path(row["source"]).name, f"{row['start_s']:.1f}-{row['end_s']:.1f}")
         if row["suppressed"]:
-            table.add_row(Path(row["source"]).name, "", "", "", row["note"])
+            table.add_row(*where, "", "", "", row["note"])
             continue
         ages = ", ".join(f"{c.removeprefix('people_age_')}: {row[c]}" for c in bands if row[c])
-        table.add_row(Path(row["source"]).name, str(row["people"]), str(row["faces"]), ages, "")
+        table.add_row(*where, str(row["people"]), str(row["faces"]), ages, "")
     console.print(table)
 
 

@@ -34,6 +34,11 @@ class AnalysisConfig(BaseModel):
         5, ge=2, description="anonymous_statistics: k, the fewest distinct people an "
         "aggregate may describe; a file with fewer has its counts suppressed.",
     )
+    statistics_every_s: float | None = Field(
+        None, gt=0, description="anonymous_statistics: one aggregate row per this many "
+        "seconds of each video, each over at least min_group people on its own; None: one "
+        "row per file.",
+    )
     fps: float | None = Field(
         None, gt=0, description="Frames analysed per second of video; None = every frame."
     )

@@ -26,8 +26,8 @@ FRAME_COLUMNS = [
 ]
 AGE_BAND_COUNT_COLUMNS = [f"people_age_{name}" for name, _, _ in AGE_BANDS]
 STATISTICS_COLUMNS = [
-    "source", "frames_analysed", "people", "faces", *AGE_BAND_COUNT_COLUMNS, "suppressed",
-    "note",
+    "source", "start_s", "end_s", "frames_analysed", "people", "faces", *AGE_BAND_COUNT_COLUMNS,
+    "suppressed", "note",
 ]
 # Settings of the expression and pose paths, which anonymous_statistics never runs: left out
 # of its outputs, which say nothing about expression or a person's body.
@@ -126,17 +126,18 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
 
-def statistics_row(source: str, frames: int, faces: int, track_ages: dict[int, list[float]],
-                   min_group: int) -> dict[str, Any]:
-    """One source's aggregate: faces seen, distinct people (tracks) and people per age band
-    (each track's median age), in STATISTICS_COLUMNS order; every count is blanked, with a
-    note saying why, when fewer than ``min_group`` people contributed."""
-    row: dict[str, Any] = {"source": source, "frames_analysed": frames}
+def statistics_row(source: str, span: tuple[float, float], frames: int, faces: int,
+                   track_ages: dict[int, list[float]], min_group: int) -> dict[str, Any]:
+    """The aggregate of one source (or one time span of it): faces seen, distinct people
+    (tracks) and people per age band (each track's median age), in STATISTICS_COLUMNS order;
+    every count is blanked, with a note saying why, when fewer than ``min_group`` people
+    contributed."""
+    row: dict[str, Any] = {"source": source, "start_s": round(span[0], 4),
+                           "end_s": round(span[1], 4), "frames_analysed": frames}
     if len(track_ages) < min_group:
         return row | dict.fromkeys(["people", "faces", *AGE_BAND_COUNT_COLUMNS]) | {
             "suppressed": True,
-            "note": f"suppressed: fewer than {min_group} people (min_group, k) were seen; "
-                    "anonymous statistics never describe a smaller group",
+            "note": f"suppressed: fewer than {min_group} people (min_group) were seen",
         }
     bands = [age_band(float(np.median(ages))) for ages in track_ages.values()]
     row |= {"people": len(track_ages), "faces": faces}

@@ -78,6 +78,21 @@ def test_aggregates_need_k_people(pipeline_for, media) -> None:
     assert all(pd.isna(row[c]) for c in ("people", "faces", *AGE_BAND_COUNT_COLUMNS))
 
 
+def test_time_buckets_each_need_k_people(pipeline_for, tmp_path: Path) -> None:
+    sample = write_sample_video(tmp_path / "sample.mp4")  # two faces throughout, 4 s
+    stats = affectlens.analyze(
+        sample, pipeline=pipeline_for(purpose=ANON, min_group=2, statistics_every_s=1.0)
+    ).statistics
+    assert stats.start_s.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert stats.end_s.tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert stats.people.tolist() == [2, 2, 2, 2] and not stats.suppressed.any()
+    assert stats.frames_analysed.sum() == 40
+    stats = affectlens.analyze(
+        sample, pipeline=pipeline_for(purpose=ANON, min_group=3, statistics_every_s=1.0)
+    ).statistics
+    assert len(stats) == 4 and stats.suppressed.all() and stats.people.isna().all()
+
+
 def test_observers_and_pose_are_refused(pipeline_for, media) -> None:
     with pytest.raises(ValueError, match="aggregate counts only"):
         affectlens.analyze(media("multi_face.jpg"), pipeline=pipeline_for(purpose=ANON),
@@ -149,5 +164,5 @@ def test_bad_purpose_on_the_cli_exits_2_with_the_reason(
 def test_help_teaches_the_purposes() -> None:
     text = " ".join(runner.invoke(app, ["analyze", "--help"]).output.split())
     for word in ("--purpose", "care_safety", "consented_research", "anonymous_statistics",
-                 "--min-group"):
+                 "--min-group", "--every"):
         assert word in text
