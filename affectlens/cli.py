@@ -162,7 +162,9 @@ def analyze_command(
             purpose=purpose, min_group=min_group, statistics_every_s=every,
         )
     except ValidationError as exc:
-        _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        first = exc.errors()[0]
+        _fail(f"invalid option: {first['loc'][0]}: "
+              f"{str(first['msg']).removeprefix('Value error, ')}")
     if video and not config.expression_allowed:
         _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
               "pictures of single people; leave out --video or choose another purpose")

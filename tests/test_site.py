@@ -86,6 +86,9 @@ def test_a_good_config_with_environment_overrides(tmp_path: Path) -> None:
     ("log: {format: xml}\n", {}, "site.yaml: log.format: Input should be 'text' or 'json'"),
     ("retention: {cameras: {lounge: {events_days: 0}}}\n", {},
      "site.yaml: retention.cameras.lounge.events_days: Input should be greater than 0"),
+    ("analysis: {purpose: anonymous_statistics}\n", {},
+     "site.yaml: analysis: purpose: offline analysis settings; a live camera's purpose is set "
+     "per camera"),
     ("tls: {certfile: cert.pem, keyfile: key.pem}\n", {},
      "site.yaml: tls.certfile: no such file"),
 ])

@@ -171,6 +171,18 @@ class SiteConfig(_Strict):
             data["analysis"] = {**LIVE_ANALYSIS, **data["analysis"]}
         return data
 
+    @field_validator("analysis", mode="before")
+    @classmethod
+    def _no_purpose_for_every_worker(cls, value: Any) -> Any:
+        """A camera's purpose is its own (``cameras[].purpose``): a site-wide one would
+        silently override or be ignored, so it is refused."""
+        if isinstance(value, dict):
+            offline_only = sorted({"purpose", "min_group", "statistics_every_s"} & set(value))
+            if offline_only:
+                raise ValueError(f"{', '.join(offline_only)}: offline analysis settings; a "
+                                 "live camera's purpose is set per camera (cameras[].purpose)")
+        return value
+
     @field_validator("cameras")
     @classmethod
     def _unique_names(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:

@@ -43,6 +43,7 @@ from affectlens.models.face_detector import FaceDetector
 from affectlens.people import PeoplePipeline, head_boxes
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, not_blurred_banner
+from affectlens.privacy.policy import expression_allowed
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
 from affectlens.service.hub import Hub
@@ -67,7 +68,6 @@ from affectlens.types import AGE_BANDS, FaceAnalysis, Frame, age_band
 log = logging.getLogger(__name__)
 
 _BAND_COLUMN = {name: column for (name, _, _), column in zip(AGE_BANDS, AGE_BAND_COLUMNS)}
-EXPRESSION_PURPOSES = ("care_safety", "consented_research")
 PREVIEW_WIDTH = 640
 
 Emit = Callable[[Message], None]
@@ -75,12 +75,6 @@ Emit = Callable[[Message], None]
 
 class StopFlag(Protocol):
     def is_set(self) -> bool: ...
-
-
-def expression_allowed(purpose: str) -> bool:
-    """Expression analysis only for the care and safety of the people filmed, or consented
-    research; anonymous statistics get counts and age bands only."""
-    return purpose in EXPRESSION_PURPOSES
 
 
 def _wall(seconds: float) -> datetime:
