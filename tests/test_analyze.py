@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import affectlens
+from affectlens.models.face_detector import FaceDetector
 from affectlens.result import FRAME_COLUMNS, Result
 from affectlens.types import EXPRESSIONS, UNCERTAIN
 
@@ -92,6 +93,10 @@ def test_multi_face_photo_five_rows_five_tracks(multi_face: Result) -> None:
     assert len(multi_face.tracks) == 5
     assert (frames.expression == "happy").sum() >= 4  # five smiling people
     assert set(multi_face.thumbnails) == {(str(frames.source[0]), i) for i in range(1, 6)}
+    # Each thumbnail is the surroundings of a face, every face blurred: the detector, even
+    # searching down to 16 px, finds none (in the photo itself it finds all five).
+    detector = FaceDetector(min_face_px=16)
+    assert [len(d) for d in detector.predict(list(multi_face.thumbnails.values()))] == [0] * 5
 
 
 def test_no_face_video(media, at_10fps) -> None:
