@@ -19,7 +19,8 @@ from affectlens.events.fall_features import from_coco, posture
 from affectlens.events.falls import FallEvent, FallRule, FallSettings
 from affectlens.models.pose import KEYPOINTS, PersonDetections, PoseEstimator
 from affectlens.models.runtime import Device
-from affectlens.tracking.persons import UNTRACKED, PersonTracker
+from affectlens.tracking.persons import PersonTracker
+from affectlens.tracking.tracker import UNTRACKED
 from affectlens.types import Frame
 
 PERSON_COLUMNS = [

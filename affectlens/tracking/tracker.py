@@ -15,34 +15,49 @@ from affectlens.types import FaceDetections
 UNTRACKED = -1
 
 
-class FaceTracker:
-    """update(faces) -> one track id per face row; UNTRACKED until a track is confirmed."""
+class BoxTracker:
+    """ByteTrack over boxes and scores: one track id per row, numbered 1, 2, 3... in order of
+    appearance within this source; UNTRACKED until a track is confirmed."""
 
-    def __init__(self, analysis_fps: float, lost_track_seconds: float = 1.0) -> None:
+    def __init__(self, analysis_fps: float, lost_track_seconds: float, activation: float,
+                 high_confidence: float | None = None) -> None:
+        options = {} if high_confidence is None else {"high_conf_det_threshold": high_confidence}
         self._tracker = ByteTrackTracker(
             lost_track_buffer=max(1, round(lost_track_seconds * analysis_fps)),
             frame_rate=analysis_fps,
-            track_activation_threshold=0.5,
+            track_activation_threshold=activation,
             minimum_consecutive_frames=1,
             minimum_iou_threshold=0.1,
+            **options,
         )
         self._ids: dict[int, int] = {}
 
-    def update(self, faces: FaceDetections) -> np.ndarray:
-        rows = np.arange(len(faces))
+    def track(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        ids = np.full(len(boxes), UNTRACKED, np.int64)
+        if not len(boxes):
+            self._tracker.update(sv.Detections.empty())
+            return ids
         detections = sv.Detections(
-            xyxy=faces.boxes.astype(np.float32),
-            confidence=faces.scores.astype(np.float32),
-            data={"row": rows},
+            xyxy=boxes.astype(np.float32),
+            confidence=scores.astype(np.float32),
+            data={"row": np.arange(len(boxes))},
         )
         tracked = self._tracker.update(detections)
-        ids = np.full(len(faces), UNTRACKED, np.int64)
         if len(tracked):
             ids[tracked.data["row"]] = [self._public_id(t) for t in tracked.tracker_id]
         return ids
 
     def _public_id(self, raw: int) -> int:
-        """Ids numbered 1, 2, 3... in order of appearance within this video."""
         if raw < 0:
             return UNTRACKED
         return self._ids.setdefault(int(raw), len(self._ids) + 1)
+
+
+class FaceTracker(BoxTracker):
+    """update(faces) -> one track id per face row."""
+
+    def __init__(self, analysis_fps: float, lost_track_seconds: float = 1.0) -> None:
+        super().__init__(analysis_fps, lost_track_seconds, activation=0.5)
+
+    def update(self, faces: FaceDetections) -> np.ndarray:
+        return self.track(faces.boxes, faces.scores)
