@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from authutil import as_role
 from fastapi.testclient import TestClient
-from test_supervisor import wait_until
+from waiting import wait_until
 
 from affectlens.models.face_detector import FaceDetector
 from affectlens.privacy.blur import BANNER_TEXT, banner_height, not_blurred_banner

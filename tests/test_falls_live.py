@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from test_worker import wait_until
+from waiting import wait_until
 
 from affectlens.eval.falls import rgb_half
 from affectlens.events.falls import FallSettings

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from affectlens.events.distress import DistressSettings
 from affectlens.models.face_detector import FaceDetector
@@ -28,15 +28,6 @@ from affectlens.store import Store
 from affectlens.store.db import sqlite_url
 from affectlens.store.schema import Camera
 from affectlens.types import EXPRESSIONS
-
-
-def wait_until(condition: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"not within {timeout} s: {getattr(condition, '__name__', condition)}")
 
 
 class HubListener:

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import pytest
 from authutil import add_user, bearer, logged_in
 from liveserver import LiveServer, faces_in_jpeg
+from waiting import wait_until
 from websockets.sync.client import ClientConnection, connect
 
 from affectlens.models.face_detector import FaceDetector
@@ -38,15 +38,6 @@ def receive(socket: ClientConnection, wanted: Callable[[dict], bool], timeout: f
         message = json.loads(socket.recv(timeout=max(0.01, deadline - time.monotonic())))
         if wanted(message):
             return message
-
-
-def wait_until(condition: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"not within {timeout} s")
 
 
 def test_every_client_hears_a_live_event_and_its_acknowledgement(store: Store) -> None:

@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from netutil import Receiver
+from waiting import wait_until
 
 from affectlens.events.distress import DistressSettings
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.webhook import WebhookSender, WebhookTarget
 from affectlens.service.worker import CameraWorker
 from affectlens.store import Store
-
-
-def wait_until(condition: Callable[[], object], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_crying_on_camera_becomes_a_stored_distress_event(store: Store, media,
