@@ -6,8 +6,8 @@ order, with state kept per source in a ``SourceState``.
 
 The purpose gate: a job whose purpose does not allow expression analysis
 (``anonymous_statistics``) gets Models without an expression classifier: it is never loaded,
-and its analyses carry zero-width expression arrays and no labels (as the live worker's
-``FaceCounter``).
+and its analyses carry zero-width expression arrays and no labels. Live cameras use the same
+gate.
 """
 
 from __future__ import annotations

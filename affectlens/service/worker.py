@@ -10,8 +10,8 @@ supervisor (one process per camera, so the GIL never serialises cameras); ``Came
 runs the same loop in a thread of the calling process and hands the messages straight to a
 Recorder, for tests and single-camera tools.
 
-The purpose gate lives here: a camera whose purpose is ``anonymous_statistics`` gets a
-``FaceCounter`` (faces, tracks, age bands) and its worker never loads the expression model.
+The purpose gate is the pipeline's: a camera whose purpose is ``anonymous_statistics`` gets a
+Pipeline without the expression model (faces, tracks, age bands); it is never loaded.
 """
 
 from __future__ import annotations
@@ -37,9 +37,6 @@ import numpy as np
 from affectlens.config import AnalysisConfig
 from affectlens.events.distress import DistressEvent, DistressRule, DistressSettings
 from affectlens.events.falls import FallEvent, FallSettings
-from affectlens.models.age import AgeEstimator
-from affectlens.models.alignment import align_faces
-from affectlens.models.face_detector import FaceDetector
 from affectlens.people import PeoplePipeline, head_boxes
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, not_blurred_banner
@@ -62,7 +59,7 @@ from affectlens.service.messages import (
 from affectlens.service.recorder import Recorder
 from affectlens.store import Store
 from affectlens.store.schema import AGE_BAND_COLUMNS
-from affectlens.tracking.tracker import UNTRACKED, FaceTracker
+from affectlens.tracking.tracker import UNTRACKED
 from affectlens.types import AGE_BANDS, FaceAnalysis, Frame, age_band
 
 log = logging.getLogger(__name__)
@@ -113,53 +110,28 @@ class Analyser(Protocol):
 
 
 class PipelineAnalyser:
-    """Faces, expression (with smoothing) and age: the whole pipeline on one source."""
-
-    models = ("face_detector", "expression", "age")
+    """The pipeline on one source: faces, age and tracks, and expression (with smoothing)
+    where the pipeline's purpose allows it."""
 
     def __init__(self, pipeline: Pipeline, analysis_fps: float) -> None:
         self.pipeline = pipeline
         self.state = pipeline.start_source(analysis_fps)
+        expression = ("expression",) if pipeline.models.expression is not None else ()
+        self.models = ("face_detector", *expression, "age")
 
     def __call__(self, frame: Frame) -> FaceAnalysis:
         (analysis,) = self.pipeline.analyse([frame], self.state)
         return analysis
 
 
-class FaceCounter:
-    """Faces, tracks and age only: no expression model is loaded or called. Its analyses
-    carry zero-width expression arrays and no labels."""
-
-    models = ("face_detector", "age")
-
-    def __init__(self, detector: FaceDetector, age: AgeEstimator, analysis_fps: float,
-                 lost_track_seconds: float = 1.0) -> None:
-        self.detector = detector
-        self.age = age
-        self.tracker = FaceTracker(analysis_fps, lost_track_seconds)
-
-    def __call__(self, frame: Frame) -> FaceAnalysis:
-        (faces,) = self.detector.predict([frame.image])
-        ages = np.zeros(0, np.float32)
-        if len(faces):
-            ages = self.age.predict(align_faces(frame.image, faces.keypoints, self.age.template))
-        ids = self.tracker.update(faces)
-        none = np.zeros((len(faces), 0), np.float32)
-        return FaceAnalysis(frame.index, frame.timestamp, faces, ids, none, none, (), ages)
-
-
-def make_analyser(spec: CameraSpec, pipeline: Pipeline | None = None) -> Analyser:
-    """The analyser the camera's purpose allows; ``pipeline`` lends already loaded models."""
-    config = spec.analysis if pipeline is None else pipeline.config
-    if expression_allowed(spec.purpose):
-        return PipelineAnalyser(pipeline or Pipeline(config), spec.analysis_fps)
-    if pipeline is not None:
-        detector, age = pipeline.models.detector, pipeline.models.age
-    else:
-        detector = FaceDetector(config.device, config.min_face_px, config.face_score_threshold,
-                                threads=config.threads)
-        age = AgeEstimator(config.age_model, config.device, config.threads)
-    return FaceCounter(detector, age, spec.analysis_fps, config.lost_track_seconds)
+def make_analyser(spec: CameraSpec, pipeline: Pipeline | None = None) -> PipelineAnalyser:
+    """The analyser the camera's purpose allows (the pipeline's purpose gate: an
+    ``anonymous_statistics`` camera never loads or calls the expression model);
+    ``pipeline`` lends already loaded models."""
+    config = (spec.analysis if pipeline is None else pipeline.config).model_copy(
+        update={"purpose": spec.purpose})
+    return PipelineAnalyser(Pipeline(config, pipeline.models if pipeline else None),
+                            spec.analysis_fps)
 
 
 def make_people(spec: CameraSpec) -> PeoplePipeline | None:
