@@ -71,6 +71,9 @@ class Camera(Base):
     # Faces blurred in every picture that leaves a worker; only an admin turns it off, and
     # then every served frame carries a "FACES NOT BLURRED" banner (issue 6).
     blur_faces: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Fall zones drawn in the dashboard: a JSON list of falls.Zone; None: none drawn, the
+    # site config's zones apply (issue 5).
+    zones: Mapped[str | None] = mapped_column(Text)
 
 
 class CameraHealth(Base):
@@ -104,6 +107,7 @@ class Event(Base):
     confidence: Mapped[float] = mapped_column(Float)
     track_id: Mapped[int | None] = mapped_column(Integer)
     snapshot: Mapped[str | None] = mapped_column(String(500))  # a blurred JPEG's relative path
+    clip: Mapped[str | None] = mapped_column(String(500))  # blurred video around a fall, ditto
     acknowledged_at: Mapped[datetime | None] = mapped_column()
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
     comment: Mapped[str | None] = mapped_column(Text)
