@@ -163,8 +163,11 @@ def analyze_command(
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        _fail(f"invalid option: {first['loc'][0]}: "
-              f"{str(first['msg']).removeprefix('Value error, ')}")
+        field, message = first["loc"][0], str(first["msg"]).removeprefix("Value error, ")
+        # The purpose check names the field itself ("purpose: refused: ..."): say it once.
+        if not message.startswith(f"{field}: "):
+            message = f"{field}: {message}"
+        _fail(f"invalid option: {message}")
     if video and not config.expression_allowed:
         _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
               "pictures of single people; leave out --video or choose another purpose")

@@ -116,6 +116,14 @@ def test_invalid_option_is_a_clear_error(tmp_path: Path) -> None:
     assert "fps" in result.output
 
 
+def test_refused_purpose_names_the_field_once_and_says_why(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["analyze", str(tmp_path), "--purpose", "watchlist"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "invalid option: purpose: refused:" in text and "purpose: purpose" not in text
+    assert "identifies" in text
+
+
 def test_help_teaches(tmp_path: Path) -> None:
     result = runner.invoke(app, ["analyze", "--help"])
     assert result.exit_code == 0
