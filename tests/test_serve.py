@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 from authutil import bearer
 from netutil import free_port
 from test_live_camera import RtspServer
+from waiting import wait_until
 
 from affectlens.security.audit import AuditLog
 from affectlens.store import Store
@@ -31,15 +32,8 @@ HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if value := condition():
-                return value
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"not within {timeout} s: {what}")
+    """Polls through connection errors: the service may still be starting or restarting."""
+    return wait_until(condition, timeout, what, ignoring=(httpx.HTTPError,))
 
 
 class Served:

@@ -8,11 +8,18 @@ from collections.abc import Callable
 import pytest
 
 
-def wait_until(condition: Callable[[], object], timeout: float) -> object:
-    """The condition's first truthy value, polled every 0.1 s; the test fails at ``timeout``."""
+def wait_until(condition: Callable[[], object], timeout: float, what: str | None = None,
+               ignoring: tuple[type[Exception], ...] = ()) -> object:
+    """The condition's first truthy value, polled every 0.1 s; the test fails at ``timeout``.
+
+    ``ignoring``: exceptions that mean "not yet" (a server still starting refuses connections).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if value := condition():
-            return value
+        try:
+            if value := condition():
+                return value
+        except ignoring:
+            pass
         time.sleep(0.1)
-    pytest.fail(f"not within {timeout} s: {getattr(condition, '__name__', condition)}")
+    pytest.fail(f"not within {timeout} s: {what or getattr(condition, '__name__', condition)}")
