@@ -14,6 +14,9 @@
 4. Live: the same clip (RGB half, last frame held) played in real time from a file camera
    through a camera worker into a SQLite store: latency from the first floor frame to the frame
    that fired the event, and from that frame's arrival to the event being stored.
+5. The fall clip: 10 s at 10 frames a second of fall-01's RGB half, at its 320x240 and scaled
+   to 640x480, kept as the worker keeps them (blurred JPEGs) and encoded as the clip is (VP8
+   WebM, one thread): the buffer's size, the encoding time and the clip's size.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from affectlens.eval.falls import (
 from affectlens.events.falls import FallSettings
 from affectlens.people import PeoplePipeline
 from affectlens.pipeline import Pipeline
+from affectlens.service.clips import ClipFrame, encode_clip
 from affectlens.service.messages import EventStarted, Message
 from affectlens.service.worker import CameraWorker
 from affectlens.store import Store
@@ -169,6 +173,26 @@ def live(falls: Path, fps: float = 10.0) -> None:
         print("  fall: NONE within 30 s")
 
 
+def clip_cost(falls: Path, fps: float = 10.0, seconds: float = 10.0) -> None:
+    cap = cv2.VideoCapture(str(falls / "fall-01-cam0.mp4"))
+    frames = []
+    while (read := cap.read())[0]:
+        frames.append(rgb_half(read[1]))
+    step = max(1, round(30.0 / fps))
+    picked = (frames[::step] * 10)[: round(seconds * fps)]
+    print(f"\n5. fall clip, {seconds:g} s at {fps:g} frames a second (fall-01 RGB half)")
+    for width, height in ((320, 240), (640, 480)):
+        jpegs = [cv2.imencode(".jpg", cv2.resize(f, (width, height)),
+                              [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes() for f in picked]
+        clip = [ClipFrame(n / fps, jpeg) for n, jpeg in enumerate(jpegs)]
+        started = time.perf_counter()
+        video = encode_clip(clip)
+        took = time.perf_counter() - started
+        print(f"  {width}x{height}: buffer {sum(map(len, jpegs)) / 1e6:.2f} MB of JPEGs "
+              f"(raw {len(jpegs) * width * height * 3 / 1e6:.0f} MB); encoded in {took:.2f} s; "
+              f"clip {len(video) / 1e3:.0f} KB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -180,6 +204,7 @@ def main() -> None:
     fall_01(args.data / "falls", people, args.long_lie)
     no_falls(args.data / "media", people)
     live(args.data / "falls")
+    clip_cost(args.data / "falls")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,22 @@
-"""The HTTP API on both databases: cameras, events, acknowledgement, and malformed requests."""
+"""The HTTP API on both databases: cameras, events, acknowledgement, fall clips, and malformed
+requests."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from authutil import as_admin
 from fastapi.testclient import TestClient
 
+from affectlens.security.audit import AuditLog
 from affectlens.service.api import create_app
+from affectlens.service.clips import ClipFrame, encode_clip
+from affectlens.service.messages import EventClip, EventEnded, EventStarted
+from affectlens.service.recorder import Recorder
 from affectlens.store import Store
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -59,6 +67,39 @@ def test_events_filter_and_acknowledge(client: TestClient, store: Store) -> None
         "resident comforted"
     )
     assert client.post("/api/events/999999/acknowledge", json={"by": "x"}).status_code == 404
+
+
+def test_a_fall_clip_is_stored_then_served_in_ranges_and_audited(store: Store,
+                                                                  tmp_path: Path) -> None:
+    """The recorder writes a clip arriving after its event ended; the API answers 404 until
+    then, then serves it (whole, or the range a <video> asks for) and audits each view."""
+    folder = tmp_path / "snapshots"
+    camera = store.add_camera("room 12", "rtsp://h/12", "care_safety")
+    recorder = Recorder(store, snapshots=folder)
+    jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))[1].tobytes()
+    recorder.handle(EventStarted(camera.id, "run:fall:1", "fall", T0, 0.9, 1, T0, jpeg,
+                                 clip=True))
+    recorder.handle(EventEnded(camera.id, "run:fall:1", T0 + timedelta(seconds=8)))
+    client = as_admin(store, create_app(store, snapshots_dir=folder))
+    (event,) = client.get("/api/events").json()
+    url = f"/api/events/{event['id']}/clip.webm"
+    assert event["clip"] is False and client.get(url).status_code == 404
+    video = encode_clip([ClipFrame(i / 10, jpeg) for i in range(10)])
+    recorder.handle(EventClip(camera.id, "run:fall:1", video, 10, 0.9))
+    recorder.handle(EventClip(camera.id, "run:fall:2", video, 10, 0.9))  # no such event
+    (event,) = client.get("/api/events").json()
+    assert event["clip"] is True
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.content == video
+    assert whole.headers["content-type"] == "video/webm"
+    assert whole.headers["accept-ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == video[:100]
+    assert part.headers["content-range"] == f"bytes 0-99/{len(video)}"
+    assert sorted(p.suffix for p in folder.rglob("*") if p.is_file()) == [".jpg", ".webm"]
+    views = [r for r in AuditLog(store).all_records() if r.action == "media.event_clip"]
+    assert [r.target for r in views] == [f"event:{event['id']}"] * 2
+    assert client.get("/api/events/999999/clip.webm").status_code == 404
 
 
 @pytest.mark.parametrize(

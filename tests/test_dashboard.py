@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from authutil import PASSWORD, add_user
 from liveserver import LiveServer, blurred_jpeg
 
 from affectlens.service.api import create_app
+from affectlens.service.clips import ClipFrame, encode_clip
 from affectlens.service.hub import CameraLive, Hub
 from affectlens.service.schemas import EventOut
 from affectlens.store import Store
@@ -53,9 +56,10 @@ def hub() -> Hub:
 
 
 @pytest.fixture
-def server(store: Store, hub: Hub) -> Iterator[LiveServer]:
+def server(store: Store, hub: Hub, tmp_path: Path) -> Iterator[LiveServer]:
     add_user(store, "admin", "ada")  # the dashboard's user in these tests
-    with LiveServer(create_app(store, hub, screen_min_people=5)) as server:
+    app = create_app(store, hub, screen_min_people=5, snapshots_dir=tmp_path / "snapshots")
+    with LiveServer(app) as server:
         yield server
 
 
@@ -139,6 +143,26 @@ def test_a_live_event_appears_and_is_acknowledged(page, store: Store, hub: Hub) 
     (stored,) = store.events(camera_id=hall.id)
     assert stored.acknowledged_by == "ada" and stored.comment == "sat with her, she is fine"
     assert stored.acknowledged_at is not None
+
+
+def test_a_fall_clip_plays_in_the_event_feed(page, store: Store, tmp_path: Path) -> None:
+    hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    frames = [ClipFrame(i / 10, cv2.imencode(".jpg", np.full((240, 320, 3), 10 * i, np.uint8))
+                        [1].tobytes()) for i in range(20)]
+    (tmp_path / "snapshots" / str(hall.id)).mkdir(parents=True)
+    (tmp_path / "snapshots" / str(hall.id) / "fall.webm").write_bytes(encode_clip(frames))
+    now = datetime.now(UTC)
+    event = store.record_event(hall.id, "fall", now, 0.9, ended_at=now + timedelta(seconds=9))
+    store.set_clip(event.id, f"{hall.id}/fall.webm")
+    open_dashboard(page)
+    video = page.locator(f"#event-{event.id} video.clip")
+    expect(video).to_be_visible()
+    assert video.evaluate("video => video.readyState") == 0  # nothing fetched before asked
+    video.evaluate("video => { video.muted = true; return video.play(); }")
+    page.wait_for_function(f"""() => {{
+        const video = document.querySelector('#event-{event.id} video.clip');
+        return video.readyState >= 2 && video.currentTime > 0; }}""")
+    assert abs(video.evaluate("video => video.duration") - 2.0) < 0.15
 
 
 def test_camera_form_shows_the_api_validation_errors(page, store: Store,
@@ -246,3 +270,66 @@ def test_login_logout_and_csrf_in_the_browser(page, store: Store) -> None:
     page.click("#logout")
     expect(page).to_have_url(re.compile(r"/login"))
     assert page.evaluate("async () => (await fetch('/api/cameras')).status") == 401
+
+
+def test_an_admin_draws_fall_zones_in_frame_pixels_and_staff_see_them(
+    page, browser, server: LiveServer, store: Store, hub: Hub, portrait, models
+) -> None:
+    """The preview is half the analysed frame's size (as from a 1280-wide camera): clicks on
+    the displayed picture are saved in the frame's pixels."""
+    room = store.add_camera("room 12", "rtsp://127.0.0.1:8554/room12", "care_safety")
+    height, width = portrait.shape[:2]
+    hub.set_preview(room.id, blurred_jpeg(portrait, models.detector), (2 * width, 2 * height))
+    open_dashboard(page)
+    page.locator(f"#camera-{room.id} button.zones").click()
+    expect(page.locator("#zones-title")).to_have_text("Fall zones · room 12")
+    canvas = page.locator("#zones-canvas")
+    expect(canvas).to_have_class(re.compile("drawing"))  # the snapshot is in
+    expect(page.locator("#zones-source")).to_have_text(re.compile("^No zones yet · falls are off"))
+    box = canvas.bounding_box()
+    assert box["width"] > width  # shown larger than the picture, which is half the frame
+    corners = [(0.1, 0.2), (0.6, 0.25), (0.55, 0.8), (0.15, 0.7)]
+    listed = "bed by the window (bed, 4 points)"
+    page.click("#zone-close")  # no corners yet: refused in the page
+    expect(page.locator("#zone-errors li")).to_have_text(re.compile("at least 3 points"))
+    for fx, fy in corners:
+        canvas.click(position={"x": fx * box["width"], "y": fy * box["height"]})
+    page.fill("#zone-name", "bed by the window")
+    page.select_option("#zone-kind", "bed")
+    page.click("#zone-close")
+    expect(page.locator("#zone-list .zone-label")).to_have_text([listed])
+    page.click("#zones-save")
+    expect(page.locator("#zones-result")).to_have_text("saved 1 zone")
+    expect(page.locator("#zones-source")).to_have_text(re.compile("^Drawn in the dashboard"))
+    (saved,) = page.request.get(f"/api/cameras/{room.id}/zones").json()["zones"]
+    assert saved["name"] == "bed by the window" and saved["kind"] == "bed"
+    for (x, y), (fx, fy) in zip(saved["points"], corners):
+        assert abs(x - fx * 2 * width) <= 2 and abs(y - fy * 2 * height) <= 2
+    # The API's refusal is shown as the camera form shows it, and nothing is lost.
+    for fx, fy in corners[:3]:
+        canvas.click(position={"x": fx * box["width"] / 2, "y": fy * box["height"] / 2})
+    page.fill("#zone-name", "bed by the window")
+    page.click("#zone-close")
+    page.click("#zones-save")
+    expect(page.locator("#zone-errors li")).to_have_text(
+        re.compile("^zones: .*zone names must be unique: bed by the window"))
+    page.locator("#zone-list .zone").nth(1).locator("button.zone-delete").click()
+    expect(page.locator("#zone-list .zone")).to_have_count(1)
+    assert len(page.request.get(f"/api/cameras/{room.id}/zones").json()["zones"]) == 1
+    path = artifacts_dir() / "zones.png"
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 20_000
+    # Staff see the zones, read-only.
+    add_user(store, "staff", "sam")
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.url)
+    staff = context.new_page()
+    staff.set_default_timeout(TIMEOUT_MS)
+    staff.goto("/")
+    log_in(staff, "sam")
+    expect(staff.locator("#who")).to_have_text("sam (staff)")
+    staff.locator(f"#camera-{room.id} button.zones").click()
+    expect(staff.locator("#zone-list .zone-label")).to_have_text([listed])
+    expect(staff.locator("#zone-tools")).to_be_hidden()
+    expect(staff.locator("button.zone-delete")).to_have_count(0)
+    expect(staff.locator("#zones-canvas")).not_to_have_class(re.compile("drawing"))
+    context.close()

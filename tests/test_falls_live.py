@@ -1,22 +1,32 @@
 """Falls on a live camera: URFD fall-01's RGB half played in real time through a camera worker
-into a real store, as fall and long_lie events with blurred snapshots. Skips without ../shared."""
+into a real store, as fall and long_lie events with blurred snapshots, and the fall with a
+blurred clip of the seconds around it. Skips without ../shared. The clip's blurring is shown
+on a moving face instead: URFD's faces are too small for the face detector even unblurred."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import av
 import cv2
+import numpy as np
 import pytest
+from synthetic import moving_face_frames
 from waiting import wait_until
 
 from affectlens.eval.falls import rgb_half
 from affectlens.events.falls import FallSettings
-from affectlens.pipeline import Pipeline
-from affectlens.service.messages import EventStarted, Message
-from affectlens.service.worker import CameraWorker
+from affectlens.pipeline import Models, Pipeline
+from affectlens.privacy.blur import BANNER_COLOUR, banner_height
+from affectlens.service.camera import LiveFrame
+from affectlens.service.clips import ClipBuffer
+from affectlens.service.messages import EventClip, EventStarted, Message
+from affectlens.service.worker import CameraSpec, CameraWorker, blurred_jpeg, make_analyser
 from affectlens.store import Store
+from affectlens.types import Frame
 
 FALL_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls" / "fall-01-cam0.mp4"
 
@@ -46,15 +56,16 @@ def test_a_fall_on_camera_becomes_stored_fall_and_long_lie_events(
     store: Store, pipeline_for: Callable[..., Pipeline], fall_video: Path, tmp_path: Path
 ) -> None:
     camera = store.add_camera("room 12", "file:///clip", "care_safety")
+    falls = FallSettings(long_lie_s=2.0, clip_before_s=2.0, clip_after_s=3.0)
     worker = CameraWorker(camera.id, f"file://{fall_video}", store, pipeline_for(),
-                          analysis_fps=10, falls=FallSettings(long_lie_s=2.0),
-                          snapshots=tmp_path)
+                          analysis_fps=10, falls=falls, snapshots=tmp_path)
     sent: list[Message] = []
     forward = worker.loop.emit
     worker.loop.emit = lambda message: (sent.append(message), forward(message))[1]
     worker.start()
     try:
-        stored = wait_until(lambda: store.events(camera_id=camera.id, kind="long_lie"), 25)
+        stored = wait_until(lambda: len([e for e in store.events(camera_id=camera.id)
+                                         if e.kind == "long_lie" or e.clip]) == 2, 25)
         assert stored, [(type(m).__name__, getattr(m, "kind", "")) for m in sent]
     finally:
         worker.stop()
@@ -74,6 +85,52 @@ def test_a_fall_on_camera_becomes_stored_fall_and_long_lie_events(
         assert event.snapshot is not None
         image = cv2.imread(str(tmp_path / event.snapshot))
         assert image is not None and image.shape[:2] == (240, 320)
+    # The clip: 2 s before the first floor frame to 3 s after, at the camera's size.
+    assert started["fall"].clip and not started["long_lie"].clip
+    assert fall.clip is not None and fall.clip.endswith(".webm") and long_lie.clip is None
+    duration, frames = decode_clip((tmp_path / fall.clip).read_bytes())
+    assert len(frames) >= 35  # 10 fps, a few dropped on a busy machine
+    assert abs(duration - 5.0) <= 0.25  # within about two frames
+    assert {f.shape for f in frames} == {(240, 320, 3)}
+
+
+def decode_clip(video: bytes) -> tuple[float, list[np.ndarray]]:
+    """A clip's duration in seconds and its frames (BGR), decoded with PyAV."""
+    with av.open(io.BytesIO(video)) as container:
+        duration = container.duration / av.time_base
+        return duration, [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("blur", [True, False])
+def test_a_clip_is_blurred_as_snapshots_are(pipeline_for: Callable[..., Pipeline],
+                                            models: Models, portrait: np.ndarray,
+                                            blur: bool) -> None:
+    """The worker's path: analysed frames -> blurred_jpeg -> ClipBuffer -> VP8. The face
+    the detector finds in every source frame it finds in no frame of the clip; with blurring
+    off (an admin's choice) it is there, under the red banner."""
+    analyser = make_analyser(CameraSpec(1, "file:///face", "care_safety"), pipeline_for())
+    sent: list[EventClip] = []
+    clips = ClipBuffer(1, before_s=1.0, after_s=1.0, fps=10.0, send=sent.append)
+    source = moving_face_frames(portrait, 30)
+    for index, image in enumerate(source):
+        at = index / 10
+        analysis = analyser(Frame(image, index, at, "face"))
+        clips.add(at, blurred_jpeg(LiveFrame(image, index, at), analysis, blur=blur))
+        if index == 12:
+            clips.start("fall:1", fall_s=1.0)  # frames 0.0 to 1.9 s
+    clips.finish()
+    (clip,) = sent
+    duration, frames = decode_clip(clip.video)
+    assert clip.key == "fall:1" and clip.frames == len(frames) == 20
+    assert abs(duration - 2.0) <= 0.1 and {f.shape for f in frames} == {(240, 320, 3)}
+    assert all(len(faces) for faces in models.detector.predict(source[:20]))
+    found = models.detector.predict(frames)
+    if blur:
+        assert sum(len(faces) for faces in found) == 0
+    else:
+        assert all(len(faces) for faces in found)
+        top = np.stack([f[:banner_height(240) - 4] for f in frames]).mean(axis=(0, 1, 2))
+        assert np.abs(top - BANNER_COLOUR).max() < 40  # B, G, R: the banner's red
 
 
 def test_falls_are_off_unless_asked_for(store: Store, pipeline_for: Callable[..., Pipeline],

@@ -1,5 +1,6 @@
 """Retention with a clock the test moves (issue 6), on both databases: data older than each
-camera's policy is gone (events, their snapshots' files, health, per-minute statistics),
+camera's policy is gone (events, their snapshots' and clips' files, health, per-minute
+statistics),
 newer data and open events stay, each run is in the audit log, and deleting a camera
 through the API deletes its media."""
 
@@ -44,8 +45,9 @@ def test_old_data_goes_new_data_and_open_events_stay(store: Store, tmp_path: Pat
     for camera in (hall, door):
         for age in (1, 20, 40, 100):
             kept[camera.id, age] = store.record_event(
-                camera.id, "distress", days_ago(age), 0.9, ended_at=days_ago(age) + timedelta(
+                camera.id, "fall", days_ago(age), 0.9, ended_at=days_ago(age) + timedelta(
                     minutes=2), snapshot=snapshot(tmp_path, camera.id, f"{age}.jpg"))
+            store.set_clip(kept[camera.id, age].id, snapshot(tmp_path, camera.id, f"{age}.webm"))
             store.add_counts(camera.id, days_ago(age), {"faces": 3, "people": 1})
     ongoing = store.record_event(hall.id, "distress", days_ago(200), 0.9)  # never ended
     policy = RetentionPolicy(Retention(events_days=90, snapshots_days=30, stats_days=35),
@@ -55,19 +57,20 @@ def test_old_data_goes_new_data_and_open_events_stay(store: Store, tmp_path: Pat
     assert sorted((e.camera_id, e.id) for e in store.events(limit=100)) == sorted(
         [(hall.id, kept[hall.id, a].id) for a in (1, 20, 40)] + [(door.id, kept[door.id, 1].id)]
         + [(hall.id, ongoing.id)])
-    snapshots = {e.id: e.snapshot for e in store.events(limit=100)}
-    assert snapshots[kept[hall.id, 1].id] == f"{hall.id}/1.jpg"
-    assert snapshots[kept[hall.id, 40].id] is None  # the event stays, its picture went
-    assert sorted(p.name for p in (tmp_path / str(hall.id)).iterdir()) == ["1.jpg", "20.jpg"]
-    assert sorted(p.name for p in (tmp_path / str(door.id)).iterdir()) == ["1.jpg"]
+    media = {e.id: (e.snapshot, e.clip) for e in store.events(limit=100)}
+    assert media[kept[hall.id, 1].id] == (f"{hall.id}/1.jpg", f"{hall.id}/1.webm")
+    assert media[kept[hall.id, 40].id] == (None, None)  # the event stays, its media went
+    assert sorted(p.name for p in (tmp_path / str(hall.id)).iterdir()) == [
+        "1.jpg", "1.webm", "20.jpg", "20.webm"]
+    assert sorted(p.name for p in (tmp_path / str(door.id)).iterdir()) == ["1.jpg", "1.webm"]
     hall_minutes = store.minute_stats(hall.id, days_ago(1000), NOW)
     door_minutes = store.minute_stats(door.id, days_ago(1000), NOW)
     assert len(hall_minutes) == 2 and len(door_minutes) == 4  # 35 days; door keeps 400
-    assert (run.events, run.snapshots, run.stats) == (4, 5, 2)
+    assert (run.events, run.snapshots, run.clips, run.stats) == (4, 5, 5, 2)
     (record,) = [r for r in AuditLog(store).all_records() if r.action == "retention.run"]
     assert record.actor == "system:retention" and '"events": 4' in record.detail
     again = apply_retention(store, policy, tmp_path, clock=lambda: NOW)  # nothing left to do
-    assert (again.events, again.snapshots, again.stats) == (0, 0, 0)
+    assert (again.events, again.snapshots, again.clips, again.stats) == (0, 0, 0, 0)
 
 
 def test_the_policy_refuses_nonsense() -> None:
@@ -99,9 +102,10 @@ def test_deleting_a_camera_deletes_its_media(store: Store, tmp_path: Path) -> No
     door = client.post("/api/cameras", json={"name": "door", "url": "rtsp://h/y",
                                              "purpose": "care_safety"}).json()
     snapshot(tmp_path, hall["id"], "2026-11-27/a.jpg")
+    snapshot(tmp_path, hall["id"], "2026-11-27/a.webm")  # a fall's clip
     snapshot(tmp_path, door["id"], "b.jpg")
     assert client.delete(f"/api/cameras/{hall['id']}").status_code == 204
     assert not (tmp_path / str(hall["id"])).exists()
     assert (tmp_path / str(door["id"]) / "b.jpg").is_file()  # other cameras' stay
     (record,) = [r for r in AuditLog(store).all_records() if r.action == "camera.delete"]
-    assert '"media_files": 1' in record.detail
+    assert '"media_files": 2' in record.detail

@@ -54,9 +54,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): {A, S},
     ("GET", "/api/cameras/{camera_id}/preview.mjpeg"): {A, S},
     ("GET", "/api/cameras/{camera_id}/stats"): {A, S, U},
+    ("GET", "/api/cameras/{camera_id}/zones"): {A, S, U},
+    ("PUT", "/api/cameras/{camera_id}/zones"): {A},
     ("GET", "/api/events"): {A, S, U},
     ("POST", "/api/events/{event_id}/acknowledge"): {A, S},
     ("GET", "/api/events/{event_id}/snapshot.jpg"): {A, S},
+    ("GET", "/api/events/{event_id}/clip.webm"): {A, S},
     ("GET", "/api/screen"): {A, S, U, K},
     ("WS", "/api/ws"): {A, S},
 }
@@ -70,6 +73,8 @@ BODIES = {
     "/api/cameras": {"name": "new", "url": DEAD_PORT, "purpose": "care_safety"},
     "/api/cameras/{camera_id}": {"analysis_fps": 3},
     "/api/cameras/test": {"url": DEAD_PORT, "timeout_s": 1},
+    "/api/cameras/{camera_id}/zones": {"zones": [
+        {"name": "bed", "kind": "bed", "points": [[0, 0], [10, 0], [10, 10]]}]},
     "/api/events/{event_id}/acknowledge": {"comment": "seen"},
 }
 
@@ -92,10 +97,12 @@ def app_routes(app) -> set[tuple[str, str]]:
 @pytest.fixture
 def world(store: Store, tmp_path):
     """The app as `affectlens serve` builds it (with /metrics added after create_app), a
-    camera with a preview, an event with a snapshot, a user and a token to act on."""
+    camera with a preview, an event with a snapshot and a clip, a user and a token to act
+    on."""
     hub = Hub()
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "event.jpg").write_bytes(b"\xff\xd8 blurred")
+    (tmp_path / "1" / "event.webm").write_bytes(b"\x1a\x45\xdf\xa3 blurred")
     app = create_app(store, hub, snapshots_dir=tmp_path)
 
     def metrics() -> Response:
@@ -106,6 +113,7 @@ def world(store: Store, tmp_path):
     hub.set_preview(camera.id, b"\xff\xd8 blurred")
     event = store.record_event(camera.id, "distress", camera.created_at, 0.9,
                                snapshot="1/event.jpg")
+    store.set_clip(event.id, "1/event.webm")
     admin = TestClient(app, headers=bearer(store, "admin"))
     assert admin.post("/api/users", json={"username": "ada", "role": "admin",
                                           "password": "long enough password"}).status_code == 201

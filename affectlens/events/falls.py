@@ -21,16 +21,22 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import Posture, posture, window_features
 
 State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
 FallKind = Literal["fall", "long_lie", "inactivity"]
+# Limits on zones, from the site config or the dashboard: each zone is tested for every
+# person in every analysed frame, and a pixel is never negative or past any camera's frame.
+MAX_ZONES = 32
+MAX_ZONE_POINTS = 64
+MAX_COORDINATE = 65_535.0
+Coordinate = Annotated[float, Field(ge=0, le=MAX_COORDINATE, allow_inf_nan=False)]
 
 
 class Zone(BaseModel):
@@ -42,7 +48,8 @@ class Zone(BaseModel):
     kind: Literal["bed", "chair", "floor"] = Field(
         description="bed and chair: lying or sitting there is not a fall. floor: watched area."
     )
-    points: tuple[tuple[float, float], ...] = Field(description="Polygon corners (x, y), pixels.")
+    points: tuple[tuple[Coordinate, Coordinate], ...] = Field(
+        max_length=MAX_ZONE_POINTS, description="Polygon corners (x, y), pixels.")
     inactivity_minutes: float | None = Field(
         None, gt=0, description="Raise 'inactivity' when nothing moved here for this long."
     )
@@ -64,6 +71,18 @@ class Zone(BaseModel):
             if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
                 inside = not inside
         return inside
+
+
+def _unique_names(zones: tuple[Zone, ...]) -> tuple[Zone, ...]:
+    """Events and inactivity timers name their zone: two of one name would be mixed up."""
+    names = [z.name for z in zones]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise ValueError(f"zone names must be unique: {', '.join(doubled)}")
+    return zones
+
+
+Zones = Annotated[tuple[Zone, ...], Field(max_length=MAX_ZONES), AfterValidator(_unique_names)]
 
 
 class FallSettings(BaseModel):
@@ -91,7 +110,13 @@ class FallSettings(BaseModel):
     hold_unseen_s: float = Field(3600.0, gt=0, description="Keep an unseen fallen person.")
     lost_s: float = Field(2.0, gt=0, description="Forget an unseen person not on the floor.")
     motion: float = Field(0.25, gt=0, description="Hip movement that counts as moving.")
-    zones: tuple[Zone, ...] = ()
+    clip_before_s: float = Field(
+        5.0, ge=0, le=30, description="Seconds of blurred video before a fall's first floor "
+        "frame in the event's clip; with clip_after_s 0 too: no clips.")
+    clip_after_s: float = Field(
+        5.0, ge=0, le=30, description="Seconds of blurred video after a fall's first floor "
+        "frame in the event's clip.")
+    zones: Zones = ()
 
 
 @dataclass

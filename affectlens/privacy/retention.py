@@ -1,10 +1,10 @@
 """Retention (issue 6): data older than the site's policy is deleted by a job that runs on a
 schedule, and each run is written to the audit log.
 
-Per camera: events are kept ``events_days`` (their health records too), event snapshots
-``snapshots_days`` (the JPEG is deleted and the event forgets its path), per-minute
-statistics ``stats_days``. An event still open is never deleted. The clock is passed in, so
-the tests move time instead of waiting for it.
+Per camera: events are kept ``events_days`` (their health records too), event snapshots and
+fall clips ``snapshots_days`` (the JPEG or video is deleted and the event forgets its path),
+per-minute statistics ``stats_days``. An event still open is never deleted. The clock is
+passed in, so the tests move time instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -57,12 +57,14 @@ class RetentionRun:
     at: datetime
     events: int
     snapshots: int
+    clips: int
     stats: int
     health: int
 
 
 def remove_camera_media(snapshots_dir: Path | None, camera_id: int) -> int:
-    """Deletes a camera's snapshot folder (a deleted camera's media go with it); returns
+    """Deletes a camera's snapshot folder, clips included (a deleted camera's media go with
+    it); returns
     how many files went."""
     if snapshots_dir is None:
         return 0
@@ -94,7 +96,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, snapshots_dir: Path |
                     clock: Clock = now, audit: AuditLog | None = None) -> RetentionRun:
     """One run over every camera; returns what went and records it in the audit log."""
     at = clock()
-    counts = {"events": 0, "snapshots": 0, "stats": 0, "health": 0}
+    counts = {"events": 0, "snapshots": 0, "clips": 0, "stats": 0, "health": 0}
     for camera in store.cameras():
         keep = policy.of(camera.name)
         counts = _one_camera(store, camera, keep, at, snapshots_dir, counts)
@@ -111,13 +113,14 @@ def _one_camera(store: Store, camera: Camera, keep: Retention, at: datetime,
     snapshot_cutoff = at - timedelta(days=min(keep.snapshots_days, keep.events_days))
     ours = Event.camera_id == camera.id
     with store.session() as session:
-        stale = list(session.execute(select(Event.id, Event.snapshot).where(
-            ours, Event.snapshot.is_not(None), Event.started_at < snapshot_cutoff)))
-        for _, relative in stale:
-            counts["snapshots"] += _delete_snapshot_file(snapshots_dir, relative)
-        if stale:
-            session.execute(update(Event).where(Event.id.in_([i for i, _ in stale]))
-                            .values(snapshot=None))
+        for media, column in (("snapshots", Event.snapshot), ("clips", Event.clip)):
+            stale = list(session.execute(select(Event.id, column).where(
+                ours, column.is_not(None), Event.started_at < snapshot_cutoff)))
+            for _, relative in stale:
+                counts[media] += _delete_snapshot_file(snapshots_dir, relative)
+            if stale:
+                session.execute(update(Event).where(Event.id.in_([i for i, _ in stale]))
+                                .values({column: None}))
         counts["events"] += session.execute(delete(Event).where(
             ours, Event.ended_at.is_not(None), Event.ended_at < event_cutoff)).rowcount
         counts["health"] += session.execute(delete(CameraHealth).where(

@@ -51,12 +51,15 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/events"): READERS,
     ("POST", "/api/events/{event_id}/acknowledge"): OPERATORS,
     ("GET", "/api/events/{event_id}/snapshot.jpg"): OPERATORS,
+    ("GET", "/api/events/{event_id}/clip.webm"): OPERATORS,  # blurred video around a fall
     # live state and media (blurred, still pictures of people: operators only)
     ("GET", "/api/live"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/live"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/preview.mjpeg"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/stats"): READERS,
+    ("GET", "/api/cameras/{camera_id}/zones"): READERS,  # polygons, no pixels
+    ("PUT", "/api/cameras/{camera_id}/zones"): ONLY_ADMIN,
     ("GET", "/api/screen"): EVERY_ROLE,
     ("WS", "/api/ws"): OPERATORS,
 }

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -31,6 +31,7 @@ from affectlens.security.audit import AuditLog
 from affectlens.security.guard import Guard, SecuritySettings, principal_of
 from affectlens.security.routes import account_router
 from affectlens.security.throttle import AttemptLimiter
+from affectlens.service.clips import CLIP_MEDIA_TYPE, CLIP_SUFFIX
 from affectlens.service.hub import Hub
 from affectlens.service.live_api import live_router
 from affectlens.service.schemas import (
@@ -41,9 +42,9 @@ from affectlens.service.schemas import (
     EventOut,
     RowId,
 )
+from affectlens.service.zones import FallsFor, zones_router
 from affectlens.store import Store
 from affectlens.store.db import StoreError
-from affectlens.store.schema import Event
 from affectlens.version import __version__
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ WEB = Path(__file__).resolve().parent / "web"
 SCREEN_MIN_PEOPLE = 5
 BLUR_CHANGE = "camera.blur_change"  # turning face blurring off or on, always its own record
 Caller = Annotated[Principal, Depends(principal_of)]
+MEDIA_SUFFIXES = (".jpg", ".jpeg", CLIP_SUFFIX)  # events' blurred snapshots and clips
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -78,7 +80,7 @@ def media_file(folder: Path | None, relative: str | None) -> Path | None:
         return None
     root = folder.resolve()
     path = (root / relative).resolve()
-    if not path.is_relative_to(root) or path.suffix.lower() not in (".jpg", ".jpeg"):
+    if not path.is_relative_to(root) or path.suffix.lower() not in MEDIA_SUFFIXES:
         return None
     return path if path.is_file() else None
 
@@ -106,13 +108,16 @@ def create_app(
     on_cameras_changed: Callable[[], None] | None = None,
     security: SecuritySettings | None = None,
     snapshots_dir: Path | None = None,
+    falls_for: FallsFor | None = None,
 ) -> FastAPI:
     """The app over ``store``. Without a ``hub`` (no camera workers in this process) live
     routes report every camera as not yet heard from. ``on_cameras_changed`` is called after
     a camera is created, changed or deleted, so a supervisor can start or stop its worker.
     Nobody gets in until an account exists (``affectlens user add``) or a token
     (``affectlens token add``). ``snapshots_dir`` is where workers write events' blurred
-    snapshots (the site's ``snapshots_dir``); without it event snapshots are a 404."""
+    snapshots (the site's ``snapshots_dir``); without it event snapshots are a 404.
+    ``falls_for`` gives the site config's fall settings of a camera by name (None: falls
+    off), for the zones routes (zones.py)."""
     if screen_min_people < 1:
         raise ValueError("screen_min_people must be at least 1")
     hub = hub if hub is not None else Hub()
@@ -141,6 +146,8 @@ def create_app(
     app.include_router(account_router(accounts, audit,
                                       AttemptLimiter(security.login_attempts_per_minute)))
     app.include_router(live_router(store, hub, screen_min_people, audit))
+    app.include_router(zones_router(store, hub, audit, falls_for or (lambda _name: None),
+                                    changed))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -245,20 +252,30 @@ def create_app(
                               limit)
         return [EventOut.model_validate(e) for e in events]
 
+    def event_media(event_id: int, caller: Principal, what: Literal["snapshot", "clip"],
+                    media_type: str) -> FileResponse:
+        """An event's blurred snapshot or clip, its view audited; only a file inside
+        ``snapshots_dir`` is served, whatever path the database holds."""
+        event = store.event(event_id)
+        if event is None:
+            raise HTTPException(404, f"no event {event_id}")
+        path = media_file(snapshots_dir, getattr(event, what))
+        if path is None:
+            raise HTTPException(404, f"event {event_id} has no {what}")
+        audit.append(caller.name, f"media.event_{what}", f"event:{event_id}")
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-store"})
+
     @app.get("/api/events/{event_id}/snapshot.jpg", response_class=FileResponse,
              responses={200: {"content": {"image/jpeg": {}}}})
     def event_snapshot(event_id: RowId, caller: Caller) -> FileResponse:
-        """The event's blurred snapshot; only a file inside ``snapshots_dir`` is served,
-        whatever path the database holds."""
-        with store.session() as session:  # Store has no event(id) yet
-            event = session.get(Event, event_id)
-        if event is None:
-            raise HTTPException(404, f"no event {event_id}")
-        path = media_file(snapshots_dir, event.snapshot)
-        if path is None:
-            raise HTTPException(404, f"event {event_id} has no snapshot")
-        audit.append(caller.name, "media.event_snapshot", f"event:{event_id}")
-        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        return event_media(event_id, caller, "snapshot", "image/jpeg")
+
+    @app.get("/api/events/{event_id}/clip.webm", response_class=FileResponse,
+             responses={200: {"content": {CLIP_MEDIA_TYPE: {}}}})
+    def event_clip(event_id: RowId, caller: Caller) -> FileResponse:
+        """The blurred video of the seconds around a fall. Range requests (a <video>
+        seeking) get 206 and the part asked for; each request is audited."""
+        return event_media(event_id, caller, "clip", CLIP_MEDIA_TYPE)
 
     @app.post("/api/events/{event_id}/acknowledge")
     def acknowledge(event_id: RowId, body: Acknowledgement, caller: Caller) -> EventOut:

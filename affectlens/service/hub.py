@@ -53,6 +53,7 @@ class Hub:
         self._lock = threading.Lock()
         self._states: dict[int, CameraLive] = {}
         self._previews: dict[int, bytes] = {}
+        self._frame_sizes: dict[int, tuple[int, int]] = {}
         self._subscribers: list[_Subscriber] = []
 
     def set_state(self, state: CameraLive) -> None:
@@ -60,10 +61,16 @@ class Hub:
             self._states[state.camera_id] = state
         self._broadcast({"type": "camera", "camera": state.to_json()})
 
-    def set_preview(self, camera_id: int, jpeg: bytes) -> None:
-        """``jpeg`` must already be blurred: the hub serves it as it is."""
+    def set_preview(self, camera_id: int, jpeg: bytes,
+                    frame_size: tuple[int, int] | None = None) -> None:
+        """``jpeg`` must already be blurred: the hub serves it as it is. ``frame_size``:
+        the analysed frame's (width, height) when the JPEG was made smaller."""
         with self._lock:
             self._previews[camera_id] = jpeg
+            if frame_size is None:
+                self._frame_sizes.pop(camera_id, None)
+            else:
+                self._frame_sizes[camera_id] = frame_size
 
     def publish_event(self, event: dict[str, Any]) -> None:
         """An event as the API shows it (``EventOut`` as JSON), when it starts and ends."""
@@ -73,6 +80,7 @@ class Hub:
         with self._lock:
             self._states.pop(camera_id, None)
             self._previews.pop(camera_id, None)
+            self._frame_sizes.pop(camera_id, None)
 
     def state(self, camera_id: int) -> CameraLive | None:
         with self._lock:
@@ -85,6 +93,11 @@ class Hub:
     def preview(self, camera_id: int) -> bytes | None:
         with self._lock:
             return self._previews.get(camera_id)
+
+    def frame_size(self, camera_id: int) -> tuple[int, int] | None:
+        """(width, height) of the frame behind the newest preview; None: the preview's own."""
+        with self._lock:
+            return self._frame_sizes.get(camera_id)
 
     async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
         """Every message published from now on, until the caller stops iterating."""

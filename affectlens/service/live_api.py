@@ -169,6 +169,13 @@ async def push_live(websocket: WebSocket, hub: Hub,
         await stream.aclose()
 
 
+def camera_or_404(store: Store, camera_id: int) -> Camera:
+    camera = store.camera(camera_id)
+    if camera is None:
+        raise HTTPException(404, f"no camera {camera_id}")
+    return camera
+
+
 def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> APIRouter:
     """Routes that read the hub, the statistics and the screen's aggregates. Every view of
     a camera's pictures is written to the audit log (repeats coalesced)."""
@@ -184,24 +191,18 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> API
                              message=state.message, analysed_fps=state.analysed_fps,
                              faces=state.faces, at=state.at)
 
-    def camera_or_404(camera_id: int) -> Camera:
-        camera = store.camera(camera_id)
-        if camera is None:
-            raise HTTPException(404, f"no camera {camera_id}")
-        return camera
-
     @router.get("/api/live")
     def all_live() -> list[CameraLiveOut]:
         return [live_of(c.id, c.name) for c in store.cameras()]
 
     @router.get("/api/cameras/{camera_id}/live")
     def camera_live(camera_id: RowId) -> CameraLiveOut:
-        return live_of(camera_id, camera_or_404(camera_id).name)
+        return live_of(camera_id, camera_or_404(store, camera_id).name)
 
     @router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response,
                 responses={200: {"content": {"image/jpeg": {}}}})
     def snapshot(camera_id: RowId, caller: Caller) -> Response:
-        name = camera_or_404(camera_id).name
+        name = camera_or_404(store, camera_id).name
         jpeg = hub.preview(camera_id)
         if jpeg is None:
             raise HTTPException(503, f"no preview from camera {camera_id} ({name}) yet: it is "
@@ -216,7 +217,7 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> API
         fps: Annotated[float, Query(gt=0, le=10)] = 4.0,
         frames: Annotated[int | None, Query(ge=1)] = None,
     ) -> StreamingResponse:
-        camera_or_404(camera_id)
+        camera_or_404(store, camera_id)
         audit.media_viewed(caller.name, "mjpeg", camera_id)
         return StreamingResponse(
             mjpeg(hub, camera_id, fps, frames, request),
@@ -233,14 +234,14 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog) -> API
     @router.post("/api/cameras/{camera_id}/test")
     def test_camera(camera_id: RowId, caller: Caller,
                     timeout_s: Annotated[float, Query(gt=0, le=30)] = 5.0) -> ConnectionTestOut:
-        url = camera_or_404(camera_id).url
+        url = camera_or_404(store, camera_id).url
         audit.append(caller.name, "camera.test", f"camera:{camera_id}")
         return check_connection(url, timeout_s)
 
     @router.get("/api/cameras/{camera_id}/stats")
     def stats(camera_id: RowId,
               hours: Annotated[float, Query(gt=0, le=168)] = 3.0) -> StatsSeries:
-        camera_or_404(camera_id)
+        camera_or_404(store, camera_id)
         return minute_series(store, camera_id, hours)
 
     @router.get("/api/screen")

@@ -39,6 +39,7 @@ class EventStarted:
     track_id: int | None
     observed_at: datetime  # when the frame (or state change) that fired it was read
     snapshot: bytes | None = None  # that frame as a JPEG, every detected face blurred
+    clip: bool = False  # an EventClip naming the same key follows (a fall's video)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,18 @@ class EventEnded:
     camera_id: int
     key: str
     ended_at: datetime
+
+
+@dataclass(frozen=True)
+class EventClip:
+    """The blurred video of the seconds around a fall (affectlens.service.clips), sent once
+    it is complete, possibly after the event ended; ``key`` names the event."""
+
+    camera_id: int
+    key: str
+    video: bytes  # VP8 WebM, every frame blurred as the event's snapshot is
+    frames: int
+    seconds: float  # from its first frame to its last
 
 
 @dataclass(frozen=True)
@@ -59,11 +72,14 @@ class MinuteCounts:
 
 @dataclass(frozen=True)
 class Preview:
-    """A JPEG of a recent frame with every detected face already blurred."""
+    """A JPEG of a recent frame with every detected face already blurred; it may be smaller
+    than the analysed frame, whose (width, height) ``frame_size`` gives (zones are drawn in
+    the frame's pixels)."""
 
     camera_id: int
     jpeg: bytes
     at: datetime
+    frame_size: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,6 @@ class WorkerStopped:
 
 
 Message = (
-    WorkerReady | StateChanged | EventStarted | EventEnded | MinuteCounts | Preview
-    | WorkerMetrics | WorkerStopped
+    WorkerReady | StateChanged | EventStarted | EventEnded | EventClip | MinuteCounts
+    | Preview | WorkerMetrics | WorkerStopped
 )

@@ -3,9 +3,11 @@
 An event is committed to the store before anything announces it, so an alert or a websocket
 message always names a stored event. Its blurred snapshot, when the worker sent one, is
 written (and synced) under ``snapshots`` before the event that names it; a snapshot that
-cannot be written is logged and the event stored without it. A message the store refuses
-(the camera was deleted meanwhile) is logged and dropped; nothing here may stop the
-supervisor.
+cannot be written is logged and the event stored without it. A fall's clip comes later, in
+its own message (possibly after the event ended): it is written the same way, then the
+event names it and dashboards hear of it (alert senders do not: the event is not new). A
+message the store refuses (the camera was deleted meanwhile) is logged and dropped; nothing
+here may stop the supervisor.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from affectlens.service.alerts import AlertDispatcher
+from affectlens.service.clips import CLIP_SUFFIX
 from affectlens.service.hub import CameraLive, Hub
 from affectlens.service.messages import (
+    EventClip,
     EventEnded,
     EventStarted,
     Message,
@@ -54,6 +58,7 @@ class Recorder:
         self.metrics = metrics
         self._lock = threading.Lock()
         self._open: dict[str, tuple[int, int]] = {}  # worker's key -> (camera id, event id)
+        self._clip_due: dict[str, tuple[int, int]] = {}  # likewise, falls whose clip follows
         self._live: dict[int, CameraLive] = {}
         self.ready: dict[int, WorkerReady] = {}  # camera id -> its worker's latest hello
         self._forgotten: set[int] = set()  # deleted cameras, until a worker starts for one
@@ -83,6 +88,7 @@ class Recorder:
             keys = [k for k, (camera, _) in self._open.items() if camera == camera_id]
             for key in keys:
                 self._end(self._open.pop(key)[1], at)
+            self._drop_due_clips(camera_id)
             return len(keys)
 
     def open_keys(self) -> list[str]:
@@ -126,6 +132,8 @@ class Recorder:
                 opened = self._open.pop(message.key, None)
                 if opened is not None:
                     self._end(opened[1], message.ended_at)
+            case EventClip():
+                self._add_clip(message)
             case MinuteCounts():
                 self.store.add_counts(message.camera_id, message.minute, message.counts)
             case StateChanged():
@@ -136,7 +144,7 @@ class Recorder:
                     self.metrics.online.labels(str(message.camera_id)).set(int(message.online))
             case Preview():
                 if self.hub is not None:
-                    self.hub.set_preview(message.camera_id, message.jpeg)
+                    self.hub.set_preview(message.camera_id, message.jpeg, message.frame_size)
             case WorkerMetrics():
                 if self.metrics is not None:
                     self.metrics.observe(message)
@@ -147,6 +155,7 @@ class Recorder:
                 log.info("camera %s: worker %s ready with %s", message.camera_id, message.pid,
                          ", ".join(message.models), extra={"camera_id": message.camera_id})
             case WorkerStopped():
+                self._drop_due_clips(message.camera_id)  # its run sends nothing more
                 level = logging.WARNING if message.error else logging.INFO
                 log.log(level, "camera %s: worker stopped%s", message.camera_id,
                         f": {message.error}" if message.error else "",
@@ -158,6 +167,8 @@ class Recorder:
                                         track_id=message.track_id,
                                         snapshot=self._save_snapshot(message))
         self._open[message.key] = (message.camera_id, event.id)
+        if message.clip:
+            self._clip_due[message.key] = (message.camera_id, event.id)
         if self.metrics is not None:
             delay = (datetime.now(UTC) - message.observed_at).total_seconds()
             self.metrics.event_latency.labels(str(message.camera_id)).observe(max(0.0, delay))
@@ -168,24 +179,60 @@ class Recorder:
 
     def _save_snapshot(self, message: EventStarted) -> str | None:
         """Writes the event's blurred JPEG; returns its path relative to ``snapshots``."""
-        if self.snapshots is None or message.snapshot is None:
+        if message.snapshot is None:
             return None
-        at = message.started_at
-        relative = Path(str(message.camera_id), f"{at:%Y-%m-%d}",
-                        f"{at:%H%M%S}-{message.kind}-{uuid.uuid4().hex[:12]}.jpg")
+        return self._write_media(message.camera_id, message.started_at, message.kind,
+                                 message.snapshot, ".jpg", "snapshot")
+
+    def _add_clip(self, message: EventClip) -> None:
+        """Writes a fall's clip, then the event names it. When the store fails the file goes
+        and the error rises (the supervisor retries the message); a clip whose event is
+        unknown or deleted is not kept."""
+        due = self._clip_due.get(message.key)
+        event = self.store.event(due[1]) if due is not None else None
+        relative = None if event is None else self._write_media(
+            message.camera_id, event.started_at, event.kind, message.video, CLIP_SUFFIX, "clip")
+        if event is not None and relative is not None and self.snapshots is not None:
+            path = self.snapshots / relative
+            try:
+                event = self.store.set_clip(event.id, relative)
+            except Exception:
+                path.unlink(missing_ok=True)
+                raise
+            if event is None:  # deleted meanwhile
+                path.unlink(missing_ok=True)
+            elif self.hub is not None:
+                self.hub.publish_event(EventOut.model_validate(event).model_dump(mode="json"))
+        if event is None:
+            log.info("camera %s: a clip for an unknown or deleted event dropped",
+                     message.camera_id, extra={"camera_id": message.camera_id})
+        self._clip_due.pop(message.key, None)
+
+    def _drop_due_clips(self, camera_id: int) -> None:
+        """A worker run ended: clips it promised and did not send never will come."""
+        for key in [k for k, (camera, _) in self._clip_due.items() if camera == camera_id]:
+            del self._clip_due[key]
+
+    def _write_media(self, camera_id: int, at: datetime, kind: str, data: bytes, suffix: str,
+                     what: str) -> str | None:
+        """Writes and syncs an event's blurred picture or clip under ``snapshots``, before
+        any row names it; returns its relative path, or None when it cannot be written."""
+        if self.snapshots is None:
+            return None
+        relative = Path(str(camera_id), f"{at:%Y-%m-%d}",
+                        f"{at:%H%M%S}-{kind}-{uuid.uuid4().hex[:12]}{suffix}")
         path = self.snapshots / relative
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             part = path.with_suffix(".part")
             with part.open("wb") as file:
-                file.write(message.snapshot)
+                file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             part.replace(path)
         except OSError as error:
-            log.error("camera %s: event snapshot not written (%s); the event is stored "
-                      "without it", message.camera_id, error,
-                      extra={"camera_id": message.camera_id})
+            log.error("camera %s: event %s not written (%s); the event is stored without it",
+                      camera_id, what, error, extra={"camera_id": camera_id})
             return None
         return relative.as_posix()
 

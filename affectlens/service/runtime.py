@@ -32,6 +32,7 @@ from affectlens.service.site import CameraConfig, SiteConfig
 from affectlens.service.supervisor import Supervisor
 from affectlens.service.webhook import WebhookSender, WebhookTarget
 from affectlens.service.worker import CameraSpec
+from affectlens.service.zones import effective_falls
 from affectlens.store import Store
 from affectlens.store.schema import Camera
 
@@ -101,15 +102,17 @@ class Service:
         ))
 
     def spec_for(self, camera: Camera) -> CameraSpec:
+        """The worker's settings: the store's camera, the site config's distress and falls,
+        and the zones drawn in the dashboard in place of the site config's (zones.py)."""
         declared = self.site.camera(camera.name)
         w = self.site.workers
-        options = ({"distress": declared.distress, "falls": declared.falls}
-                   if declared is not None else {})
+        options = {"distress": declared.distress} if declared is not None else {}
         return CameraSpec(
             camera.id, camera.url, camera.purpose, camera.analysis_fps,
             analysis=self.site.analysis, io_timeout_s=w.io_timeout_s, preview_fps=w.preview_fps,
             log_format=self.site.log.format, log_level=self.site.log.level.upper(),
-            blur_faces=camera.blur_faces, **options,
+            blur_faces=camera.blur_faces,
+            falls=effective_falls(self.site.falls_for(camera.name), camera), **options,
         )
 
     def run(self) -> None:
@@ -162,7 +165,8 @@ class Service:
     def _app(self) -> FastAPI:
         app = create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
                          on_cameras_changed=self.supervisor.request_sync,
-                         snapshots_dir=Path(self.site.snapshots_dir))
+                         snapshots_dir=Path(self.site.snapshots_dir),
+                         falls_for=self.site.falls_for)
         metrics = self.metrics
 
         def scrape() -> Response:

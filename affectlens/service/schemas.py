@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from affectlens.events.falls import Zone, Zones
 
 Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "device")
@@ -83,6 +85,9 @@ class EventOut(BaseModel):
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     comment: str | None
+    clip: Annotated[bool, BeforeValidator(lambda path: bool(path))] = Field(
+        False, description="A blurred video of the seconds around this fall is stored: "
+        "GET /api/events/{id}/clip.webm")
 
 
 class Acknowledgement(BaseModel):
@@ -143,3 +148,27 @@ class ScreenOut(BaseModel):
     people: int | None = None
     age_bands: dict[str, int] | None = None
     expressions: dict[str, int] | None = None
+
+
+class ZonesIn(BaseModel):
+    """A camera's fall zones as drawn in the dashboard; an empty list clears them (the site
+    config's zones apply again)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zones: Zones
+
+
+class ZonesOut(BaseModel):
+    """The zones in effect for a camera and where they come from: the dashboard's replace
+    the site config's. ``frame_width`` and ``frame_height``: the analysed frame's size
+    (zones are in its pixels; previews may be smaller), None until a preview arrived."""
+
+    camera_id: int
+    zones: tuple[Zone, ...]
+    source: Literal["dashboard", "site_config", "none"]
+    site_config_zones: tuple[Zone, ...]
+    falls: bool  # whether falls are analysed on this camera at all
+    note: str
+    frame_width: int | None
+    frame_height: int | None

@@ -64,7 +64,8 @@ class CameraConfig(_Strict):
     distress: DistressSettings = Field(default_factory=DistressSettings)
     falls: FallSettings | None = Field(
         None, description="Falls, long lies and inactivity from body pose, with this camera's "
-        "zones (bed, chair, floor polygons in pixels); unset: off (no pose model loaded).")
+        "zones (bed, chair, floor polygons in pixels; zones drawn in the dashboard replace "
+        "them); unset: off (no pose model loaded).")
 
     @field_validator("url")
     @classmethod
@@ -113,7 +114,7 @@ class RetentionDays(_Strict):
     """How long a camera's data is kept (issue 6); open events are never deleted."""
 
     events_days: float = Field(90.0, gt=0, description="Ended events and health records.")
-    snapshots_days: float = Field(30.0, gt=0, description="Events' blurred snapshots.")
+    snapshots_days: float = Field(30.0, gt=0, description="Events' blurred snapshots and clips.")
     stats_days: float = Field(365.0, gt=0, description="Per-minute counts.")
 
 
@@ -146,8 +147,8 @@ class SiteConfig(_Strict):
         description="SQLAlchemy URL (postgresql+psycopg://...) or a SQLite file path, relative "
         "to the config file.")
     snapshots_dir: str = Field(
-        "snapshots", description="Folder for events' blurred snapshots, relative to the config "
-        "file.")
+        "snapshots", description="Folder for events' blurred snapshots and fall clips, relative "
+        "to the config file.")
     host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
     port: int = Field(8080, ge=1, le=65535)
     screen_min_people: int = Field(5, ge=1, description="/screen shows nothing below this.")
@@ -194,6 +195,11 @@ class SiteConfig(_Strict):
 
     def camera(self, name: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.name == name), None)
+
+    def falls_for(self, name: str) -> FallSettings | None:
+        """The camera's fall settings in this file; None: falls off (or not declared)."""
+        declared = self.camera(name)
+        return declared.falls if declared is not None else None
 
 
 def load_site(path: Path, environ: Mapping[str, str] | None = None) -> SiteConfig:

@@ -43,6 +43,7 @@ from affectlens.privacy.blur import blur_faces, not_blurred_banner
 from affectlens.privacy.policy import expression_allowed
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
+from affectlens.service.clips import ClipBuffer
 from affectlens.service.hub import Hub
 from affectlens.service.logs import setup_logging
 from affectlens.service.messages import (
@@ -141,6 +142,15 @@ def make_people(spec: CameraSpec) -> PeoplePipeline | None:
     return PeoplePipeline(spec.falls, spec.analysis.device, spec.analysis.threads)
 
 
+def make_clips(spec: CameraSpec, emit: Emit) -> ClipBuffer | None:
+    """The fall clips' frame buffer, unless the camera's fall settings ask for no clips."""
+    falls = spec.falls
+    if falls is None or falls.clip_before_s + falls.clip_after_s <= 0:
+        return None
+    return ClipBuffer(spec.camera_id, falls.clip_before_s, falls.clip_after_s,
+                      spec.analysis_fps, emit)
+
+
 def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis,
                  heads: np.ndarray | None = None, blur: bool = True) -> bytes | None:
     """The frame with every detected face (and ``heads``: boxes from pose) blurred, at most
@@ -207,6 +217,7 @@ class CameraLoop:
         self.rule = DistressRule(spec.distress)
         self.people = people
         self._body = people.start_source(spec.analysis_fps, spec.falls) if people else None
+        self._clips = make_clips(spec, emit) if people else None
         self.camera = LiveCamera(spec.url, spec.analysis_fps, on_state=self._on_state,
                                  io_timeout_s=spec.io_timeout_s, backoff_s=spec.backoff_s)
         self._run_id = f"{os.getpid()}.{time.monotonic_ns()}"
@@ -253,9 +264,13 @@ class CameraLoop:
                         self._distress(event, live.timestamp, live, analysis)
         if self.people is not None and self._body is not None:
             (body,) = self.people.analyse([frame], self._body)
+            blurred = (blurred_jpeg(live, analysis, head_boxes(body.people),
+                                    self.spec.blur_faces)
+                       if self._clips is not None or body.events else None)
+            if self._clips is not None:
+                self._clips.add(frame.timestamp, blurred)
             for fall in body.events:
-                self._fall(fall, live.timestamp, blurred_jpeg(
-                    live, analysis, head_boxes(body.people), self.spec.blur_faces))
+                self._fall(fall, live.timestamp, blurred)
         self._preview(live, analysis)
         self._analysed += 1
         self._faces = len(analysis)
@@ -276,14 +291,19 @@ class CameraLoop:
             self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
 
     def _fall(self, event: FallEvent, observed: float, snapshot: bytes | None = None) -> None:
-        """fall, long_lie and inactivity start and end as distress events do."""
+        """fall, long_lie and inactivity start and end as distress events do; a fall also
+        gets a clip, unless the camera's settings ask for none."""
         who = event.track_id if event.track_id is not None else event.zone
         key = f"{self._run_id}:{event.kind}:{who}:{event.started_s:.3f}"
         if event.ended_s is None:
             self._open.add(key)
+            clips = self._clips if event.kind == "fall" else None
             self.emit(EventStarted(self.spec.camera_id, key, event.kind,
                                    _wall(self._started + event.started_s), event.confidence,
-                                   event.track_id, _wall(observed), snapshot))
+                                   event.track_id, _wall(observed), snapshot,
+                                   clip=clips is not None))
+            if clips is not None:
+                clips.start(key, event.started_s)
         elif key in self._open:
             self._open.discard(key)
             self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
@@ -308,7 +328,8 @@ class CameraLoop:
         self._last_preview = now
         jpeg = blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
         if jpeg is not None:
-            self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp)))
+            height, width = live.image.shape[:2]
+            self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp), (width, height)))
 
     def _periodic(self) -> None:
         now = time.monotonic()
@@ -347,6 +368,8 @@ class CameraLoop:
         if self.people is not None and self._body is not None:
             for fall in self.people.finish(self._body):
                 self._fall(fall, ended)
+        if self._clips is not None:
+            self._clips.finish()  # before the worker's last message, with what there is
         for key in sorted(self._open):  # a camera still offline: the outage ends with us
             self.emit(EventEnded(self.spec.camera_id, key, _wall(ended)))
         self._open.clear()

@@ -126,6 +126,15 @@ class Store:
                 setattr(camera, key, value)
         return camera
 
+    def set_zones(self, camera_id: int, zones: str | None) -> Camera | None:
+        """Store the fall zones drawn in the dashboard (JSON text, checked by the caller:
+        the store does not know the zone model); None: none drawn. None if no camera."""
+        with self.session() as session:
+            camera = session.get(Camera, camera_id)
+            if camera is not None:
+                camera.zones = zones
+        return camera
+
     def cameras(self) -> list[Camera]:
         with self.session() as session:
             return list(session.scalars(select(Camera).order_by(Camera.id)))
@@ -162,11 +171,23 @@ class Store:
             session.add(item)
         return item
 
+    def event(self, event_id: int) -> Event | None:
+        with self.session() as session:
+            return session.get(Event, event_id)
+
+    def set_clip(self, event_id: int, clip: str) -> Event | None:
+        """Name a fall's clip (written and synced already); None if the event is gone."""
+        return self._change_event(event_id, clip=clip)
+
     def end_event(self, event_id: int, ended_at: datetime) -> Event | None:
+        return self._change_event(event_id, ended_at=ended_at)
+
+    def _change_event(self, event_id: int, **values: object) -> Event | None:
         with self.session() as session:
             item = session.get(Event, event_id)
             if item is not None:
-                item.ended_at = ended_at
+                for column, value in values.items():
+                    setattr(item, column, value)
         return item
 
     def open_events(self, camera_id: int | None = None) -> list[Event]:

@@ -86,9 +86,12 @@ function renderCard(camera) {
     test.addEventListener("click", () => testCamera(camera.id));
     const remove = element("button", { type: "button", className: "delete" }, "Delete");
     remove.addEventListener("click", () => deleteCamera(camera.id));
+    const zones = element("button", { type: "button", className: "zones" }, "Zones");
+    zones.addEventListener("click", () => window.zones.open(state.cameras.get(camera.id),
+                                                            state.role === "admin"));
     const live = element("a", { href: `/api/cameras/${camera.id}/preview.mjpeg`, target: "_blank" },
                          "live stream");
-    actions.append(edit, test, remove, live);
+    actions.append(edit, test, remove, zones, live);
     card.append(element("h3", { className: "name" }), element("span", { className: "badge status" }),
                 preview, element("p", { className: "camera-note note" }), actions);
     $("camera-grid").append(card);
@@ -168,6 +171,11 @@ function renderEvent(event) {
   item.querySelector(".when").textContent =
     `${started}${event.ended_at ? " – ended" : " – ongoing"}`;
   item.classList.toggle("ongoing", !event.ended_at);
+  if (event.clip && !item.querySelector("video")) {  // a fall's blurred video, fetched on play
+    item.querySelector(".when").after(element("video", {
+      className: "clip", controls: "", preload: "none", src: `/api/events/${event.id}/clip.webm`,
+      "aria-label": `blurred video of the seconds around the ${kind}` }));
+  }
   const ack = item.querySelector(".ack");
   if (event.acknowledged_at) {
     item.classList.add("acknowledged");
@@ -326,7 +334,10 @@ async function testForm() {
 // start --------------------------------------------------------------------------------------
 
 function start() {
-  api("GET", "/api/auth/me").then((me) => { $("who").textContent = `${me.username} (${me.role})`; })
+  api("GET", "/api/auth/me").then((me) => {
+    state.role = me.role;  // the zone editor is read-only for all but admins
+    $("who").textContent = `${me.username} (${me.role})`;
+  })
     .catch(() => {});
   $("logout").addEventListener("click", async () => {
     await api("POST", "/api/auth/logout").catch(() => {});

@@ -1,0 +1,110 @@
+"""Fall zones per camera (issue 5): bed, chair and floor polygons in pixels of the analysed
+frame, from the site config (``cameras[].falls.zones``) or drawn in the dashboard.
+
+Precedence: zones drawn in the dashboard replace all of the site config's zones for that
+camera; clearing them (saving an empty list) brings the site config's back. Zones matter only
+where falls are on: the site config gives the camera ``falls:`` (that loads the pose model)
+and its purpose lets a body be watched. Zones drawn on a camera without falls are kept, and
+``GET .../zones`` says that falls are off. A change reaches the worker through its
+CameraSpec: the supervisor restarts it with the new zones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import APIRouter, HTTPException
+from pydantic import TypeAdapter, ValidationError
+
+from affectlens.events.falls import FallSettings, Zone, Zones
+from affectlens.privacy.policy import expression_allowed
+from affectlens.security.audit import AuditLog
+from affectlens.service.hub import Hub
+from affectlens.service.live_api import Caller, camera_or_404
+from affectlens.service.schemas import RowId, ZonesIn, ZonesOut
+from affectlens.store import Store
+from affectlens.store.schema import Camera
+
+log = logging.getLogger(__name__)
+
+ZONES_CHANGE = "camera.zones_change"
+FallsFor = Callable[[str], FallSettings | None]  # the site config's falls of a camera, by name
+_ZONES: TypeAdapter[tuple[Zone, ...]] = TypeAdapter(Zones)
+
+
+def drawn_zones(camera: Camera) -> tuple[Zone, ...] | None:
+    """The zones drawn in the dashboard; None when none are. Stored text that no longer
+    validates (edited by hand in the database) is logged and counts as none drawn, so one
+    bad row cannot stop the supervisor."""
+    if camera.zones is None:
+        return None
+    try:
+        return _ZONES.validate_json(camera.zones)
+    except ValidationError as error:
+        log.error("camera %s: its stored zones are not valid, ignored: %s", camera.id, error)
+        return None
+
+
+def effective_falls(declared: FallSettings | None, camera: Camera) -> FallSettings | None:
+    """The camera's fall settings for its worker: the site config's, with the dashboard's
+    zones in place of its own when some were drawn; None: falls off."""
+    drawn = drawn_zones(camera)
+    if declared is None or drawn is None:
+        return declared
+    return declared.model_copy(update={"zones": drawn})
+
+
+def _json(zones: tuple[Zone, ...] | None) -> list | None:
+    return None if zones is None else _ZONES.dump_python(zones, mode="json")
+
+
+def zones_of(camera: Camera, declared: FallSettings | None,
+             frame_size: tuple[int, int] | None) -> ZonesOut:
+    drawn = drawn_zones(camera)
+    configured = declared.zones if declared is not None else ()
+    if drawn is not None:
+        zones, source = drawn, "dashboard"
+    else:
+        zones, source = configured, "site_config" if configured else "none"
+    falls = declared is not None and expression_allowed(camera.purpose)
+    if declared is None:
+        note = ("falls are off for this camera (no falls: in the site config); its zones "
+                "are kept and apply once falls are turned on")
+    elif not falls:
+        note = f"falls are off: a camera for {camera.purpose} never watches bodies"
+    elif drawn is not None and configured:
+        note = "the zones drawn here replace the site config's"
+    else:
+        note = ""
+    width, height = frame_size if frame_size is not None else (None, None)
+    return ZonesOut(camera_id=camera.id, zones=zones, source=source,
+                    site_config_zones=configured, falls=falls, note=note,
+                    frame_width=width, frame_height=height)
+
+
+def zones_router(store: Store, hub: Hub, audit: AuditLog, falls_for: FallsFor,
+                 changed: Callable[[], None]) -> APIRouter:
+    """Reading a camera's zones (and where they come from), and replacing the drawn ones;
+    every change is written to the audit log with the zones before and after."""
+    router = APIRouter()
+
+    @router.get("/api/cameras/{camera_id}/zones")
+    def get_zones(camera_id: RowId) -> ZonesOut:
+        camera = camera_or_404(store, camera_id)
+        return zones_of(camera, falls_for(camera.name), hub.frame_size(camera_id))
+
+    @router.put("/api/cameras/{camera_id}/zones")
+    def put_zones(camera_id: RowId, body: ZonesIn, caller: Caller) -> ZonesOut:
+        """Replaces the drawn zones; an empty list clears them."""
+        before = camera_or_404(store, camera_id)
+        camera = store.set_zones(camera_id, _ZONES.dump_json(body.zones).decode()
+                                 if body.zones else None)
+        if camera is None:
+            raise HTTPException(404, f"no camera {camera_id}")
+        audit.append(caller.name, ZONES_CHANGE, f"camera:{camera_id}",
+                     changes={"zones": [_json(drawn_zones(before)), _json(drawn_zones(camera))]})
+        changed()
+        return zones_of(camera, falls_for(camera.name), hub.frame_size(camera_id))
+
+    return router
