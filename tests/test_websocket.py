@@ -11,14 +11,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
+import pytest
 from authutil import add_user, bearer, logged_in
 from liveserver import LiveServer, faces_in_jpeg
 from waiting import wait_until
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from affectlens.models.face_detector import FaceDetector
 from affectlens.samples import sample_frames, write_sample_video
+from affectlens.security.accounts import Accounts
+from affectlens.security.guard import SESSION_COOKIE, SecuritySettings
 from affectlens.service.api import create_app
 from affectlens.service.hub import Hub
 from affectlens.service.schemas import EventOut
@@ -125,3 +131,61 @@ def test_a_real_worker_feeds_state_and_blurred_previews_to_clients(tmp_path: Pat
         finally:
             supervisor.stop()
         store.engine.dispose()
+
+
+# -- connections that outlive their login ------------------------------------------------------
+
+RECHECK = SecuritySettings(recheck_s=0.3)
+
+
+def closed_code(socket: ClientConnection, timeout: float) -> int | None:
+    """Reads until the server closes the socket; its close code."""
+    deadline = time.monotonic() + timeout
+    with pytest.raises(ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            socket.recv(timeout=max(0.01, deadline - time.monotonic()))
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+def test_a_websocket_is_closed_when_its_session_logs_out(store: Store) -> None:
+    with LiveServer(create_app(store, Hub(), security=RECHECK)) as server, \
+            httpx.Client(base_url=server.url, timeout=5) as browser:
+        logged_in(browser, add_user(store, "staff", "nurse"))
+        cookie = {"Cookie": f"{SESSION_COOKIE}={browser.cookies[SESSION_COOKIE]}"}
+        with connect(ws_url(server), additional_headers=cookie) as socket:
+            assert json.loads(socket.recv(timeout=5))["type"] == "hello"
+            with pytest.raises(TimeoutError):  # still logged in: kept open over many checks
+                socket.recv(timeout=1.5)
+            assert browser.post("/api/auth/logout").status_code == 204
+            assert closed_code(socket, timeout=5) == 1008
+
+
+def test_a_websocket_is_closed_when_its_token_is_revoked(store: Store) -> None:
+    accounts = Accounts(store)
+    value, token = accounts.add_token("wall display", "staff", "tests")
+    with LiveServer(create_app(store, Hub(), security=RECHECK)) as server, \
+            connect(ws_url(server), additional_headers={"Authorization": f"Bearer {value}"}
+                    ) as socket:
+        assert json.loads(socket.recv(timeout=5))["type"] == "hello"
+        accounts.revoke_token(token.id)
+        assert closed_code(socket, timeout=5) == 1008
+
+
+def test_a_preview_stream_ends_when_its_user_is_disabled(store: Store) -> None:
+    hub = Hub()
+    camera = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    _, jpeg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
+    hub.set_preview(camera.id, jpeg.tobytes())
+    with LiveServer(create_app(store, hub, security=RECHECK)) as server, \
+            httpx.Client(base_url=server.url, timeout=5) as browser:
+        logged_in(browser, add_user(store, "staff", "nurse"))
+        with browser.stream("GET", f"/api/cameras/{camera.id}/preview.mjpeg?fps=5") as stream:
+            assert stream.status_code == 200
+            parts = stream.iter_bytes()
+            assert b"image/jpeg" in next(parts)
+            Accounts(store).change_user("nurse", enabled=False)
+            deadline = time.monotonic() + 10
+            for _ in parts:  # keep-alive parts go on until the server ends the body
+                if time.monotonic() > deadline:
+                    pytest.fail("the stream went on after the user was disabled")
+        assert browser.get("/api/live").status_code == 401  # and the session is gone

@@ -6,10 +6,17 @@ It is plain ASGI rather than a route dependency so that nothing escapes it: moun
 files, routes added after ``create_app`` (``/metrics``), websockets and streaming media all
 pass through it. Anonymous callers learn nothing about which routes exist (401 everywhere
 but the open paths).
+
+A websocket or a streaming response (the MJPEG preview) outlives the check made when it
+opened, so the guard checks its caller again every ``recheck_s`` while it lasts: after a
+logout, an expired session, a revoked token, a disabled account or a role that no longer
+may use the route, it is ended (a websocket closed with code 1008, a stream's body ended).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -59,6 +66,7 @@ class SecuritySettings:
     policy: LoginPolicy = field(default_factory=LoginPolicy)
     max_body_bytes: int = 64 * 1024  # camera forms and acknowledgements are tiny
     login_attempts_per_minute: int = 10  # per client address, before the per-name lockout
+    recheck_s: float = 5.0  # how often an open websocket or stream checks its caller again
     clock: Clock = now  # tests pass their own to expire sessions and lockouts
 
 
@@ -134,7 +142,24 @@ class Guard:
         if refusal is not None:
             await self._refuse(scope, send, *refusal)
             return
-        await self.app(scope, receive, send)
+        if principal is None:  # an open path
+            await self.app(scope, receive, send)
+            return
+        watch = _Watch(self, scope, receive, send)
+        try:
+            await self.app(scope, watch.receive, watch.send)
+        finally:
+            await watch.stop()
+
+    async def still_allowed(self, scope: Scope) -> bool:
+        """The caller of an open connection, checked again; True when the database cannot
+        say (a connection is not cut for an outage)."""
+        try:
+            principal = await run_in_threadpool(self._authenticate, scope)
+        except SQLAlchemyError:
+            log.warning("cannot check an open connection's caller: the database is unavailable")
+            return True
+        return principal is not None and self._refusal(scope, principal) is None
 
     # deciding ------------------------------------------------------------------------------
 
@@ -248,6 +273,83 @@ class Guard:
             return pending.pop() if pending else await receive()
 
         return replay
+
+
+class _Watch:
+    """One request's receive and send, watched: once its response turns out to be long-lived
+    (a websocket accepted, or a body sent in parts) its caller is checked every
+    ``recheck_s``. When no longer allowed, the app's next receive or send ends the
+    connection: the client gets a close frame or the end of the body, the app hears that the
+    client left, and what it still sends is dropped. (Ended there, not from the checking
+    task, so that two sends never race on one connection.)"""
+
+    def __init__(self, guard: Guard, scope: Scope, receive: Receive, send: Send) -> None:
+        self.guard, self.scope = guard, scope
+        self._receive, self._send = receive, send
+        self._task: asyncio.Task[None] | None = None
+        self._revoked = asyncio.Event()
+        self._ended = False
+        self._websocket = scope["type"] == "websocket"
+
+    async def send(self, message: Message) -> None:
+        if self._revoked.is_set():
+            await self._end()
+        if self._ended:
+            return  # the connection was ended for the app; what it still sends goes nowhere
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._ended = True  # the response is complete
+        await self._send(message)
+        long_lived = (message["type"] == "websocket.accept"
+                      or (message["type"] == "http.response.body" and not self._ended))
+        if long_lived and self._task is None:
+            self._task = asyncio.ensure_future(self._recheck())
+
+    async def receive(self) -> Message:
+        if not self._revoked.is_set():  # no await before this: a cancelled poll still sees it
+            if self._task is None:
+                return await self._receive()
+            message = asyncio.ensure_future(self._receive())
+            revoked = asyncio.ensure_future(self._revoked.wait())
+            try:
+                done, _ = await asyncio.wait({message, revoked},
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                revoked.cancel()
+            if message in done:
+                return message.result()
+            message.cancel()
+        await self._end()
+        return ({"type": "websocket.disconnect", "code": 1008} if self._websocket
+                else {"type": "http.disconnect"})
+
+    async def _recheck(self) -> None:
+        while True:
+            await asyncio.sleep(self.guard.settings.recheck_s)
+            if not await self.guard.still_allowed(self.scope):
+                log.info("%s %s ended: its caller is no longer allowed (logged out, expired "
+                         "or revoked)", "websocket" if self._websocket else "stream",
+                         self.scope["path"])
+                self._revoked.set()  # the app's next receive or send ends it
+                return
+
+    async def _end(self) -> None:
+        """Tells the client once: a close frame, or the end of the response body."""
+        if self._ended:
+            return
+        self._ended = True
+        with contextlib.suppress(Exception):  # the client may be gone already
+            if self._websocket:
+                await self._send({"type": "websocket.close", "code": 1008,
+                                  "reason": "login no longer valid"})
+            else:
+                await self._send({"type": "http.response.body", "body": b"",
+                                  "more_body": False})
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 async def _respond(send: Send, status: int, body: bytes,
