@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from affectlens.security.accounts import AccountError, Accounts, LoginPolicy
+from affectlens.security.audit import AuditLog
 from affectlens.security.guard import SecuritySettings
 from affectlens.service.api import create_app
 from affectlens.store import Store
@@ -123,6 +124,50 @@ def test_sessions_expire_and_end_when_a_user_is_disabled(store: Store) -> None:
     assert client.get("/api/events").status_code == 401
     assert client.post("/api/auth/login", json={"username": "nurse",
                                                 "password": PASSWORD}).status_code == 401
+
+
+def test_a_user_changes_their_own_password(store: Store) -> None:
+    """The current password is needed (a wrong one counts towards the name's lockout); the
+    new one must pass the rules; then every session of the user ends and this one gets new
+    cookies; the change is audited. An API token has no password to change."""
+    new = "a different passphrase entirely"
+    add_user(store, "staff", "nurse")
+    app = create_app(store, security=SecuritySettings(policy=LoginPolicy(max_failures=3),
+                                                       login_attempts_per_minute=100))
+    client, elsewhere = TestClient(app), TestClient(app)
+    old_csrf = logged_in(client, "nurse")
+    logged_in(elsewhere, "nurse")
+    old_cookie = client.cookies["affectlens_session"]
+
+    def change(current: str, wanted: str) -> int:
+        return client.post("/api/auth/password", json={
+            "current_password": current, "new_password": wanted}).status_code
+
+    assert change(PASSWORD, "short") == 422  # the rules, checked before anything else
+    assert change(PASSWORD, "a" * 20) == 422
+    assert change("not my password", new) == 403
+    answer = client.post("/api/auth/password", json={"current_password": PASSWORD,
+                                                     "new_password": new})
+    assert answer.status_code == 200 and answer.json()["username"] == "nurse"
+    client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+    assert answer.json()["csrf_token"] != old_csrf
+    assert client.cookies["affectlens_session"] != old_cookie
+    assert client.get("/api/events").status_code == 200  # this session goes on, renewed
+    assert elsewhere.get("/api/events").status_code == 401  # every other one ended
+    for password, status in ((PASSWORD, 401), (new, 200)):
+        assert TestClient(app).post("/api/auth/login", json={
+            "username": "nurse", "password": password}).status_code == status
+    actions = [(r.actor, r.action) for r in AuditLog(store).all_records()]
+    assert ("nurse", "password.change_failed") in actions
+    assert ("nurse", "password.change") in actions
+    assert not any(PASSWORD in r.detail or new in r.detail for r in AuditLog(store).all_records())
+    # Wrong current passwords lock the name like failed logins (3 here), then even the
+    # right one is refused until the lockout ends.
+    assert [change("guess", "yet another passphrase") for _ in range(3)] == [403] * 3
+    assert change(new, "yet another passphrase") == 429
+    token = TestClient(app, headers=bearer(store, "staff"))
+    assert token.post("/api/auth/password", json={
+        "current_password": PASSWORD, "new_password": new}).status_code == 403
 
 
 def test_tokens_are_hashed_scoped_revocable_and_expire(store: Store) -> None:

@@ -272,6 +272,33 @@ def test_login_logout_and_csrf_in_the_browser(page, store: Store) -> None:
     assert page.evaluate("async () => (await fetch('/api/cameras')).status") == 401
 
 
+def test_a_user_changes_their_own_password_in_the_dashboard(page, store: Store) -> None:
+    """Typos and a wrong current password are shown; a change keeps this page logged in
+    (new cookies) and only the new password logs in afterwards."""
+    new = "a different passphrase entirely"
+    open_dashboard(page)
+    page.click("#password-open")
+    page.fill("#password-current", PASSWORD)
+    page.fill("#password-new", new)
+    page.fill("#password-again", new + "x")
+    page.click("#password-save")
+    expect(page.locator("#password-errors li")).to_have_text("the two new passwords differ")
+    page.fill("#password-current", "not my password")
+    page.fill("#password-again", new)
+    page.click("#password-save")
+    expect(page.locator("#password-errors li")).to_have_text("the current password is wrong")
+    page.fill("#password-current", PASSWORD)
+    page.click("#password-save")
+    expect(page.locator("#password-result")).to_have_text(re.compile("^password changed"))
+    expect(page.locator("#password-errors li")).to_have_count(0)
+    assert page.evaluate("async () => (await fetch('/api/cameras')).status") == 200
+    page.click("#logout")
+    log_in(page, "ada")
+    expect(page.locator("#login-error")).to_have_text("wrong user name or password")
+    log_in(page, "ada", new)
+    expect(page.locator("#who")).to_have_text("ada (admin)")
+
+
 def test_an_admin_draws_fall_zones_in_frame_pixels_and_staff_see_them(
     page, browser, server: LiveServer, store: Store, hub: Hub, portrait, models
 ) -> None:

@@ -32,6 +32,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/health"): {OPEN},
     ("POST", "/api/auth/login"): {OPEN},
     ("POST", "/api/auth/logout"): {A, S, U, K},
+    # Every role, but only through a login (test_auth): an API token has no password.
+    ("POST", "/api/auth/password"): set(),
     ("GET", "/api/auth/me"): {A, S, U, K},
     ("GET", "/api/users"): {A},
     ("POST", "/api/users"): {A},
@@ -67,6 +69,8 @@ PAGES = {"/", "/screen"}
 DEAD_PORT = "rtsp://127.0.0.1:9/none"  # refused at once: connection tests answer quickly
 BODIES = {
     "/api/auth/login": {"username": "ada", "password": "long enough password"},
+    "/api/auth/password": {"current_password": "long enough password",
+                           "new_password": "another long password"},
     "/api/users": {"username": "newbie", "role": "staff", "password": "long enough password"},
     "/api/users/{username}": {"enabled": True},
     "/api/tokens": {"name": "integration", "role": "staff"},

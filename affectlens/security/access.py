@@ -31,6 +31,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     # accounts
     ("GET", "/api/auth/me"): EVERY_ROLE,
     ("POST", "/api/auth/logout"): EVERY_ROLE,
+    ("POST", "/api/auth/password"): EVERY_ROLE,  # one's own, with the current one
     ("GET", "/api/users"): ONLY_ADMIN,
     ("POST", "/api/users"): ONLY_ADMIN,
     ("PATCH", "/api/users/{username}"): ONLY_ADMIN,

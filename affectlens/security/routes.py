@@ -20,6 +20,7 @@ from affectlens.security.schemas import (
     LoginIn,
     Me,
     NewToken,
+    PasswordChange,
     TokenIn,
     TokenOut,
     UserIn,
@@ -29,6 +30,7 @@ from affectlens.security.schemas import (
 )
 from affectlens.security.throttle import AttemptLimiter
 from affectlens.service.schemas import MAX_ID
+from affectlens.store.accounts import User
 
 Caller = Annotated[Principal, Depends(principal_of)]
 
@@ -58,6 +60,10 @@ def account_router(accounts: Accounts, audit: AuditLog, limiter: AttemptLimiter)
                 raise HTTPException(429, str(refused), headers={
                     "Retry-After": str(refused.retry_after_s)}) from refused
             raise HTTPException(401, str(refused)) from refused
+        audit.append(user.username, "login.ok", f"user:{user.username}", client=client)
+        return start_session(user, request, response)
+
+    def start_session(user: User, request: Request, response: Response) -> Me:
         cookie, csrf = accounts.open_session(user)
         secure = request.url.scheme == "https"
         lifetime = int(accounts.policy.session_lifetime.total_seconds())
@@ -65,8 +71,36 @@ def account_router(accounts: Accounts, audit: AuditLog, limiter: AttemptLimiter)
                             samesite="strict", secure=secure)
         response.set_cookie(CSRF_COOKIE, csrf, max_age=lifetime, httponly=False,
                             samesite="strict", secure=secure)
-        audit.append(user.username, "login.ok", f"user:{user.username}", client=client)
         return Me(username=user.username, role=user.role, via="session", csrf_token=csrf)
+
+    @router.post("/api/auth/password")
+    def change_own_password(body: PasswordChange, request: Request, response: Response,
+                            caller: Caller) -> Me:
+        """A logged-in user sets a new password. A wrong current password counts as a failed
+        login (throttled, and it locks the name like one); on success every session of the
+        user ends, this one is replaced by a new one (new cookies and CSRF token)."""
+        if caller.via != "session":
+            raise HTTPException(403, "an API token has no password; an admin manages tokens")
+        client = _client(request)
+        wait = limiter.attempt(client)
+        if wait:
+            raise HTTPException(429, "too many login attempts from this address",
+                                headers={"Retry-After": str(math.ceil(wait))})
+        try:
+            accounts.login(caller.name, body.current_password)
+        except LoginRefused as refused:
+            audit.append(caller.name, "password.change_failed", f"user:{caller.name}",
+                         client=client)
+            if refused.retry_after_s is not None:
+                raise HTTPException(429, str(refused), headers={
+                    "Retry-After": str(refused.retry_after_s)}) from refused
+            raise HTTPException(403, "the current password is wrong") from refused
+        try:
+            user = accounts.change_user(caller.name, password=body.new_password)
+        except AccountError as error:
+            raise HTTPException(422, str(error)) from error
+        audit.append(caller.name, "password.change", f"user:{caller.name}", client=client)
+        return start_session(user, request, response)
 
     @router.post("/api/auth/logout", status_code=204)
     def logout(request: Request, caller: Caller) -> Response:

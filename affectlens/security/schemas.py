@@ -34,6 +34,15 @@ class UserIn(BaseModel):
     password: str = Field(min_length=12, max_length=1024)
 
 
+class PasswordChange(BaseModel):
+    """A logged-in user's own new password; the current one proves it is them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
 class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

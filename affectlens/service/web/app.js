@@ -331,6 +331,37 @@ async function testForm() {
   }
 }
 
+// own password -------------------------------------------------------------------------------
+
+function showPasswordForm(open) {
+  $("password-section").hidden = !open;
+  $("password-form").reset();
+  $("password-errors").replaceChildren();
+  if (open) $("password-current").focus();
+}
+
+// The server checks the current password and the new one's rules; this only catches a typo.
+// On success the server ends every session of the user and gives this page a new one.
+async function changePassword(submitted) {
+  submitted.preventDefault();
+  const errors = (lines) =>
+    $("password-errors").replaceChildren(...lines.map((line) => element("li", {}, line)));
+  $("password-result").textContent = "";
+  errors([]);
+  if ($("password-new").value !== $("password-again").value) {
+    errors(["the two new passwords differ"]);
+    return;
+  }
+  try {
+    await api("POST", "/api/auth/password", {
+      current_password: $("password-current").value,
+      new_password: $("password-new").value,
+    });
+    $("password-form").reset();
+    $("password-result").textContent = "password changed; your other sessions were logged out";
+  } catch (error) { errors(error.lines || [error.message]); }
+}
+
 // start --------------------------------------------------------------------------------------
 
 function start() {
@@ -343,6 +374,9 @@ function start() {
     await api("POST", "/api/auth/logout").catch(() => {});
     toLogin();
   });
+  $("password-open").addEventListener("click", () => showPasswordForm(true));
+  $("password-cancel").addEventListener("click", () => showPasswordForm(false));
+  $("password-form").addEventListener("submit", changePassword);
   $("camera-form").addEventListener("submit", saveCamera);
   $("camera-test").addEventListener("click", testForm);
   $("camera-cancel").addEventListener("click", stopEditing);
