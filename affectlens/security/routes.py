@@ -42,14 +42,19 @@ def _client(request: Request) -> str:
 def account_router(accounts: Accounts, audit: AuditLog, limiter: AttemptLimiter) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/api/auth/login")
-    def login(body: LoginIn, request: Request, response: Response) -> Me:
-        """Starts a dashboard session (cookies); integrations use API tokens instead."""
+    def throttled(request: Request) -> str:
+        """The caller's address, unless it tried too many passwords lately (then 429)."""
         client = _client(request)
         wait = limiter.attempt(client)
         if wait:
             raise HTTPException(429, "too many login attempts from this address",
                                 headers={"Retry-After": str(math.ceil(wait))})
+        return client
+
+    @router.post("/api/auth/login")
+    def login(body: LoginIn, request: Request, response: Response) -> Me:
+        """Starts a dashboard session (cookies); integrations use API tokens instead."""
+        client = throttled(request)
         try:
             user = accounts.login(body.username, body.password)
         except LoginRefused as refused:
@@ -81,11 +86,7 @@ def account_router(accounts: Accounts, audit: AuditLog, limiter: AttemptLimiter)
         user ends, this one is replaced by a new one (new cookies and CSRF token)."""
         if caller.via != "session":
             raise HTTPException(403, "an API token has no password; an admin manages tokens")
-        client = _client(request)
-        wait = limiter.attempt(client)
-        if wait:
-            raise HTTPException(429, "too many login attempts from this address",
-                                headers={"Retry-After": str(math.ceil(wait))})
+        client = throttled(request)
         try:
             accounts.login(caller.name, body.current_password)
         except LoginRefused as refused:
