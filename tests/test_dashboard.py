@@ -332,17 +332,41 @@ def test_an_admin_draws_fall_zones_in_frame_pixels_and_staff_see_them(
     assert saved["name"] == "bed by the window" and saved["kind"] == "bed"
     for (x, y), (fx, fy) in zip(saved["points"], corners):
         assert abs(x - fx * 2 * width) <= 2 and abs(y - fy * 2 * height) <= 2
-    # The API's refusal is shown as the camera form shows it, and nothing is lost.
+    assert saved["inactivity_minutes"] is None
+    # The API's refusals are shown as the camera form shows them, and nothing is lost.
     for fx, fy in corners[:3]:
         canvas.click(position={"x": fx * box["width"] / 2, "y": fy * box["height"] / 2})
     page.fill("#zone-name", "bed by the window")
+    page.fill("#zone-inactivity", "-5")
     page.click("#zone-close")
+    page.click("#zones-save")
+    expect(page.locator("#zone-errors li")).to_have_text(
+        [re.compile("inactivity_minutes: .*greater than 0")])
+    page.locator("#zone-list .zone").nth(1).locator("button.zone-delete").click()
+    for fx, fy in corners[:3]:
+        canvas.click(position={"x": fx * box["width"] / 2, "y": fy * box["height"] / 2})
+    page.fill("#zone-name", "bed by the window")
+    page.fill("#zone-inactivity", "90")
+    page.click("#zone-close")
+    expect(page.locator("#zone-list .zone-label").nth(1)).to_have_text(
+        "bed by the window (bed, 3 points, inactivity after 90 min)")
     page.click("#zones-save")
     expect(page.locator("#zone-errors li")).to_have_text(
         re.compile("^zones: .*zone names must be unique: bed by the window"))
     page.locator("#zone-list .zone").nth(1).locator("button.zone-delete").click()
     expect(page.locator("#zone-list .zone")).to_have_count(1)
     assert len(page.request.get(f"/api/cameras/{room.id}/zones").json()["zones"]) == 1
+    page.fill("#zone-name", "armchair")
+    page.select_option("#zone-kind", "chair")
+    for fx, fy in corners[:3]:
+        canvas.click(position={"x": fx * box["width"] / 2, "y": fy * box["height"] / 2})
+    page.fill("#zone-inactivity", "90")
+    page.click("#zone-close")
+    page.click("#zones-save")
+    expect(page.locator("#zones-result")).to_have_text("saved 2 zones")
+    zones = page.request.get(f"/api/cameras/{room.id}/zones").json()["zones"]
+    assert [(z["name"], z["inactivity_minutes"]) for z in zones] == [
+        ("bed by the window", None), ("armchair", 90.0)]
     path = artifacts_dir() / "zones.png"
     page.screenshot(path=path, full_page=True)
     assert path.stat().st_size > 20_000
@@ -355,7 +379,8 @@ def test_an_admin_draws_fall_zones_in_frame_pixels_and_staff_see_them(
     log_in(staff, "sam")
     expect(staff.locator("#who")).to_have_text("sam (staff)")
     staff.locator(f"#camera-{room.id} button.zones").click()
-    expect(staff.locator("#zone-list .zone-label")).to_have_text([listed])
+    expect(staff.locator("#zone-list .zone-label")).to_have_text(
+        [listed, "armchair (chair, 3 points, inactivity after 90 min)"])
     expect(staff.locator("#zone-tools")).to_be_hidden()
     expect(staff.locator("button.zone-delete")).to_have_count(0)
     expect(staff.locator("#zones-canvas")).not_to_have_class(re.compile("drawing"))

@@ -62,7 +62,9 @@ window.zones = (() => {
       const item = element("li", { className: "zone", "data-name": zone.name });
       item.append(element("span", { className: `swatch zone-${zone.kind}` }),
                   element("span", { className: "zone-label" },
-                          `${zone.name} (${zone.kind}, ${zone.points.length} points)`));
+                          `${zone.name} (${zone.kind}, ${zone.points.length} points` +
+                          (zone.inactivity_minutes ?
+                            `, inactivity after ${zone.inactivity_minutes} min)` : ")")));
       if (editor.admin) {
         const remove = element("button", { type: "button", className: "zone-delete" }, "Delete");
         remove.addEventListener("click", () => {
@@ -100,9 +102,12 @@ window.zones = (() => {
     }
     const kind = byId("zone-kind").value;
     const name = byId("zone-name").value.trim() || `${kind} ${editor.zones.length + 1}`;
-    editor.zones.push({ name, kind, points: editor.draft, inactivity_minutes: null });
+    const minutes = byId("zone-inactivity").value.trim();  // the API checks it (> 0)
+    editor.zones.push({ name, kind, points: editor.draft,
+                        inactivity_minutes: minutes === "" ? null : Number(minutes) });
     editor.draft = [];
     byId("zone-name").value = "";
+    byId("zone-inactivity").value = "";
     showErrors([]);
     renderList();
     draw();
