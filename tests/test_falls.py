@@ -137,6 +137,39 @@ def test_slow_controlled_lie_down_is_lying_not_a_fall(classifier: FallClassifier
     assert rule.states()[1] == "lying"
 
 
+def test_lying_on_the_floor_without_a_fall_becomes_a_long_lie(classifier: FallClassifier
+                                                              ) -> None:
+    """A slow slide to the floor is no fall event, but staying there is a long lie, with the
+    classifier's low probability as its confidence; getting up ends it. Off by setting, and
+    never in a bed zone."""
+    slow = standing(2) + move(2.5, STAND, FLOOR, 2, 88)
+    stay = hold(4, lambda t: [(1, body(FLOOR, 88))])
+    rule = FallRule(FallSettings(long_lie_s=3.0), classifier)
+    events = run(rule, slow + stay)
+    assert [e.kind for e in events] == ["long_lie"]
+    (lie,) = events
+    floor_at = lie.started_s
+    assert 2.0 < floor_at < 4.5 and lie.detected_s == pytest.approx(floor_at + 3.0, abs=0.1)
+    assert lie.confidence < classifier.threshold and rule.states()[1] == "lying"
+    up = run(rule, move(1.5, FLOOR, STAND, 88, 2) + standing(2), start=8.6)
+    assert up == [lie] and lie.ended_s is not None
+    off = FallRule(FallSettings(long_lie_s=3.0, long_lie_without_fall=False), classifier)
+    assert run(off, slow + stay) == []
+    bed = Zone(name="bed 1", kind="bed", points=((150, 240), (400, 240), (400, 320), (150, 320)))
+    in_bed = FallRule(FallSettings(long_lie_s=3.0, zones=(bed,)), classifier)
+    assert run(in_bed, slow + stay) == []
+
+
+def test_a_person_lost_while_lying_on_the_floor_still_gets_a_long_lie(
+    classifier: FallClassifier,
+) -> None:
+    rule = FallRule(FallSettings(long_lie_s=3.0), classifier)
+    frames = standing(2) + move(2.5, STAND, FLOOR, 2, 88)
+    frames += hold(0.5, lambda t: [(1, body(FLOOR, 88))])
+    frames += [[] for _ in range(round(4 * FPS))]  # the pose model lost them
+    assert [e.kind for e in run(rule, frames)] == ["long_lie"]
+
+
 def test_bending_to_pick_something_up_is_not_a_fall(classifier: FallClassifier) -> None:
     rule = FallRule(FallSettings(), classifier)
     bent = (STAND[0], STAND[1] + 0.1 * TORSO)

@@ -12,8 +12,10 @@ step upright -> floor must take at most ``max_fall_s`` and the learned classifie
 (fall_classifier.py) must call the window before it a fall: a slow, controlled lie-down is
 ``lying``, not a fall. A ``fall`` event fires once the floor posture has held ``confirm_s``;
 ``long_lie`` fires ``long_lie_s`` after the first floor frame if the person has not been seen
-upright again. A person on the floor who is no longer detected (pose models often lose people
-lying down) is kept on the floor, not forgotten, until seen upright nearby. ``inactivity``
+upright again, after a fall and also (``long_lie_without_fall``) for anyone lying on the floor
+outside a bed or chair zone: a slow slide from a chair and a fall the classifier missed end
+on the floor too. A person on the floor who is no longer detected (pose models often lose
+people lying down) is kept on the floor, not forgotten, until seen upright nearby. ``inactivity``
 fires when nothing moved in a zone with ``inactivity_minutes`` for that long.
 """
 
@@ -107,6 +109,12 @@ class FallSettings(BaseModel):
         "image (flat only by hip height or foreshortening: weaker evidence, e.g. crouching).")
     recover_s: float = Field(1.0, ge=0, description="Upright this long after a fall: recovered.")
     recovery_radius: float = Field(2.5, gt=0, description="Upright person this near: recovered.")
+    long_lie_without_fall: bool = Field(
+        True, description="Anyone who stays on the floor (outside bed and chair zones) for "
+        "long_lie_s gets a long_lie, also without a fall event before it: a slow slide from a "
+        "chair, a fall the classifier missed, or one before the camera saw the person. "
+        "false: only after a fall event. Draw bed and chair zones where people lie or "
+        "recline on purpose (a sofa).")
     hold_unseen_s: float = Field(3600.0, gt=0, description="Keep an unseen fallen person.")
     lost_s: float = Field(2.0, gt=0, description="Forget an unseen person not on the floor.")
     motion: float = Field(0.25, gt=0, description="Hip movement that counts as moving.")
@@ -193,7 +201,7 @@ class FallRule:
         closed = []
         for person in self._people.values():
             # Still on the floor (seen or not): the event lasts to the end of the footage.
-            end = self._now if person.state == "on_floor" else person.last_seen_s
+            end = self._now if self._down(person) else person.last_seen_s
             for event in (person.fall, person.long_lie):
                 if event is not None and event.ended_s is None:
                     event.ended_s = max(end, event.detected_s)
@@ -298,14 +306,29 @@ class FallRule:
                                 person.probability, self._zone_name(person.hip), person.hip)
         return [person.fall]
 
+    def _down(self, person: _Person) -> bool:
+        """On the floor in a way that can become a long lie: after a fall, or (unless the
+        settings say otherwise) lying on the floor outside a bed or chair zone."""
+        if person.state == "on_floor":
+            return True
+        return (person.state == "lying" and self.settings.long_lie_without_fall
+                and person.floor_since is not None
+                and self._zone_at(person.hip, ("bed", "chair")) is None)
+
     def _check_long_lie(self, person: _Person, t: float) -> list[FallEvent]:
+        if person.long_lie is not None or not self._down(person):
+            return []
         fall = person.fall
-        if person.state != "on_floor" or fall is None or person.long_lie is not None:
+        since = fall.started_s if fall is not None else person.floor_since
+        if since is None or t - since < self.settings.long_lie_s:
             return []
-        if t - fall.started_s < self.settings.long_lie_s:
-            return []
-        person.long_lie = FallEvent("long_lie", person.track_id, fall.started_s, t,
-                                    fall.confidence, fall.zone, fall.location)
+        if fall is not None:
+            person.long_lie = FallEvent("long_lie", person.track_id, fall.started_s, t,
+                                        fall.confidence, fall.zone, fall.location)
+        else:  # no fall was called: the classifier's probability says how fall-like it was
+            confidence = person.probability if np.isfinite(person.probability) else 0.0
+            person.long_lie = FallEvent("long_lie", person.track_id, since, t, confidence,
+                                        self._zone_name(person.hip), person.hip)
         return [person.long_lie]
 
     def _close(self, person: _Person, t: float) -> list[FallEvent]:
@@ -328,7 +351,7 @@ class FallRule:
             gone = t - person.last_seen_s
             if person.state not in ("on_floor", "lying") and gone <= s.lost_s:
                 events += self._decide(person, t)  # lost on the way down: decide anyway
-            if person.state == "on_floor":
+            if self._down(person):
                 events += self._check_long_lie(person, t)
                 if gone > s.hold_unseen_s or self._helped_up(person, t, seen):
                     person.state = "recovered"
