@@ -199,20 +199,19 @@ class AgeNet(nn.Module):
 
 
 class Exported(nn.Module):
-    """The graph that ships: probabilities averaged over the networks (one per seed) and over
-    the face and its mirror image, and their expected age."""
+    """The graph that ships: probabilities averaged over the face and its mirror image, and
+    their expected age."""
 
-    def __init__(self, nets: list[AgeNet]) -> None:
+    def __init__(self, net: AgeNet) -> None:
         super().__init__()
-        self.nets = nn.ModuleList(nets)
+        self.net = net
         self.register_buffer("ages", torch.arange(MAX_AGE + 1, dtype=torch.float32))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # One pass of each network over the faces and their mirrors (a batch of 2N), split by a
-        # constant-shape reshape so that the graph needs no shape arithmetic.
-        both = torch.cat([images, torch.flip(images, dims=[3])])
-        every = torch.stack([F.softmax(net(both), 1) for net in self.nets])
-        probs = every.reshape(2 * len(self.nets), -1, MAX_AGE + 1).mean(0)
+        # One pass over the faces and their mirrors (a batch of 2N), split by a constant-shape
+        # reshape so that the graph needs no shape arithmetic.
+        both = F.softmax(self.net(torch.cat([images, torch.flip(images, dims=[3])])), 1)
+        probs = both.reshape(2, -1, MAX_AGE + 1).mean(0)
         return probs, probs @ self.ages
 
 
@@ -293,7 +292,7 @@ def sample_weights(ages: np.ndarray, power: float) -> np.ndarray:
 def predict(model: nn.Module, crops: np.ndarray, device: torch.device) -> np.ndarray:
     """Expected ages (flip averaged) from the torch model, for validation."""
     model.eval()
-    exported = Exported([model]).to(device)
+    exported = Exported(model).to(device)
     ages = [exported(to_input(crops[i : i + 256], device))[1].cpu() for i in
             range(0, len(crops), 256)]
     return torch.cat(ages).numpy()
@@ -306,17 +305,9 @@ def validation_score(pred: np.ndarray, ages: np.ndarray) -> tuple[float, float, 
     return 0.5 * (mae + old), mae, old
 
 
-def member_dir(out: Path, seed: int) -> Path:
-    return out / f"seed-{seed}"
-
-
-def train(args: argparse.Namespace, seed: int, say: Say) -> None:
-    """One network of the ensemble, trained from ``seed`` into OUT/seed-SEED."""
-    out = member_dir(args.out, seed)
-    out.mkdir(parents=True, exist_ok=True)
+def train(args: argparse.Namespace, say: Say) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
-    say(f"seed {seed}: device {device} "
-        f"({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, "
+    say(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, "
         f"{torch.get_num_threads()} threads)")
     dataset = read_utkface(args.data)
     test = np.array([is_held_out(p, 5) for p in dataset.paths])
@@ -331,7 +322,7 @@ def train(args: argparse.Namespace, seed: int, say: Say) -> None:
         f"{args}")
 
     source = onnx.load(str(packaged_weights(PACKAGE, SOURCE)))
-    torch.manual_seed(seed)
+    torch.manual_seed(args.seed)
     net = AgeNet(source).to(device, memory_format=torch.channels_last)  # faster convs on CPU
     optimiser = torch.optim.AdamW(
         [{"params": net.backbone.parameters(), "lr": args.lr * args.backbone_lr},
@@ -351,7 +342,7 @@ def train(args: argparse.Namespace, seed: int, say: Say) -> None:
     # A running average of the weights is what is validated and kept: on 4k images the raw
     # weights move a lot from step to step, and the average generalises better.
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(args.ema))
-    checkpoint = out / "checkpoint.pt"
+    checkpoint = args.out / "checkpoint.pt"
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device)
         net.load_state_dict(state["net"])
@@ -364,15 +355,15 @@ def train(args: argparse.Namespace, seed: int, say: Say) -> None:
         start_epoch = 0
         best, mae, old = validation_score(predict(net, val_crops, device), val_ages)
         say(f"start (new head, no training): validation MAE {mae:.2f}, {OLD}+ {old:.2f}")
-        torch.save(net.state_dict(), out / "best.pt")
+        torch.save(net.state_dict(), args.out / "best.pt")
 
     images = torch.as_tensor(fit_crops).permute(0, 3, 1, 2)  # uint8, augmented per batch
     targets = torch.as_tensor(fit_ages)
     draw = torch.as_tensor(sample_weights(fit_ages, args.balance))
     bins = torch.arange(MAX_AGE + 1, dtype=torch.float32, device=device)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(args.seed)
     for epoch in range(start_epoch, args.epochs):
-        generator.manual_seed(seed * 1000 + epoch)
+        generator.manual_seed(args.seed * 1000 + epoch)
         net.train()
         began, loss_sum, l1_sum = time.time(), 0.0, 0.0
         order = torch.multinomial(draw, len(fit_ages), replacement=True, generator=generator)
@@ -397,12 +388,12 @@ def train(args: argparse.Namespace, seed: int, say: Say) -> None:
         mark = ""
         if score < best:
             best, mark = score, " *"
-            torch.save(ema.module.state_dict(), out / "best.pt")
+            torch.save(ema.module.state_dict(), args.out / "best.pt")
         torch.save({"net": net.state_dict(), "ema": ema.state_dict(),
                     "optimiser": optimiser.state_dict(),
                     "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best},
                    checkpoint)
-        say(f"seed {seed} epoch {epoch + 1}/{args.epochs} ldl {loss_sum / len(order):.3f} "
+        say(f"epoch {epoch + 1}/{args.epochs} ldl {loss_sum / len(order):.3f} "
             f"train L1 {l1_sum / len(order):.2f} validation MAE {mae:.2f} {OLD}+ {old:.2f} "
             f"score {score:.3f}{mark} {time.time() - began:.0f}s")
 
@@ -411,15 +402,11 @@ def train(args: argparse.Namespace, seed: int, say: Say) -> None:
 
 
 def export(args: argparse.Namespace, say: Say) -> Path:
-    """Every seed's best.pt -> one graph, OUT/affectlens_age.onnx, checked against torch with
-    onnxruntime and scored on the validation split."""
+    """best.pt -> OUT/affectlens_age.onnx, checked against torch with onnxruntime."""
     source = onnx.load(str(packaged_weights(PACKAGE, SOURCE)))
-    nets = []
-    for seed in args.seeds:
-        net = AgeNet(source)
-        net.load_state_dict(torch.load(member_dir(args.out, seed) / "best.pt", map_location="cpu"))
-        nets.append(net)
-    model = Exported(nets).eval()
+    net = AgeNet(source)
+    net.load_state_dict(torch.load(args.out / "best.pt", map_location="cpu"))
+    model = Exported(net).eval()
     path = args.out / "affectlens_age.onnx"
     torch.onnx.export(
         model, (torch.zeros(2, 3, 64, 64),), str(path), input_names=["images"],
@@ -432,10 +419,9 @@ def export(args: argparse.Namespace, say: Say) -> Path:
     onnx.save(folded, str(path))
     # Real faces (validation images) and a batch of 1, to exercise the dynamic batch.
     dataset = read_utkface(args.data)
-    validation = dataset.subset([in_validation(p) and not is_held_out(p, 5)
-                                 for p in dataset.paths])
-    crops = load_rgb(validation)
-    x = to_input(crops[:64], torch.device("cpu"))
+    val = [in_validation(p) and not is_held_out(p, 5) for p in dataset.paths]
+    crops = load_rgb(dataset.subset(val))[:64]
+    x = to_input(crops, torch.device("cpu"))
     session = session_for(path, args.threads)
     worst = 0.0
     for batch in (x, x[:1]):
@@ -448,9 +434,6 @@ def export(args: argparse.Namespace, say: Say) -> Path:
         f"onnxruntime vs torch: max abs difference {worst:.2e}")
     if worst > 1e-4:
         raise RuntimeError(f"onnxruntime and torch differ by {worst:.2e} (> 1e-4)")
-    score, mae, old = validation_score(run_onnx(session, crops, 1), np.array(validation.ages))
-    say(f"exported graph ({len(nets)} networks): validation MAE {mae:.2f}, {OLD}+ {old:.2f}, "
-        f"score {score:.3f}")
     return path
 
 
@@ -537,10 +520,8 @@ def main() -> None:
     parser.add_argument("--balance", type=float, default=1.0,
                         help="draw images ~ (images in their 5-year band) ** -balance")
     parser.add_argument("--ema", type=float, default=0.995, help="weight average's decay")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
-                        help="one network per seed, trained in turn, averaged in the export")
-    parser.add_argument("--export-only", action="store_true",
-                        help="export OUT/seed-*/best.pt, report")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-only", action="store_true", help="export OUT/best.pt, report")
     parser.add_argument("--no-test", action="store_true",
                         help="stop before the test split is read (for choosing settings)")
     args = parser.parse_args()
@@ -550,8 +531,7 @@ def main() -> None:
 
     began = time.time()
     if not args.export_only:
-        for seed in args.seeds:
-            train(args, seed, say)
+        train(args, say)
     path = export(args, say)
     if not args.no_test:
         report(args, path, say)
