@@ -12,12 +12,14 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 import affectlens
 from affectlens import AnalysisConfig, samples
+from affectlens.eval.falls import rgb_half
 from affectlens.pipeline import Models, Pipeline
 from affectlens.store import Store
 from affectlens.store.db import sqlite_url
@@ -101,6 +103,26 @@ def wolfgang(media, pipeline: Pipeline) -> tuple[Path, affectlens.Result]:
     """One woman: crying at the start, laughing at the end. Every frame analysed, once."""
     path = media("WolfgangLanger_Pexels.mp4")
     return path, affectlens.analyze(path, pipeline=pipeline)
+
+
+@pytest.fixture(scope="session")
+def fall_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """URFD fall-01's RGB half, then its last frame held for 4 s (a still scene after the
+    fall), as a 320x240 video at 30 fps."""
+    source = DATA_DIR / "falls" / "fall-01-cam0.mp4"
+    if not source.is_file():
+        pytest.skip(f"shared fall clip not present: {source}")
+    out = tmp_path_factory.mktemp("falls") / "fall-01-rgb.mp4"
+    cap = cv2.VideoCapture(str(source))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+    last = None
+    while (read := cap.read())[0]:
+        last = rgb_half(read[1])
+        writer.write(last)
+    for _ in range(120):
+        writer.write(last)
+    writer.release()
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import pytest
 from synthetic import moving_face_frames
 from waiting import wait_until
 
-from affectlens.eval.falls import rgb_half
 from affectlens.events.falls import FallSettings
 from affectlens.pipeline import Models, Pipeline
 from affectlens.privacy.blur import BANNER_COLOUR, banner_height
@@ -27,29 +26,6 @@ from affectlens.service.messages import EventClip, EventStarted, Message
 from affectlens.service.worker import CameraSpec, CameraWorker, blurred_jpeg, make_analyser
 from affectlens.store import Store
 from affectlens.types import Frame
-
-FALL_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls" / "fall-01-cam0.mp4"
-
-
-@pytest.fixture(scope="module")
-def fall_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The RGB half, then its last frame held for 4 s (a still scene after the fall)."""
-    if not FALL_CLIP.is_file():
-        pytest.skip(f"shared fall clip not present: {FALL_CLIP}")
-    out = tmp_path_factory.mktemp("falls") / "fall-01-rgb.mp4"
-    cap = cv2.VideoCapture(str(FALL_CLIP))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
-    last = None
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        last = rgb_half(frame)
-        writer.write(last)
-    for _ in range(120):
-        writer.write(last)
-    writer.release()
-    return out
 
 
 def test_a_fall_on_camera_becomes_stored_fall_and_long_lie_events(

@@ -4,6 +4,7 @@ API had returned, and a restart finds the store consistent."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
@@ -273,3 +275,37 @@ def test_https_with_the_sites_certificate_and_retention_runs_from_the_start(
     runs = [r for r in AuditLog(store).all_records() if r.action == "retention.run"]
     store.engine.dispose()
     assert len(runs) == 1 and runs[0].actor == "system:retention"
+
+
+def test_serve_a_fall_camera_stores_the_fall_with_its_blurred_clip(
+    tmp_path: Path, fall_video: Path, serve: Callable[..., Served]
+) -> None:
+    """A fall seen by a worker process reaches the store, with its clip sent over the
+    supervisor's queue, written beside the snapshot and served to the dashboard's player."""
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(f"""
+database_url: site.db
+port: {port}
+workers: {{poll_s: 0.5}}
+cameras:
+  - name: room 12
+    url: "file://{fall_video}"
+    purpose: care_safety
+    analysis_fps: 10
+    falls: {{long_lie_s: 3, clip_before_s: 2, clip_after_s: 2}}
+""")
+    served = serve(config, port, sqlite_url(tmp_path / "site.db"))
+    try:
+        fall, *_ = wait_for(lambda: [e for e in served.events(kind="fall") if e["clip"]], 90,
+                            "a fall event with its clip")
+        clip = served.get(f"/api/events/{fall['id']}/clip.webm")
+        snapshot = served.get(f"/api/events/{fall['id']}/snapshot.jpg")
+    finally:
+        assert served.stop(signal.SIGTERM) == 0, served.output()
+    assert clip.headers["content-type"] == "video/webm" and snapshot.content[:2] == b"\xff\xd8"
+    with av.open(io.BytesIO(clip.content)) as video:
+        frames = [f.to_ndarray(format="bgr24") for f in video.decode(video=0)]
+    assert len(frames) >= 20 and frames[0].shape == (240, 320, 3)  # ~4 s at 10 fps
+    files = [p.suffix for p in (tmp_path / "snapshots").rglob("*.*")]
+    assert ".webm" in files and ".jpg" in files
