@@ -121,7 +121,9 @@ def user_list(config: Config = None, database: Database = None) -> None:
 @token_app.command("add")
 def token_add(
     name: str,
-    role: Annotated[str, typer.Option(help="The token's role: admin, staff, auditor, screen.")],
+    role: Annotated[str, typer.Option(
+        help="The token's role: admin, staff, auditor, screen, or metrics (a Prometheus "
+             "scraper's: /metrics only).")],
     expires_days: Annotated[float | None, typer.Option(min=0.001)] = None,
     config: Config = None, database: Database = None,
 ) -> None:

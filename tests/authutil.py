@@ -12,7 +12,7 @@ from affectlens.security.accounts import Accounts
 from affectlens.store import Store
 
 PASSWORD = "correct horse battery staple"
-ROLES = ("admin", "staff", "auditor", "screen")
+ROLES = ("admin", "staff", "auditor", "screen", "metrics")
 
 
 def token_for(store: Store, role: str, name: str | None = None) -> str:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from authutil import PASSWORD, add_user, bearer, logged_in
 from fastapi.testclient import TestClient
 from liveserver import LiveServer
@@ -20,6 +22,7 @@ from affectlens.security.guard import SecuritySettings
 from affectlens.service.api import create_app
 from affectlens.store import Store
 from affectlens.store.accounts import ApiToken, User
+from affectlens.store.db import MIGRATIONS, make_engine, migrate
 
 
 class Clock:
@@ -266,3 +269,40 @@ def test_the_websocket_needs_an_operator(store: Store) -> None:
         assert hijacked.value.response.status_code == 403
         with connect(url, additional_headers={"Cookie": cookie}, origin=server.url) as socket:
             assert '"hello"' in socket.recv(timeout=5)
+
+
+def test_a_metrics_token_reads_metrics_and_the_role_survives_migration_0007(url: str) -> None:
+    """Before 0007 the database refuses the role; after it a scraper's token is stored; going
+    back down removes metrics credentials rather than leave rows the old check refuses."""
+    def add_token(role: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO api_tokens (name, role, digest, created_by, created_at) VALUES "
+                f"('scraper', '{role}', '{role}-digest', 'tests', CURRENT_TIMESTAMP)"))
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    migrate(url, "0006")
+    engine = make_engine(url)
+    with pytest.raises(sa.exc.IntegrityError):
+        add_token("metrics")
+    migrate(url)
+    add_token("metrics")
+    with pytest.raises(sa.exc.IntegrityError):
+        add_token("superuser")
+    command.downgrade(config, "0006")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM api_tokens")).scalar() == 0
+    engine.dispose()
+    migrate(url)
+    store = Store(url)
+    try:
+        value, _ = Accounts(store).add_token("prometheus", "metrics", "tests")
+        app = create_app(store)
+        app.add_api_route("/metrics", lambda: {"up": 1}, methods=["GET"])
+        scraper = TestClient(app, headers={"Authorization": f"Bearer {value}"})
+        assert scraper.get("/metrics").status_code == 200
+        assert scraper.get("/api/events").status_code == 403
+    finally:
+        store.engine.dispose()

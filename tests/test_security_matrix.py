@@ -19,7 +19,7 @@ from affectlens.service.api import create_app
 from affectlens.service.hub import Hub
 from affectlens.store import Store
 
-A, S, U, K = "admin", "staff", "auditor", "screen"
+A, S, U, K, M = "admin", "staff", "auditor", "screen", "metrics"
 OPEN = "open"
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): {A, S},
@@ -28,13 +28,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/static/app.js"): {A, S, U, K},
     ("GET", "/static/login.js"): {OPEN},
     ("GET", "/openapi.json"): {A, S, U},
-    ("GET", "/metrics"): {A},
+    ("GET", "/metrics"): {A, M},
     ("GET", "/api/health"): {OPEN},
     ("POST", "/api/auth/login"): {OPEN},
-    ("POST", "/api/auth/logout"): {A, S, U, K},
+    ("POST", "/api/auth/logout"): {A, S, U, K, M},
     # Every role, but only through a login (test_auth): an API token has no password.
     ("POST", "/api/auth/password"): set(),
-    ("GET", "/api/auth/me"): {A, S, U, K},
+    ("GET", "/api/auth/me"): {A, S, U, K, M},
     ("GET", "/api/users"): {A},
     ("POST", "/api/users"): {A},
     ("PATCH", "/api/users/{username}"): {A},

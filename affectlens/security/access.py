@@ -8,7 +8,9 @@ the authorisation matrix test enumerates the app's routes against this table.
 from __future__ import annotations
 
 ADMIN, STAFF, AUDITOR, SCREEN = "admin", "staff", "auditor", "screen"
+METRICS = "metrics"  # a Prometheus scraper's token: /metrics and its own login, nothing else
 EVERY_ROLE = frozenset({ADMIN, STAFF, AUDITOR, SCREEN})
+ACCOUNT_HOLDERS = EVERY_ROLE | {METRICS}  # whoever has a login may end it, see it, change it
 OPERATORS = frozenset({ADMIN, STAFF})  # people who watch cameras and answer events
 READERS = frozenset({ADMIN, STAFF, AUDITOR})
 ONLY_ADMIN = frozenset({ADMIN})
@@ -27,11 +29,11 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/screen"): EVERY_ROLE,
     ("GET", "/static"): EVERY_ROLE,  # the dashboard's scripts: code, no data
     ("GET", "/openapi.json"): READERS,
-    ("GET", "/metrics"): ONLY_ADMIN,  # added by `affectlens serve`
+    ("GET", "/metrics"): frozenset({ADMIN, METRICS}),  # added by `affectlens serve`
     # accounts
-    ("GET", "/api/auth/me"): EVERY_ROLE,
-    ("POST", "/api/auth/logout"): EVERY_ROLE,
-    ("POST", "/api/auth/password"): EVERY_ROLE,  # one's own, with the current one
+    ("GET", "/api/auth/me"): ACCOUNT_HOLDERS,
+    ("POST", "/api/auth/logout"): ACCOUNT_HOLDERS,
+    ("POST", "/api/auth/password"): ACCOUNT_HOLDERS,  # one's own, with the current one
     ("GET", "/api/users"): ONLY_ADMIN,
     ("POST", "/api/users"): ONLY_ADMIN,
     ("PATCH", "/api/users/{username}"): ONLY_ADMIN,

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["admin", "staff", "auditor", "screen"]
+Role = Literal["admin", "staff", "auditor", "screen", "metrics"]
 Username = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from affectlens.store.schema import Base
 
-ROLES = ("admin", "staff", "auditor", "screen")
+ROLES = ("admin", "staff", "auditor", "screen", "metrics")
 GENESIS_HASH = "0" * 64  # the "previous hash" of the first audit record
 
 
