@@ -160,6 +160,20 @@ def test_lying_on_the_floor_without_a_fall_becomes_a_long_lie(classifier: FallCl
     assert run(in_bed, slow + stay) == []
 
 
+def test_a_long_lie_ends_when_the_person_is_lifted_onto_a_bed(classifier: FallClassifier
+                                                             ) -> None:
+    """Off the floor into a bed zone, then lost by the pose model: the long lie ends, at the
+    first frame in the bed, and nothing is left open."""
+    bed = Zone(name="bed", kind="bed", points=((240, 240), (400, 240), (400, 320), (240, 320)))
+    rule = FallRule(FallSettings(long_lie_s=3.0, zones=(bed,)), classifier)
+    (lie,) = run(rule, standing(2) + move(2.5, STAND, FLOOR, 2, 88)
+                 + hold(4, lambda t: [(1, body(FLOOR, 88))]))  # beside the bed
+    in_bed = hold(0.3, lambda t: [(1, body((300.0, 275.0), 88))])
+    lost = [[] for _ in range(round(4 * FPS))]
+    assert run(rule, in_bed + lost, start=8.6) == [lie] and lie.ended_s == pytest.approx(8.6)
+    assert rule.states() == {} and rule.finish() == []
+
+
 def test_a_person_lost_while_lying_on_the_floor_still_gets_a_long_lie(
     classifier: FallClassifier,
 ) -> None:

@@ -146,3 +146,27 @@ def test_site_config_turns_falls_on_per_camera_with_zones() -> None:
         SiteConfig.model_validate({"cameras": [
             {"name": "x", "url": "rtsp://cam/2", "purpose": "care_safety",
              "falls": {"zones": [{"name": "bed", "kind": "sofa", "points": [[0, 0]] * 3}]}}]})
+
+
+def test_a_clip_is_sent_when_its_time_is_up_even_without_frames(portrait: np.ndarray) -> None:
+    """The camera went offline right after the fall: the clip goes out on time with the
+    frames there were. A wall clock stepped back cannot make a clip collect without bound."""
+    sent: list[EventClip] = []
+    clips = ClipBuffer(1, before_s=1.0, after_s=1.0, fps=10.0, send=sent.append)
+    jpeg = cv2.imencode(".jpg", cv2.resize(portrait, (160, 120)))[1].tobytes()
+    for index in range(15):
+        clips.add(index / 10, jpeg)
+    clips.start("fall:1", fall_s=1.2)
+    clips.flush(1.9)
+    assert sent == []  # not yet: until 2.2 s
+    clips.flush(2.3)  # no frame came since 1.4 s
+    clips.finish()
+    (clip,) = sent
+    assert clip.key == "fall:1" and clip.frames == 13  # 0.2 to 1.4 s
+    stuck = ClipBuffer(1, before_s=1.0, after_s=1.0, fps=10.0, send=sent.append)
+    stuck.add(5.0, jpeg)
+    stuck.start("fall:2", fall_s=5.0)
+    for _ in range(500):  # the clock went back an hour: every frame is "before the end"
+        stuck.add(4.0, jpeg)
+    stuck.finish()
+    assert sent[-1].key == "fall:2" and sent[-1].frames <= 2 * 10 * 2 + 1

@@ -316,6 +316,10 @@ class FallRule:
                 and self._zone_at(person.hip, ("bed", "chair")) is None)
 
     def _check_long_lie(self, person: _Person, t: float) -> list[FallEvent]:
+        lie = person.long_lie
+        if lie is not None and lie.ended_s is None and person.fall is None \
+                and not self._down(person):
+            return self._close(person, t)  # lifted onto a bed or chair: off the floor
         if person.long_lie is not None or not self._down(person):
             return []
         fall = person.fall
@@ -335,7 +339,7 @@ class FallRule:
         closed = []
         for event in (person.fall, person.long_lie):
             if event is not None and event.ended_s is None:
-                event.ended_s = t
+                event.ended_s = max(t, event.detected_s)
                 closed.append(event)
         person.fall = person.long_lie = None
         return closed
@@ -357,7 +361,8 @@ class FallRule:
                     person.state = "recovered"
                     events += self._close(person, t)
                     del self._people[person.track_id]
-            elif gone > s.lost_s:
+            elif gone > s.lost_s:  # forgotten; an event still open ends when last seen
+                events += self._close(person, person.last_seen_s)
                 del self._people[person.track_id]
         return events
 

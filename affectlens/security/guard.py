@@ -287,6 +287,7 @@ class _Watch:
         self.guard, self.scope = guard, scope
         self._receive, self._send = receive, send
         self._task: asyncio.Task[None] | None = None
+        self._reading: asyncio.Future[Message] | None = None  # a receive kept across calls
         self._revoked = asyncio.Event()
         self._ended = False
         self._websocket = scope["type"] == "websocket"
@@ -305,19 +306,28 @@ class _Watch:
             self._task = asyncio.ensure_future(self._recheck())
 
     async def receive(self) -> Message:
-        if not self._revoked.is_set():  # no await before this: a cancelled poll still sees it
-            if self._task is None:
-                return await self._receive()
-            message = asyncio.ensure_future(self._receive())
-            revoked = asyncio.ensure_future(self._revoked.wait())
-            try:
-                done, _ = await asyncio.wait({message, revoked},
-                                             return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                revoked.cancel()
-            if message in done:
-                return message.result()
-            message.cancel()
+        """The client's next message, or a disconnect once the caller lost their right.
+
+        One read of the underlying receive is kept pending across calls: Starlette polls
+        ``is_disconnected`` in an already-cancelled scope several times a second, and a new
+        read each time would pile up pending tasks for as long as the stream lasts. What that
+        read brings is handed to the next call; the checks before the first await let such a
+        cancelled poll still see a disconnect or a revocation."""
+        if self._task is None and self._reading is None:
+            return await self._receive()
+        if not self._revoked.is_set():
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(self._receive())
+            if not self._reading.done():
+                revoked = asyncio.ensure_future(self._revoked.wait())
+                try:
+                    await asyncio.wait({self._reading, revoked},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    revoked.cancel()
+            if self._reading.done():
+                message, self._reading = self._reading.result(), None
+                return message
         await self._end()
         return ({"type": "websocket.disconnect", "code": 1008} if self._websocket
                 else {"type": "http.disconnect"})
@@ -346,10 +356,11 @@ class _Watch:
                                   "more_body": False})
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._reading):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _respond(send: Send, status: int, body: bytes,

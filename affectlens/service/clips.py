@@ -115,12 +115,18 @@ class ClipBuffer:
             frame = ClipFrame(at, jpeg)
             self._frames.append(frame)
             for pending in self._pending:
-                if at < pending.until:
+                # Capped like the buffer: a wall clock stepped back cannot make it grow.
+                if at < pending.until and len(pending.frames) < (self._frames.maxlen or 0):
                     pending.frames.append(frame)
         while self._frames and self._frames[0].at < at - self._horizon:
             self._frames.popleft()
-        done = [p for p in self._pending if at >= p.until]
-        self._pending = [p for p in self._pending if at < p.until]
+        self.flush(at)
+
+    def flush(self, now: float) -> None:
+        """Clips whose last second has passed by ``now`` (the frame clock) are encoded and
+        sent, also when no frame came since (the camera went offline after the fall)."""
+        done = [p for p in self._pending if now >= p.until]
+        self._pending = [p for p in self._pending if now < p.until]
         for pending in done:
             self._encode(pending)
 

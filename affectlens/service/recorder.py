@@ -88,7 +88,8 @@ class Recorder:
             keys = [k for k, (camera, _) in self._open.items() if camera == camera_id]
             for key in keys:
                 self._end(self._open.pop(key)[1], at)
-            self._drop_due_clips(camera_id)
+            # Due clips are kept: a worker that failed may still have one in the queue; its
+            # WorkerStopped, which follows it there, forgets the rest.
             return len(keys)
 
     def open_keys(self) -> list[str]:

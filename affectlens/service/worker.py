@@ -332,6 +332,8 @@ class CameraLoop:
             self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp), (width, height)))
 
     def _periodic(self) -> None:
+        if self._clips is not None and self._started:  # a clip due while no frame comes
+            self._clips.flush(time.time() - self._started)
         now = time.monotonic()
         if now - self._last_counts >= self.spec.counts_every_s or self._minute_passed():
             self._last_counts = now
