@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +20,7 @@ from affectlens.config import AnalysisConfig
 from affectlens.eval.falls import read_urfd_csv, rgb_half, run_video
 from affectlens.events.falls import FallSettings
 from affectlens.people import PeoplePipeline
+from affectlens.report.html import render
 
 FALLS = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls"
 runner = CliRunner()
@@ -89,6 +93,16 @@ def test_analyze_reports_the_fall(falls_dir: Path, tmp_path: Path) -> None:
     assert {"persons.csv", "events.csv"} <= written
     summary = json.loads(result.to_json(tmp_path / "summary.json").read_text())
     assert [e["kind"] for e in summary["fall_events"]] == ["fall", "long_lie"]
+    html = render(result)
+    assert "fall-01-rgb.mp4: body states" in html
+    (picture,) = re.findall(r'alt="body state timeline per person" src="data:image/png;'
+                            r'base64,([^"]+)"', html)
+    timeline = cv2.imdecode(np.frombuffer(base64.b64decode(picture), np.uint8), cv2.IMREAD_COLOR)
+    assert timeline is not None and timeline.shape[1] > 400
+    # The hatched "down after a fall" span reaches from the fall to the end: red strokes
+    # across the right half of the plot.
+    red = (timeline[..., 2] > 150) & (timeline[..., 1] < 90) & (timeline[..., 0] < 90)
+    assert red[:, timeline.shape[1] // 2:].sum() > 200
 
 
 def test_eval_falls_command(falls_dir: Path, tmp_path: Path) -> None:

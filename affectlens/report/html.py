@@ -92,6 +92,22 @@ def _events_table(events: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _body_timelines(result: Result) -> list[str]:
+    """Per input where someone's body was tracked: each person's state over time and the
+    events, so a reader sees what led up to a fall (and what a missed one looked like)."""
+    persons, events = result.persons, result.events
+    if persons is None or events is None or persons.empty:
+        return []
+    parts = []
+    for source, group in persons.groupby("source", sort=False):
+        if not (group.track_id >= 1).any():
+            continue
+        mine = events[events.source == source]
+        parts += [f"<h3>{escape(Path(source).name)}: body states</h3>",
+                  _img(plots.body_timeline(group, mine), "body state timeline per person")]
+    return parts
+
+
 def _statistics(result: Result) -> list[str]:
     """anonymous_statistics: one row of counts per input, blank where suppressed."""
     assert result.statistics is not None
@@ -131,6 +147,7 @@ def render(result: Result, blurred: bool = True) -> str:
     parts += ["<h2>Inputs</h2>", _sources_table(result.sources)]
     if result.events is not None:
         parts += ["<h2>Falls, long lies and inactivity</h2>", _events_table(result.events)]
+        parts += _body_timelines(result)
     tracks = result.tracks
     for source, group in tracks.groupby("source", sort=False):
         parts.append(f"<h2>{escape(Path(source).name)}</h2>")
