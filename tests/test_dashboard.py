@@ -174,7 +174,7 @@ def test_camera_form_shows_the_api_validation_errors(page, store: Store,
     page.fill("#camera-url", "ftp://cam.example/stream")
     page.click("#camera-save")
     expect(page.locator("#form-errors li")).to_have_text(
-        re.compile(r"^url: Value error, scheme must be one of rtsp, .*not 'ftp'"))
+        re.compile(r"^url: scheme must be one of rtsp, .*not 'ftp'"))
     assert store.cameras() == []
     page.click("#camera-test")
     expect(page.locator("#form-errors li")).to_have_text(re.compile("^url: .*scheme"))
@@ -352,7 +352,7 @@ def test_an_admin_draws_fall_zones_in_frame_pixels_and_staff_see_them(
         "bed by the window (bed, 3 points, inactivity after 90 min)")
     page.click("#zones-save")
     expect(page.locator("#zone-errors li")).to_have_text(
-        re.compile("^zones: .*zone names must be unique: bed by the window"))
+        "zones: zone names must be unique: bed by the window")
     page.locator("#zone-list .zone").nth(1).locator("button.zone-delete").click()
     expect(page.locator("#zone-list .zone")).to_have_count(1)
     assert len(page.request.get(f"/api/cameras/{room.id}/zones").json()["zones"]) == 1

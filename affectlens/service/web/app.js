@@ -22,7 +22,8 @@ function problems(status, body) {
   if (Array.isArray(detail)) {
     return detail.map((d) => {
       const field = (d.loc || []).filter((p) => p !== "body" && p !== "query").join(".");
-      return field ? `${field}: ${d.msg}` : d.msg;
+      const message = String(d.msg).replace(/^Value error, /, "");  // pydantic's prefix
+      return field ? `${field}: ${message}` : message;
     });
   }
   return [typeof detail === "string" ? detail : `the server answered ${status}`];
