@@ -138,6 +138,12 @@ def analyze_command(
                      "seconds of video, each over at least --min-group people. Default: one "
                      "row per file."),
     ] = None,
+    pose: Annotated[
+        bool,
+        typer.Option("--pose/--no-pose", help="Body pose, person tracks and falls "
+                     "(persons.csv, events.csv; videos only). --no-pose: faces only, about "
+                     "20 ms a frame faster."),
+    ] = _DEFAULTS.pose,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -159,7 +165,7 @@ def analyze_command(
         config = AnalysisConfig(
             fps=fps, device=device.value, min_face_px=min_face,
             expression_model=expression_model.value, age_model=age_model.value,
-            purpose=purpose, min_group=min_group, statistics_every_s=every,
+            purpose=purpose, min_group=min_group, statistics_every_s=every, pose=pose,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

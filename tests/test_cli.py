@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from affectlens.cli import app
 from affectlens.models.face_detector import FaceDetector
-from affectlens.samples import sample_frames
+from affectlens.samples import sample_frames, write_sample_video
 
 runner = CliRunner()
 
@@ -122,6 +123,19 @@ def test_refused_purpose_names_the_field_once_and_says_why(tmp_path: Path) -> No
     text = " ".join(result.output.split())
     assert "invalid option: purpose: refused:" in text and "purpose: purpose" not in text
     assert "identifies" in text
+
+
+def test_no_pose_skips_the_body_path(tmp_path: Path, demo_out: Path) -> None:
+    """The demo (pose on, the default) writes persons.csv; --no-pose writes faces only."""
+    assert (demo_out / "persons.csv").is_file()
+    video = write_sample_video(tmp_path / "sample.mp4")
+    result = runner.invoke(app, ["analyze", str(video), "--fps", "2", "--no-pose",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert "frames.csv" in written and not {"persons.csv", "events.csv"} & written
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["settings"]["pose"] is False
 
 
 def test_help_teaches(tmp_path: Path) -> None:
