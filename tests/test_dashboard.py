@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from authutil import PASSWORD, add_user
 from liveserver import LiveServer, blurred_jpeg
+from waiting import now_clear_of_the_hour
 
 from affectlens.service.api import create_app
 from affectlens.service.clips import ClipFrame, encode_clip
@@ -202,7 +203,7 @@ def test_camera_form_shows_the_api_validation_errors(page, store: Store,
 
 def test_screen_shows_nothing_below_k_people(page, store: Store) -> None:
     door = store.add_camera("door", "rtsp://127.0.0.1:8554/door", "anonymous_statistics")
-    now = datetime.now(UTC)
+    now = now_clear_of_the_hour()  # the screen counts this hour
     store.add_counts(door.id, now, {"faces": 30, "people": 4, "n_happy": 20, "n_neutral": 10,
                                     "n_age_20_34": 30})
     add_user(store, "screen", "entrance")

@@ -13,6 +13,7 @@ from authutil import as_admin
 from fastapi.testclient import TestClient
 from liveserver import blurred_jpeg, faces_in_jpeg
 from netutil import free_port
+from waiting import now_clear_of_the_hour
 
 from affectlens.samples import write_sample_video
 from affectlens.service.api import create_app
@@ -123,7 +124,7 @@ def test_stats_are_a_regular_per_minute_series(client: TestClient, store: Store,
 
 def test_screen_shows_nothing_below_k_people(client: TestClient, store: Store,
                                              hall: int) -> None:
-    now = datetime.now(UTC)
+    now = now_clear_of_the_hour()
     store.add_counts(hall, now, {"faces": 40, "people": 4, "n_happy": 30, "n_neutral": 10,
                                  "n_age_65_plus": 40})
     below = client.get("/api/screen").json()
@@ -140,7 +141,7 @@ def test_screen_shows_nothing_below_k_people(client: TestClient, store: Store,
 def test_one_person_lingering_is_not_k_people(client: TestClient, store: Store,
                                               hall: int) -> None:
     """Per-minute counts summed over minutes say 6; only one person was ever seen at once."""
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    now = now_clear_of_the_hour().replace(minute=0, second=0, microsecond=0)
     for minute in range(6):
         store.add_counts(hall, now + timedelta(minutes=minute), {"faces": 100, "people": 1,
                                                                   "n_sad": 100})
@@ -150,7 +151,7 @@ def test_one_person_lingering_is_not_k_people(client: TestClient, store: Store,
 
 def test_k_is_configurable_and_checked(store: Store) -> None:
     store.add_counts(store.add_camera("door", "file:///x", "anonymous_statistics").id,
-                     datetime.now(UTC), {"faces": 2, "people": 2})
+                     now_clear_of_the_hour(), {"faces": 2, "people": 2})
     assert as_admin(store, create_app(store, screen_min_people=2)).get(
         "/api/screen").json()["people"] == 2
     with pytest.raises(ValueError, match="at least 1"):

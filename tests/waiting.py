@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,3 +24,14 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str | None
             pass
         time.sleep(0.1)
     pytest.fail(f"not within {timeout} s: {what or getattr(condition, '__name__', condition)}")
+
+
+def now_clear_of_the_hour(margin_s: float = 30.0) -> datetime:
+    """Now, after waiting out the hour's last ``margin_s`` seconds: for tests of "this hour"
+    figures, which would otherwise fail when the hour turns while they run."""
+    now = datetime.now(UTC)
+    left = 3600 - (now.minute * 60 + now.second + now.microsecond / 1e6)
+    if left < margin_s:
+        time.sleep(left + 1)
+        now = datetime.now(UTC)
+    return now
