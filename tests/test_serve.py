@@ -114,6 +114,14 @@ def serve() -> Callable[..., Served]:
             served.process.wait(10)
 
 
+def site_file(folder: Path, port: int, cameras: str) -> Path:
+    """folder/site.yaml: a SQLite store beside it, workers polled often, these cameras."""
+    path = folder / "site.yaml"
+    path.write_text(f"database_url: site.db\nport: {port}\nworkers: {{poll_s: 0.5}}\n"
+                    f"cameras:{cameras}")
+    return path
+
+
 def camera_ids(served: Served) -> dict[str, int]:
     return {c["name"]: c["id"] for c in served.get("/api/cameras")}
 
@@ -180,12 +188,7 @@ def test_sigkill_loses_no_returned_event_and_a_restart_finds_the_store_consisten
 ) -> None:
     port = free_port()
     database = tmp_path / "site.db"
-    config = tmp_path / "site.yaml"
-    config.write_text(f"""
-database_url: site.db
-port: {port}
-workers: {{poll_s: 0.5}}
-cameras:
+    config = site_file(tmp_path, port, f"""
   - name: lounge
     url: "file://{media('WolfgangLanger_Pexels.mp4')}"
     purpose: care_safety
@@ -283,12 +286,7 @@ def test_serve_a_fall_camera_stores_the_fall_with_its_blurred_clip(
     """A fall seen by a worker process reaches the store, with its clip sent over the
     supervisor's queue, written beside the snapshot and served to the dashboard's player."""
     port = free_port()
-    config = tmp_path / "site.yaml"
-    config.write_text(f"""
-database_url: site.db
-port: {port}
-workers: {{poll_s: 0.5}}
-cameras:
+    config = site_file(tmp_path, port, f"""
   - name: room 12
     url: "file://{fall_video}"
     purpose: care_safety
