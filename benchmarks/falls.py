@@ -4,8 +4,9 @@
 
 1. URFD as MD4FD pose sequences, cross-validated by recording (never windows of one recording
    on both sides): sensitivity and specificity per sequence (targets >= 95% / >= 98%) and per
-   recording, for the classifier alone and for the whole rule run frame by frame; and, each
-   recording's last frame held for the long-lie time, which give a long lie.
+   recording, for the classifier alone and for the whole rule run frame by frame; each
+   recording's last frame held for the long-lie time, which give a long lie; and the rule at
+   15, 10 and 5 frames a second.
 2. fall-01-cam0.mp4, its RGB half, through pose, tracking and the rule: the fall event must
    come between labelled frame 83 and 2 s after frame 113; the long lie N s after the first
    floor frame. The clip ends 1.8 s after the fall, so its last frame is held (repeated at
@@ -38,8 +39,11 @@ from affectlens.eval.falls import (
     read_md4fd,
     read_urfd_csv,
     recordings,
+    resampled,
     rgb_half,
+    rule_detects_fall,
     run_video,
+    sequence_folds,
     stitch,
     training_set,
 )
@@ -90,6 +94,30 @@ def cross_validation(falls: Path) -> None:
     wrong = [rule.names[i] for i in np.flatnonzero((rule.truth == 0) & (rule.predicted == 1))]
     print(f"  rule missed {missed}; false alarms {wrong}")
     held_long_lies(sequences, groups, result.recordings)
+    by_frame_rate(sequences, groups)
+
+
+def by_frame_rate(sequences: list, groups: np.ndarray, folds: int = 5) -> None:
+    """The whole rule on every 2nd, 3rd and 6th frame (15, 10 and 5 fps; live cameras
+    analyse 5 a second by default), the same folds and classifiers as at 30 fps."""
+    labels = np.array([s.label for s in sequences])
+    fold = sequence_folds(labels, groups, folds)
+    x, y, rows = training_set(sequences)
+    models = [FallClassifier.fit(x[fold[rows] != k], y[fold[rows] != k]) for k in range(folds)]
+    ids = np.unique(groups)
+    print("  whole rule by frame rate (fall windows caught, false alarms; fall recordings "
+          "caught, false alarms):")
+    for step in (1, 2, 3, 6):
+        caught = [rule_detects_fall(FallRule(None, models[fold[i]]), resampled(s, step))
+                  for i, s in enumerate(sequences)]
+        whole = [stitch(sequences, list(np.flatnonzero(groups == g))) for g in ids]
+        found = [rule_detects_fall(FallRule(None, models[fold[groups == g][0]]),
+                                   resampled(w, step)) for g, w in zip(ids, whole)]
+        fell = np.array([w.label for w in whole]) == 1
+        print(f"    {30 // step:2d} fps: windows {sum(c for c, t in zip(caught, labels) if t)}"
+              f"/{labels.sum()}, {sum(c for c, t in zip(caught, labels) if not t)} false; "
+              f"recordings {int(np.sum(np.array(found) & fell))}/{int(fell.sum())}, "
+              f"{int(np.sum(np.array(found) & ~fell))} false")
 
 
 def held_long_lies(sequences: list, groups: np.ndarray, recordings_: Outcome,
