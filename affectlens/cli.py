@@ -235,7 +235,8 @@ def demo(
     console.print(f"demo data in {folder}")
     console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]", highlight=False)
     console.print(f"Statistics screen: http://{host}:{port}/screen", highlight=False)
-    console.print(f"API docs:          http://{host}:{port}/docs", highlight=False)
+    console.print(f"API (OpenAPI):     http://{host}:{port}/openapi.json (with a login)",
+                  highlight=False)
     console.print(f"Log in as {user!r} with password {password!r} (this demo only)\n",
                   highlight=False)
     _serve(site)

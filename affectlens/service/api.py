@@ -1,4 +1,4 @@
-"""The HTTP API (FastAPI; OpenAPI docs at /docs) and the dashboard it serves.
+"""The HTTP API (FastAPI; its OpenAPI document at /openapi.json) and the dashboard it serves.
 
 Cameras, events and health are here; live state, previews, statistics, the entrance screen
 and the websocket are in live_api. The dashboard (``/``) and the entrance screen (``/screen``)
