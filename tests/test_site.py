@@ -91,6 +91,16 @@ def test_a_good_config_with_environment_overrides(tmp_path: Path) -> None:
      "per camera"),
     ("tls: {certfile: cert.pem, keyfile: key.pem}\n", {},
      "site.yaml: tls.certfile: no such file"),
+    ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: care_safety,"
+     " falls: {clip_after_s: 120}}\n", {},
+     "site.yaml: cameras[0].falls.clip_after_s: Input should be less than or equal to 30"),
+    ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: care_safety, falls: {zones: ["
+     "{name: bed, kind: bed, points: [[0, 0], [9, 0], [9, 9]]},"
+     " {name: bed, kind: chair, points: [[0, 0], [5, 0], [5, 5]]}]}}\n", {},
+     "site.yaml: cameras[0].falls.zones: zone names must be unique: bed"),
+    ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: care_safety, falls: {zones: ["
+     "{name: bed, kind: sofa, points: [[0, 0], [9, 0], [9, 9]]}]}}\n", {},
+     "site.yaml: cameras[0].falls.zones[0].kind: Input should be 'bed', 'chair' or 'floor'"),
 ])
 def test_mistakes_name_the_file_and_the_field(tmp_path: Path, text: str, environ: dict,
                                               expected: str) -> None:
