@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -25,6 +27,7 @@ from affectlens.samples import write_sample_video
 from affectlens.security.audit import AuditLog
 from affectlens.service.api import create_app
 from affectlens.service.hub import Hub
+from affectlens.service.messages import EventClip, EventStarted, WorkerReady
 from affectlens.service.recorder import Recorder
 from affectlens.service.runtime import sync_cameras
 from affectlens.service.site import CameraConfig
@@ -32,7 +35,7 @@ from affectlens.service.supervisor import Supervisor
 from affectlens.service.worker import CameraSpec
 from affectlens.store import Store, migrate
 from affectlens.store.db import MIGRATIONS, make_engine, sqlite_url
-from affectlens.store.schema import Camera
+from affectlens.store.schema import Camera, Event
 
 HALL = {"name": "hall", "url": "rtsp://127.0.0.1:8554/hall", "purpose": "care_safety"}
 
@@ -179,3 +182,28 @@ def test_a_real_worker_serves_unblurred_frames_only_with_the_banner(tmp_path: Pa
     finally:
         supervisor.stop()
         store.engine.dispose()
+
+
+@pytest.mark.parametrize("blurring", [True, False])
+def test_turning_blurring_back_on_drops_the_old_workers_pictures(
+    store: Store, tmp_path: Path, portrait: np.ndarray, blurring: bool
+) -> None:
+    """After blurring is turned back on, an event snapshot or fall clip the old worker (with
+    blurring off) still sends is not kept; its events are. Turned off instead, the old
+    worker's blurred pictures are kept. The new worker's hello ends it."""
+    camera = store.add_camera("hall", "file:///x", "care_safety")
+    recorder = Recorder(store, snapshots=tmp_path)
+    jpeg = cv2.imencode(".jpg", portrait)[1].tobytes()
+    at = datetime.now(UTC)
+
+    def fall(key: str) -> Event:
+        recorder.handle(EventStarted(camera.id, key, "fall", at, 0.9, 1, at, jpeg, clip=True))
+        recorder.handle(EventClip(camera.id, key, b"\x1a\x45\xdf\xa3 video", 10, 1.0))
+        return max(store.events(camera_id=camera.id), key=lambda e: e.id)
+
+    recorder.withdraw_preview(camera.id, blurring=blurring)
+    old = fall("old-run:fall:1")
+    assert (old.snapshot is None and old.clip is None) if blurring else (old.snapshot and old.clip)
+    recorder.handle(WorkerReady(camera.id, 1234, ("face_detector",)))
+    new = fall("new-run:fall:1")
+    assert new.snapshot and new.clip

@@ -142,7 +142,7 @@ class Supervisor:
                     spec = wanted.get(camera_id)
                     if spec is not None and spec.blur_faces != worker.spec.blur_faces:
                         # Blurring changed: the newest preview was made under the old setting.
-                        self.recorder.withdraw_preview(camera_id)
+                        self.recorder.withdraw_preview(camera_id, blurring=spec.blur_faces)
             for camera_id in set(self._restarts) - set(wanted) - set(self._workers):
                 del self._restarts[camera_id]
                 self.recorder.forget(camera_id)
