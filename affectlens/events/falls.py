@@ -316,11 +316,11 @@ class FallRule:
                 and self._zone_at(person.hip, ("bed", "chair")) is None)
 
     def _check_long_lie(self, person: _Person, t: float) -> list[FallEvent]:
-        lie = person.long_lie
-        if lie is not None and lie.ended_s is None and person.fall is None \
-                and not self._down(person):
-            return self._close(person, t)  # lifted onto a bed or chair: off the floor
-        if person.long_lie is not None or not self._down(person):
+        down = self._down(person)
+        if person.long_lie is not None:  # open (_close forgets it): one per lie
+            # Without a fall, lifted onto a bed or chair ends it: off the floor.
+            return self._close(person, t) if person.fall is None and not down else []
+        if not down:
             return []
         fall = person.fall
         since = fall.started_s if fall is not None else person.floor_since

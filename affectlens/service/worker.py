@@ -262,6 +262,7 @@ class CameraLoop:
                     for event in self.rule.update(int(track_id), frame.timestamp,
                                                   analysis.smoothed_probs[i]):
                         self._distress(event, live.timestamp, live, analysis)
+        blurred = None  # this frame blurred as JPEG, made once for clip, snapshot and preview
         if self.people is not None and self._body is not None:
             (body,) = self.people.analyse([frame], self._body)
             blurred = (blurred_jpeg(live, analysis, head_boxes(body.people),
@@ -271,7 +272,7 @@ class CameraLoop:
                 self._clips.add(frame.timestamp, blurred)
             for fall in body.events:
                 self._fall(fall, live.timestamp, blurred)
-        self._preview(live, analysis)
+        self._preview(live, analysis, blurred)
         self._analysed += 1
         self._faces = len(analysis)
         self._latencies.append(time.time() - live.timestamp)
@@ -320,13 +321,15 @@ class CameraLoop:
             self._open.discard(key)
             self.emit(EventEnded(camera_id, key, _wall(state.at)))
 
-    def _preview(self, live: LiveFrame, analysis: FaceAnalysis) -> None:
+    def _preview(self, live: LiveFrame, analysis: FaceAnalysis,
+                 blurred: bytes | None = None) -> None:
+        """``blurred``: the frame already blurred for a fall clip (pose heads too), reused."""
         period = 1.0 / self.spec.preview_fps if self.spec.preview_fps > 0 else None
         now = time.monotonic()
         if period is None or now - self._last_preview < period:
             return
         self._last_preview = now
-        jpeg = blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
+        jpeg = blurred or blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
         if jpeg is not None:
             height, width = live.image.shape[:2]
             self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp), (width, height)))
