@@ -62,6 +62,21 @@ def test_a_good_config_with_environment_overrides(tmp_path: Path) -> None:
     assert (tuned.analysis.min_face_px, tuned.analysis.threads) == (48, 1)
 
 
+def test_a_fall_camera_defaults_to_ten_frames_a_second(tmp_path: Path) -> None:
+    text = """
+cameras:
+  - {name: room, url: rtsp://h/room, purpose: care_safety, falls: {long_lie_s: 20}}
+  - {name: slow, url: rtsp://h/slow, purpose: care_safety, falls: {}, analysis_fps: 4}
+  - {name: hall, url: rtsp://h/hall, purpose: care_safety}
+"""
+    site = load_site(write(tmp_path, text), {})
+    assert site.camera("room").analysis_fps == 10.0  # falls on, rate left out
+    assert site.camera("room").falls.long_lie_s == 20
+    assert site.camera("slow").analysis_fps == 4  # a rate given is kept
+    assert site.camera("hall").analysis_fps == 5.0  # no falls: the general default
+
+
+
 @pytest.mark.parametrize(("text", "environ", "expected"), [
     ("port: 80\n  host: [", {}, "site.yaml:2:7: not valid YAML"),
     ("- a\n- b\n", {}, "site.yaml: must be a mapping of settings (key: value), not a list"),
