@@ -126,6 +126,23 @@ def test_eval_falls_bad_input(tmp_path: Path) -> None:
     broken.write_text('[[[0.1, 0.2], "x"]]')
     result = runner.invoke(app, ["eval", "falls", "--data", str(broken)])
     assert result.exit_code == 2 and "sample 0" in " ".join(result.output.split())
+    for text, found in (("[]", "an empty list"), ('{"samples": []}', "an object")):
+        broken.write_text(text)
+        result = runner.invoke(app, ["eval", "falls", "--data", str(broken)])
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2 and f"(frames, then a 0/1 label), found {found}" in said
+
+
+def test_eval_falls_cross_validation_needs_both_classes(falls_dir: Path, tmp_path: Path) -> None:
+    """Too few recordings for the folds asked: one clear line, not a numpy traceback."""
+    samples = json.loads((falls_dir / "URFD_normalized.json").read_text())
+    falls_only = tmp_path / "falls-only.json"
+    falls_only.write_text(json.dumps([s for s in samples if s[-1] == 1][:8]))
+    result = runner.invoke(app, ["eval", "falls", "--data", str(falls_only), "--cv"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "cannot cross-validate" in said and "with a fall) in 5 folds" in said
+    assert "Traceback" not in result.output
 
 
 def test_eval_falls_on_urfd_labels_beside_a_video(falls_dir: Path, tmp_path: Path) -> None:

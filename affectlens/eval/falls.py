@@ -64,6 +64,9 @@ def read_md4fd(path: Path, size: tuple[float, float] = MD4FD_SIZE, fps: float = 
         samples = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(samples, list) or not samples:
+        raise InputError(f"{path}: expected a non-empty JSON list of samples (frames, then "
+                         f"a 0/1 label), found {_describe(samples)}")
     out = []
     for i, sample in enumerate(samples):
         if not isinstance(sample, list) or len(sample) < 3 or sample[-1] not in (0, 1):
@@ -76,6 +79,13 @@ def read_md4fd(path: Path, size: tuple[float, float] = MD4FD_SIZE, fps: float = 
         out.append(PoseSequence(f"md4fd-{i:03d}", int(sample[-1]),
                                 np.arange(len(frames)) / fps, bodies))
     return out
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, list):
+        return "an empty list"
+    names = {dict: "an object", str: "a string", bool: "true or false", type(None): "null"}
+    return names.get(type(value), "a number")
 
 
 def read_urfd_csv(path: Path) -> list[LabelledSequence]:
@@ -250,6 +260,13 @@ def cross_validate(sequences: list[PoseSequence], folds: int = 5, seed: int = 0,
     labels = np.array([s.label for s in sequences])
     groups = recordings(sequences)
     fold = sequence_folds(labels, groups, folds, seed)
+    for k in range(folds):  # every training side needs recordings with and without a fall
+        if len(np.unique(labels[fold != k])) < 2:
+            with_fall = len(np.unique(groups[labels == 1]))
+            raise InputError(
+                f"cannot cross-validate: {len(np.unique(groups))} recordings ({with_fall} "
+                f"with a fall) in {folds} folds leave a training side with one class only; "
+                "use fewer --folds, more data, or --shipped")
     x, y, rows = training_set(sequences)
     window_pred = np.zeros(len(sequences), np.int64)
     rule_pred = np.zeros(len(sequences), np.int64)
