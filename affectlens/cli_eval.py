@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -23,8 +24,10 @@ from affectlens.eval.calibration import (
     abstention_threshold,
     fit_temperature,
     negative_log_likelihood,
+    require_enough_validation,
+    target_reachable,
 )
-from affectlens.eval.card import Card, age_card, expression_card, pct
+from affectlens.eval.card import Card, age_card, expression_card, pct, years
 from affectlens.eval.datasets import is_held_out, read_expression_folder, read_utkface
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
@@ -35,7 +38,7 @@ from affectlens.eval.falls import (
     evaluate_urfd_videos,
     labelled_videos,
 )
-from affectlens.eval.metrics import expected_calibration_error
+from affectlens.eval.metrics import expected_calibration_error, selective_accuracy
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.calibration import DEFAULT_TARGET_ACCURACY, Calibration
 from affectlens.models.expression import SPECS, ExpressionClassifier
@@ -52,6 +55,7 @@ Mode = typer.Option(
     "detector and alignment first, as in analysis; images without a face count as errors."
 )
 Out = typer.Option(help="Folder for report.json, card.md, card.html and the plots.")
+Resamples = typer.Option(min=1, help="Bootstrap resamples for intervals.")
 
 
 def _command() -> str:
@@ -88,7 +92,7 @@ def expression_command(
     model: Annotated[str, ExpressionModel] = "fer",
     mode: Annotated[FaceMode, Mode] = FaceMode.crops,
     out: Annotated[Path, Out] = Path("affectlens-eval/expression"),
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
+    resamples: Annotated[int, Resamples] = 1000,
 ) -> None:
     """Accuracy, macro-F1, recall per class, confusion, calibration (ECE) and coverage.
 
@@ -98,6 +102,7 @@ def expression_command(
     Example: affectlens eval expression --data publictest/ --model fer --out eval/fer
     """
     with _clear_errors():
+        _check_folder(out, "--out")
         dataset = read_expression_folder(data)
         classifier = _load_expression_model(model)
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
@@ -123,6 +128,7 @@ def expression_command(
     console.print(table)
     for name, n in report.left_out.items():
         console.print(f"left out: class {name!r} ({n} images), not predicted by this model")
+    _unreadable(predictions.unreadable)
     _write(expression_card(report, _command()), asdict(report), out)
 
 
@@ -135,7 +141,7 @@ def age_command(
         str, typer.Option(help="all, or test: the fifth of the files held out from fitting.")
     ] = "all",
     out: Annotated[Path, Out] = Path("affectlens-eval/age"),
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
+    resamples: Annotated[int, Resamples] = 1000,
 ) -> None:
     """Age error (MAE) overall, per age band, and per gender and race label (audit only).
 
@@ -148,9 +154,14 @@ def age_command(
     if model not in AGE_MODELS:
         raise typer.BadParameter(f"unknown model {model!r}; choose from {', '.join(AGE_MODELS)}")
     with _clear_errors():
+        _check_folder(out, "--out")
         dataset = read_utkface(data)
         if split == "test":
+            named = len(dataset.paths)
             dataset = dataset.subset([is_held_out(p, 5) for p in dataset.paths])
+            if not dataset.paths:
+                raise InputError(f"{data}: none of its {named} well-named images is in the test "
+                                 "fifth (chosen by a hash of the file name); use --split all")
         if model == "affectlens" and split == "all" and "utkface" in data.name.lower():
             console.print("[yellow]warning:[/yellow] the affectlens age model was fine-tuned on "
                           "four fifths of utkface-dev; only --split test is a fair measure")
@@ -160,6 +171,8 @@ def age_command(
         report = evaluate_ages(predictions, model=model, data=str(data), mode=mode.value,
                                malformed=len(dataset.malformed), resamples=resamples)
     table = Table("group", "n", "MAE", "mean error", title=f"{model} on {data} ({split})")
+    if report.missed_faces:
+        table.add_row("no face found (left out)", str(report.missed_faces), "", "")
     table.add_row("all", str(report.images - report.missed_faces), f"{report.mae:.2f}",
                   f"{report.mean_error:+.2f}")
     for title, groups in (("age band", report.bands), ("gender", report.genders),
@@ -167,11 +180,12 @@ def age_command(
         for g in groups:
             table.add_row(f"{title} {g.name}", str(g.n), f"{g.mae:.2f}", f"{g.mean_error:+.2f}")
     console.print(table)
-    console.print(f"MAE at 60+: {report.mae_60_plus:.2f}; largest race-group gap (adults): "
-                  f"{report.race_gap_adult:.2f}; gender gap: {report.gender_gap:.2f}")
+    console.print(f"MAE at 60+: {years(report.mae_60_plus)}; largest race-group gap (adults): "
+                  f"{years(report.race_gap_adult)}; gender gap: {years(report.gender_gap)}")
     if dataset.malformed:
         console.print(f"skipped {len(dataset.malformed)} malformed file names, e.g. "
                       f"{dataset.malformed[0]}", highlight=False)
+    _unreadable(predictions.unreadable)
     _write(age_card(report, predictions, _command()), asdict(report), out)
 
 
@@ -181,8 +195,8 @@ def calibrate_command(
         Path, typer.Option(help="FER2013 train/ folder; its validation tenth is used.")
     ],
     model: Annotated[str, ExpressionModel] = "fer",
-    target_accuracy: Annotated[
-        float, typer.Option(help="Accuracy the labelled (not 'uncertain') faces must reach.")
+    target_accuracy: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Accuracy the labelled (not 'uncertain') faces must reach.")
     ] = DEFAULT_TARGET_ACCURACY,
     output: Annotated[
         Path | None, typer.Option(help="Where to write it. Default: beside the model's weights.")
@@ -196,21 +210,40 @@ def calibrate_command(
     Never run this on a test set: the figures it would then report mean nothing.
     """
     with _clear_errors():
+        if output is not None:
+            _check_file(output, "--output")
         dataset = read_expression_folder(data)
+        named = len(dataset.paths)
         dataset = dataset.subset([is_held_out(p) for p in dataset.paths])
+        if not dataset.paths:
+            raise InputError(f"{data}: none of its {named} images is in the validation tenth "
+                             "(chosen by a hash of the file name); give a whole training folder")
         classifier = _load_expression_model(model)
         with _bar(f"{model}: validation split", len(dataset.paths)) as advance:
             predictions = predict_expressions(dataset, classifier, FaceMode.crops, advance)
-    logits, truth = predictions.logits, predictions.truth
-    temperature = fit_temperature(logits, truth)
-    probs = Calibration(temperature).probabilities(logits)
-    threshold = abstention_threshold(probs, truth, target_accuracy)
-    calibration = Calibration(
-        temperature, threshold, target_accuracy,
-        fitted_on=f"{len(truth)} validation images of {data.name} (affectlens eval calibrate)",
-    )
-    path = output or classifier.calibration_path
-    calibration.save(path)
+        _unreadable(predictions.unreadable)
+        logits, truth = predictions.logits, predictions.truth
+        require_enough_validation(truth, str(data))
+        temperature = fit_temperature(logits, truth)
+        probs = Calibration(temperature).probabilities(logits)
+        if not target_reachable(probs, truth, target_accuracy):
+            right = float((probs.argmax(1) == truth).mean())
+            raise InputError(
+                f"{data}: no confidence threshold makes its {len(truth)} validation images "
+                f"{pct(target_accuracy)} right ({pct(right)} overall, every face would be "
+                "'uncertain'); lower --target-accuracy"
+            )
+        threshold = abstention_threshold(probs, truth, target_accuracy)
+        coverage = selective_accuracy(probs, truth, threshold)[0]
+        calibration = Calibration(
+            temperature, threshold, target_accuracy,
+            fitted_on=f"{len(truth)} validation images of {data.name} (affectlens eval calibrate)",
+        )
+        path = output or classifier.calibration_path
+        try:
+            calibration.save(path)
+        except OSError as error:
+            raise InputError(f"{path}: cannot write the calibration ({error.strerror})") from None
     before = Calibration().probabilities(logits)
     console.print(
         f"temperature {temperature:.3f}: validation NLL "
@@ -218,7 +251,8 @@ def calibrate_command(
         f"{negative_log_likelihood(logits, truth, temperature):.4f}, ECE "
         f"{expected_calibration_error(before, truth):.4f} -> "
         f"{expected_calibration_error(probs, truth):.4f}\n"
-        f"abstain below {threshold:.3f} (labelled faces at least {pct(target_accuracy)} right)\n"
+        f"abstain below {threshold:.3f} (labelled faces at least {pct(target_accuracy)} right, "
+        f"{pct(coverage)} of the validation faces labelled)\n"
         f"wrote {path}", highlight=False,
     )
 
@@ -298,6 +332,41 @@ def _falls_table(title: str, outcome: Outcome, resamples: int) -> dict:
     return {"confusion": c, **{k: list(v) for k, v in figures.items()}}
 
 
+def _unreadable(paths: list[Path]) -> None:
+    if paths:
+        console.print(f"[yellow]skipped {len(paths)} files that are not readable images[/yellow]"
+                      f", e.g. {paths[0]}", highlight=False, soft_wrap=True)
+
+
+def _check_folder(out: Path, option: str) -> None:
+    """Fail before the evaluation, not after minutes of it, where the results cannot go."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {out}: a file is there; give a folder for the results")
+    _check_parent(out, option)
+
+
+def _check_file(path: Path, option: str) -> None:
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder; give a file name, such as "
+                         "fer.calibration.json")
+    _check_parent(path, option)
+
+
+def _check_parent(path: Path, option: str) -> None:
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise InputError(f"{option} {path}: {existing} is not writable")
+
+
 def _write(card: Card, figures: dict, out: Path) -> None:
-    for path in card.write(out, figures):
+    with _clear_errors():
+        try:
+            written = card.write(out, figures)
+        except OSError as error:
+            raise InputError(f"--out {out}: cannot write the results ({error.strerror})") from None
+    for path in written:
         console.print(f"wrote {path}", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -100,8 +101,8 @@ def test_eval_on_made_up_folder_and_bad_paths(tmp_path: Path, portrait: np.ndarr
     (tmp_path / "data" / "sadness" / "broken.jpg").write_bytes(b"not a jpeg")
     report = _run("expression", "--data", str(tmp_path / "data"), "--out",
                   str(tmp_path / "out"), "--resamples", "20")
-    assert report["images"] == 6 and report["classes"] == ["happy", "sad"]
-    assert report["missed_faces"] == 1  # the unreadable file, counted as an error
+    assert report["images"] == 5 and report["classes"] == ["happy", "sad"]
+    assert report["missed_faces"] == 0 and report["unreadable_images"] == 1  # not scored
     result = runner.invoke(app, ["eval", "expression", "--data", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "not a folder" in result.output
     result = runner.invoke(app, ["eval", "age", "--data", str(tmp_path / "data" / "happy")])
@@ -109,6 +110,157 @@ def test_eval_on_made_up_folder_and_bad_paths(tmp_path: Path, portrait: np.ndarr
     result = runner.invoke(app, ["eval", "expression", "--data", str(tmp_path / "data"),
                                  "--model", "gpt"])
     assert result.exit_code == 2 and "unknown model" in result.output
+
+
+def _bad_images(folder: Path, *names: str) -> None:
+    """Files named like images that are not: zero bytes (a failed copy) or text."""
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(b"" if i % 2 == 0 else b"<html>not found</html>")
+
+
+def _error(*args: str) -> str:
+    """The one line an eval command prints for bad input (exit status 2, no traceback)."""
+    result = runner.invoke(app, ["eval", *args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not re.search(r"\bnan\b", result.output)
+    return " ".join(result.output.split())
+
+
+def test_expression_skips_and_reports_unreadable_images(dataset, tmp_path: Path) -> None:
+    good = _subset(dataset("fer2013-publictest"), tmp_path / "good", 4)
+    data = _subset(dataset("fer2013-publictest"), tmp_path / "data", 4)
+    _bad_images(data / "happy", "empty.jpg", "page.png")
+    _bad_images(data / "fear", "empty.jpg")
+    clean = _run("expression", "--data", str(good), "--out", str(tmp_path / "a"),
+                 "--resamples", "20")
+    result = runner.invoke(app, ["eval", "expression", "--data", str(data), "--out",
+                                 str(tmp_path / "b"), "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 3 files that are not readable images" in result.output
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["images"] == 28 and report["unreadable_images"] == 3
+    assert report["accuracy"] == clean["accuracy"]  # a broken file is not a wrong answer
+    assert "3 files that are not readable images" in (tmp_path / "b" / "card.md").read_text()
+    for folder in ("happy", "fear"):
+        (tmp_path / "broken" / folder).mkdir(parents=True)
+        _bad_images(tmp_path / "broken" / folder, "empty.jpg", "page.png")
+    line = _error("expression", "--data", str(tmp_path / "broken"), "--out", str(tmp_path / "c"))
+    assert "none of the 4 files can be read as an image" in line and "empty.jpg" in line
+
+
+def test_no_face_found_anywhere_is_an_error_not_a_table_of_nan(tmp_path: Path) -> None:
+    for i in range(3):
+        blank = np.full((96, 96, 3), 60 * i, np.uint8)
+        _image(tmp_path / "data" / "happy" / f"{i}.png", blank)
+        _image(tmp_path / "ages" / f"{30 + i}_0_1_2017010{i}.jpg.chip.jpg", blank)
+    line = _error("expression", "--data", str(tmp_path / "data"), "--mode", "detect",
+                  "--out", str(tmp_path / "out"))
+    assert "no face found in any of the 3 images" in line
+    line = _error("age", "--data", str(tmp_path / "ages"), "--mode", "detect",
+                  "--out", str(tmp_path / "out"))
+    assert "no face found in any of the 3 images" in line
+
+
+def _image(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+
+
+def _utk_links(source: Path, target: Path, names: list[str]) -> Path:
+    target.mkdir(parents=True)
+    for name in names:
+        (target / name).symlink_to(source / name)
+    return target
+
+
+def test_age_bad_files_splits_and_single_groups(dataset, tmp_path: Path) -> None:
+    source = dataset("utkface-dev")
+    named = sorted(p.name for p in source.iterdir() if p.name.count("_") == 3)
+    men = [n for n in named if n.split("_")[1] == "0" and int(n.split("_")[0]) >= 20][:12]
+    data = _utk_links(source, tmp_path / "men", men)
+    _bad_images(data, "40_0_0_20170101000000001.jpg.chip.jpg", "41_0_1_2017010100002.jpg")
+    result = runner.invoke(app, ["eval", "age", "--data", str(data), "--out",
+                                 str(tmp_path / "out"), "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["images"] == 12 and report["unreadable_images"] == 2
+    assert report["missed_faces"] == 0 and 2 < report["mae"] < 15
+    # One gender: there is no gap to measure, which is not the same as a gap of 0.
+    assert report["gender_gap"] is None and "gender gap: n/a" in result.output
+    assert "skipped 2 files that are not readable images" in result.output
+    train_only = [n for n in named if not is_held_out(n, 5)][:6]
+    line = _error("age", "--data", str(_utk_links(source, tmp_path / "train", train_only)),
+                  "--split", "test", "--out", str(tmp_path / "out"))
+    assert "none of its 6 well-named images is in the test fifth" in line
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    _bad_images(broken, "30_0_1_20170101.jpg.chip.jpg", "31_1_2_20170101.jpg.chip.jpg")
+    line = _error("age", "--data", str(broken), "--out", str(tmp_path / "out"))
+    assert "none of the 2 files can be read as an image" in line
+
+
+def test_outputs_and_option_values_are_checked_before_any_work(
+    tmp_path: Path, portrait: np.ndarray
+) -> None:
+    _image(tmp_path / "data" / "happy" / "0.jpg", portrait)
+    (tmp_path / "a-file").write_text("mine")
+    data = str(tmp_path / "data")
+    for command in ("expression", "age"):
+        line = _error(command, "--data", data, "--out", str(tmp_path / "a-file"))
+        assert f"--out {tmp_path / 'a-file'}: a file is there" in line
+        line = _error(command, "--data", data, "--out", str(tmp_path / "a-file" / "out"))
+        assert "a-file is a file, not a folder" in line
+        for value in ("0", "-5"):
+            line = _error(command, "--data", data, "--resamples", value)
+            assert "--resamples" in line and "not in the range" in line
+    line = _error("calibrate", "--data", data, "--output", str(tmp_path))
+    assert "--output" in line and "is a folder; give a file name" in line
+    line = _error("calibrate", "--data", data, "--output", str(tmp_path / "a-file" / "c.json"))
+    assert "a-file is a file, not a folder" in line
+    line = _error("calibrate", "--data", data, "--target-accuracy", "1.5")
+    assert "--target-accuracy" in line and "not in the range" in line
+    assert (tmp_path / "a-file").read_text() == "mine"
+
+
+def test_calibrate_refuses_data_it_cannot_fit_on(dataset, tmp_path: Path) -> None:
+    """Each of these used to write a calibration (or crash); the file must stay unwritten."""
+    train = dataset("fer2013-train")
+    output = tmp_path / "fer.calibration.json"
+
+    def refused(data: Path, *options: str) -> str:
+        line = _error("calibrate", "--data", str(data), "--output", str(output), *options)
+        assert not output.exists()
+        return line
+
+    few = _subset(train, tmp_path / "few", 2, keep=is_held_out)
+    assert "only 14 readable validation images" in refused(few)
+    assert "calibrate needs at least 100" in refused(few)
+    happy = tmp_path / "happy" / "happy"
+    happy.mkdir(parents=True)
+    for image in [p for p in sorted((train / "happy").iterdir()) if is_held_out(p)][:110]:
+        (happy / image.name).symlink_to(image)
+    assert "the validation images are all happy" in refused(happy.parent)
+    swapped = tmp_path / "swapped"
+    for shown, named in (("happy", "sad"), ("sad", "happy")):
+        (swapped / named).mkdir(parents=True)
+        for image in [p for p in sorted((train / shown).iterdir()) if is_held_out(p)][:60]:
+            (swapped / named / image.name).symlink_to(image)
+    line = refused(swapped)
+    assert "no confidence threshold makes its 120 validation images 75.0% right" in line
+    training = _subset(train, tmp_path / "training", 3, keep=lambda p: not is_held_out(p))
+    assert "none of its 21 images is in the validation tenth" in refused(training)
+
+
+def test_calibrate_leaves_unreadable_validation_files_out(dataset, tmp_path: Path) -> None:
+    data = _subset(dataset("fer2013-train"), tmp_path / "data", 20, keep=is_held_out)
+    broken = next(f"broken{i}.jpg" for i in range(1000) if is_held_out(f"broken{i}.jpg"))
+    _bad_images(data / "sad", broken)
+    output = tmp_path / "fer.calibration.json"
+    result = runner.invoke(app, ["eval", "calibrate", "--data", str(data), "--output",
+                                 str(output)])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 files that are not readable images" in result.output
+    assert json.loads(output.read_text())["fitted_on"].startswith("140 validation images")
 
 
 @pytest.mark.parametrize("command", ["expression", "age", "calibrate"])

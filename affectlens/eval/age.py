@@ -6,12 +6,14 @@ measure whether the model errs more for some groups; no model ever sees them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from affectlens.errors import InputError
 from affectlens.eval.datasets import AgeSet
-from affectlens.eval.faces import FaceMode, Progress, batched, load_crops
+from affectlens.eval.faces import FaceMode, Progress, batched, load_faces, readable_faces
 from affectlens.eval.metrics import bootstrap_interval, mean_absolute_error
 from affectlens.models.age import AgeEstimator
 from affectlens.types import AGE_BANDS, age_band
@@ -25,6 +27,7 @@ class AgePredictions:
     predicted: np.ndarray  # NaN where no face was found
     genders: np.ndarray
     races: np.ndarray
+    unreadable: list[Path] = field(default_factory=list)  # left out of every figure
 
 
 def predict_ages(
@@ -33,12 +36,15 @@ def predict_ages(
     mode: FaceMode = FaceMode.crops,
     progress: Progress | None = None,
 ) -> AgePredictions:
-    crops, found = load_crops(dataset.paths, estimator.template, mode, progress=progress)
-    predicted = batched(estimator.predict, crops).astype(np.float64)
-    predicted[~found] = np.nan
+    faces = readable_faces(
+        dataset.root, load_faces(dataset.paths, estimator.template, mode, progress=progress)
+    )
+    predicted = batched(estimator.predict, faces.crops).astype(np.float64)
+    predicted[~faces.found] = np.nan
+    kept = faces.kept
     return AgePredictions(
-        np.array(dataset.ages, np.float64), predicted,
-        np.array(dataset.genders), np.array(dataset.races),
+        np.array(dataset.ages, np.float64)[kept], predicted,
+        np.array(dataset.genders)[kept], np.array(dataset.races)[kept], faces.unreadable,
     )
 
 
@@ -68,6 +74,7 @@ class AgeReport:
     races_adult: list[GroupError]
     race_gap_adult: float
     gender_gap: float
+    unreadable_images: int = 0  # files that are not images: not scored, only counted
 
 
 def _groups(
@@ -86,7 +93,10 @@ def _groups(
 
 
 def _gap(groups: list[GroupError]) -> float:
-    return max(g.mae for g in groups) - min(g.mae for g in groups) if groups else float("nan")
+    """Largest minus smallest group MAE; NaN (not 0) with fewer than two groups to compare."""
+    if len(groups) < 2:
+        return float("nan")
+    return max(g.mae for g in groups) - min(g.mae for g in groups)
 
 
 def evaluate_ages(
@@ -95,6 +105,11 @@ def evaluate_ages(
 ) -> AgeReport:
     """Errors over the images where a face was found; misses are counted and reported."""
     found = ~np.isnan(predictions.predicted)
+    if not found.any():
+        raise InputError(
+            f"{data}: no face found in any of the {len(found)} images, so there is nothing to "
+            "measure; are they face images? (--mode crops takes each image as a face crop)"
+        )
     t, p = predictions.truth[found], predictions.predicted[found]
     genders, races = predictions.genders[found], predictions.races[found]
     bands = np.array([age_band(a) for a in t])
@@ -119,4 +134,5 @@ def evaluate_ages(
         races_adult=race_groups,
         race_gap_adult=_gap(race_groups),
         gender_gap=_gap(gender_groups),
+        unreadable_images=len(predictions.unreadable),
     )

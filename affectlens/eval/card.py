@@ -124,6 +124,11 @@ def pct(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{100 * value:.1f}%"
 
 
+def years(value: float) -> str:
+    """An age error, or n/a where the data has no one to measure it on (no one over 60...)."""
+    return "n/a" if not math.isfinite(value) else f"{value:.2f}"
+
+
 def interval(ci: tuple[float, float], percent: bool = True) -> str:
     low, high = ci
     return f"{pct(low)} to {pct(high)}" if percent else f"{low:.3f} to {high:.3f}"
@@ -144,6 +149,8 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
         + (f"; {report.missed_faces} images where no face was found count as errors"
            if report.mode == "detect" else "")
         + ". Intervals are 95% bootstrap intervals over images."
+        + (f" {report.unreadable_images} files that are not readable images are left out."
+           if report.unreadable_images else "")
     )
     if report.left_out:
         card.text("Classes this model does not predict, left out: " + ", ".join(
@@ -183,15 +190,17 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
         f"{report.images} images from {report.data} ({report.malformed_names} malformed file "
         f"names skipped), faces taken as {report.mode}; {report.missed_faces} without a face "
         "found are left out of the errors. Mean error is estimated minus true age."
+        + (f" {report.unreadable_images} files that are not readable images are left out."
+           if report.unreadable_images else "")
     )
     card.heading("Summary")
     card.table(["measure", "value"], [
         ["MAE, years", f"{report.mae:.2f} (95% interval {report.mae_ci[0]:.2f} to "
                        f"{report.mae_ci[1]:.2f})"],
         ["mean error, years", f"{report.mean_error:+.2f}"],
-        ["MAE at 60 and over", f"{report.mae_60_plus:.2f}"],
-        ["largest gap between race groups (adults, MAE)", f"{report.race_gap_adult:.2f}"],
-        ["gap between gender groups (MAE)", f"{report.gender_gap:.2f}"],
+        ["MAE at 60 and over", years(report.mae_60_plus)],
+        ["largest gap between race groups (adults, MAE)", years(report.race_gap_adult)],
+        ["gap between gender groups (MAE)", years(report.gender_gap)],
     ])
     header = ["group", "n", "MAE (95% interval)", "mean error"]
     card.heading("Per age band")

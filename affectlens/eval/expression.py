@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from affectlens.errors import InputError
 from affectlens.eval.datasets import ExpressionSet
-from affectlens.eval.faces import FaceMode, Progress, batched, load_crops
+from affectlens.eval.faces import FaceMode, Progress, batched, load_faces, readable_faces
 from affectlens.eval.metrics import (
     accuracy,
     bootstrap_interval,
@@ -27,11 +29,13 @@ MISSED = -1
 
 @dataclass
 class ExpressionPredictions:
-    """Uncalibrated logits per image (zeros where no face was found) and the true labels."""
+    """Uncalibrated logits per readable image (zeros where no face was found), the true labels,
+    and the files that could not be read (left out of every figure)."""
 
     truth: np.ndarray
     logits: np.ndarray
     found: np.ndarray
+    unreadable: list[Path] = field(default_factory=list)
 
 
 def predict_expressions(
@@ -40,10 +44,13 @@ def predict_expressions(
     mode: FaceMode = FaceMode.crops,
     progress: Progress | None = None,
 ) -> ExpressionPredictions:
-    crops, found = load_crops(dataset.paths, classifier.template, mode, progress=progress)
-    logits = batched(classifier.logits, crops)
-    logits[~found] = 0.0
-    return ExpressionPredictions(np.array(dataset.labels), logits, found)
+    faces = readable_faces(
+        dataset.root, load_faces(dataset.paths, classifier.template, mode, progress=progress)
+    )
+    logits = batched(classifier.logits, faces.crops)
+    logits[~faces.found] = 0.0
+    truth = np.array(dataset.labels)[faces.kept]
+    return ExpressionPredictions(truth, logits, faces.found, faces.unreadable)
 
 
 @dataclass
@@ -69,6 +76,7 @@ class ExpressionReport:
     coverage: float
     covered_accuracy: float
     reliability: dict[str, list[float]] = field(repr=False)
+    unreadable_images: int = 0  # files that are not images: not scored, only counted
 
 
 def _labels(logits: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -88,6 +96,11 @@ def evaluate_expressions(
     """Metrics over every image: a missed face counts as a wrong answer for accuracy and F1.
     Calibration figures use the images where a face was found (a miss has no confidence)."""
     truth, found = predictions.truth, predictions.found
+    if not found.any():
+        raise InputError(
+            f"{data}: no face found in any of the {len(truth)} images, so there is nothing to "
+            "measure; are they face images? (--mode crops takes each image as a face crop)"
+        )
     predicted = _labels(predictions.logits, found)
     present = sorted(set(truth.tolist()))
     matrix = confusion_matrix(truth, predicted, len(EXPRESSIONS))
@@ -127,4 +140,5 @@ def evaluate_expressions(
             "accuracy": np.nan_to_num(bins.accuracy).tolist(),
             "count": bins.count.tolist(),
         },
+        unreadable_images=len(predictions.unreadable),
     )

@@ -9,6 +9,7 @@ landmark alignment; an image where no face is found is reported as missed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -49,17 +50,33 @@ def resized(image: np.ndarray, template: CropTemplate) -> np.ndarray:
     return cv2.resize(image, (template.size, template.size), interpolation=interpolation)
 
 
-def load_crops(
+def _shape(template: CropTemplate) -> tuple[int, ...]:
+    size = template.size
+    return (size, size) if template.grey else (size, size, 3)
+
+
+@dataclass
+class FaceCrops:
+    """Model inputs for the readable images, whether a face was found in each, and the files
+    that could not be read: those are data errors, so they are reported rather than scored."""
+
+    crops: np.ndarray
+    found: np.ndarray
+    kept: list[int] = field(default_factory=list)  # the index in ``paths`` of each crop
+    unreadable: list[Path] = field(default_factory=list)
+
+
+def load_faces(
     paths: Sequence[Path],
     template: CropTemplate,
     mode: FaceMode,
     detector: FaceDetector | None = None,
     progress: Progress | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(crops for every image, found mask); a missed or unreadable image gets a blank crop."""
-    shape = (template.size, template.size) if template.grey else (template.size, template.size, 3)
-    crops = np.zeros((len(paths), *shape), np.uint8)
+) -> FaceCrops:
+    """Crops of the readable images; a readable image without a face gets a blank crop."""
+    crops = np.zeros((len(paths), *_shape(template)), np.uint8)
     found = np.zeros(len(paths), bool)
+    readable = np.zeros(len(paths), bool)
     if mode == FaceMode.detect and detector is None:
         detector = FaceDetector(min_face_px=10_000)
     for i, path in enumerate(paths):
@@ -69,6 +86,7 @@ def load_crops(
             if progress:
                 progress(1)
             continue
+        readable[i] = True
         if mode == FaceMode.crops:
             crops[i], found[i] = resized(image, template), True
         else:
@@ -79,6 +97,33 @@ def load_crops(
                 crops[i], found[i] = align_faces(canvas, best.keypoints, template)[0], True
         if progress:
             progress(1)
+    kept = np.flatnonzero(readable)
+    return FaceCrops(crops[kept], found[kept], kept.tolist(),
+                     [paths[i] for i in np.flatnonzero(~readable)])
+
+
+def readable_faces(root: Path, faces: FaceCrops) -> FaceCrops:
+    """``faces`` unchanged, or an InputError when not one image could be read."""
+    if not len(faces.crops):
+        if not faces.unreadable:
+            raise InputError(f"{root}: no images to evaluate")
+        raise InputError(f"{root}: none of the {len(faces.unreadable)} files can be read as an "
+                         f"image (first: {faces.unreadable[0]})")
+    return faces
+
+
+def load_crops(
+    paths: Sequence[Path],
+    template: CropTemplate,
+    mode: FaceMode,
+    detector: FaceDetector | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(crops for every image, found mask); a missed or unreadable image gets a blank crop."""
+    faces = load_faces(paths, template, mode, detector, progress)
+    crops = np.zeros((len(paths), *_shape(template)), np.uint8)
+    found = np.zeros(len(paths), bool)
+    crops[faces.kept], found[faces.kept] = faces.crops, faces.found
     return crops, found
 
 
