@@ -267,7 +267,7 @@ def falls_command(
         help="MD4FD: cross-validate by recording (fair on the training data) or judge with the "
         "shipped classifier (fair on data it never saw).")] = False,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
+    resamples: Annotated[int, Resamples] = 1000,
     out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
     frame_size: Annotated[str, typer.Option(
         help="MD4FD: the recordings' frame size WxH (coordinates are fractions of it).")
@@ -281,9 +281,11 @@ def falls_command(
     """
     try:
         width, height = (float(v) for v in frame_size.lower().split("x"))
+        if not (width > 0 and height > 0):
+            raise ValueError
     except ValueError:
         raise typer.BadParameter(
-            f"--frame-size must be WxH, e.g. 640x480, not {frame_size!r}") from None
+            f"--frame-size must be WxH in pixels, e.g. 640x480, not {frame_size!r}") from None
     figures: dict[str, dict] = {}
     with _clear_errors():
         md4fd = data if data.is_file() else data / MD4FD_FILE

@@ -126,6 +126,9 @@ def test_eval_falls_bad_input(tmp_path: Path) -> None:
     broken.write_text('[[[0.1, 0.2], "x"]]')
     result = runner.invoke(app, ["eval", "falls", "--data", str(broken)])
     assert result.exit_code == 2 and "sample 0" in " ".join(result.output.split())
+    for bad in (["--resamples", "0"], ["--frame-size", "0x480"], ["--frame-size", "640"]):
+        result = runner.invoke(app, ["eval", "falls", "--data", str(broken), *bad])
+        assert result.exit_code == 2 and bad[0] in result.output, result.output
     for text, found in (("[]", "an empty list"), ('{"samples": []}', "an object")):
         broken.write_text(text)
         result = runner.invoke(app, ["eval", "falls", "--data", str(broken)])
