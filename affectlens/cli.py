@@ -154,7 +154,7 @@ def analyze_command(
 
       affectlens analyze recordings/ --fps 5 --format parquet --out results/
 
-      affectlens analyze clip.mov --video        # plus clip.annotated.mp4, faces blurred
+      affectlens analyze clip.mov --video        # plus videos/clip.annotated.mp4, blurred
 
       affectlens analyze lobby/ --purpose anonymous_statistics --min-group 10
 

@@ -93,6 +93,9 @@ def expression_command(
     mode: Annotated[FaceMode, Mode] = FaceMode.crops,
     out: Annotated[Path, Out] = Path("affectlens-eval/expression"),
     resamples: Annotated[int, Resamples] = 1000,
+    calibration: Annotated[Path | None, typer.Option(
+        help="A calibration file (from eval calibrate --output) to judge instead of the one "
+        "beside the model's weights.")] = None,
 ) -> None:
     """Accuracy, macro-F1, recall per class, confusion, calibration (ECE) and coverage.
 
@@ -103,12 +106,15 @@ def expression_command(
     """
     with _clear_errors():
         _check_folder(out, "--out")
+        if calibration is not None and not calibration.is_file():
+            raise InputError(f"--calibration {calibration}: no such file")
         dataset = read_expression_folder(data)
         classifier = _load_expression_model(model)
+        fitted = Calibration.load(calibration) if calibration else classifier.calibration
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
             predictions = predict_expressions(dataset, classifier, mode, advance)
         report = evaluate_expressions(
-            predictions, classifier.calibration, model=classifier.name, data=str(data),
+            predictions, fitted, model=classifier.name, data=str(data),
             mode=mode.value, left_out=dataset.left_out, resamples=resamples,
         )
     table = Table("measure", "value", "95% interval", title=f"{classifier.name} on {data}")

@@ -1,6 +1,7 @@
 """How many live cameras this machine sustains: the real supervisor and worker processes.
 
     python benchmarks/camera_capacity.py [--cameras 2,4,6,8,10] [--seconds 20] [--min-face 24]
+        [--full-scan-every 1] [--start-method forkserver|spawn]
 
 Each camera plays a 640x360, 25 fps H.264 file in a loop at real time (one face: the built-in
 public-domain portrait, drifting), analysed at 5 fps by the full pipeline (care purpose:
@@ -36,6 +37,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import cv2
 import numpy as np
@@ -47,7 +49,7 @@ from affectlens.samples import HEIGHT, WIDTH, portrait, write_video
 from affectlens.service.messages import EventStarted, Message, WorkerMetrics, WorkerReady
 from affectlens.service.recorder import Recorder
 from affectlens.service.site import LIVE_ANALYSIS
-from affectlens.service.supervisor import Supervisor
+from affectlens.service.supervisor import StartMethod, Supervisor
 from affectlens.service.worker import CameraSpec
 from affectlens.store import Store
 from affectlens.store.db import sqlite_url
@@ -135,8 +137,8 @@ class Run:
                 and self.p95_ms < 1000 and self.event_p95_ms < 1000)
 
 
-def run(cameras: int, video: Path, folder: Path, seconds: float, config: AnalysisConfig
-        ) -> Run:
+def run(cameras: int, video: Path, folder: Path, seconds: float, config: AnalysisConfig,
+        start_method: StartMethod) -> Run:
     store = Store(sqlite_url(folder / f"capacity-{cameras}.db"))
     for i in range(cameras):
         store.add_camera(f"camera {i}", f"file://{video}", "care_safety", ANALYSIS_FPS)
@@ -146,7 +148,7 @@ def run(cameras: int, video: Path, folder: Path, seconds: float, config: Analysi
         return CameraSpec(camera.id, camera.url, camera.purpose, camera.analysis_fps,
                           distress=EVERY_TRACK, analysis=config, log_level="WARNING")
 
-    supervisor = Supervisor(store, recorder, spec, poll_s=5.0).start()
+    supervisor = Supervisor(store, recorder, spec, poll_s=5.0, start_method=start_method).start()
     try:
         deadline = time.monotonic() + 60 + 10 * cameras
         while recorder.ready_count < cameras and time.monotonic() < deadline:
@@ -216,13 +218,16 @@ def main() -> None:
     parser.add_argument("--full-scan-every", type=float, default=1.0,
                         help="Seconds between full searches for the smallest faces (the "
                         "service's default: 1); 0: every frame.")
+    parser.add_argument("--start-method", choices=get_args(StartMethod), default="forkserver",
+                        help="How worker processes start (the service's default: forkserver).")
     args = parser.parse_args()
     config = AnalysisConfig(**{**LIVE_ANALYSIS, "min_face_px": args.min_face,
                                "full_scan_every_s": args.full_scan_every or None})
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"640x360 at {FPS} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
           f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
-          f"frame), one model thread per worker process")
+          f"frame), one model thread per worker process, workers started by "
+          f"{args.start_method}")
     single, batched = batching(config)
     verdict = "pays" if batched < 0.9 * single else "does not pay"
     print(f"detector per frame: {single:.1f} ms one frame a call, {batched:.1f} ms eight "
@@ -235,7 +240,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         video = one_face_video(Path(folder) / "one_face_25fps.mp4")
         for count in (int(c) for c in args.cameras.split(",")):
-            r = run(count, video, Path(folder), args.seconds, config)
+            r = run(count, video, Path(folder), args.seconds, config, args.start_method)
             print(f"| {r.cameras} | {r.slowest_fps:.2f} | {r.skipped} | {r.p50_ms:.0f} / "
                   f"{r.p95_ms:.0f} | {r.events}, {r.event_p95_ms:.0f} | "
                   f"{r.cpu_per_camera:.2f} | {r.supervisor_cpu:.2f} | {r.others_cpu:.2f} | "

@@ -49,6 +49,23 @@ def test_expression_on_fer_publictest_subset(dataset, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_expression_judges_a_calibration_file_given(dataset, tmp_path: Path) -> None:
+    """--calibration: a candidate calibration is judged without replacing the shipped one."""
+    data = _subset(dataset("fer2013-publictest"), tmp_path / "data", 10)
+    fitted = tmp_path / "fer.calibration.json"
+    fitted.write_text(json.dumps({"temperature": 3.0, "abstain_below": 0.3}))
+    plain = _run("expression", "--data", str(data), "--out", str(tmp_path / "plain"),
+                 "--resamples", "20")
+    judged = _run("expression", "--data", str(data), "--out", str(tmp_path / "judged"),
+                  "--resamples", "20", "--calibration", str(fitted))
+    assert (plain["temperature"], judged["temperature"]) == (1.0, 3.0)
+    assert judged["abstain_below"] == 0.3 and judged["ece"] != plain["ece"]
+    assert judged["ece_uncalibrated"] == pytest.approx(plain["ece_uncalibrated"])
+    assert judged["accuracy"] == plain["accuracy"]  # T never changes the top class
+    said = _error("expression", "--data", str(data), "--calibration", str(tmp_path / "no.json"))
+    assert "--calibration" in said and "no such file" in said
+
+
 def test_expression_on_ckplus_through_the_detector(dataset, tmp_path: Path) -> None:
     data = _subset(dataset("ckplus48"), tmp_path / "data", 8)
     report = _run("expression", "--data", str(data), "--mode", "detect", "--out",

@@ -132,9 +132,12 @@ def test_lying_down_in_a_bed_zone_is_not_a_fall(classifier: FallClassifier) -> N
 def test_slow_controlled_lie_down_is_lying_not_a_fall(classifier: FallClassifier) -> None:
     """Same start and end as the fall, but 2.5 s instead of 0.6 s: the classifier's call."""
     rule = FallRule(FallSettings(), classifier)
-    frames = standing(2) + move(2.5, STAND, FLOOR, 2, 88)
-    assert run(rule, frames + hold(2, lambda t: [(1, body(FLOOR, 88))])) == []
+    upright = standing(2)
+    assert run(rule, upright) == [] and np.isnan(rule.probabilities()[1])  # not judged yet
+    frames = move(2.5, STAND, FLOOR, 2, 88) + hold(2, lambda t: [(1, body(FLOOR, 88))])
+    assert run(rule, frames, start=len(upright) / FPS) == []
     assert rule.states()[1] == "lying"
+    assert rule.probabilities()[1] < classifier.threshold  # why: the classifier's call
 
 
 def test_lying_on_the_floor_without_a_fall_becomes_a_long_lie(classifier: FallClassifier

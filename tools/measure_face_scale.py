@@ -3,7 +3,7 @@
 Pastes real face crops at many sizes and places into a neutral grey 128x128 canvas and prints
 the recall per size; MIN_FACE_FRACTION in affectlens/models/face_detector.py comes from here.
 
-    python tools/measure_face_scale.py [--faces DIR]
+    python tools/measure_face_scale.py [--faces DIR] [--count 200] [--threshold 0.78]
 
 --faces: a folder of face crops (default: the UTKFace crops unpacked under /tmp/data/utkface,
 see ../shared/data/README.md); the face fills about 60% of each UTKFace crop.
@@ -26,9 +26,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--faces", type=Path, default=Path("/tmp/data/utkface"))
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--threshold", type=float, default=0.78,
+                        help="Detector score needed (affectlens's default: 0.78).")
     args = parser.parse_args()
     files = sorted(args.faces.glob("*.jpg"))[: args.count]
-    detector = FaceDetector(min_face_px=10_000)  # whole-input level only: one tile
+    # whole-input level only: one tile
+    detector = FaceDetector(min_face_px=10_000, score_threshold=args.threshold)
     rng = np.random.default_rng(0)
     print("face (60% of crop) -> detector box, as a share of the input; recall")
     for fraction in (0.08, 0.10, 0.12, 0.14, 0.16, 0.18, 0.20, 0.25, 0.3, 0.45, 0.6, 0.8):

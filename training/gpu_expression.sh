@@ -7,7 +7,7 @@
 #
 # DATA is the FER2013 train/ folder or the .npz that `train_expression.py --save-data` writes
 # (it needs no affectlens install on the GPU machine). Each stage fits its epochs into its
-# seconds (measured on its first epoch). The student ends in RUN/student/ (ONNX, best.pt,
+# seconds (measured on its second epoch). The student ends in RUN/student/ (ONNX, best.pt,
 # training.json); every stage's log is appended to RUN/gpu.log. Extra arguments for every
 # stage (for a smoke test: "--limit 256 --epochs 2") go in $STAGE_ARGS.
 #

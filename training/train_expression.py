@@ -17,8 +17,9 @@ in one command that fits a 10-minute slot.
 ``--data`` takes the FER2013 ``train/`` folder or an ``.npz`` written by ``--save-data`` (the
 same images, split already made), which needs no affectlens install: that is how the data
 travels to a GPU machine. ``--time-budget`` fits the epochs into a wall-clock budget, measured
-on the first epoch. Training resumes from ``OUT/checkpoint.pt`` when it exists. The device is
-chosen automatically (CUDA if present, with bfloat16 autocast) and logged.
+on the second epoch (the first also pays for cuDNN's kernel search). Training resumes from
+``OUT/checkpoint.pt`` when it exists. The device is chosen automatically (CUDA if present,
+with bfloat16 autocast) and logged.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ def train(args: argparse.Namespace) -> None:
         net.parameters(), lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=5e-4
     )
     steps_per_epoch = math.ceil(len(train_split["y"]) / preset.batch)
-    plan = {"epochs": preset.epochs}  # may shrink to fit --time-budget after the first epoch
+    plan = {"epochs": preset.epochs}  # may shrink to fit --time-budget after the second epoch
 
     def lr_at(step: int) -> float:
         if step < steps_per_epoch:  # one epoch of warm-up

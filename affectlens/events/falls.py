@@ -180,6 +180,11 @@ class FallRule:
         """Current state of every person the rule remembers (unseen fallen people included)."""
         return {tid: p.state for tid, p in self._people.items()}
 
+    def probabilities(self) -> dict[int, float]:
+        """The classifier's p(fall) when each person's floor posture was last judged (NaN
+        before that): why a fall was or was not called."""
+        return {tid: p.probability for tid, p in self._people.items()}
+
     def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray) -> list[FallEvent]:
         """bodies: (N, 11, 3) x, y pixels and score in FALL_JOINTS order; ids < 1 are skipped."""
         self._now = max(self._now, time_s)
