@@ -6,7 +6,7 @@
    on both sides): sensitivity and specificity per sequence (targets >= 95% / >= 98%) and per
    recording, for the classifier alone and for the whole rule run frame by frame; each
    recording's last frame held for the long-lie time, which give a long lie; the rule at
-   15, 10 and 5 frames a second; other fold draws; the untilted-torso probability's effect.
+   15, 10 and 5 frames a second; other fold draws; the rule's probability threshold.
 2. fall-01-cam0.mp4, its RGB half, through pose, tracking and the rule: the fall event must
    come between labelled frame 83 and 2 s after frame 113; the long lie N s after the first
    floor frame. The clip ends 1.8 s after the fall, so its last frame is held (repeated at
@@ -127,8 +127,8 @@ def missed_recordings(sequences: list, groups: np.ndarray, recordings_: Outcome)
 
 
 def other_choices(sequences: list) -> None:
-    """How much the figures depend on the fold draw, and what the stricter probability for an
-    untilted torso (FallSettings.untilted_probability) buys."""
+    """How much the figures depend on the fold draw, and what the rule's probability threshold
+    (FallSettings.min_probability), above the classifier's own, buys."""
     print("  other fold draws (seed 0 above), confusion per sequence: classifier | rule | "
           "stitched recordings")
     for seed in (1, 2, 3):
@@ -136,9 +136,9 @@ def other_choices(sequences: list) -> None:
         print(f"    seed {seed}: {_counts(r.classifier)} | {_counts(r.rule)} | "
               f"{_counts(r.recordings)}")
     threshold = FallClassifier.load().threshold
-    r = cross_validate(sequences, folds=5, settings=FallSettings(untilted_probability=threshold))
-    print(f"  untilted torso needs only the classifier's {threshold:g} (not "
-          f"{FallSettings().untilted_probability:g}): rule {_counts(r.rule)} | stitched "
+    r = cross_validate(sequences, folds=5, settings=FallSettings(min_probability=threshold))
+    print(f"  a fall at the classifier's own p >= {threshold:g} (not "
+          f"{FallSettings().min_probability:g}): rule {_counts(r.rule)} | stitched "
           f"{_counts(r.recordings)}")
 
 

@@ -100,6 +100,16 @@ def test_fall_then_long_lie(classifier: FallClassifier) -> None:
     assert rule.states()[1] == "on_floor"
 
 
+def test_min_probability_decides_between_fall_and_lying(classifier: FallClassifier) -> None:
+    frames = fall_frames() + hold(1, lambda t: [(1, body(FLOOR, 88))])
+    rule = FallRule(FallSettings(), classifier)
+    assert [e.kind for e in run(rule, frames)] == ["fall"]
+    p = rule.probabilities()[1]
+    assert p >= FallSettings().min_probability
+    strict = FallRule(FallSettings(min_probability=p + (1 - p) / 2), classifier)
+    assert run(strict, frames) == [] and strict.states()[1] == "lying"
+
+
 def test_fall_then_getting_up_recovers(classifier: FallClassifier) -> None:
     rule = FallRule(FallSettings(long_lie_s=10.0, recover_s=1.0), classifier)
     frames = fall_frames() + hold(1, lambda t: [(1, body(FLOOR, 88))])
