@@ -5,6 +5,7 @@ Every file here is made in a temporary folder (no shared data needed).
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import av
@@ -167,6 +168,39 @@ def test_huge_image_is_scaled_not_fatal(tmp_path: Path, pipeline) -> None:
     assert row["message"].startswith(f"{path}: ")
     assert f"scaled to {max_side}x{max_side}" in row["message"]
     assert len(result.frames) == 0
+
+
+def _png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares width x height pixels but holds almost no data: what a
+    "decompression bomb" looks like before it is decoded."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (len(data).to_bytes(4, "big") + kind + data
+                + zlib.crc32(kind + data).to_bytes(4, "big"))
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize(("width", "height"), [(13_000, 12_000), (40_000, 40_000)])
+def test_image_declaring_too_many_pixels_is_refused_before_decoding(
+        tmp_path: Path, pipeline, width: int, height: int) -> None:
+    path = _png_header(tmp_path / "bomb.png", width, height)
+    result = affectlens.analyze(path, pipeline=pipeline)
+    assert_error(only_source(result), path, "million affectlens decodes; scale it down first")
+
+
+def test_large_jpeg_is_decoded_reduced_and_reports_its_true_size(tmp_path: Path, pipeline
+                                                                ) -> None:
+    image = np.full((6_000, 9_000, 3), 90, np.uint8)
+    path = tmp_path / "large.jpg"
+    assert cv2.imwrite(str(path), image)
+    del image
+    result = affectlens.analyze(path, pipeline=pipeline)
+    row = only_source(result)
+    assert (row["width"], row["height"]) == (9_000, 6_000)  # the file's, not the decoded size
+    max_side = pipeline.config.max_image_side
+    assert f"9000x6000 scaled to {max_side}x{round(max_side * 6_000 / 9_000)}" in row["message"]
 
 
 def test_folder_mixing_good_and_bad(made, pipeline, tmp_path: Path) -> None:
