@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -13,12 +13,6 @@ from affectlens.errors import ModelError
 
 Device = Literal["cpu", "cuda", "auto"]
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-
-class BatchModel(Protocol):
-    """What every model offers: one call on a batch, arrays back."""
-
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 def providers_for(device: Device) -> list[str]:

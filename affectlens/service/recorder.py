@@ -103,10 +103,6 @@ class Recorder:
             # WorkerStopped, which follows it there, forgets the rest.
             return len(keys)
 
-    def open_keys(self) -> list[str]:
-        with self._lock:
-            return list(self._open)
-
     def forget(self, camera_id: int) -> None:
         """A deleted or disabled camera: its live state, preview and metrics go. Its worker's
         last event ends and counts, possibly still on their way, are stored all the same."""
