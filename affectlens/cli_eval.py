@@ -246,6 +246,7 @@ def calibrate_command(
             fitted_on=f"{len(truth)} validation images of {data.name} (affectlens eval calibrate)",
         )
         path = output or classifier.calibration_path
+        replaced = Calibration.load(path) if path.is_file() else None
         try:
             calibration.save(path)
         except OSError as error:
@@ -261,6 +262,10 @@ def calibrate_command(
         f"{pct(coverage)} of the validation faces labelled)\n"
         f"wrote {path}", highlight=False,
     )
+    if replaced is not None:
+        console.print(f"it replaced temperature {replaced.temperature:.3f}, abstain below "
+                      f"{replaced.abstain_below:.3f} ({replaced.fitted_on}); --output writes "
+                      "elsewhere", highlight=False)
 
 
 @eval_app.command("falls")

@@ -107,6 +107,14 @@ def test_calibrate_fits_on_the_validation_split_only(dataset, tmp_path: Path) ->
     fitted = json.loads(output.read_text())
     assert 0.05 < fitted["temperature"] < 20 and 0 <= fitted["abstain_below"] <= 1
     assert fitted["fitted_on"].startswith("280 validation images")
+    assert "replaced" not in result.output
+    output.write_text(json.dumps({"temperature": 9.5, "abstain_below": 0.125,
+                                  "fitted_on": "an older fit"}))
+    result = runner.invoke(app, ["eval", "calibrate", "--data", str(data), "--output",
+                                 str(output)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "it replaced temperature 9.500, abstain below 0.125" in said
+    assert "(an older fit)" in said
 
 
 def test_eval_on_made_up_folder_and_bad_paths(tmp_path: Path, portrait: np.ndarray) -> None:
