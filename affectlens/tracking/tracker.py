@@ -13,6 +13,7 @@ from trackers import ByteTrackTracker
 from affectlens.types import FaceDetections
 
 UNTRACKED = -1
+REFERENCE_FPS = 30.0  # the frame rate trackers' lost_track_buffer is counted in
 
 
 class BoxTracker:
@@ -23,7 +24,9 @@ class BoxTracker:
                  high_confidence: float | None = None) -> None:
         options = {} if high_confidence is None else {"high_conf_det_threshold": high_confidence}
         self._tracker = ByteTrackTracker(
-            lost_track_buffer=max(1, round(lost_track_seconds * analysis_fps)),
+            # trackers counts this buffer in frames at 30 fps and scales it by frame_rate / 30
+            # itself: in our frames it would count the frame rate twice.
+            lost_track_buffer=max(1, round(lost_track_seconds * REFERENCE_FPS)),
             frame_rate=analysis_fps,
             track_activation_threshold=activation,
             minimum_consecutive_frames=1,

@@ -1,0 +1,38 @@
+"""Track continuity in seconds: a face or person missed for less than ``lost_track_seconds``
+keeps its track number at every analysis rate, and one missed for longer gets a new one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from affectlens.tracking.tracker import BoxTracker
+
+BOX = np.array([[100.0, 100.0, 160.0, 160.0]])
+SCORE = np.array([0.95])
+
+
+def id_after_gap(fps: float, gap_s: float, lost_track_seconds: float = 1.0) -> tuple[int, int]:
+    """The track number before and after ``gap_s`` seconds with no detection."""
+    tracker = BoxTracker(fps, lost_track_seconds, activation=0.5)
+    first = [tracker.track(BOX, SCORE)[0] for _ in range(5)][-1]
+    for _ in range(round(gap_s * fps)):
+        tracker.track(np.zeros((0, 4)), np.zeros(0))
+    return int(first), int(tracker.track(BOX, SCORE)[0])
+
+
+@pytest.mark.parametrize("fps", [2.0, 5.0, 10.0, 30.0])
+def test_a_gap_shorter_than_lost_track_seconds_keeps_the_number(fps: float) -> None:
+    before, after = id_after_gap(fps, gap_s=0.8)
+    assert before == after == 1
+
+
+@pytest.mark.parametrize("fps", [2.0, 5.0, 10.0, 30.0])
+def test_a_longer_gap_starts_a_new_track(fps: float) -> None:
+    before, after = id_after_gap(fps, gap_s=2.0)
+    assert before == 1 and after != before
+
+
+def test_lost_track_seconds_is_honoured() -> None:
+    assert id_after_gap(5.0, gap_s=2.4, lost_track_seconds=3.0) == (1, 1)
+    assert id_after_gap(5.0, gap_s=0.6, lost_track_seconds=0.4)[1] != 1
