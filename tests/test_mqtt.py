@@ -15,6 +15,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from netutil import free_port
+from waiting import wait_until
 
 from affectlens.service.mqtt import MqttPublisher
 from affectlens.store import Store
@@ -25,8 +26,8 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 class Broker:
     """Mosquitto in a child process on a free port of 127.0.0.1."""
 
-    def __init__(self, config_dir: Path) -> None:
-        self.port = free_port()
+    def __init__(self, config_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         config = config_dir / "mosquitto.conf"
         config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(config)],
@@ -44,12 +45,16 @@ class Broker:
         self.process.wait()
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Broker:
+def need_mosquitto() -> None:
     if not Path(MOSQUITTO).exists():
         if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
             pytest.fail("mosquitto is not installed but services are required")
         pytest.skip("no mosquitto broker (Debian package mosquitto; .ci/run installs it)")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Broker:
+    need_mosquitto()
     broker = Broker(tmp_path)
     yield broker
     broker.kill()
@@ -134,3 +139,28 @@ def test_a_broker_that_dies_gives_dead_letters(store: Store, broker: Broker) -> 
     (letter,) = store.dead_letters()
     # Depending on whether paho has noticed the lost connection yet, either reason is right.
     assert "not published" in letter.last_error or "no acknowledgement" in letter.last_error
+
+
+def test_a_broker_that_starts_late_gets_the_later_events(store: Store, tmp_path: Path) -> None:
+    """Down when the service starts: events before it comes up are dead letters, and once paho
+    has reconnected, events are published again (they were all dead letters before)."""
+    need_mosquitto()
+    early, later, *_ = _events(store)
+    port = free_port()
+    publisher = MqttPublisher(store, "127.0.0.1", port, timeout_s=1)
+    broker = None
+    try:
+        assert not publisher.publish(early)
+        broker = Broker(tmp_path, port)
+        listener = Subscriber(port, "affectlens/cameras/+/events/#")
+        wait_until(publisher.client.is_connected, 40, "paho reconnects to the late broker")
+        assert publisher.publish(later)
+        wait_until(lambda: listener.messages, 5, "the later event arrives")
+        listener.close()
+    finally:
+        publisher.close()
+        if broker:
+            broker.kill()
+    (letter,) = store.dead_letters()
+    assert letter.event_id == early.id and "at start: ConnectionRefusedError" in letter.last_error
+    assert listener.messages[0][1]["event"]["id"] == later.id

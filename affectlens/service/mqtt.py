@@ -2,13 +2,15 @@
 
 Topic: ``<prefix>/cameras/<camera id>/events/<kind>`` (QoS 1), so a subscriber can take one
 camera (``affectlens/cameras/3/events/#``) or one kind everywhere
-(``affectlens/cameras/+/events/distress``). The payload is the webhook's. A message the broker
-does not acknowledge within the timeout (broker down, network gone) becomes a dead letter.
+(``affectlens/cameras/+/events/distress``). The payload is the webhook's. An event that cannot
+be published within the timeout (no connection to the broker, or no acknowledgement from it)
+becomes a dead letter and is not sent later; paho keeps reconnecting for the next events.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import paho.mqtt.client as mqtt
 
@@ -42,8 +44,15 @@ class MqttPublisher:
 
     def publish(self, event: Event) -> bool:
         body = json.dumps({"event": event_payload(event)}, separators=(",", ":"))
-        error = self._connect_error or ""
-        if not self._connect_error:
+        deadline = time.monotonic() + self.timeout_s  # connecting, or reconnecting
+        while not self.client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self.client.is_connected():
+            # Not handed to paho, which would queue it and send it after reconnecting: it is a
+            # dead letter now, and must not also arrive later.
+            error = "not connected to the broker (paho is reconnecting" + (
+                f"; at start: {self._connect_error})" if self._connect_error else ")")
+        else:
             info = self.client.publish(self.topic(event), body, qos=1)
             try:
                 info.wait_for_publish(self.timeout_s)
