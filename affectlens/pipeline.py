@@ -81,7 +81,8 @@ class Pipeline:
         tracker = (
             FaceTracker(analysis_fps, cfg.lost_track_seconds) if analysis_fps else None
         )
-        smoother = ExpressionSmoother(cfg.smoothing_tau_s, cfg.switch_margin, self.min_confidence)
+        smoother = ExpressionSmoother(cfg.smoothing_tau_s, cfg.switch_margin, self.min_confidence,
+                                      forget_after_s=cfg.lost_track_seconds + 1.0)
         return SourceState(tracker, smoother)
 
     def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:

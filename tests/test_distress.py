@@ -109,3 +109,18 @@ def test_crying_then_laughing_video(wolfgang) -> None:
     assert events, "the crying at the start is sustained distress"
     assert events[0].started_s < 0.3 * duration
     assert all(e.ended_s < 0.8 * duration for e in events)  # the laughing end is not
+
+
+def test_a_face_that_leaves_ends_its_event_where_it_was_last_seen() -> None:
+    """expire() runs every frame, faces or not: the event does not stay open until shutdown,
+    and tracks that will never come back are not remembered for ever."""
+    rule = DistressRule(DistressSettings(hold_s=1, max_gap_s=2, cooldown_s=30))
+    (event,) = feed(rule, [(3, SAD)])
+    assert rule.expire(4.0) == [] and event.ended_s is None  # unseen 1.2 s: not yet
+    assert rule.expire(5.0) == [event] and event.ended_s == pytest.approx(2.8)
+    assert rule.finish() == []  # ended once, not again at shutdown
+    assert feed(rule, [(3, SAD)], start=10) == []  # still in its cool-down: remembered
+    for n in range(1000):  # a busy day's faces, each seen once
+        rule.update(100 + n, 20.0 + n, HAPPY)
+    rule.expire(1100.0)
+    assert len(rule._tracks) <= 2

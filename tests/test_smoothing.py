@@ -84,3 +84,14 @@ def test_tracks_are_smoothed_independently() -> None:
         _, a = smoother.update(1, probs(happy=0.9), i / 10)
         _, b = smoother.update(2, probs(sad=0.9), i / 10)
     assert (a, b) == ("happy", "sad")
+
+
+def test_tracks_unseen_long_are_forgotten() -> None:
+    smoother = ExpressionSmoother(forget_after_s=2.0)
+    for n in range(500):  # faces passing by, each seen once a second apart
+        smoother.update(n, probs(happy=0.9), float(n))
+    assert len(smoother._tracks) <= 4
+    kept = ExpressionSmoother()  # no horizon: the offline default before it was set
+    for n in range(50):
+        kept.update(n, probs(happy=0.9), float(n))
+    assert len(kept._tracks) == 50

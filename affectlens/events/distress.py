@@ -3,8 +3,9 @@ above a threshold for a while.
 
 One bad frame is not distress, and neither is a grimace: the rule fires only after the
 probability has stayed high for ``hold_s`` seconds without a gap in observation, ends when it
-falls below ``threshold - release_margin`` (hysteresis, so it does not flap), and stays quiet
-for that track for ``cooldown_s`` after an event ends.
+falls below ``threshold - release_margin`` (hysteresis, so it does not flap) or when the face
+has not been seen for ``max_gap_s`` (at its last sighting), and stays quiet for that track for
+``cooldown_s`` after an event ends.
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ class DistressRule:
                                         float(np.mean(track.values)))
             changed.append(track.event)
         return changed
+
+    def expire(self, time_s: float) -> list[DistressEvent]:
+        """Tracks unseen for more than ``max_gap_s`` (the face left, or got a new track number):
+        their open event ends when they were last seen, and they are forgotten once their
+        cool-down is over. Call it every frame, seen faces or not."""
+        s, ended = self.settings, []
+        for track_id, track in list(self._tracks.items()):
+            if time_s - track.last_s > s.max_gap_s:
+                ended += self._close(track, track.last_s)
+                if time_s >= track.quiet_until:
+                    del self._tracks[track_id]
+        return ended
 
     def finish(self) -> list[DistressEvent]:
         """End every open event at its track's last observation (end of a video, shutdown)."""

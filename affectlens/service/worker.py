@@ -262,6 +262,8 @@ class CameraLoop:
                     for event in self.rule.update(int(track_id), frame.timestamp,
                                                   analysis.smoothed_probs[i]):
                         self._distress(event, live.timestamp, live, analysis)
+        for event in self.rule.expire(frame.timestamp):  # faces that left
+            self._distress(event, live.timestamp)
         blurred = None  # this frame blurred as JPEG, made once for clip, snapshot and preview
         if self.people is not None and self._body is not None:
             (body,) = self.people.analyse([frame], self._body)

@@ -27,10 +27,15 @@ class ExpressionSmoother:
     tau_s: float = 1.0
     switch_margin: float = 0.1
     min_confidence: float = 0.4
+    # A track unseen this long is forgotten: its tracker gives a returning face a new number
+    # by then, and a live camera would otherwise remember every face it ever saw.
+    forget_after_s: float | None = None
     _tracks: dict[int, _TrackState] = field(default_factory=dict)
+    _swept: float = float("-inf")
 
     def update(self, track_id: int, probs: np.ndarray, time: float) -> tuple[np.ndarray, str]:
         """The track's smoothed probabilities and its dominant label after this observation."""
+        self._forget(time)
         state = self._tracks.get(track_id)
         if state is None:
             label = self._first_label(probs)
@@ -41,6 +46,14 @@ class ExpressionSmoother:
         state.time = time
         state.label = self._next_label(state.label, state.probs)
         return state.probs.copy(), state.label
+
+    def _forget(self, time: float) -> None:
+        """Drop tracks unseen for forget_after_s (looked at once a second of stream time)."""
+        if self.forget_after_s is None or time - self._swept < 1.0:
+            return
+        self._swept = time
+        self._tracks = {k: v for k, v in self._tracks.items()
+                        if time - v.time <= self.forget_after_s}
 
     def label_once(self, probs: np.ndarray) -> str:
         """The label of a face seen only once (an image, or a face not yet tracked)."""
