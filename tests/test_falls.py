@@ -267,6 +267,20 @@ def test_inactivity_in_a_zone(classifier: FallClassifier) -> None:
     assert moved == events and events[0].ended_s is not None  # movement ends it
 
 
+def test_movement_counts_in_every_zone_it_is_in(classifier: FallClassifier) -> None:
+    """A chair zone inside a room zone, both watched: someone moving about in the chair is not
+    inactive in either (the first zone looked at used to take the movement)."""
+    room = Zone(name="room", kind="floor", points=((0, 0), (640, 0), (640, 480), (0, 480)),
+                inactivity_minutes=0.05)
+    chair = Zone(name="armchair", kind="chair", points=((150, 150), (300, 150), (300, 300),
+                                                        (150, 300)), inactivity_minutes=0.05)
+    rule = FallRule(FallSettings(zones=(room, chair)), classifier)
+    fidgeting = []
+    for _ in range(4):  # to and fro inside the chair zone, 0.6 torso lengths each way
+        fidgeting += move(0.5, STAND, (230, 200), 2, 2) + move(0.5, (230, 200), STAND, 2, 2)
+    assert run(rule, fidgeting) == []
+
+
 def test_zone_checks() -> None:
     square = Zone(name="floor", kind="floor", points=((0, 0), (10, 0), (10, 10), (0, 10)))
     assert square.contains(5, 5) and not square.contains(15, 5)

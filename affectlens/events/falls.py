@@ -390,13 +390,14 @@ class FallRule:
 
     def _inactivity(self, t: float, seen: list[_Person]) -> list[FallEvent]:
         events = []
-        for zone in self.settings.zones:
-            if zone.inactivity_minutes is None:
-                continue
+        watched = [z for z in self.settings.zones if z.inactivity_minutes is not None]
+        # Once per person, before the zones: a movement counts in every zone it is in
+        # (a bed zone inside a room zone), not only in the first one looked at.
+        moving = [p for p in seen if self._moved(p)] if watched else []
+        for zone in watched:
             last = self._last_motion.setdefault(zone.name, t)
-            for person in seen:
-                if zone.contains(*person.hip) and self._moved(person):
-                    last = self._last_motion[zone.name] = t
+            if any(zone.contains(*person.hip) for person in moving):
+                last = self._last_motion[zone.name] = t
             open_event = self._inactive.get(zone.name)
             if open_event is not None and last == t:
                 open_event.ended_s = t
