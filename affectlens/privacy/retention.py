@@ -64,8 +64,7 @@ class RetentionRun:
 
 def remove_camera_media(snapshots_dir: Path | None, camera_id: int) -> int:
     """Deletes a camera's snapshot folder, clips included (a deleted camera's media go with
-    it); returns
-    how many files went."""
+    it); returns how many files went."""
     if snapshots_dir is None:
         return 0
     root = snapshots_dir.resolve()

@@ -173,10 +173,15 @@ class Recorder:
                         extra={"camera_id": message.camera_id})
 
     def _start(self, message: EventStarted) -> None:
-        event = self.store.record_event(message.camera_id, message.kind, message.started_at,
-                                        min(1.0, max(0.0, message.confidence)),
-                                        track_id=message.track_id,
-                                        snapshot=self._save_snapshot(message))
+        snapshot = self._save_snapshot(message)
+        try:
+            event = self.store.record_event(message.camera_id, message.kind, message.started_at,
+                                            min(1.0, max(0.0, message.confidence)),
+                                            track_id=message.track_id, snapshot=snapshot)
+        except BaseException:  # no row names the picture: retention would never delete it
+            if snapshot is not None and self.snapshots is not None:
+                (self.snapshots / snapshot).unlink(missing_ok=True)
+            raise
         self._open[message.key] = (message.camera_id, event.id)
         if message.clip:
             self._clip_due[message.key] = (message.camera_id, event.id)
@@ -233,15 +238,16 @@ class Recorder:
         relative = Path(str(camera_id), f"{at:%Y-%m-%d}",
                         f"{at:%H%M%S}-{kind}-{uuid.uuid4().hex[:12]}{suffix}")
         path = self.snapshots / relative
+        part = path.with_suffix(".part")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_suffix(".part")
             with part.open("wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             part.replace(path)
         except OSError as error:
+            part.unlink(missing_ok=True)  # a disk that filled up mid-write keeps no half file
             log.error("camera %s: event %s not written (%s); the event is stored without it",
                       camera_id, what, error, extra={"camera_id": camera_id})
             return None
