@@ -102,8 +102,11 @@ cameras:
     ("retention: {cameras: {lounge: {events_days: 0}}}\n", {},
      "site.yaml: retention.cameras.lounge.events_days: Input should be greater than 0"),
     ("analysis: {purpose: anonymous_statistics}\n", {},
-     "site.yaml: analysis: purpose: offline analysis settings; a live camera's purpose is set "
-     "per camera"),
+     "site.yaml: analysis: purpose: offline analysis settings, not read by live cameras; set "
+     "cameras[].purpose"),
+    ("analysis: {fps: 1, pose: false, max_image_side: 512}\n", {},
+     "site.yaml: analysis: fps, max_image_side, pose: offline analysis settings, not read by "
+     "live cameras"),
     ("tls: {certfile: cert.pem, keyfile: key.pem}\n", {},
      "site.yaml: tls.certfile: no such file"),
     ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: care_safety,"

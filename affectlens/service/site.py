@@ -40,6 +40,10 @@ from affectlens.store.db import sqlite_url
 ENV_PREFIX = "AFFECTLENS_"
 LIVE_ANALYSIS = {"threads": 1, "full_scan_every_s": 1.0}
 DEFAULT_FPS = 5.0
+# AnalysisConfig settings that mean nothing to a live worker (it analyses one frame at a time,
+# of a camera's own rate and purpose, and watches for falls only where its camera says so).
+OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
+                          "batch_frames", "pose", "falls"})
 # URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
 FALLS_DEFAULT_FPS = 10.0
 
@@ -190,13 +194,16 @@ class SiteConfig(_Strict):
     @field_validator("analysis", mode="before")
     @classmethod
     def _no_purpose_for_every_worker(cls, value: Any) -> Any:
-        """A camera's purpose is its own (``cameras[].purpose``): a site-wide one would
-        silently override or be ignored, so it is refused."""
+        """Settings live workers never read are refused, not silently ignored: a camera's
+        purpose, frame rate and falls are its own (``cameras[].purpose``, ``analysis_fps``,
+        ``falls``), and the others apply to offline files only."""
         if isinstance(value, dict):
-            offline_only = sorted({"purpose", "min_group", "statistics_every_s"} & set(value))
+            offline_only = sorted(OFFLINE_ONLY & set(value))
             if offline_only:
-                raise ValueError(f"{', '.join(offline_only)}: offline analysis settings; a "
-                                 "live camera's purpose is set per camera (cameras[].purpose)")
+                raise ValueError(
+                    f"{', '.join(offline_only)}: offline analysis settings, not read by live "
+                    "cameras; set cameras[].purpose, cameras[].analysis_fps and "
+                    "cameras[].falls per camera")
         return value
 
     @field_validator("cameras")
