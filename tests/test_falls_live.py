@@ -170,3 +170,19 @@ def test_a_clip_is_sent_when_its_time_is_up_even_without_frames(portrait: np.nda
         stuck.add(4.0, jpeg)
     stuck.finish()
     assert sent[-1].key == "fall:2" and sent[-1].frames <= 2 * 10 * 2 + 1
+
+
+def test_a_short_clip_after_still_gets_its_seconds_before(portrait: np.ndarray) -> None:
+    """clip_after_s shorter than the fall's detection delay: the frames before the fall are
+    still buffered when it fires (they were dropped before)."""
+    jpeg = cv2.imencode(".jpg", cv2.resize(portrait, (160, 120)))[1].tobytes()
+    for latest_s, first_frame in ((0.0, 0.8), (0.5, 0.5)):
+        sent: list[EventClip] = []
+        clips = ClipBuffer(1, before_s=1.0, after_s=0.0, fps=10.0, send=sent.append,
+                           latest_s=latest_s)
+        for index in range(19):  # 0.0 to 1.8 s; the fall fires at 1.8, 0.3 s after 1.5
+            clips.add(index / 10, jpeg)
+        clips.start("fall:1", fall_s=1.5)
+        clips.finish()
+        (clip,) = sent
+        assert clip.frames == round((1.5 - first_frame) * 10)

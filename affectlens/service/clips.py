@@ -98,11 +98,13 @@ class ClipBuffer:
     """Recent blurred frames of one camera, and the fall clips being made from them."""
 
     def __init__(self, camera_id: int, before_s: float, after_s: float, fps: float,
-                 send: Callable[[EventClip], None]) -> None:
+                 send: Callable[[EventClip], None], latest_s: float = 0.0) -> None:
+        """latest_s: how long after its first floor frame a fall can fire at most; the frames
+        ``before_s`` before that frame must still be here then, even with a short after_s."""
         self.camera_id = camera_id
         self.before_s, self.after_s = before_s, after_s
         self.send = send
-        self._horizon = before_s + after_s
+        self._horizon = before_s + max(after_s, latest_s)
         # Twice the nominal count: a source running ahead of its rate loses no frame, and
         # the bound above at most doubles.
         self._frames: deque[ClipFrame] = deque(maxlen=2 * math.ceil(self._horizon * fps) + 1)

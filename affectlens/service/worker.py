@@ -147,8 +147,10 @@ def make_clips(spec: CameraSpec, emit: Emit) -> ClipBuffer | None:
     falls = spec.falls
     if falls is None or falls.clip_before_s + falls.clip_after_s <= 0:
         return None
+    # A fall fires confirm_s after its first floor frame, or up to lost_s later still when
+    # the person was lost on the way down (FallRule._unseen).
     return ClipBuffer(spec.camera_id, falls.clip_before_s, falls.clip_after_s,
-                      spec.analysis_fps, emit)
+                      spec.analysis_fps, emit, latest_s=falls.confirm_s + falls.lost_s)
 
 
 def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis,
