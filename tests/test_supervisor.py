@@ -173,3 +173,26 @@ def test_crashed_workers_restart_and_cameras_changes_are_followed(
         supervisor.stop()
     assert sample(metrics, "affectlens_worker_restarts_total", playing.id) == 0
     assert sum(1 for h in store.health(playing.id) if h.online) >= 2  # two worker runs
+
+
+def test_a_worker_that_hangs_while_stopping_is_killed_and_its_events_ended(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """The camera changed and its worker never finishes stopping (frozen here with SIGSTOP):
+    after stop_timeout_s it is killed, its open events are ended for it, a new worker runs."""
+    store = sqlite_store
+    door = store.add_camera("door", f"file://{tmp_path / 'not-yet.mp4'}", "care_safety")
+    recorder = Recorder(store)
+    supervisor = Supervisor(store, recorder, spec_for(), poll_s=0.3,
+                            restart_backoff_s=(0.5, 1.0), stop_timeout_s=2.0).start()
+    try:
+        pid = wait_until(lambda: supervisor.workers().get(door.id), 60)
+        outage = wait_until(lambda: store.open_events(door.id), 30)[0]
+        os.kill(pid, signal.SIGSTOP)
+        store.update_camera(door.id, analysis_fps=2.0)
+        wait_until(lambda: supervisor.workers().get(door.id, pid) != pid, 30,
+                   "the frozen worker is killed and replaced")
+        ended = next(e for e in store.events() if e.id == outage.id)
+        assert ended.ended_at is not None  # ended for it, not left open until a restart
+    finally:
+        supervisor.stop()

@@ -56,6 +56,7 @@ class _Worker:
     stop: ProcessEvent
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    stop_asked: float = 0.0  # monotonic time the stop was asked (camera changed or removed)
 
 
 @dataclass
@@ -134,10 +135,15 @@ class Supervisor:
             for camera_id, worker in list(self._workers.items()):
                 if not worker.process.is_alive():
                     self._reap(worker)
+                elif (worker.stopping
+                      and time.monotonic() - worker.stop_asked > self.stop_timeout_s):
+                    log.error("camera %s: worker did not stop in time; killed", camera_id,
+                              extra={"camera_id": camera_id})
+                    worker.process.kill()  # reaped by the next sync; its camera restarts then
                 elif wanted.get(camera_id) != worker.spec and not worker.stopping:
                     log.info("camera %s: %s; stopping its worker", camera_id,
                              "changed" if camera_id in wanted else "removed or disabled")
-                    worker.stopping = True
+                    worker.stopping, worker.stop_asked = True, time.monotonic()
                     worker.stop.set()
                     spec = wanted.get(camera_id)
                     if spec is not None and spec.blur_faces != worker.spec.blur_faces:
@@ -180,9 +186,13 @@ class Supervisor:
         camera_id = worker.spec.camera_id
         del self._workers[camera_id]
         worker.process.join(1)
-        if worker.stopping:
-            return
         code = worker.process.exitcode
+        if worker.stopping:
+            if code != 0:  # crashed or killed on its way out: its events are ended for it
+                log.warning("camera %s: stopping worker ended with exit code %s", camera_id,
+                            code, extra={"camera_id": camera_id})
+                self.recorder.end_open(camera_id, datetime.now(UTC))
+            return
         restart = self._restarts.setdefault(camera_id, _Restart())
         if time.monotonic() - worker.started > HEALTHY_AFTER_S:
             restart.failures = 0
