@@ -36,3 +36,18 @@ def test_a_longer_gap_starts_a_new_track(fps: float) -> None:
 def test_lost_track_seconds_is_honoured() -> None:
     assert id_after_gap(5.0, gap_s=2.4, lost_track_seconds=3.0) == (1, 1)
     assert id_after_gap(5.0, gap_s=0.6, lost_track_seconds=0.4)[1] != 1
+
+
+def test_numbers_stay_in_order_and_old_tracks_are_forgotten() -> None:
+    """Faces passing one after another for a long time: numbered 1, 2, 3... and the tracker
+    keeps only the few that could still come back."""
+    tracker = BoxTracker(5.0, 1.0, activation=0.5)
+    numbers = []
+    for n in range(60):  # a new face every 2 s, each in its own place, seen 1 s
+        box = BOX + np.array([(n % 8) * 70.0, (n // 8 % 6) * 70.0] * 2)
+        for _ in range(5):
+            numbers.append(int(tracker.track(box, SCORE)[0]))
+        for _ in range(5):
+            tracker.track(np.zeros((0, 4)), np.zeros(0))
+    assert sorted(set(numbers) - {-1}) == list(range(1, 61))
+    assert len(tracker._ids) <= 10

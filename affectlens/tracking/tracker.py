@@ -33,9 +33,21 @@ class BoxTracker:
             minimum_iou_threshold=0.1,
             **options,
         )
-        self._ids: dict[int, int] = {}
+        self._ids: dict[int, int] = {}  # trackers' id -> ours, for tracks that may come back
+        self._seen: dict[int, int] = {}  # trackers' id -> the frame it was last returned in
+        self._frame = 0
+        self._issued = 0
+        # A track unseen longer than this never comes back (trackers drops it): its entry goes,
+        # so that a camera running for months does not keep one per face it ever saw.
+        self._forget_after = max(1, round(lost_track_seconds * analysis_fps)) + 2
 
     def track(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        self._frame += 1
+        if self._frame % 100 == 0:
+            gone = [raw for raw, at in self._seen.items()
+                    if self._frame - at > self._forget_after]
+            for raw in gone:
+                del self._seen[raw], self._ids[raw]
         ids = np.full(len(boxes), UNTRACKED, np.int64)
         if not len(boxes):
             self._tracker.update(sv.Detections.empty())
@@ -53,7 +65,12 @@ class BoxTracker:
     def _public_id(self, raw: int) -> int:
         if raw < 0:
             return UNTRACKED
-        return self._ids.setdefault(int(raw), len(self._ids) + 1)
+        raw = int(raw)
+        self._seen[raw] = self._frame
+        if raw not in self._ids:
+            self._issued += 1
+            self._ids[raw] = self._issued
+        return self._ids[raw]
 
 
 class FaceTracker(BoxTracker):
