@@ -42,8 +42,13 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{Path(path).resolve()}"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent workers."""
+def make_engine(url: str, foreign_keys: bool = True) -> Engine:
+    """An engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent workers.
+
+    ``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter it (copy,
+    drop, rename), and with foreign keys on, dropping ``cameras`` deletes every event, health
+    record and count that refers to it, by cascade, silently.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -52,7 +57,7 @@ def make_engine(url: str) -> Engine:
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.close()
 
         return engine

@@ -12,15 +12,22 @@ url = config.get_main_option("sqlalchemy.url")
 
 
 def run() -> None:
-    engine = make_engine(url)
+    # Foreign keys off on SQLite: its table rebuilds would otherwise cascade-delete every row
+    # that refers to a rebuilt table (make_engine). They are checked once all migrations ran.
+    engine = make_engine(url, foreign_keys=False)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
-            render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER much
+            render_as_batch=sqlite,  # SQLite cannot ALTER much
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"migrations left rows that refer to nothing: {broken}")
     engine.dispose()
 
 
