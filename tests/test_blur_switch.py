@@ -120,6 +120,18 @@ def test_the_site_config_sets_blurring_and_its_changes_are_audited(store: Store)
         ("site-config", f"camera:{camera.id}", {"blur_faces": [None, False]}),
         ("site-config", f"camera:{camera.id}", {"blur_faces": [False, True]})]
     assert CameraConfig(name="x", url="rtsp://h/x", purpose="care_safety").blur_faces is True
+    # Every other change made in the file is audited as through the API, passwords hidden.
+    sync_cameras(store, [declared.model_copy(update={
+        "blur_faces": True, "purpose": "consented_research", "analysis_fps": 2.0,
+        "url": "rtsp://cam:s3cret@127.0.0.1/hall"})])
+    records = [(r.actor, r.action, json.loads(r.detail)) for r in AuditLog(store).all_records()]
+    assert [(actor, action) for actor, action, _ in records] == [
+        ("site-config", "camera.add"), ("site-config", "camera.blur_change"),
+        ("site-config", "camera.blur_change"), ("site-config", "camera.purpose_change"),
+        ("site-config", "camera.change")]
+    assert records[-2][2]["changes"] == {"purpose": ["care_safety", "consented_research"]}
+    assert set(records[-1][2]["changes"]) == {"url", "analysis_fps"}
+    assert "s3cret" not in json.dumps(records) and AuditLog(store).verify().ok
 
 
 def banner_shown(image: np.ndarray) -> bool:

@@ -31,6 +31,7 @@ from affectlens.security.audit import AuditLog
 from affectlens.security.guard import Guard, SecuritySettings, principal_of
 from affectlens.security.routes import account_router
 from affectlens.security.throttle import AttemptLimiter
+from affectlens.service.camera_audit import audit_added, audit_changed
 from affectlens.service.clips import CLIP_MEDIA_TYPE, CLIP_SUFFIX
 from affectlens.service.hub import Hub
 from affectlens.service.live_api import live_router
@@ -50,7 +51,6 @@ from affectlens.version import __version__
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent / "web"
 SCREEN_MIN_PEOPLE = 5
-BLUR_CHANGE = "camera.blur_change"  # turning face blurring off or on, always its own record
 Caller = Annotated[Principal, Depends(principal_of)]
 MEDIA_SUFFIXES = (".jpg", ".jpeg", CLIP_SUFFIX)  # events' blurred snapshots and clips
 
@@ -192,12 +192,7 @@ def create_app(
                                        camera.analysis_fps, camera.blur_faces)
         except StoreError as error:
             raise HTTPException(409, f"camera not created: {error}") from error
-        audit.append(caller.name, "camera.add", f"camera:{created.id}", name=created.name,
-                     url=redact_url(created.url), purpose=created.purpose,
-                     blur_faces=created.blur_faces)
-        if not created.blur_faces:  # a camera born unblurred is a blur change too
-            audit.append(caller.name, BLUR_CHANGE, f"camera:{created.id}",
-                         changes={"blur_faces": [None, False]})
+        audit_added(audit, caller.name, created)
         changed()
         return CameraOut.model_validate(created)
 
@@ -217,16 +212,7 @@ def create_app(
             raise HTTPException(409, f"camera not changed: {error}") from error
         if updated is None or before is None:
             raise HTTPException(404, f"no camera {camera_id}")
-        diff = {k: [redact_url(str(getattr(before, k))) if k == "url" else getattr(before, k),
-                    redact_url(str(v)) if k == "url" else v]
-                for k, v in changes.items() if getattr(before, k) != v}
-        blur = diff.pop("blur_faces", None)
-        if blur is not None:  # its own record, as purpose changes: easy to find and review
-            audit.append(caller.name, BLUR_CHANGE, f"camera:{camera_id}",
-                         changes={"blur_faces": blur})
-        if diff or blur is None:
-            action = "camera.purpose_change" if "purpose" in diff else "camera.change"
-            audit.append(caller.name, action, f"camera:{camera_id}", changes=diff)
+        audit_changed(audit, caller.name, before, changes)
         changed()
         return CameraOut.model_validate(updated)
 

@@ -22,7 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from affectlens.privacy.retention import RetentionJob
 from affectlens.security.audit import AuditLog
 from affectlens.service.alerts import AlertDispatcher, Sink
-from affectlens.service.api import BLUR_CHANGE, create_app
+from affectlens.service.api import create_app
+from affectlens.service.camera_audit import audit_added, audit_changed
 from affectlens.service.hub import Hub
 from affectlens.service.logs import setup_logging
 from affectlens.service.metrics import ServiceMetrics
@@ -44,9 +45,9 @@ SITE_CONFIG_ACTOR = "site-config"  # who the audit log names for changes made by
 
 def sync_cameras(store: Store, cameras: list[CameraConfig]) -> None:
     """Cameras declared in the site config, by name: added or brought in line. Cameras made
-    through the API and absent from the file are left alone. Turning face blurring off or on
-    is written to the audit log (``camera.blur_change``, actor ``site-config``), as through
-    the API."""
+    through the API and absent from the file are left alone. Every addition and change is
+    written to the audit log as through the API (actor ``site-config``): a purpose or blur
+    change made in the file is as visible as one made in the dashboard."""
     existing = {c.name: c for c in store.cameras()}
     audit = AuditLog(store)
     for declared in cameras:
@@ -56,18 +57,15 @@ def sync_cameras(store: Store, cameras: list[CameraConfig]) -> None:
         if camera is None:
             camera = store.add_camera(declared.name, declared.url, declared.purpose,
                                       declared.analysis_fps, declared.blur_faces)
+            audit_added(audit, SITE_CONFIG_ACTOR, camera)
             if not declared.enabled:
+                audit_changed(audit, SITE_CONFIG_ACTOR, camera, {"enabled": False})
                 store.update_camera(camera.id, enabled=False)
-            if not declared.blur_faces:
-                audit.append(SITE_CONFIG_ACTOR, BLUR_CHANGE, f"camera:{camera.id}",
-                             changes={"blur_faces": [None, False]})
             log.info("camera %s (%s) added from the site config", camera.id, declared.name)
             continue
         changes = {k: v for k, v in wanted.items() if getattr(camera, k) != v}
         if changes:
-            if "blur_faces" in changes:
-                audit.append(SITE_CONFIG_ACTOR, BLUR_CHANGE, f"camera:{camera.id}",
-                             changes={"blur_faces": [camera.blur_faces, declared.blur_faces]})
+            audit_changed(audit, SITE_CONFIG_ACTOR, camera, changes)
             store.update_camera(camera.id, **changes)
             log.info("camera %s (%s) updated from the site config: %s", camera.id,
                      declared.name, ", ".join(sorted(changes)))
