@@ -21,6 +21,7 @@ from affectlens.security.audit import AuditLog
 from affectlens.service.api import create_app
 from affectlens.service.hub import Hub
 from affectlens.store import Store
+from affectlens.store.db import sqlite_url
 
 AFFECTLENS = str(Path(sys.executable).with_name("affectlens"))
 HALL = {"name": "hall", "url": "rtsp://cam:s3cret@127.0.0.1:8554/hall", "purpose": "care_safety"}
@@ -172,3 +173,19 @@ def test_only_the_auditor_reads_and_exports_the_log(store: Store) -> None:
     assert verdict["ok"] and verdict["records"] == 2
     assert auditor.get("/api/audit/verify",
                        params={"expected_head": "f" * 64}).json()["ok"] is False
+
+
+def test_a_view_the_log_could_not_record_is_recorded_at_the_next_view(tmp_path: Path) -> None:
+    """A failed write must not count as "already recorded" for the next ten minutes."""
+    sqlite_store = Store(sqlite_url(tmp_path / "audit.db"))
+    log = AuditLog(sqlite_store)
+    with sqlite_store.engine.begin() as connection:  # the database refuses, for real
+        connection.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON audit_log "
+                                   "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(Exception, match="disk full"):
+        log.media_viewed("ada", "snapshot", 1)
+    with sqlite_store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER refuse")
+    log.media_viewed("ada", "snapshot", 1)
+    log.media_viewed("ada", "snapshot", 1)  # within ten minutes: covered by the record
+    assert [r.action for r in log.all_records()] == ["media.snapshot"]

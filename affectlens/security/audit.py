@@ -91,9 +91,17 @@ class AuditLog:
             last = self._media_seen.get(key)
             if last is not None and seen - last < MEDIA_COALESCE_S:
                 return
-            self._media_seen[key] = seen
-        self.append(actor, f"media.{kind}", f"camera:{camera_id}",
-                    covers_repeats_for_s=MEDIA_COALESCE_S)
+            self._media_seen = {k: t for k, t in self._media_seen.items()
+                                if seen - t < MEDIA_COALESCE_S}  # old views cover nothing
+            self._media_seen[key] = seen  # claimed now: concurrent views write one record
+        try:
+            self.append(actor, f"media.{kind}", f"camera:{camera_id}",
+                        covers_repeats_for_s=MEDIA_COALESCE_S)
+        except BaseException:  # not recorded: the next view must try again
+            with self._lock:
+                if self._media_seen.get(key) == seen:
+                    del self._media_seen[key]
+            raise
 
     def records(self, after_id: int = 0, since: datetime | None = None,
                 until: datetime | None = None, action: str | None = None,
