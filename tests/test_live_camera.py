@@ -243,3 +243,47 @@ def test_real_http_mjpeg_stream_killed_and_restarted(short_video: Path) -> None:
         camera.stop()
         server.kill()
     assert camera.stats.connects >= 2
+
+
+def test_a_new_reason_while_offline_is_reported_and_keeps_its_since(tmp_path: Path) -> None:
+    """Missing, then unreadable: the dashboard shows the current reason, offline since the
+    first failure."""
+    path = tmp_path / "later.mp4"
+    log = StateLog()
+    camera = LiveCamera(f"file://{path}", on_state=log, backoff_s=FAST_BACKOFF).start()
+    try:
+        first = log.wait_for(online=False, timeout=3)
+        assert "no such file" in first.message
+        path.write_bytes(np.random.default_rng(1).integers(0, 256, 50_000, np.uint8).tobytes())
+        deadline = time.monotonic() + 5
+        while len(log.states) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        camera.stop(timeout=5)
+    second = log.states[1]
+    assert not second.online and "no such file" not in second.message
+    assert second.at == first.at
+
+
+def test_an_unexpected_error_in_the_reader_is_retried_not_fatal(short_video: Path) -> None:
+    """Anything the reader did not expect (here the state listener fails once) leaves the
+    camera offline with the reason, and it comes back; the thread used to die silently,
+    leaving the camera "online" with no frames for ever."""
+    class FailsOnce(StateLog):
+        failed = False
+
+        def __call__(self, state: CameraState) -> None:
+            super().__call__(state)
+            if state.online and not self.failed:
+                self.failed = True
+                raise ValueError("listener broke")
+
+    log = FailsOnce()
+    camera = LiveCamera(f"file://{short_video}", on_state=log, backoff_s=FAST_BACKOFF).start()
+    try:
+        offline = log.wait_for(online=False, timeout=5)
+        assert offline.message == "reader failed: ValueError: listener broke"
+        assert camera.next_frame(timeout=5) is not None  # back, frames flowing
+    finally:
+        camera.stop(timeout=5)
+    assert [s.online for s in log.states] == [True, False, True]

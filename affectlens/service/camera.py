@@ -14,6 +14,7 @@ written but untested: this machine has no video device.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +24,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import av
 
+from affectlens.privacy.policy import redact_url
 from affectlens.service.schemas import check_stream_url
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,11 @@ class LiveCamera:
             except (av.error.FFmpegError, OSError, _StreamEnded) as error:
                 self.stats.failures += 1
                 self._set_state(False, _reason(error))
+            except Exception as error:  # a bug or an odd frame: offline and retried, not dead
+                log.exception("camera reader failed on %s", redact_url(self.url))
+                self.stats.failures += 1
+                self._set_state(False, f"reader failed: {type(error).__name__}: {error}")
+            if not self._stop.is_set():
                 wait = self.backoff_s[min(failures_in_a_row, len(self.backoff_s) - 1)]
                 failures_in_a_row += 1
                 self._stop.wait(wait)
@@ -184,9 +193,15 @@ class LiveCamera:
             box.condition.notify_all()
 
     def _set_state(self, online: bool, message: str) -> None:
-        if self.state is not None and self.state.online == online:
+        """A change of state, or of the reason while offline (a refused connection that
+        becomes a refused password); ``at`` stays when the camera went offline."""
+        previous = self.state
+        if previous is not None and (previous.online, previous.message) == (online, message):
             return
-        self.state = CameraState(online, message, time.time())
+        if previous is not None and previous.online and online:
+            return  # online is online, whatever the message
+        same = previous is not None and previous.online == online
+        self.state = CameraState(online, message, previous.at if same else time.time())
         if self.on_state:
             self.on_state(self.state)
 
