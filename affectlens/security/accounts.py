@@ -124,13 +124,16 @@ class Accounts:
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
                 raise AccountError(f"no user {username!r}")
+            ends_sessions = (hashed is not None or enabled is False
+                             or (role is not None and check_role(role) != user.role))
             if role is not None:
                 user.role = check_role(role)
             if enabled is not None:
                 user.enabled = enabled
             if hashed is not None:
                 user.password_hash = hashed
-            session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+            if ends_sessions:  # an empty or same-value change logs no one out
+                session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
         return user
 
     # logins and sessions -------------------------------------------------------------------
