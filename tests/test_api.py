@@ -125,7 +125,14 @@ def test_malformed_cameras_are_422_naming_the_field(client: TestClient, body: di
 
 def test_other_bad_requests_are_4xx_and_the_service_lives_on(client: TestClient) -> None:
     assert client.post("/api/cameras", json=HALL).status_code == 201
-    assert client.post("/api/cameras", json=HALL).status_code == 409  # duplicate name
+    duplicate = client.post("/api/cameras", json=HALL)
+    assert duplicate.status_code == 409  # the cause in plain words, not the driver's text
+    assert duplicate.json()["detail"] == f"camera not created: a camera named {HALL['name']!r} " \
+        "exists already"
+    other = client.post("/api/cameras", json={**HALL, "name": "other"}).json()
+    renamed = client.patch(f"/api/cameras/{other['id']}", json={"name": HALL["name"]})
+    assert renamed.status_code == 409 and "exists already" in renamed.json()["detail"]
+    assert "UNIQUE" not in renamed.text and "constraint" not in renamed.text.lower()
     assert client.post("/api/cameras", content=b"{not json",
                        headers={"content-type": "application/json"}).status_code == 422
     assert client.get("/api/cameras/abc").status_code == 422

@@ -181,6 +181,14 @@ def create_app(
             return {"status": "ok"}
         return {"status": "ok", "version": __version__, "cameras": len(store.cameras())}
 
+    def refused(error: StoreError, name: object) -> str:
+        """What the client is told: the likely cause in plain words, never the driver's
+        message (table and constraint names, the values in the row); that goes to the log."""
+        log.warning("camera change refused by the database: %s", error)
+        if name is not None and any(c.name == name for c in store.cameras()):
+            return f"a camera named {name!r} exists already"
+        return "the database refused it (see the service log)"
+
     @app.get("/api/cameras")
     def list_cameras(caller: Caller) -> list[CameraOut]:
         return [shown(c, caller) for c in store.cameras()]
@@ -191,7 +199,8 @@ def create_app(
             created = store.add_camera(camera.name, camera.url, camera.purpose,
                                        camera.analysis_fps, camera.blur_faces)
         except StoreError as error:
-            raise HTTPException(409, f"camera not created: {error}") from error
+            raise HTTPException(409, f"camera not created: {refused(error, camera.name)}"
+                                ) from error
         audit_added(audit, caller.name, created)
         changed()
         return CameraOut.model_validate(created)
@@ -209,7 +218,8 @@ def create_app(
         try:
             updated = store.update_camera(camera_id, **changes)
         except StoreError as error:
-            raise HTTPException(409, f"camera not changed: {error}") from error
+            raise HTTPException(409, f"camera not changed: {refused(error, changes.get('name'))}"
+                                ) from error
         if updated is None or before is None:
             raise HTTPException(404, f"no camera {camera_id}")
         audit_changed(audit, caller.name, before, changes)
