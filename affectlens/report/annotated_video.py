@@ -6,6 +6,7 @@ With blurring off (``blur=False``, asked for explicitly) every frame carries a v
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from affectlens.privacy.blur import blur_faces
 from affectlens.sources.base import MediaInfo
 from affectlens.types import FaceAnalysis, Frame
 
+log = logging.getLogger(__name__)
 GREEN = (80, 200, 80)
 
 
@@ -47,9 +49,9 @@ class AnnotatedVideoWriter:
         self.written: list[Path] = []
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
-        self._rate = Fraction(5)
 
     def start(self, info: MediaInfo) -> None:
+        self.finish()  # the last video's, if it was never finished
         if info.kind != "video":
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -70,8 +72,25 @@ class AnnotatedVideoWriter:
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         video_frame.pts = round(frame.timestamp * 1000)
         video_frame.time_base = Fraction(1, 1000)
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(video_frame):
+                self._container.mux(packet)
+        except Exception:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """A video that broke half-way is closed, deleted and not listed as written: the
+        analysis drops this observer and goes on, and a truncated file would pass for a
+        whole one."""
+        path = self.written.pop()
+        container, self._container, self._stream = self._container, None, None
+        try:
+            if container is not None:
+                container.close()
+        except av.error.FFmpegError as error:
+            log.warning("closing the broken %s: %s", path.name, error)
+        path.unlink(missing_ok=True)
 
     def finish(self) -> None:
         if self._container is None or self._stream is None:
