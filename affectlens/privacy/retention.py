@@ -115,6 +115,9 @@ def _one_camera(store: Store, camera: Camera, keep: Retention, at: datetime,
         for media, column in (("snapshots", Event.snapshot), ("clips", Event.clip)):
             stale = list(session.execute(select(Event.id, column).where(
                 ours, column.is_not(None), Event.started_at < snapshot_cutoff)))
+            # Files first, rows after: if the commit fails, the rows name missing files and
+            # the next run clears them. The other order could leave pictures past their
+            # retention that no row names, which no run would ever find again.
             for _, relative in stale:
                 counts[media] += _delete_snapshot_file(snapshots_dir, relative)
             if stale:
