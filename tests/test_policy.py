@@ -160,6 +160,19 @@ def test_stream_passwords_are_always_redacted(user: str, secret: str, port: int)
     assert redact_url("rtsp://cam.local/x") == "rtsp://cam.local/x"
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://cam/mjpeg?pwd=abc", "http://cam/mjpeg?pwd=***"),
+    ("http://cam/video.cgi?user=admin&password=x1&res=hd",
+     "http://cam/video.cgi?user=admin&password=***&res=hd"),
+    ("https://cam/live?api_key=K9&fps=5", "https://cam/live?api_key=***&fps=5"),
+    ("rtsp://u:p@cam/s?transport=udp", "rtsp://u:***@cam/s?transport=udp"),
+    ("rtsp://cam/s?transport=udp", "rtsp://cam/s?transport=udp"),
+])
+def test_passwords_in_query_parameters_are_redacted(url: str, shown: str) -> None:
+    """Many HTTP cameras take their password in the query string, not the address."""
+    assert redact_url(url) == shown
+
+
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=JSONISH)

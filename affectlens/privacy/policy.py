@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 PURPOSES = ("care_safety", "consented_research", "anonymous_statistics")
 EXPRESSION_PURPOSES = frozenset({"care_safety", "consented_research"})
@@ -118,12 +118,21 @@ def expression_allowed(purpose: str) -> bool:
     return purpose in EXPRESSION_PURPOSES
 
 
+# Query parameters that carry a credential in many cameras' HTTP and RTSP URLs.
+SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|sig", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """``rtsp://user:secret@host/x`` -> ``rtsp://user:***@host/x``: stream passwords are
-    shown to admins only and never written to the audit log."""
+    """``rtsp://user:secret@host/x?pwd=abc`` -> ``rtsp://user:***@host/x?pwd=***``: stream
+    passwords, in the address or in a query parameter named like one, are shown to admins
+    only and never written to the audit log."""
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}")
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(SECRET_PARAMETER.search(name) for name, _ in pairs):
+            hidden = [(n, "***" if SECRET_PARAMETER.search(n) else v) for n, v in pairs]
+            parts = parts._replace(query=urlencode(hidden, safe="*"))
+    return urlunsplit(parts)
