@@ -240,10 +240,16 @@ def to_input(crops: np.ndarray, device: torch.device) -> torch.Tensor:
     return normalise(torch.as_tensor(crops).to(device).permute(0, 3, 1, 2).float())
 
 
-def augment(rgb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def augment(rgb: torch.Tensor, generator: torch.Generator,
+            photometric: float = 0.0) -> torch.Tensor:
     """Light, label-preserving changes on float RGB (N, 3, 64, 64) in 0..255: mirror, a small
     rotation, shift and scale (the crops are aligned, so keep them near the template), and
-    brightness / contrast."""
+    brightness / contrast.
+
+    ``photometric`` > 0 adds colour changes, scaled by it (at 1: grey with probability 0.25,
+    gamma 0.7..1.4, each channel's gain +-10%), so that the network leans less on skin tone,
+    colour cast and lighting, which differ between groups of people but say little about age.
+    At 0 nothing more is drawn from the generator, so earlier runs reproduce."""
     n = rgb.shape[0]
 
     def uniform(low: float, high: float) -> torch.Tensor:
@@ -259,6 +265,15 @@ def augment(rgb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     ], 1)
     grid = F.affine_grid(theta, list(rgb.shape), align_corners=False)
     rgb = F.grid_sample(rgb, grid, padding_mode="border", align_corners=False)
+    if photometric > 0:
+        gain = 1 + (torch.rand(n, 3, 1, 1, generator=generator).to(rgb.device) * 2 - 1) * (
+            0.1 * photometric)
+        gamma = torch.exp(uniform(-0.35, 0.35) * photometric).view(n, 1, 1, 1)
+        rgb = 255 * ((rgb * gain).clamp(0, 255) / 255) ** gamma
+        grey = (uniform(0, 1) < min(0.25 * photometric, 1.0)).view(n, 1, 1, 1)
+        luma = (rgb * torch.tensor([0.299, 0.587, 0.114], device=rgb.device).view(1, 3, 1, 1)
+                ).sum(1, keepdim=True)
+        rgb = torch.where(grey, luma.expand_as(rgb), rgb)
     contrast = uniform(0.8, 1.2).view(n, 1, 1, 1)
     brightness = uniform(-25, 25).view(n, 1, 1, 1)
     mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
@@ -369,7 +384,7 @@ def train(args: argparse.Namespace, say: Say) -> None:
         order = torch.multinomial(draw, len(fit_ages), replacement=True, generator=generator)
         for start in range(0, len(order), args.batch):
             index = order[start : start + args.batch]
-            rgb = augment(images[index].float(), generator).to(device)
+            rgb = augment(images[index].float(), generator, args.photometric).to(device)
             y = targets[index].to(device)
             logits = net(normalise(rgb).contiguous(memory_format=torch.channels_last))
             log_probs = F.log_softmax(logits, 1)
@@ -520,6 +535,8 @@ def main() -> None:
     parser.add_argument("--balance", type=float, default=1.0,
                         help="draw images ~ (images in their 5-year band) ** -balance")
     parser.add_argument("--ema", type=float, default=0.995, help="weight average's decay")
+    parser.add_argument("--photometric", type=float, default=0.0,
+                        help="strength of grey / gamma / colour-gain augmentation (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export-only", action="store_true", help="export OUT/best.pt, report")
     parser.add_argument("--no-test", action="store_true",
