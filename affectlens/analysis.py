@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from affectlens.config import AnalysisConfig
@@ -28,6 +29,7 @@ from affectlens.people import (
     PeoplePipeline,
     PeopleState,
     event_row,
+    head_boxes,
     person_rows,
 )
 from affectlens.pipeline import Pipeline
@@ -164,11 +166,15 @@ class _BodyRows:
         self._state = self.people.start_source(analysis_fps)
         self._open = {}
 
-    def add(self, source: str, batch: list[Frame]) -> None:
+    def add(self, source: str, batch: list[Frame]) -> list[np.ndarray]:
+        """Each frame's head boxes: pictures written from it blur them too."""
         assert self._state is not None
+        heads = []
         for analysis in self.people.analyse(batch, self._state):
             self.persons += person_rows(source, analysis)
             self._open |= {id(e): e for e in analysis.events}
+            heads.append(head_boxes(analysis.people))
+        return heads
 
     def finish(self, source: str) -> None:
         """Events in the order they fired, with their end times (open ones end now)."""
@@ -206,16 +212,15 @@ def _analyse_file(
     count, faces, tracks = 0, 0, set()
     try:
         for batch in _batches(source.frames(), config.batch_frames):
-            for frame, analysis in zip(batch, pipeline.analyse(batch, state)):
+            heads = body.add(str(path), batch) if body else [None] * len(batch)
+            for frame, analysis, head in zip(batch, pipeline.analyse(batch, state), heads):
                 if counts is not None:
                     counts.add(analysis)
                     continue
                 rows += frame_rows(str(path), analysis)
                 faces += len(analysis)
                 tracks.update(int(t) for t in analysis.track_ids if t > 0)
-                active = _notify(active, frame, analysis)
-            if body:
-                body.add(str(path), batch)
+                active = _notify(active, frame, analysis, head)
             count += len(batch)
             if progress:
                 progress(path, count, info.frame_count)
@@ -223,8 +228,12 @@ def _analyse_file(
         log.warning("%s", exc)
         return _source_row(str(path), info, 0, 0, 0, "error", str(exc))
     finally:
-        for watcher in active:
-            watcher.finish()
+        for watcher in active:  # as _notify: a failing observer is logged, never fatal
+            try:
+                watcher.finish()
+            except Exception:
+                log.exception("observer %s failed to finish; analysis goes on",
+                              type(watcher).__name__)
         if body:
             body.finish(str(path))
     for warning in info.warnings:
@@ -256,13 +265,14 @@ def _start(watchers: list[FrameObserver], info: MediaInfo) -> list[FrameObserver
 
 
 def _notify(
-    watchers: list[FrameObserver], frame: Frame, analysis: FaceAnalysis
+    watchers: list[FrameObserver], frame: Frame, analysis: FaceAnalysis,
+    heads: np.ndarray | None = None,
 ) -> list[FrameObserver]:
     """Hands the frame to each observer; drops any that fails."""
     alive = []
     for watcher in watchers:
         try:
-            watcher.observe(frame, analysis)
+            watcher.observe(frame, analysis, heads)
             alive.append(watcher)
         except Exception:
             log.exception("observer %s failed; analysis goes on", type(watcher).__name__)

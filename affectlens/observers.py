@@ -19,11 +19,22 @@ THUMBNAIL_SIDE = 160
 
 
 class FrameObserver(Protocol):
+    """``heads``: (N, 4) boxes around heads the pose model saw, blurred as faces are (the face
+    detector misses faces lying down or in profile); None without the body path."""
+
     def start(self, info: MediaInfo) -> None: ...
 
-    def observe(self, frame: Frame, analysis: FaceAnalysis) -> None: ...
+    def observe(self, frame: Frame, analysis: FaceAnalysis,
+                heads: np.ndarray | None = None) -> None: ...
 
     def finish(self) -> None: ...
+
+
+def blur_regions(analysis: FaceAnalysis, heads: np.ndarray | None) -> np.ndarray:
+    """Every box a picture that leaves the process must blur: faces, and pose heads."""
+    if heads is None or not len(heads):
+        return analysis.faces.boxes
+    return np.concatenate([analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])
 
 
 class ThumbnailCollector:
@@ -36,7 +47,8 @@ class ThumbnailCollector:
     def start(self, info: MediaInfo) -> None:
         pass
 
-    def observe(self, frame: Frame, analysis: FaceAnalysis) -> None:
+    def observe(self, frame: Frame, analysis: FaceAnalysis,
+                heads: np.ndarray | None = None) -> None:
         blurred: np.ndarray | None = None
         for i, track_id in enumerate(analysis.track_ids):
             key = (frame.source, int(track_id))
@@ -44,7 +56,7 @@ class ThumbnailCollector:
             if track_id < 0 or score <= self._best.get(key, -1.0):
                 continue
             if blurred is None:
-                blurred = blur_faces(frame.image, analysis.faces.boxes)
+                blurred = blur_faces(frame.image, blur_regions(analysis, heads))
             self._best[key] = score
             self.thumbnails[key] = _context_crop(blurred, analysis.faces.boxes[i])
 

@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 
-from affectlens.observers import output_name
+from affectlens.observers import blur_regions, output_name
 from affectlens.privacy.blur import blur_faces
 from affectlens.sources.base import MediaInfo
 from affectlens.types import FaceAnalysis, Frame
@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 GREEN = (80, 200, 80)
 
 
-def draw_annotations(image: np.ndarray, analysis: FaceAnalysis, blur: bool) -> np.ndarray:
-    """A new image: faces blurred (unless blur is False), boxes and labels drawn."""
-    out = blur_faces(image, analysis.faces.boxes) if blur else image.copy()
+def draw_annotations(image: np.ndarray, analysis: FaceAnalysis, blur: bool,
+                     heads: np.ndarray | None = None) -> np.ndarray:
+    """A new image: faces and pose heads blurred (unless blur is False), boxes and labels."""
+    out = blur_faces(image, blur_regions(analysis, heads)) if blur else image.copy()
     scale = max(0.4, out.shape[0] / 900)
     for i, (x1, y1, x2, y2) in enumerate(analysis.faces.boxes.astype(int)):
         track = int(analysis.track_ids[i])
@@ -55,29 +56,54 @@ class AnnotatedVideoWriter:
         if info.kind != "video":
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{output_name(info.path)}.annotated.mp4"
+        path = self._unique(self.directory / f"{output_name(info.path)}.annotated.mp4")
         self._container = av.open(str(path), "w")
-        self._stream = self._container.add_stream("libx264", rate=Fraction(1000))
-        self._stream.width = info.width - info.width % 2  # H.264 with 4:2:0 needs even sizes
-        self._stream.height = info.height - info.height % 2
-        self._stream.pix_fmt = "yuv420p"
-        self._stream.time_base = Fraction(1, 1000)
         self.written.append(path)
+        try:
+            self._stream = self._container.add_stream("libx264", rate=Fraction(1000))
+            self._stream.width = info.width - info.width % 2  # 4:2:0 H.264 needs even sizes
+            self._stream.height = info.height - info.height % 2
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.time_base = Fraction(1, 1000)
+        except Exception:
+            self._abandon()
+            raise
 
-    def observe(self, frame: Frame, analysis: FaceAnalysis) -> None:
+    def _unique(self, path: Path) -> Path:
+        """Inputs of one name in different folders (a/clip.mp4, b/clip.mp4) get -2, -3..."""
+        n, candidate = 1, path
+        while candidate in self.written:
+            n += 1
+            candidate = path.with_name(path.name.replace(".annotated.mp4", f"-{n}.annotated.mp4"))
+        return candidate
+
+    def observe(self, frame: Frame, analysis: FaceAnalysis,
+                heads: np.ndarray | None = None) -> None:
         if self._container is None or self._stream is None:
             return
-        image = draw_annotations(frame.image, analysis, self.blur)
-        image = image[: self._stream.height, : self._stream.width]
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
-        video_frame.pts = round(frame.timestamp * 1000)
-        video_frame.time_base = Fraction(1, 1000)
         try:
+            image = draw_annotations(frame.image, analysis, self.blur, heads)
+            image = image[: self._stream.height, : self._stream.width]
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            video_frame.pts = round(frame.timestamp * 1000)
+            video_frame.time_base = Fraction(1, 1000)
             for packet in self._stream.encode(video_frame):
                 self._container.mux(packet)
         except Exception:
             self._abandon()
             raise
+
+    def finish(self) -> None:
+        if self._container is None or self._stream is None:
+            return
+        try:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+        except Exception:
+            self._abandon()
+            raise
+        self._container = self._stream = None
 
     def _abandon(self) -> None:
         """A video that broke half-way is closed, deleted and not listed as written: the
@@ -91,11 +117,3 @@ class AnnotatedVideoWriter:
         except av.error.FFmpegError as error:
             log.warning("closing the broken %s: %s", path.name, error)
         path.unlink(missing_ok=True)
-
-    def finish(self) -> None:
-        if self._container is None or self._stream is None:
-            return
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
-        self._container = self._stream = None
