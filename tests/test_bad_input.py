@@ -234,3 +234,18 @@ def test_a_file_given_twice_is_analysed_once(made, pipeline, tmp_path) -> None:
     path = made["truncated_streamable.mp4"]
     result = affectlens.analyze([path, path, path.parent], pipeline=pipeline)
     assert result.sources.source.tolist().count(str(path)) == 1
+
+
+def test_a_format_pillow_cannot_read_is_held_to_the_same_limit(tmp_path: Path, pipeline,
+                                                               monkeypatch) -> None:
+    """Radiance HDR (run-length coded: small on disk) is read by OpenCV but not by Pillow,
+    so its size is checked once decoded. The limit is lowered here: a real one would need
+    gigabytes to make."""
+    import affectlens.sources.image as image_source
+
+    path = tmp_path / "sky.png"  # OpenCV goes by content, not by name
+    assert cv2.imwrite(str(tmp_path / "sky.hdr"), np.ones((60, 80, 3), np.float32))
+    (tmp_path / "sky.hdr").rename(path)
+    monkeypatch.setattr(image_source, "MAX_PIXELS", 4_000)
+    result = affectlens.analyze(path, pipeline=pipeline)
+    assert_error(only_source(result), path, "80x60 pixels, more than")

@@ -52,6 +52,12 @@ class ImageSource:
         image = cv2.imdecode(np.fromfile(path, np.uint8), flag)
         if image is None:
             raise InputError(f"{path}: not a readable image (corrupt or unsupported format)")
+        if size is None and image.shape[0] * image.shape[1] > MAX_PIXELS:
+            # A format Pillow cannot read (Radiance HDR, PFM...): the limit checked late, but
+            # checked (OpenCV itself stops at 2**30 pixels).
+            raise InputError(f"{path}: {image.shape[1]}x{image.shape[0]} pixels, more than "
+                             f"the {MAX_PIXELS / 1e6:,.0f} million affectlens decodes; scale it "
+                             "down first")
         width, height = size if size is not None else (image.shape[1], image.shape[0])
         if (image.shape[0] > image.shape[1]) != (height > width):  # turned by its EXIF tag
             width, height = height, width
