@@ -287,11 +287,14 @@ def _write_outputs(
 ) -> None:
     written = result.to_csv(out) if table_format is TableFormat.csv else result.to_parquet(out)
     summary = result.summary()
-    summary["settings"]["blur_annotated_video"] = blur
+    # Unblurred only if some annotated video was written without blurring: --no-blur alone
+    # changes nothing (thumbnails and the report are always blurred).
+    blurred = blur or not (writer and writer.written)
+    summary["settings"]["blur_annotated_video"] = blurred
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     written.append(out / "summary.json")
     if report:
-        written.append(write_report(result, out / "report.html", blurred=blur))
+        written.append(write_report(result, out / "report.html", blurred=blurred))
     if writer:
         written += writer.written
     _print_tracks(result)

@@ -82,6 +82,13 @@ def test_no_blur_is_explicit_and_marked(tmp_path: Path, demo_out: Path) -> None:
     banner = frame[:20, :200].reshape(-1, 3).mean(0)
     assert banner[2] > 150 and banner[0] < 80  # red banner (BGR) across the top
     assert len(FaceDetector().predict([frame])[0]) == 2
+    alone = tmp_path / "noblur-no-video"  # --no-blur without --video: nothing unblurred
+    result = runner.invoke(app, ["analyze", str(demo_out / "sample.mp4"), "--out", str(alone),
+                                 "--no-blur", "--no-pose"])
+    assert result.exit_code == 0, result.output
+    assert "NOT blurred" not in (alone / "report.html").read_text()
+    assert json.loads((alone / "summary.json").read_text())["settings"][
+        "blur_annotated_video"] is True
 
 
 def test_analyze_reports_bad_files_and_keeps_good_ones(tmp_path: Path, demo_out: Path) -> None:
