@@ -386,3 +386,26 @@ def test_an_admin_draws_fall_zones_in_frame_pixels_and_staff_see_them(
     expect(staff.locator("button.zone-delete")).to_have_count(0)
     expect(staff.locator("#zones-canvas")).not_to_have_class(re.compile("drawing"))
     context.close()
+
+
+def test_a_failed_load_is_said_and_retried(page) -> None:
+    """The server answers 503 to the first /api/auth/me (restarting behind a proxy): the
+    dashboard says so and tries again, instead of leaving an admin with a read-only zone
+    editor and no word why."""
+    calls = []
+
+    def first_fails(route) -> None:
+        calls.append(route.request.url)
+        if len(calls) == 1:
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"detail": "restarting"}')
+        else:
+            route.continue_()
+
+    page.route("**/api/auth/me", first_fails)
+    page.goto("/")
+    log_in(page, "ada")
+    expect(page.locator("#load-state")).to_contain_text("could not load your account")
+    expect(page.locator("#who")).to_have_text("ada (admin)", timeout=15_000)
+    expect(page.locator("#load-state")).to_have_text("")
+    assert len(calls) >= 2

@@ -3,7 +3,9 @@
 // value from the API is put into the page as text, never as HTML.
 "use strict";
 
-const state = { cameras: new Map(), live: new Map(), events: new Map(), socketTries: 0 };
+const state = {
+  cameras: new Map(), live: new Map(), events: new Map(), socketTries: 0, failing: new Map(),
+};
 const $ = (id) => document.getElementById(id);
 
 function element(tag, attributes = {}, text) {
@@ -229,11 +231,11 @@ function connectSocket() {
     if (data.type === "hello") {
       for (const camera of data.cameras) state.live.set(camera.camera_id, camera);
       renderCameras();
-      loadEvents().catch(() => {});  // catch up on what happened while disconnected
+      retrying("events", loadEvents);  // catch up on what happened while disconnected
     } else if (data.type === "camera") {
       state.live.set(data.camera.camera_id, data.camera);
       const camera = state.cameras.get(data.camera.camera_id);
-      if (camera) renderCard(camera); else loadCameras().catch(() => {});
+      if (camera) renderCard(camera); else retrying("cameras", loadCameras);
     } else if (data.type === "event") {
       state.events.set(data.event.id, { ...state.events.get(data.event.id), ...data.event });
       renderEvents();
@@ -242,7 +244,7 @@ function connectSocket() {
   socket.addEventListener("close", () => {
     badge.className = "badge offline";
     badge.textContent = "reconnecting…";
-    loadCameras().catch(() => {});  // states by plain HTTP while the socket is down
+    retrying("cameras", loadCameras);  // states by plain HTTP while the socket is down
     const wait = Math.min(30000, 500 * 2 ** state.socketTries++);
     setTimeout(connectSocket, wait);
   });
@@ -365,12 +367,35 @@ async function changePassword(submitted) {
 
 // start --------------------------------------------------------------------------------------
 
-function start() {
-  api("GET", "/api/auth/me").then((me) => {
+// A load that failed (server restarting, network) is said in #load-state and tried again,
+// 5 s later then up to a minute apart, instead of leaving stale data without a word.
+function retrying(what, load, wait = 5000) {
+  load().then(() => {
+    state.failing.delete(what);
+    showFailing();
+  }).catch((error) => {
+    if (error.message === "logged out") return;  // on its way to the login page
+    state.failing.set(what, error.message);
+    showFailing();
+    setTimeout(() => retrying(what, load, Math.min(wait * 2, 60000)), wait);
+  });
+}
+
+function showFailing() {
+  const failing = [...state.failing].map(([what, why]) => `${what}: ${why}`);
+  $("load-state").textContent = failing.length
+    ? `could not load ${failing.join("; ")}; retrying` : "";
+}
+
+function loadMe() {
+  return api("GET", "/api/auth/me").then((me) => {
     state.role = me.role;  // the zone editor is read-only for all but admins
     $("who").textContent = `${me.username} (${me.role})`;
-  })
-    .catch(() => {});
+  });
+}
+
+function start() {
+  retrying("your account", loadMe);
   $("logout").addEventListener("click", async () => {
     await api("POST", "/api/auth/logout").catch(() => {});
     toLogin();
