@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from affectlens.models.pose import PersonDetections
+from affectlens.tracking.persons import PersonTracker
 from affectlens.tracking.tracker import BoxTracker
 
 BOX = np.array([[100.0, 100.0, 160.0, 160.0]])
@@ -51,3 +53,14 @@ def test_numbers_stay_in_order_and_old_tracks_are_forgotten() -> None:
             tracker.track(np.zeros((0, 4)), np.zeros(0))
     assert sorted(set(numbers) - {-1}) == list(range(1, 61))
     assert len(tracker._ids) <= 10
+
+
+def test_a_person_already_lying_down_gets_a_track() -> None:
+    """A person on the floor scores 0.15-0.3 with the pose model: seen like that from the
+    start (the camera started after the fall), they must still get a track number, or the
+    fall rule, which follows tracked people only, can never raise their long lie."""
+    tracker = PersonTracker(5.0)
+    people = PersonDetections(np.array([[100.0, 300.0, 260.0, 360.0]]), np.array([0.2]),
+                              np.zeros((1, 17, 3)))
+    ids = [int(tracker.update(people)[0]) for _ in range(5)]
+    assert ids[-1] == 1 and len(set(ids[1:])) == 1
