@@ -20,13 +20,12 @@ import numpy as np
 from affectlens.config import AnalysisConfig
 from affectlens.models.age import AgeEstimator
 from affectlens.models.alignment import align_faces
+from affectlens.models.calibration import UNCALIBRATED_MIN_CONFIDENCE
 from affectlens.models.expression import ExpressionClassifier
 from affectlens.models.face_detector import FaceDetector
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
 from affectlens.types import FaceAnalysis, FaceDetections, Frame
-
-UNCALIBRATED_MIN_CONFIDENCE = 0.4
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,7 @@ class Pipeline:
         if self.config.min_confidence is not None:
             return self.config.min_confidence
         expression = self.models.expression
-        calibrated = expression.calibration.abstain_below if expression else None
-        return calibrated or UNCALIBRATED_MIN_CONFIDENCE
+        return expression.calibration.threshold if expression else UNCALIBRATED_MIN_CONFIDENCE
 
     def start_source(self, analysis_fps: float | None) -> SourceState:
         """State for a new source; analysis_fps None means a still image (no tracking)."""

@@ -81,7 +81,7 @@ def by_recording(outcome: Outcome, groups: np.ndarray) -> Outcome:
     return Outcome(truth, predicted, [f"recording {g}" for g in ids])
 
 
-def cross_validation(falls: Path) -> None:
+def cross_validation(falls: Path, long_lie_s: float = 30.0) -> None:
     sequences = read_md4fd(falls / MD4FD_FILE)
     groups = recordings(sequences)
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def cross_validation(falls: Path) -> None:
     missed = [rule.names[i] for i in np.flatnonzero((rule.truth == 1) & (rule.predicted == 0))]
     wrong = [rule.names[i] for i in np.flatnonzero((rule.truth == 0) & (rule.predicted == 1))]
     print(f"  rule missed {missed}; false alarms {wrong}")
-    held_long_lies(sequences, groups, result.recordings)
+    held_long_lies(sequences, groups, result.recordings, long_lie_s)
     missed_recordings(sequences, groups, result.recordings)
     by_frame_rate(sequences, groups)
     other_choices(sequences)
@@ -369,7 +369,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     people = PeoplePipeline(threads=args.threads)
-    cross_validation(args.data / "falls")
+    cross_validation(args.data / "falls", args.long_lie)
     fall_01(args.data / "falls", people, args.long_lie)
     no_falls(args.data / "media", people)
     live(args.data / "falls")

@@ -55,7 +55,7 @@ def main() -> None:
     groups = recordings(sequences)
     labels = np.array([s.label for s in sequences])
     print(f"{len(sequences)} sequences ({labels.sum()} falls) from {len(set(groups))} recordings")
-    result = cross_validate(sequences, folds=args.folds)
+    result = cross_validate(sequences, folds=args.folds, l2=args.l2)
     cv = {"folds": args.folds, "by": "recording",
           "classifier_on_sequences": describe("classifier, whole sequences", result.classifier),
           "rule_frame_by_frame": describe("full rule, frame by frame", result.rule),

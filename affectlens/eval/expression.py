@@ -109,7 +109,7 @@ def evaluate_expressions(
     raw = Calibration().probabilities(predictions.logits[found])
     seen_truth = truth[found]
     bins = reliability(probs, seen_truth)
-    coverage, covered = selective_accuracy(probs, seen_truth, calibration.abstain_below)
+    coverage, covered = selective_accuracy(probs, seen_truth, calibration.threshold)
     return ExpressionReport(
         model=model,
         data=data,
@@ -132,7 +132,7 @@ def evaluate_expressions(
             expected_calibration_error, probs, seen_truth, resamples=resamples
         ),
         temperature=calibration.temperature,
-        abstain_below=calibration.abstain_below,
+        abstain_below=calibration.threshold,
         coverage=coverage,
         covered_accuracy=covered,
         reliability={

@@ -254,7 +254,7 @@ class CrossValidation:
 
 
 def cross_validate(sequences: list[PoseSequence], folds: int = 5, seed: int = 0,
-                   settings: FallSettings | None = None) -> CrossValidation:
+                   settings: FallSettings | None = None, l2: float = 1.0) -> CrossValidation:
     """k-fold by recording: each fold's classifier is fitted on the other folds' recordings
     only (all their frame-rate copies); its held-out sequences are judged at 30 fps."""
     labels = np.array([s.label for s in sequences])
@@ -273,7 +273,7 @@ def cross_validate(sequences: list[PoseSequence], folds: int = 5, seed: int = 0,
     stitched: list[tuple[PoseSequence, bool]] = []
     for k in range(folds):
         train = fold[rows] != k
-        model = FallClassifier.fit(x[train], y[train])
+        model = FallClassifier.fit(x[train], y[train], l2=l2)
         for i in np.flatnonzero(fold == k):
             prob = model.probability(sequence_features(sequences[i]))[0]
             window_pred[i] = prob >= model.threshold

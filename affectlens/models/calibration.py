@@ -14,6 +14,9 @@ import numpy as np
 from affectlens.errors import ModelError
 
 DEFAULT_TARGET_ACCURACY = 0.75
+# Below this top probability a face is "uncertain" for a model with no fitted threshold, in
+# analysis and in its evaluation alike.
+UNCALIBRATED_MIN_CONFIDENCE = 0.4
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -32,6 +35,11 @@ class Calibration:
     abstain_below: float = 0.0
     target_accuracy: float = DEFAULT_TARGET_ACCURACY
     fitted_on: str = "not fitted"
+
+    @property
+    def threshold(self) -> float:
+        """The abstention threshold in use: the fitted one, else UNCALIBRATED_MIN_CONFIDENCE."""
+        return self.abstain_below or UNCALIBRATED_MIN_CONFIDENCE
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(np.asarray(logits) / self.temperature).astype(np.float32)
