@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.eval.age import AgePredictions, AgeReport, GroupError
+from affectlens.eval.age import ADULT_AGE, AgePredictions, AgeReport, GroupError
 from affectlens.eval.expression import ExpressionReport
 from affectlens.eval.plots import age_errors, confusion_plot, reliability_diagram
 from affectlens.types import EXPRESSIONS
@@ -146,8 +146,9 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
     card = Card(f"Expression model {report.model} on {Path(report.data).name}", command)
     card.text(
         f"{report.images} images from {report.data}, faces taken as {report.mode}"
-        + (f"; {report.missed_faces} images where no face was found count as errors"
-           if report.mode == "detect" else "")
+        + (f"; {report.missed_faces} images where no face was found count as errors in "
+           "accuracy, macro-F1 and recall, while calibration (ECE) and coverage are over the "
+           "faces found" if report.mode == "detect" else "")
         + ". Intervals are 95% bootstrap intervals over images."
         + (f" {report.unreadable_images} files that are not readable images are left out."
            if report.unreadable_images else "")
@@ -207,6 +208,8 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
     card.table(header, _group_rows(report.bands))
     card.heading("Per group (audit only: no model sees these labels)")
     card.table(header, _group_rows(report.genders))
+    card.text(f"Race labels: adults ({ADULT_AGE} and over) only, as the race-gap figure "
+              "above.")
     card.table(header, _group_rows(report.races_adult))
     found = ~np.isnan(predictions.predicted)
     card.image("age_errors.png", age_errors(predictions.truth[found], predictions.predicted[found],
