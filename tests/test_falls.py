@@ -116,7 +116,10 @@ def test_fall_then_getting_up_recovers(classifier: FallClassifier) -> None:
     frames += move(1.5, FLOOR, STAND, 88, 2) + standing(2)
     events = run(rule, frames)
     assert [e.kind for e in events] == ["fall", "fall"]  # fired, then ended (same event)
-    assert events[0] is events[1] and events[0].ended_s is not None
+    assert events[0] is events[1]
+    up_from = len(fall_frames() + hold(1, lambda t: []) + move(1.5, FLOOR, STAND, 88, 2)) / FPS
+    # Ends once upright recover_s (1 s), which is after getting up and within the standing.
+    assert up_from - 1.5 + 1.0 <= events[0].ended_s <= up_from + 1.0 + 2 / FPS
     assert rule.states()[1] == "recovered"
 
 

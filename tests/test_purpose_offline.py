@@ -16,6 +16,7 @@ import affectlens
 import affectlens.pipeline
 from affectlens import AnalysisConfig
 from affectlens.cli import app
+from affectlens.people import PeoplePipeline
 from affectlens.pipeline import Pipeline
 from affectlens.result import AGE_BAND_COUNT_COLUMNS
 from affectlens.samples import write_sample_video
@@ -94,9 +95,14 @@ def test_time_buckets_each_need_k_people(pipeline_for, tmp_path: Path) -> None:
 
 
 def test_observers_and_pose_are_refused(pipeline_for, media) -> None:
+    photo, anonymous = media("multi_face.jpg"), pipeline_for(purpose=ANON)
     with pytest.raises(ValueError, match="aggregate counts only"):
-        affectlens.analyze(media("multi_face.jpg"), pipeline=pipeline_for(purpose=ANON),
+        affectlens.analyze(photo, pipeline=anonymous,
                            observers=[object()])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="aggregate counts only"):
+        affectlens.analyze(photo, pipeline=anonymous, people=PeoplePipeline(threads=1))
+    plain = affectlens.analyze(photo, pipeline=anonymous)  # pose is on by default: not here
+    assert plain.persons is None and plain.events is None
 
 
 def test_care_safety_gives_the_same_rows_as_consented_research(pipeline_for, media) -> None:

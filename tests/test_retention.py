@@ -6,13 +6,13 @@ through the API deletes its media."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from authutil import bearer
 from fastapi.testclient import TestClient
+from waiting import wait_until
 
 from affectlens.privacy.retention import (
     Retention,
@@ -78,20 +78,42 @@ def test_the_policy_refuses_nonsense() -> None:
         Retention(events_days=0)
 
 
-def test_the_job_runs_on_its_schedule_and_survives_a_failure(store: Store,
-                                                             tmp_path: Path) -> None:
+def _refuse_deletes(store: Store, refuse: bool) -> None:
+    """The database itself refuses to delete events (a trigger): a failure for real."""
+    postgres = store.engine.dialect.name == "postgresql"
+    with store.engine.begin() as connection:
+        if refuse and postgres:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                "'disk full'; END $$ LANGUAGE plpgsql")
+            connection.exec_driver_sql("CREATE TRIGGER refuse BEFORE DELETE ON events FOR EACH "
+                                       "ROW EXECUTE FUNCTION refuse()")
+        elif refuse:
+            connection.exec_driver_sql("CREATE TRIGGER refuse BEFORE DELETE ON events BEGIN "
+                                       "SELECT RAISE(ABORT, 'disk full'); END")
+        elif postgres:
+            connection.exec_driver_sql("DROP TRIGGER refuse ON events")
+            connection.exec_driver_sql("DROP FUNCTION refuse()")
+        else:
+            connection.exec_driver_sql("DROP TRIGGER refuse")
+
+
+def test_the_job_runs_on_its_schedule_and_survives_a_failure(store: Store, tmp_path: Path,
+                                                             caplog) -> None:
     hall = store.add_camera("hall", "rtsp://h/hall", "care_safety")
     store.record_event(hall.id, "distress", days_ago(100), 0.9, ended_at=days_ago(99))
     clock = [NOW]
     job = RetentionJob(store, RetentionPolicy(), tmp_path, every_s=0.2, clock=lambda: clock[0])
+    _refuse_deletes(store, True)
     job.start()
     try:
-        deadline = time.monotonic() + 10
-        while len(job.runs) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: "retention run failed" in caplog.text, 10, "a failed run")
+        assert job.runs == [] and len(store.events()) == 1  # nothing went, nothing half-done
+        _refuse_deletes(store, False)
+        wait_until(lambda: len(job.runs) >= 2, 10, "runs again after the failure")
     finally:
         job.stop()
-    assert len(job.runs) >= 2 and job.runs[0].events == 1 and job.runs[1].events == 0
+    assert job.runs[0].events == 1 and job.runs[1].events == 0
     assert store.events() == []
 
 

@@ -192,7 +192,9 @@ def test_a_worker_that_hangs_while_stopping_is_killed_and_its_events_ended(
         store.update_camera(door.id, analysis_fps=2.0)
         wait_until(lambda: supervisor.workers().get(door.id, pid) != pid, 30,
                    "the frozen worker is killed and replaced")
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10, "it was killed and reaped")
         ended = next(e for e in store.events() if e.id == outage.id)
         assert ended.ended_at is not None  # ended for it, not left open until a restart
+        assert ended.started_at <= ended.ended_at
     finally:
         supervisor.stop()
