@@ -29,7 +29,6 @@ from affectlens.people import (
     PeoplePipeline,
     PeopleState,
     event_row,
-    head_boxes,
     person_rows,
 )
 from affectlens.pipeline import Pipeline
@@ -167,13 +166,13 @@ class _BodyRows:
         self._open = {}
 
     def add(self, source: str, batch: list[Frame]) -> list[np.ndarray]:
-        """Each frame's head boxes: pictures written from it blur them too."""
+        """Each frame's regions to blur besides faces (PeopleAnalysis.blur_boxes)."""
         assert self._state is not None
         heads = []
         for analysis in self.people.analyse(batch, self._state):
             self.persons += person_rows(source, analysis)
             self._open |= {id(e): e for e in analysis.events}
-            heads.append(head_boxes(analysis.people))
+            heads.append(analysis.blur_boxes())
         return heads
 
     def finish(self, source: str) -> None:

@@ -9,7 +9,7 @@ source.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,12 @@ class PeopleAnalysis:
     track_ids: np.ndarray
     states: tuple[str, ...]
     events: tuple[FallEvent, ...]
+    unseen: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # FallRule's
+
+    def blur_boxes(self) -> np.ndarray:
+        """Every region a picture of this frame must blur besides detected faces: the heads
+        the pose model sees, and where people no detector sees any more were last seen."""
+        return np.concatenate([head_boxes(self.people).reshape(-1, 4), self.unseen])
 
 
 @dataclass
@@ -84,7 +90,8 @@ class PeoplePipeline:
         events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints))
         states = state.rule.states()
         labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
-        return PeopleAnalysis(frame.index, frame.timestamp, people, ids, labels, tuple(events))
+        return PeopleAnalysis(frame.index, frame.timestamp, people, ids, labels, tuple(events),
+                              state.rule.unseen_regions())
 
 
 def person_rows(source: str, analysis: PeopleAnalysis) -> list[dict[str, Any]]:

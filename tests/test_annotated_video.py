@@ -10,6 +10,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from pictures import sharpness
 
 import affectlens
 from affectlens.config import AnalysisConfig
@@ -56,12 +57,6 @@ class HeadLog:
 
     def finish(self) -> None:
         pass
-
-
-def sharpness(image: np.ndarray, box: np.ndarray) -> float:
-    x1, y1, x2, y2 = (int(v) for v in box)
-    grey = cv2.cvtColor(image[max(0, y1):y2, max(0, x1):x2], cv2.COLOR_BGR2GRAY)
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
 def test_heads_the_pose_model_sees_are_blurred_where_no_face_was_found(

@@ -14,10 +14,12 @@ import av
 import cv2
 import numpy as np
 import pytest
+from pictures import frame_at, last_frame, sharpness
 from synthetic import moving_face_frames
 from waiting import wait_until
 
 from affectlens.events.falls import FallSettings
+from affectlens.models.pose import PoseEstimator
 from affectlens.pipeline import Models, Pipeline
 from affectlens.privacy.blur import BANNER_COLOUR, banner_height
 from affectlens.service.camera import LiveFrame
@@ -25,6 +27,7 @@ from affectlens.service.clips import ClipBuffer
 from affectlens.service.messages import EventClip, EventStarted, Message
 from affectlens.service.worker import CameraSpec, CameraWorker, blurred_jpeg, make_analyser
 from affectlens.store import Store
+from affectlens.tracking.persons import PersonTracker
 from affectlens.types import Frame
 
 
@@ -61,6 +64,19 @@ def test_a_fall_on_camera_becomes_stored_fall_and_long_lie_events(
         assert event.snapshot is not None
         image = cv2.imread(str(tmp_path / event.snapshot))
         assert image is not None and image.shape[:2] == (240, 320)
+    # The long lie fired on the held last frame, where neither the face detector nor the pose
+    # model finds the person lying there any more: where they were last seen is blurred.
+    last = last_frame(fall_video)
+    pose = PoseEstimator(threads=1)
+    assert len(pose.predict_one(last)) == 0  # the case this is about
+    tracker, body = PersonTracker(30.0), None
+    for index in range(160):  # the person who fell (track 1), the last time anyone saw them
+        people = pose.predict_one(frame_at(fall_video, index))
+        ids = tracker.update(people)
+        body = people.boxes[list(ids).index(fall.track_id)] if fall.track_id in ids else body
+    assert body is not None
+    stored_picture = cv2.imread(str(tmp_path / long_lie.snapshot))
+    assert sharpness(stored_picture, body) < 0.5 * sharpness(last, body)
     # The clip: 2 s before the first floor frame to 3 s after, at the camera's size.
     assert started["fall"].clip and not started["long_lie"].clip
     assert fall.clip is not None and fall.clip.endswith(".webm") and long_lie.clip is None

@@ -128,7 +128,9 @@ def test_a_slow_consumer_drops_frames_instead_of_queueing(short_video: Path) -> 
     finally:
         camera.stop()
     assert camera.stats.frames_dropped >= 10
-    assert newest is not None and time.time() - newest.timestamp < 0.5  # fresh, not stale
+    # The newest frame, not the first one waiting: no wall-clock bound, which a busy CI
+    # machine could miss.
+    assert newest is not None and newest.index >= 10
 
 
 @pytest.mark.parametrize("url", ["ftp://cam/x", "rtsp:///path", "camera-1"])

@@ -77,6 +77,17 @@ def posture(body: np.ndarray) -> Posture:
                    float(shoulders[1]), float(_centre(body, ANKLES)[1]), int(seen_mask.sum()))
 
 
+def body_region(body: np.ndarray, margin: float = 0.25) -> tuple[float, float, float, float] | None:
+    """The box around a body's seen joints, grown by ``margin`` of its larger side (the head
+    reaches past the nose, hands past the wrists); None with fewer than two joints seen."""
+    pts = body[body[:, 2] >= MIN_KEYPOINT_SCORE, :2]
+    if len(pts) < 2:
+        return None
+    (x1, y1), (x2, y2) = pts.min(axis=0), pts.max(axis=0)
+    grow = margin * max(x2 - x1, y2 - y1, 1.0)
+    return (float(x1 - grow), float(y1 - grow), float(x2 + grow), float(y2 + grow))
+
+
 def reference_scale(postures: list[Posture]) -> float:
     """Torso length while upright (median of frames under 30 degrees), else the longest seen."""
     upright = [p.torso_length for p in postures if p.torso_angle < 30 and p.torso_length > 0]

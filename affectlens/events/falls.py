@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from affectlens.events.fall_classifier import FallClassifier
-from affectlens.events.fall_features import Posture, posture, window_features
+from affectlens.events.fall_features import Posture, body_region, posture, window_features
 
 State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
 FallKind = Literal["fall", "long_lie", "inactivity"]
@@ -154,6 +154,7 @@ class _Person:
     long_lie: FallEvent | None = None
     last_seen_s: float = float("-inf")
     hip: tuple[float, float] = (float("nan"), float("nan"))
+    box: tuple[float, float, float, float] | None = None  # last seen body (unseen_regions)
     anchor: tuple[float, float] | None = None  # where it last moved (inactivity)
 
     @property
@@ -178,6 +179,14 @@ class FallRule:
         """Current state of every person the rule remembers (unseen fallen people included)."""
         return {tid: p.state for tid, p in self._people.items()}
 
+    def unseen_regions(self) -> np.ndarray:
+        """(N, 4) boxes where people the rule still remembers but did not see in the last
+        update were last seen: someone lying on the floor whom no detector finds any more.
+        Pictures that leave the process blur these too, as no face or head box is there."""
+        boxes = [p.box for p in self._people.values()
+                 if p.box is not None and p.last_seen_s < self._now]
+        return np.array(boxes, np.float64).reshape(-1, 4)
+
     def probabilities(self) -> dict[int, float]:
         """The classifier's p(fall) when each person's floor posture was last judged (NaN
         before that): why a fall was or was not called."""
@@ -192,6 +201,7 @@ class FallRule:
             if track_id < 1:
                 continue
             person = self._people.setdefault(track_id, _Person(track_id))
+            person.box = body_region(np.asarray(body, np.float64)) or person.box
             events += self._observe(person, time_s, posture(np.asarray(body, np.float64)))
             seen.append(person)
         events += self._unseen(time_s, seen)

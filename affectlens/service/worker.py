@@ -37,7 +37,7 @@ import numpy as np
 from affectlens.config import AnalysisConfig
 from affectlens.events.distress import DistressEvent, DistressRule, DistressSettings
 from affectlens.events.falls import FallEvent, FallSettings
-from affectlens.people import PeoplePipeline, head_boxes
+from affectlens.people import PeoplePipeline
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, not_blurred_banner
 from affectlens.privacy.policy import expression_allowed
@@ -269,8 +269,7 @@ class CameraLoop:
         blurred = None  # this frame blurred as JPEG, made once for clip, snapshot and preview
         if self.people is not None and self._body is not None:
             (body,) = self.people.analyse([frame], self._body)
-            blurred = (blurred_jpeg(live, analysis, head_boxes(body.people),
-                                    self.spec.blur_faces)
+            blurred = (blurred_jpeg(live, analysis, body.blur_boxes(), self.spec.blur_faces)
                        if self._clips is not None or body.events else None)
             if self._clips is not None:
                 self._clips.add(frame.timestamp, blurred)
