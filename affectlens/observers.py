@@ -11,7 +11,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from affectlens.privacy.blur import blur_faces
+from affectlens.privacy.blur import blur_faces, blur_regions
 from affectlens.sources.base import MediaInfo
 from affectlens.types import FaceAnalysis, Frame
 
@@ -28,13 +28,6 @@ class FrameObserver(Protocol):
                 heads: np.ndarray | None = None) -> None: ...
 
     def finish(self) -> None: ...
-
-
-def blur_regions(analysis: FaceAnalysis, heads: np.ndarray | None) -> np.ndarray:
-    """Every box a picture that leaves the process must blur: faces, and pose heads."""
-    if heads is None or not len(heads):
-        return analysis.faces.boxes
-    return np.concatenate([analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])
 
 
 class ThumbnailCollector:

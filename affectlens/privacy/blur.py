@@ -14,6 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from affectlens.types import FaceAnalysis
+
 MARGIN = 0.3  # share of the box size added on every side
 BLOCKS = 6  # pixelation cells across the blurred region
 
@@ -62,3 +64,11 @@ def not_blurred_banner(image: np.ndarray, text: str = BANNER_TEXT) -> np.ndarray
     origin = ((width - text_w) // 2, (band + text_h) // 2)
     cv2.putText(out, text, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return out
+
+
+def blur_regions(analysis: FaceAnalysis, heads: np.ndarray | None) -> np.ndarray:
+    """Every box a picture that leaves the process must blur: detected faces, and ``heads``
+    (pose heads, people held on the floor unseen: PeopleAnalysis.blur_boxes)."""
+    if heads is None or not len(heads):
+        return analysis.faces.boxes
+    return np.concatenate([analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])

@@ -14,8 +14,8 @@ import av
 import cv2
 import numpy as np
 
-from affectlens.observers import blur_regions, output_name
-from affectlens.privacy.blur import blur_faces
+from affectlens.observers import output_name
+from affectlens.privacy.blur import blur_faces, blur_regions
 from affectlens.sources.base import MediaInfo
 from affectlens.types import FaceAnalysis, Frame
 

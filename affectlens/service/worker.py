@@ -39,7 +39,7 @@ from affectlens.events.distress import DistressEvent, DistressRule, DistressSett
 from affectlens.events.falls import FallEvent, FallSettings
 from affectlens.people import PeoplePipeline
 from affectlens.pipeline import Pipeline
-from affectlens.privacy.blur import blur_faces, not_blurred_banner
+from affectlens.privacy.blur import blur_faces, blur_regions, not_blurred_banner
 from affectlens.privacy.policy import expression_allowed
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
@@ -155,15 +155,13 @@ def make_clips(spec: CameraSpec, emit: Emit) -> ClipBuffer | None:
 
 def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis,
                  heads: np.ndarray | None = None, blur: bool = True) -> bytes | None:
-    """The frame with every detected face (and ``heads``: boxes from pose) blurred, at most
+    """The frame with every detected face (and ``heads``: other boxes to blur) blurred, at most
     PREVIEW_WIDTH wide, as JPEG: the only form in which pixels leave a worker. With
     ``blur=False`` (the camera's admin turned blurring off) faces stay as they are and a
     "FACES NOT BLURRED" banner covers the top of the picture instead."""
     image = np.asarray(live.image)
     if blur:
-        boxes = analysis.faces.boxes if heads is None else np.concatenate(
-            [analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])
-        image = blur_faces(image, boxes)
+        image = blur_faces(image, blur_regions(analysis, heads))
     if image.shape[1] > PREVIEW_WIDTH:
         scale = PREVIEW_WIDTH / image.shape[1]
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -267,15 +265,17 @@ class CameraLoop:
         for event in self.rule.expire(frame.timestamp):  # faces that left
             self._distress(event, live.timestamp)
         blurred = None  # this frame blurred as JPEG, made once for clip, snapshot and preview
+        extra = None  # what else to blur: pose heads, people held on the floor unseen
         if self.people is not None and self._body is not None:
             (body,) = self.people.analyse([frame], self._body)
-            blurred = (blurred_jpeg(live, analysis, body.blur_boxes(), self.spec.blur_faces)
+            extra = body.blur_boxes()
+            blurred = (blurred_jpeg(live, analysis, extra, self.spec.blur_faces)
                        if self._clips is not None or body.events else None)
             if self._clips is not None:
                 self._clips.add(frame.timestamp, blurred)
             for fall in body.events:
                 self._fall(fall, live.timestamp, blurred)
-        self._preview(live, analysis, blurred)
+        self._preview(live, analysis, blurred, extra)
         self._analysed += 1
         self._faces = len(analysis)
         self._latencies.append(time.time() - live.timestamp)
@@ -324,15 +324,16 @@ class CameraLoop:
             self._open.discard(key)
             self.emit(EventEnded(camera_id, key, _wall(state.at)))
 
-    def _preview(self, live: LiveFrame, analysis: FaceAnalysis,
-                 blurred: bytes | None = None) -> None:
-        """``blurred``: the frame already blurred for a fall clip (pose heads too), reused."""
+    def _preview(self, live: LiveFrame, analysis: FaceAnalysis, blurred: bytes | None = None,
+                 extra: np.ndarray | None = None) -> None:
+        """``blurred``: the frame already blurred for a fall clip, reused; else it is made
+        here, blurring ``extra`` (pose heads, people held unseen) besides faces."""
         period = 1.0 / self.spec.preview_fps if self.spec.preview_fps > 0 else None
         now = time.monotonic()
         if period is None or now - self._last_preview < period:
             return
         self._last_preview = now
-        jpeg = blurred or blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
+        jpeg = blurred or blurred_jpeg(live, analysis, extra, blur=self.spec.blur_faces)
         if jpeg is not None:
             height, width = live.image.shape[:2]
             self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp), (width, height)))
