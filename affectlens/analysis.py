@@ -168,12 +168,12 @@ class _BodyRows:
     def add(self, source: str, batch: list[Frame]) -> list[np.ndarray]:
         """Each frame's regions to blur besides faces (PeopleAnalysis.blur_boxes)."""
         assert self._state is not None
-        heads = []
+        extras = []
         for analysis in self.people.analyse(batch, self._state):
             self.persons += person_rows(source, analysis)
             self._open |= {id(e): e for e in analysis.events}
-            heads.append(analysis.blur_boxes())
-        return heads
+            extras.append(analysis.blur_boxes())
+        return extras
 
     def finish(self, source: str) -> None:
         """Events in the order they fired, with their end times (open ones end now)."""
@@ -211,15 +211,15 @@ def _analyse_file(
     count, faces, tracks = 0, 0, set()
     try:
         for batch in _batches(source.frames(), config.batch_frames):
-            heads = body.add(str(path), batch) if body else [None] * len(batch)
-            for frame, analysis, head in zip(batch, pipeline.analyse(batch, state), heads):
+            extras = body.add(str(path), batch) if body else [None] * len(batch)
+            for frame, analysis, extra in zip(batch, pipeline.analyse(batch, state), extras):
                 if counts is not None:
                     counts.add(analysis)
                     continue
                 rows += frame_rows(str(path), analysis)
                 faces += len(analysis)
                 tracks.update(int(t) for t in analysis.track_ids if t > 0)
-                active = _notify(active, frame, analysis, head)
+                active = _notify(active, frame, analysis, extra)
             count += len(batch)
             if progress:
                 progress(path, count, info.frame_count)

@@ -19,8 +19,9 @@ THUMBNAIL_SIDE = 160
 
 
 class FrameObserver(Protocol):
-    """``heads``: (N, 4) boxes around heads the pose model saw, blurred as faces are (the face
-    detector misses faces lying down or in profile); None without the body path."""
+    """``heads``: (N, 4) boxes blurred as faces are, PeopleAnalysis.blur_boxes: heads the
+    pose model saw (the face detector misses faces lying down or in profile) and where people
+    held on the floor unseen were last seen; None without the body path."""
 
     def start(self, info: MediaInfo) -> None: ...
 

@@ -104,8 +104,8 @@ class FallSettings(BaseModel):
     window_s: float = Field(3.0, gt=0.5, description="Pose history the classifier reads.")
     min_probability: float = Field(
         0.7, gt=0, lt=1, description="Classifier probability needed for a fall event (above "
-        "the classifier's own 0.5: on URFD's cross-validation 0.5 adds false alarms from "
-        "crouching and lying down, and no fall).")
+        "the classifier's own 0.5: on URFD's cross-validation 0.5 adds 3 false alarms and "
+        "catches no more falls; benchmarks/falls.py, part 1).")
     recover_s: float = Field(1.0, ge=0, description="Upright this long after a fall: recovered.")
     recovery_radius: float = Field(2.5, gt=0, description="Upright person this near: recovered.")
     long_lie_without_fall: bool = Field(
@@ -201,8 +201,9 @@ class FallRule:
             if track_id < 1:
                 continue
             person = self._people.setdefault(track_id, _Person(track_id))
-            person.box = body_region(np.asarray(body, np.float64)) or person.box
-            events += self._observe(person, time_s, posture(np.asarray(body, np.float64)))
+            joints = np.asarray(body, np.float64)
+            person.box = body_region(joints) or person.box
+            events += self._observe(person, time_s, posture(joints))
             seen.append(person)
         events += self._unseen(time_s, seen)
         events += self._inactivity(time_s, seen)
