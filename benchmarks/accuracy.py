@@ -20,6 +20,7 @@ from affectlens.eval.age import evaluate_ages, predict_ages
 from affectlens.eval.datasets import is_held_out, read_expression_folder, read_utkface
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
+from affectlens.eval.machine import machine_report
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
 
@@ -82,8 +83,9 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    expression_rows(args.data, args.resamples)
-    age_rows(args.data, args.resamples)
+    with machine_report():
+        expression_rows(args.data, args.resamples)
+        age_rows(args.data, args.resamples)
 
 
 if __name__ == "__main__":

@@ -20,16 +20,16 @@ measures for ``--seconds``:
 
 A count is sustained when every camera analyses >= 95% of its 5 fps, no slot is skipped and
 both p95 latencies are under 1 s. The machine may be shared: the CPU other processes used
-during each measurement is printed too. Also printed: whether batching frames of several
-cameras into one detector call would pay (per-frame time at batch 1 and 8). Prints tables;
-asserts nothing.
+during each measurement is printed too, and the machine (CPU, cores, runtime versions, load
+average at start and end) above the tables. Also printed: whether batching frames of several
+cameras into one detector call would pay (CPU and wall time per frame at batch 1 and 8).
+Prints tables; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 
 from affectlens.config import AnalysisConfig
+from affectlens.eval.machine import Stopwatch, Usage, machine_report
 from affectlens.events.distress import DistressSettings
 from affectlens.models.face_detector import FaceDetector
 from affectlens.samples import HEIGHT, WIDTH, portrait, write_video
@@ -190,22 +191,23 @@ def rate(reports: list[WorkerMetrics]) -> float:
     return sum(m.frames_analysed for m in reports[1:]) / span
 
 
-def batching(config: AnalysisConfig) -> tuple[float, float]:
-    """Detector milliseconds per frame, one frame per call vs eight frames per call."""
+def batching(config: AnalysisConfig) -> tuple[Usage, Usage]:
+    """Detector seconds per frame, one frame per call vs eight frames per call."""
     detector = FaceDetector(config.device, config.min_face_px, config.face_score_threshold,
                             threads=1)
     frame = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
     frame[80:256, 100:250] = cv2.resize(portrait(), (150, 176))
     detector.predict([frame] * 8)  # warm up
-    began = time.perf_counter()
+    watch = Stopwatch()
     for _ in range(16):
         detector.predict([frame])
-    single = (time.perf_counter() - began) / 16
-    began = time.perf_counter()
+    single = watch.elapsed()
+    watch.restart()
     for _ in range(4):
         detector.predict([frame] * 8)
-    batched = (time.perf_counter() - began) / 32
-    return 1000 * single, 1000 * batched
+    batched = watch.elapsed()
+    return (Usage(single.wall_s / 16, single.cpu_s / 16),
+            Usage(batched.wall_s / 32, batched.cpu_s / 32))
 
 
 def main() -> None:
@@ -223,15 +225,22 @@ def main() -> None:
     args = parser.parse_args()
     config = AnalysisConfig(**{**LIVE_ANALYSIS, "min_face_px": args.min_face,
                                "full_scan_every_s": args.full_scan_every or None})
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"640x360 at {FPS} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
+    with machine_report():
+        measure(args, config)
+
+
+def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
+    """Print the batching check and one table row per camera count."""
+    print(f"640x360 at {FPS} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
           f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
           f"frame), one model thread per worker process, workers started by "
           f"{args.start_method}")
     single, batched = batching(config)
-    verdict = "pays" if batched < 0.9 * single else "does not pay"
-    print(f"detector per frame: {single:.1f} ms one frame a call, {batched:.1f} ms eight "
-          f"frames a call: batching across cameras {verdict}\n")
+    verdict = "pays" if batched.cpu_s < 0.9 * single.cpu_s else "does not pay"
+    print(f"detector per frame, CPU (wall): {1000 * single.cpu_s:.1f} "
+          f"({1000 * single.wall_s:.1f}) ms one frame a call, {1000 * batched.cpu_s:.1f} "
+          f"({1000 * batched.wall_s:.1f}) ms eight frames a call: batching across cameras "
+          f"{verdict}\n")
     print("| cameras | slowest camera fps | skipped slots | frame-to-result p50 / p95 (ms) | "
           "events: n, frame-to-stored p95 (ms) | CPU per camera (cores) | supervisor CPU "
           "(cores) | other processes (cores) | PSS per worker (MB) | sustained |")

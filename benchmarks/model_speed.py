@@ -2,32 +2,36 @@
 
     python benchmarks/model_speed.py [--threads 1] [--batch 1 --batch 32] [--repeats 200]
 
-Inputs are random crops of each model's input size (speed does not depend on the pixels).
-Batch 1 is a face at a time, as a live camera with one person sees; larger batches are the
-offline pipeline's case. Prints a table; nothing is asserted.
+Inputs are random crops of each model's input size (speed does not depend on the pixels, but
+it does on the weights: see docs/benchmarks.md on denormal numbers). Batch 1 is a face at a
+time, as a live camera with one person sees; larger batches are the offline pipeline's case.
+Each cell is CPU milliseconds per face (the figure of record: it holds on a busy machine),
+wall milliseconds in brackets. Prints the machine and a table; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import time
 from collections.abc import Callable
 
 import numpy as np
 
+from affectlens.eval.machine import Stopwatch, machine_report
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
 
 
 def per_face_ms(
     predict: Callable[[np.ndarray], np.ndarray], crops: np.ndarray, repeats: int
-) -> float:
+) -> tuple[float, float]:
+    """(CPU, wall) milliseconds per face."""
     predict(crops)  # warm up
-    clock = time.perf_counter()
+    watch = Stopwatch()
     for _ in range(repeats):
         predict(crops)
-    return (time.perf_counter() - clock) / repeats / len(crops) * 1000
+    used = watch.elapsed()
+    faces = repeats * len(crops)
+    return used.cpu_s / faces * 1000, used.wall_s / faces * 1000
 
 
 def main() -> None:
@@ -36,21 +40,27 @@ def main() -> None:
     parser.add_argument("--batch", type=int, action="append")
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
-    batches = args.batch or [1, 32]
+    with machine_report():
+        table(args.threads, args.batch or [1, 32], args.repeats)
+
+
+def table(threads: int, batches: list[int], repeats_at_1: int) -> None:
     rng = np.random.default_rng(0)
-    print(f"{platform.processor() or platform.machine()}, {args.threads} thread(s)")
-    print("| model | file MB | " + " | ".join(f"ms/face, batch {b}" for b in batches) + " |")
+    print(f"{threads} model thread(s)")
+    print("| model | file MB | " + " | ".join(
+        f"CPU (wall) ms/face, batch {b}" for b in batches) + " |")
     print("|---|---|" + "---|" * len(batches))
-    models = [("expression", ExpressionClassifier(name, threads=args.threads)) for name in SPECS]
-    models += [("age", AgeEstimator(name, threads=args.threads)) for name in AGE_MODELS]
+    models = [("expression", ExpressionClassifier(name, threads=threads)) for name in SPECS]
+    models += [("age", AgeEstimator(name, threads=threads)) for name in AGE_MODELS]
     for task, model in models:
         size = model.template.size
         shape = (size, size) if model.template.grey else (size, size, 3)
         cells = []
         for batch in batches:
             crops = rng.integers(0, 256, (batch, *shape), dtype=np.uint8)
-            repeats = max(args.repeats // batch, 5)
-            cells.append(f"{per_face_ms(model.predict, crops, repeats):.2f}")
+            repeats = max(repeats_at_1 // batch, 5)
+            cpu, wall = per_face_ms(model.predict, crops, repeats)
+            cells.append(f"{cpu:.2f} ({wall:.2f})")
         mb = model.model.path.stat().st_size / 1e6
         print(f"| {task} {model.name} | {mb:.1f} | " + " | ".join(cells) + " |")
 
