@@ -29,6 +29,7 @@ from affectlens.report.html import write_report
 from affectlens.result import Result
 from affectlens.samples import write_sample_video
 from affectlens.service.demo import demo_login, demo_site
+from affectlens.service.preflight import listen_problem, serving_problems
 from affectlens.service.runtime import Service
 from affectlens.service.site import SiteConfig, SiteConfigError, load_site
 from affectlens.version import __version__
@@ -205,11 +206,14 @@ def serve(
 ) -> None:
     """Run the live service: camera workers, the event store, the HTTP API and dashboard,
     alerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables override the file
-    (README: Serving). Exit status 2: the config is wrong (the message names the field)."""
+    (README: Serving). Exit status 2: the config is wrong, or names what this machine cannot
+    serve (a missing database driver, an unusable certificate, a host or port it cannot
+    listen on); one line per problem, naming the field."""
     try:
         site = load_site(config)
     except SiteConfigError as exc:
         _fail(str(exc))
+    _fail_on(serving_problems(site, config))
     if check:
         console.print(f"{config}: ok, {len(site.cameras)} cameras, serving on "
                       f"{site.host}:{site.port}", highlight=False, soft_wrap=True)
@@ -230,7 +234,13 @@ def demo(
     and print the dashboard's address. Ctrl-C stops it. (The offline report demo is
     `affectlens demo-report`.)"""
     folder = folder or Path(tempfile.mkdtemp(prefix="affectlens-demo-"))
-    site = demo_site(folder, host, port)
+    try:
+        site = demo_site(folder, host, port)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"--{first['loc'][0]}: {str(first['msg']).removeprefix('Value error, ')}")
+    _fail_on([f"--{problem}" for problem in
+              (listen_problem(site.host, site.port),) if problem is not None])
     user, password = demo_login(site)
     console.print(f"demo data in {folder}")
     console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]", highlight=False)
@@ -336,3 +346,11 @@ def _print_statistics(statistics: pd.DataFrame) -> None:
 def _fail(message: str) -> None:
     console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _fail_on(problems: list[str]) -> None:
+    """Every problem on its own line, then exit status 2; nothing when there are none."""
+    for problem in problems:
+        console.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)

@@ -10,7 +10,8 @@ from affectlens.events.falls import FallSettings
 from affectlens.models.age import AgeModelName
 from affectlens.models.expression import ExpressionModelName
 from affectlens.models.runtime import Device
-from affectlens.privacy.policy import check_config, expression_allowed
+from affectlens.privacy.policy import check_config, expression_allowed, voice_allowed
+from affectlens.voice.settings import VoiceSettings
 
 Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
 
@@ -31,16 +32,18 @@ class AnalysisConfig(BaseModel):
         "otherwise. Hard-line purposes (e.g. staff monitoring) are refused with the reason.",
     )
     min_group: int = Field(
-        5, ge=2, description="anonymous_statistics: k, the fewest distinct people an "
+        5, ge=2, le=10_000, description="anonymous_statistics: k, the fewest distinct people an "
         "aggregate may describe; a file with fewer has its counts suppressed.",
     )
     statistics_every_s: float | None = Field(
-        None, gt=0, description="anonymous_statistics: one aggregate row per this many "
+        None, gt=0, le=86_400,
+        description="anonymous_statistics: one aggregate row per this many "
         "seconds of each video, each over at least min_group people on its own; None: one "
         "row per file.",
     )
     fps: float | None = Field(
-        None, gt=0, description="Frames analysed per second of video; None = every frame."
+        None, gt=0, le=1000,
+        description="Frames analysed per second of video; None = every frame."
     )
     expression_model: ExpressionModelName = Field(
         "affectlens", description="Expression model (see the README's accuracy table)."
@@ -52,19 +55,21 @@ class AnalysisConfig(BaseModel):
         "cpu", description="Where the models run: cpu, cuda, or auto (cuda when available)."
     )
     min_face_px: float = Field(
-        24, ge=8, description="Smallest face width searched for, in pixels. Smaller is slower."
+        24, ge=8, le=4096,
+        description="Smallest face width searched for, in pixels. Smaller is slower.",
     )
     face_score_threshold: float = Field(
         0.78, gt=0, lt=1, description="Face detector confidence needed to keep a face."
     )
     full_scan_every_s: float | None = Field(
-        None, gt=0, description="Video: search the finest detector tiles (the smallest faces) "
+        None, gt=0, le=3600,
+        description="Video: search the finest detector tiles (the smallest faces) "
         "everywhere only this often, and in between only around the faces already found; "
         "coarser tiles are searched every frame. None: every frame in full (the offline "
         "default; the live service uses 1 s).",
     )
     smoothing_tau_s: float = Field(
-        1.0, gt=0, description="Time constant of per-track expression smoothing, seconds."
+        1.0, gt=0, le=3600, description="Time constant of per-track expression smoothing, seconds."
     )
     switch_margin: float = Field(
         0.1, ge=0, lt=1, description="Lead another expression needs to replace the dominant one."
@@ -75,13 +80,14 @@ class AnalysisConfig(BaseModel):
         "expression model's calibrated threshold (0.4 for an uncalibrated model).",
     )
     lost_track_seconds: float = Field(
-        1.0, gt=0, description="How long a track survives without its face being seen."
+        1.0, gt=0, le=3600, description="How long a track survives without its face being seen."
     )
     batch_frames: int = Field(8, ge=1, le=256, description="Frames sent through models at once.")
     max_image_side: int = Field(
-        4096, ge=256, description="Larger images are scaled down to this side before analysis."
+        4096, ge=256, le=65_536,
+        description="Larger images are scaled down to this side before analysis."
     )
-    threads: int = Field(0, ge=0, description="CPU threads per model; 0 = all cores.")
+    threads: int = Field(0, ge=0, le=1024, description="CPU threads per model; 0 = all cores.")
     pose: bool = Field(
         True, description="Offline analysis: estimate body pose, track people and detect falls "
         "(videos only). Live cameras use their own 'falls' setting instead."
@@ -89,6 +95,10 @@ class AnalysisConfig(BaseModel):
     falls: FallSettings = Field(
         default_factory=FallSettings,
         description="Offline analysis: fall, long-lie and inactivity rule and its zones.",
+    )
+    voice: VoiceSettings = Field(
+        default_factory=VoiceSettings,
+        description="Offline analysis: tone of voice in the audio (consented_research only).",
     )
 
     @field_validator("purpose", mode="before")
@@ -103,3 +113,8 @@ class AnalysisConfig(BaseModel):
     def expression_allowed(self) -> bool:
         """Whether this job may load and run the expression model."""
         return expression_allowed(self.purpose)
+
+    @property
+    def voice_allowed(self) -> bool:
+        """Whether this job may analyse tone of voice (its purpose, and voice.enabled)."""
+        return voice_allowed(self.purpose) and self.voice.enabled

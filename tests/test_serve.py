@@ -307,3 +307,38 @@ def test_serve_a_fall_camera_stores_the_fall_with_its_blurred_clip(
     assert len(frames) >= 20 and frames[0].shape == (240, 320, 3)  # ~4 s at 10 fps
     files = [p.suffix for p in (tmp_path / "snapshots").rglob("*.*")]
     assert ".webm" in files and ".jpg" in files
+
+
+def _login_guesses(base: str, forwarded: list[str], source: str = "127.0.0.1") -> list[int]:
+    """One wrong login per X-Forwarded-For value (a new name each time, so no name locks),
+    sent from ``source``: their status codes."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=base, transport=transport, timeout=30) as client:
+        return [client.post("/api/auth/login", headers={"X-Forwarded-For": address},
+                            json={"username": f"guess{n}", "password": "wrong password"}
+                            ).status_code for n, address in enumerate(forwarded)]
+
+
+def test_forwarded_addresses_count_only_from_the_trusted_proxies(
+    tmp_path: Path, serve: Callable[..., Served]
+) -> None:
+    """Issue 17 item 1: a client rotating X-Forwarded-For got 60 of 60 guesses a minute
+    through, as uvicorn believed the header from 127.0.0.1 by default. Now only from the
+    site's trusted_proxies (here 127.0.0.2, a second loopback address)."""
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(f"port: {port}\ntrusted_proxies: [127.0.0.2]\n")
+    database = sqlite_url(tmp_path / "affectlens.db")
+    served = serve(config, port, database)
+    rotating = [f"203.0.113.{n}" for n in range(12)]
+    untrusted = _login_guesses(served.base, rotating)  # 127.0.0.1: not a proxy of this site
+    assert untrusted[:10] == [401] * 10 and untrusted[10:] == [429, 429], untrusted
+    through_proxy = _login_guesses(served.base, rotating, source="127.0.0.2")
+    assert through_proxy == [401] * 12  # a different client each time, as the proxy says
+    one_client = _login_guesses(served.base, ["198.51.100.7"] * 11, source="127.0.0.2")
+    assert one_client[:10] == [401] * 10 and one_client[10] == 429
+    store = Store(database)
+    actors = {r.actor for r in AuditLog(store).all_records() if r.action == "login.failed"}
+    store.engine.dispose()
+    assert "anonymous@127.0.0.1" in actors and "anonymous@203.0.113.11" in actors
+    assert "anonymous@127.0.0.2" not in actors

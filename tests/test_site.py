@@ -3,6 +3,8 @@ reported with the file, the field and what is wrong (exit status 2 from the comm
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,11 @@ from typer.testing import CliRunner
 from affectlens.cli import app
 from affectlens.service.runtime import sync_cameras
 from affectlens.service.site import SiteConfigError, load_site
+from affectlens.service.site_reference import markdown, settings
 from affectlens.store import Store
 from affectlens.store.db import sqlite_url
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = """
 database_url: data/site.db
@@ -119,6 +124,22 @@ cameras:
     ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: care_safety, falls: {zones: ["
      "{name: bed, kind: sofa, points: [[0, 0], [9, 0], [9, 9]]}]}}\n", {},
      "site.yaml: cameras[0].falls.zones[0].kind: Input should be 'bed', 'chair' or 'floor'"),
+    # issue 17 item 2: every setting has a finite range
+    (f"host: {'a' * 200_000}\n", {},
+     "site.yaml: host: String should have at most 253 characters"),
+    ("host: 'my host'\n", {}, "site.yaml: host: must be an IP address or a host name"),
+    ("workers: {io_timeout_s: .inf}\n", {},
+     "site.yaml: workers.io_timeout_s: Input should be less than or equal to 300"),
+    ("retention: {every_s: .nan}\n", {}, "site.yaml: retention.every_s: Input should be"),
+    ("alerts: {webhooks: [{url: 'https://x/h', secret: 0123456789abcdef, "
+     "backoff_s: [1, .inf]}]}\n", {},
+     "site.yaml: alerts.webhooks[0].backoff_s[1]: Input should be less than or equal to 3600"),
+    ("trusted_proxies: ['*']\n", {},
+     "site.yaml: trusted_proxies[0]: '*' is not an IP address or network"),
+    ("port: 8080\n", {"AFFECTLENS_TRUSTED_PROXIES": "10.0.0.1,proxy"},
+     "site.yaml: trusted_proxies[1] (from AFFECTLENS_TRUSTED_PROXIES): 'proxy' is not an IP"),
+    ("analysis: {smoothing_tau_s: 1e300}\n", {},
+     "site.yaml: analysis.smoothing_tau_s: Input should be less than or equal to 3600"),
 ])
 def test_mistakes_name_the_file_and_the_field(tmp_path: Path, text: str, environ: dict,
                                               expected: str) -> None:
@@ -155,3 +176,68 @@ def test_declared_cameras_are_synced_by_name(tmp_path: Path) -> None:
         "rtsp://10.0.0.5/stream?transport=udp", 5.0)
     assert cameras["entrance"].purpose == "anonymous_statistics"
     store.engine.dispose()
+
+
+def test_every_setting_has_a_finite_documented_range() -> None:
+    """Issue 17 item 2: `falls: {long_lie_s: .inf}` and a 200,000-character host were
+    accepted. Every number has both bounds, every text and list an upper size, and
+    docs/site-config.md lists them as the models check them."""
+    unbounded = [s.path for s in settings() if not s.bounded]
+    assert unbounded == [], f"give these a finite range: {unbounded}"
+    documented = (REPO_ROOT / "docs" / "site-config.md").read_text()
+    assert documented == markdown(), ("docs/site-config.md is stale: python -m "
+                                      "affectlens.service.site_reference > docs/site-config.md")
+
+
+def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A real self-signed certificate and its key, made by openssl."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def _serve(config: Path, *options: str) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(app, ["serve", "--config", str(config), *options])
+    return result.exit_code, [line for line in result.output.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_serve_checks_what_this_machine_must_provide_before_starting(
+    tmp_path: Path, check: bool
+) -> None:
+    """Issue 17 item 2: `serve --check` passed configs that `serve` then failed on, some
+    with a traceback, one after a minute. Each now stops both at once: one line naming the
+    setting, exit status 2."""
+    cert, key = _certificate(tmp_path, "site")
+    other_cert, other_key = _certificate(tmp_path, "other")
+    der = tmp_path / "site.der"
+    subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "der", "-out", str(der)],
+                   check=True)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = {
+            "database_url: mysql://u:p@127.0.0.1/site\n":
+                "database_url: 'mysql' databases are not supported",
+            "database_url: sqlite+nodriver:///x.db\n":
+                "database_url: the driver 'nodriver' is not installed",
+            f"tls: {{certfile: {der.name}, keyfile: {key.name}}}\n":
+                f"tls.certfile: {der} is not a PEM certificate",
+            f"tls: {{certfile: {cert.name}, keyfile: {other_key.name}}}\n":
+                f"tls.keyfile: {other_key} is not the key of the certificate",
+            f"tls: {{certfile: {other_cert.name}, keyfile: {other_cert.name}}}\n":
+                f"tls.keyfile: {other_cert} is not a PEM private key",
+            f"port: {port}\n": f"port: {port} is in use on 127.0.0.1",
+            "host: 192.0.2.1\n": "host: 192.0.2.1 is not an address of this machine",
+            "host: no-such-host.invalid\n": "host: 'no-such-host.invalid' cannot be resolved",
+        }
+        for text, expected in cases.items():
+            status, lines = _serve(write(tmp_path, text), *(["--check"] if check else []))
+            assert status == 2 and len(lines) == 1, (text, lines)
+            assert lines[0].startswith(f"error: {tmp_path / 'site.yaml'}: {expected}"), lines
+    good = write(tmp_path, f"port: {port}\ntls: {{certfile: {cert.name}, keyfile: {key.name}}}\n")
+    assert _serve(good, "--check") == (0, [f"{good}: ok, 0 cameras, serving on "
+                                           f"127.0.0.1:{port}"])

@@ -82,7 +82,7 @@ class Service:
         self.hub = Hub()
         self.metrics = ServiceMetrics()
         self._closers: list[object] = []
-        self.alerts = AlertDispatcher(self._sinks())
+        self.alerts = AlertDispatcher(self.store, self._sinks())
         self.recorder = Recorder(self.store, self.hub, self.alerts, self.metrics,
                                  snapshots=Path(site.snapshots_dir))
         w = site.workers
@@ -92,11 +92,9 @@ class Service:
         self.retention = RetentionJob(self.store, site.retention.policy(),
                                       Path(site.snapshots_dir), every_s=site.retention.every_s)
         self.app = self._app()
-        tls = ({"ssl_certfile": site.tls.certfile, "ssl_keyfile": site.tls.keyfile}
-               if site.tls else {})
         self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host=site.host, port=site.port, log_config=None, access_log=False,
-            timeout_graceful_shutdown=5, **tls,
+            self.app, log_config=None, access_log=False, timeout_graceful_shutdown=5,
+            **site.server_options(),
         ))
 
     def spec_for(self, camera: Camera) -> CameraSpec:

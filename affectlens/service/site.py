@@ -14,13 +14,16 @@ file only.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -46,6 +49,40 @@ OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "
                           "batch_frames", "pose", "falls"})
 # URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
 FALLS_DEFAULT_FPS = 10.0
+MAX_PATH = 4096  # Linux's PATH_MAX
+MAX_URL = 2000
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def check_host(value: str) -> str:
+    """An IP address or a DNS name (RFC 1123 labels, 253 characters at most): anything else
+    would reach the resolver, and a 200,000-character name made uvicorn fail in a loop."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value):
+        raise ValueError("must be an IP address or a host name (letters, digits, '-' and "
+                         "'.', at most 253 characters)")
+    return value
+
+
+def check_proxy(value: str) -> str:
+    """An address or a network (``10.0.0.0/8``) whose X-Forwarded-* headers are believed."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{value[:100]!r} is not an IP address or network (e.g. 127.0.0.1 "
+                         "or 10.0.0.0/8); '*' is refused: it would let any client choose "
+                         "its own address") from None
+    single = network.prefixlen == network.max_prefixlen
+    return str(network.network_address) if single else str(network)
+
+
+Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(check_host)]
+Proxy = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(check_proxy)]
+Seconds = Annotated[float, Field(ge=0, le=3600)]
 
 
 class SiteConfigError(AffectlensError):
@@ -59,7 +96,7 @@ class _Strict(BaseModel):
 class CameraConfig(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$",
                       description="Unique; a camera of this name in the store is updated.")
-    url: str = Field(max_length=2000, description="rtsp://, http(s):// (MJPEG), file:// "
+    url: str = Field(max_length=MAX_URL, description="rtsp://, http(s):// (MJPEG), file:// "
                      "(played in a loop) or device:///dev/videoN.")
     purpose: Purpose = Field(description="Why it is filmed: care_safety, consented_research, "
                              "or anonymous_statistics (counts and age bands only).")
@@ -93,24 +130,28 @@ class CameraConfig(_Strict):
 
 
 class WebhookConfig(_Strict):
-    url: str = Field(pattern=r"^https?://", description="Where events are POSTed.")
-    secret: str = Field(min_length=16, description="HMAC-SHA256 key; share it with the receiver.")
-    backoff_s: tuple[float, ...] = Field((1.0, 2.0, 4.0, 8.0),
-                                         description="Waits between attempts.")
-    timeout_s: float = Field(5.0, gt=0)
+    url: str = Field(pattern=r"^https?://", max_length=MAX_URL,
+                     description="Where events are POSTed.")
+    secret: str = Field(min_length=16, max_length=1024,
+                        description="HMAC-SHA256 key; share it with the receiver.")
+    backoff_s: tuple[Seconds, ...] = Field((1.0, 2.0, 4.0, 8.0), max_length=20,
+                                           description="Waits between attempts, seconds.")
+    timeout_s: float = Field(5.0, gt=0, le=300, description="One attempt's limit, seconds.")
 
 
 class MqttConfig(_Strict):
-    host: str = Field(min_length=1)
+    host: Host = Field(description="The broker's address or name.")
     port: int = Field(1883, ge=1, le=65535)
-    prefix: str = "affectlens"
-    username: str | None = None
-    password: str | None = None
-    timeout_s: float = Field(5.0, gt=0)
+    prefix: str = Field("affectlens", min_length=1, max_length=200, pattern=r"^[^#+\x00]+$",
+                        description="Topic prefix (no MQTT wildcards).")
+    username: str | None = Field(None, max_length=1024)
+    password: str | None = Field(None, max_length=1024)
+    timeout_s: float = Field(5.0, gt=0, le=300, description="Connect and publish limit, "
+                             "seconds.")
 
 
 class AlertsConfig(_Strict):
-    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=100)
     mqtt: MqttConfig | None = None
 
 
@@ -121,9 +162,12 @@ class LogConfig(_Strict):
 
 class WorkersConfig(_Strict):
     preview_fps: float = Field(2.0, ge=0, le=10, description="Blurred previews a second; 0: none.")
-    io_timeout_s: float = Field(5.0, gt=0, description="A stream silent this long is offline.")
-    poll_s: float = Field(2.0, gt=0, description="How often the store's cameras are checked.")
-    stop_timeout_s: float = Field(15.0, gt=0, description="Graceful stop wait for workers.")
+    io_timeout_s: float = Field(5.0, gt=0, le=300,
+                                description="A stream silent this long is offline, seconds.")
+    poll_s: float = Field(2.0, ge=0.05, le=3600,
+                          description="How often the store's cameras are checked, seconds.")
+    stop_timeout_s: float = Field(15.0, gt=0, le=600,
+                                  description="Graceful stop wait for workers, seconds.")
     start_method: Literal["forkserver", "spawn"] = Field(
         "forkserver", description="How worker processes start: from a fork server that has "
         "imported the worker code once (faster, less memory), or spawned afresh.")
@@ -132,16 +176,19 @@ class WorkersConfig(_Strict):
 class RetentionDays(_Strict):
     """How long a camera's data is kept (issue 6); open events are never deleted."""
 
-    events_days: float = Field(90.0, gt=0, description="Ended events and health records.")
-    snapshots_days: float = Field(30.0, gt=0, description="Events' blurred snapshots and clips.")
-    stats_days: float = Field(365.0, gt=0, description="Per-minute counts.")
+    events_days: float = Field(90.0, gt=0, le=36500,
+                               description="Ended events and health records.")
+    snapshots_days: float = Field(30.0, gt=0, le=36500,
+                                  description="Events' blurred snapshots and clips.")
+    stats_days: float = Field(365.0, gt=0, le=36500, description="Per-minute counts.")
 
 
 class RetentionConfig(_Strict):
     default: RetentionDays = Field(default_factory=RetentionDays)
     cameras: dict[str, RetentionDays] = Field(
-        default_factory=dict, description="Exceptions by camera name.")
-    every_s: float = Field(3600.0, gt=0, description="How often the retention job runs.")
+        default_factory=dict, max_length=1000, description="Exceptions by camera name.")
+    every_s: float = Field(3600.0, ge=1, le=7 * 86400,
+                           description="How often the retention job runs, seconds.")
 
     def policy(self) -> RetentionPolicy:
         def days(d: RetentionDays) -> Retention:
@@ -154,29 +201,38 @@ class RetentionConfig(_Strict):
 class TlsConfig(_Strict):
     """HTTPS served by affectlens itself; behind a TLS-terminating proxy, leave it unset."""
 
-    certfile: str = Field(min_length=1, description="PEM certificate (chain), relative to "
-                          "the config file.")
-    keyfile: str = Field(min_length=1, description="PEM private key, relative to the config "
-                         "file.")
+    certfile: str = Field(min_length=1, max_length=MAX_PATH, description="PEM certificate "
+                          "(chain), relative to the config file.")
+    keyfile: str = Field(min_length=1, max_length=MAX_PATH, description="PEM private key, "
+                         "unencrypted, matching the certificate; relative to the config file.")
 
 
 class SiteConfig(_Strict):
     database_url: str = Field(
-        "affectlens.db",
-        description="SQLAlchemy URL (postgresql+psycopg://...) or a SQLite file path, relative "
-        "to the config file.")
+        "affectlens.db", min_length=1, max_length=MAX_URL,
+        description="SQLAlchemy URL (postgresql+psycopg://... or sqlite:///...) or a SQLite "
+        "file path, relative to the config file.")
     snapshots_dir: str = Field(
-        "snapshots", description="Folder for events' blurred snapshots and fall clips, relative "
-        "to the config file.")
-    host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
-    port: int = Field(8080, ge=1, le=65535)
-    screen_min_people: int = Field(5, ge=1, description="/screen shows nothing below this.")
+        "snapshots", min_length=1, max_length=MAX_PATH, description="Folder for events' "
+        "blurred snapshots and fall clips, relative to the config file.")
+    host: Host = Field("127.0.0.1", description="Interface the HTTP API listens on: an "
+                       "address of this machine (0.0.0.0: all), or a name resolving to one.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port of the HTTP API; must be "
+                      "free.")
+    trusted_proxies: list[Proxy] = Field(
+        default_factory=list, max_length=100,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (the client's address for login throttling and the "
+        "audit log, and the scheme). Empty (the default): none, every client is the address "
+        "it connects from. In the environment: comma-separated.")
+    screen_min_people: int = Field(5, ge=1, le=1000,
+                                   description="/screen shows nothing below this.")
     log: LogConfig = Field(default_factory=LogConfig)
     analysis: AnalysisConfig = Field(
         default_factory=lambda: AnalysisConfig(**LIVE_ANALYSIS),
         description="Model settings for every worker.")
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
-    cameras: list[CameraConfig] = Field(default_factory=list)
+    cameras: list[CameraConfig] = Field(default_factory=list, max_length=1000)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     tls: TlsConfig | None = Field(None, description="Serve HTTPS with this certificate.")
@@ -190,6 +246,14 @@ class SiteConfig(_Strict):
         if isinstance(data, dict) and isinstance(data.get("analysis"), dict):
             data["analysis"] = {**LIVE_ANALYSIS, **data["analysis"]}
         return data
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_text(cls, value: Any) -> Any:
+        """``AFFECTLENS_TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8``: a list from one variable."""
+        if isinstance(value, str):
+            return [part for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("analysis", mode="before")
     @classmethod
@@ -217,6 +281,17 @@ class SiteConfig(_Strict):
 
     def camera(self, name: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.name == name), None)
+
+    def server_options(self) -> dict[str, Any]:
+        """uvicorn.Config's listening, TLS and proxy settings. Forwarded headers are read
+        only from ``trusted_proxies``, and not at all without them: uvicorn's own default
+        trusts 127.0.0.1, which let a local client (or a proxy passing the header through)
+        pick a new X-Forwarded-For for every login guess and so escape the throttle."""
+        tls = ({"ssl_certfile": self.tls.certfile, "ssl_keyfile": self.tls.keyfile}
+               if self.tls else {})
+        return {"host": self.host, "port": self.port, **tls,
+                "proxy_headers": bool(self.trusted_proxies),
+                "forwarded_allow_ips": list(self.trusted_proxies)}
 
     def falls_for(self, name: str) -> FallSettings | None:
         """The camera's fall settings in this file; None: falls off (or not declared)."""
@@ -275,7 +350,9 @@ def _describe(path: Path, error: Any, sources: dict[str, str]) -> str:
     field = ""
     for part in error["loc"]:
         field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
-    origin = sources.get(field.replace("[", ".").replace("]", ""))
+    keys = [str(part) for part in error["loc"]]  # a list item's error names its variable
+    origin = next((sources[k] for n in range(len(keys), 0, -1)
+                   if (k := ".".join(keys[:n])) in sources), None)
     where = f"{field} (from {origin})" if origin else field or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
