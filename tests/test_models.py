@@ -6,11 +6,12 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper
 
 from affectlens.errors import ModelError
 from affectlens.models.alignment import align_faces
 from affectlens.models.expression import ExpressionClassifier
-from affectlens.models.runtime import providers_for
+from affectlens.models.runtime import OnnxModel, providers_for
 from affectlens.pipeline import Models
 from affectlens.types import EXPRESSIONS, age_band
 
@@ -136,3 +137,18 @@ def test_cuda_without_provider_is_a_model_error() -> None:
         providers_for("cuda")
     assert providers_for("auto") == ["CPUExecutionProvider"]
     assert providers_for("cpu") == ["CPUExecutionProvider"]
+
+
+def test_denormal_weights_are_zero_when_a_model_loads(tmp_path) -> None:
+    """Denormal weights made both age models 3-4x slower on Intel CPUs (issue 16); a loaded
+    model runs as if they were zero. Here y = x * w with w denormal: 0 only when flushed."""
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [1], [3e-40])
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "w"], ["y"])], "denormal",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], [weight])
+    path = tmp_path / "denormal.onnx"
+    path.write_bytes(helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString())
+    assert OnnxModel(path).run(np.array([1e30], np.float32))[0][0] == 0.0
+    assert np.float32(3e-40) * np.float32(1e30) > 0  # what it would be unflushed
