@@ -20,6 +20,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 PURPOSES = ("care_safety", "consented_research", "anonymous_statistics")
 EXPRESSION_PURPOSES = frozenset({"care_safety", "consented_research"})
+# Tone of voice (issue 20): its model is trained on research-only data (CC BY-NC-SA), and
+# speech in a room reaches further than a camera's view, so consented research only.
+VOICE_PURPOSES = frozenset({"consented_research"})
 
 _SENSITIVE = frozenset({
     "race", "races", "racial", "ethnic", "ethnicity", "ethnicities", "skintone", "religion",
@@ -116,6 +119,11 @@ def check_config(config: Mapping[str, object]) -> None:
 def expression_allowed(purpose: str) -> bool:
     """Whether a camera or job with this purpose may run expression analysis."""
     return purpose in EXPRESSION_PURPOSES
+
+
+def voice_allowed(purpose: str) -> bool:
+    """Whether a job with this purpose may analyse tone of voice."""
+    return purpose in VOICE_PURPOSES
 
 
 # Query parameters that carry a credential in many cameras' HTTP and RTSP URLs.

@@ -1,0 +1,81 @@
+"""Audio in: the sound track of a video, or an audio file, as 16 kHz mono float32 in memory.
+
+PyAV (FFmpeg) decodes every container and codec the video path does, and resamples; nothing
+is written to disk. A file with no audio stream is not an error (most camera video has none):
+``read_audio`` returns None and the caller says so in the summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from affectlens.errors import InputError
+from affectlens.voice.features import SAMPLE_RATE
+
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac"})
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono samples in [-1, 1] at ``rate`` Hz, and the time of the first sample in the file."""
+
+    samples: np.ndarray
+    rate: int = SAMPLE_RATE
+    start_s: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.rate
+
+
+def read_audio(path: Path, max_seconds: float | None = None) -> Audio | None:
+    """The first audio stream of ``path``, or None if the file has none.
+
+    Raises InputError, one line, for a file that is missing, is not media, or whose audio
+    cannot be decoded at all. Decoding that fails part-way keeps what was decoded.
+    """
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not readable audio or video ({_reason(exc)})") from exc
+    try:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        chunks = _decode(container, stream, path, max_seconds)
+    finally:
+        container.close()
+    if not chunks:
+        raise InputError(f"{path}: its audio stream holds no decodable sound")
+    return Audio(np.concatenate(chunks), SAMPLE_RATE, max(start, 0.0))
+
+
+def _decode(container: av.container.InputContainer, stream: av.AudioStream, path: Path,
+            max_seconds: float | None) -> list[np.ndarray]:
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    total, limit = 0, None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    try:
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1).astype(np.float32))
+                total += len(chunks[-1])
+            if limit is not None and total >= limit:
+                break
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1).astype(np.float32))
+    except (av.error.FFmpegError, ValueError) as exc:
+        if not chunks:
+            raise InputError(f"{path}: its audio cannot be decoded ({_reason(exc)})") from exc
+    return chunks
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]

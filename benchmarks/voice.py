@@ -1,0 +1,96 @@
+"""Vocal expression (issue 20): speaker-independent figures and the speed of the voice path.
+
+    mkdir -p /tmp/voice && tar -xzf ../shared/data/voice/ravdess-speech-16k.tar.gz -C /tmp/voice
+    python benchmarks/voice.py --data /tmp/voice/ravdess [--no-cv]
+
+1. 5-fold cross-validation by actor on RAVDESS (training/train_voice.py's ``cross_validate``,
+   the same settings the shipped model was trained with; needs torch, training only): 8-class
+   accuracy, macro-F1, ECE before and after temperature scaling, coverage at each fold's
+   abstention threshold, arousal and valence accuracy, overall and per gender. Every test
+   actor is unseen by training and by calibration. A few minutes of CPU.
+2. The shipped model on the whole runtime path (VAD, windows, features, ONNX, one thread):
+   milliseconds of CPU per second of audio, on RAVDESS utterances joined into one minute.
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # one thread: the figure the issue asks for
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from affectlens.eval.machine import Stopwatch, machine_report  # noqa: E402
+from affectlens.eval.voice import read_voice_folder  # noqa: E402
+from affectlens.voice.audio import Audio, read_audio  # noqa: E402
+from affectlens.voice.engine import VoiceAnalyser  # noqa: E402
+from affectlens.voice.settings import VoiceSettings  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cross_validated(data: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    try:
+        from training import train_voice
+    except ImportError as error:
+        print(f"cross-validation skipped: {error} (pip install -r training/requirements.txt)")
+        return
+    args = train_voice.arguments(["--data", str(data)])
+    figures = train_voice.cross_validate(train_voice.load(args), args)
+    print("\n5-fold by actor, whole utterances of unseen actors "
+          f"(target accuracy of labelled windows {args.target_accuracy:.0%}):")
+    print("| group | utterances | accuracy | macro-F1 | ECE before -> after | coverage | "
+          "accuracy covered | arousal | valence |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for group, f in figures.items():
+        print(f"| {group} | {f['utterances']} | {f['accuracy']:.1%} | {f['macro_f1']:.3f} | "
+              f"{f['ece_uncalibrated']:.3f} -> {f['ece']:.3f} | {f['coverage']:.1%} | "
+              f"{f['covered_accuracy']:.1%} | {f['arousal_accuracy']:.1%} | "
+              f"{f['valence_accuracy']:.1%} |")
+    print("recall per class: " + ", ".join(
+        f"{c} {r:.1%}" for c, r in figures["all"]["recall"].items()))
+
+
+def speed(data: Path, seconds: float = 60.0, repeats: int = 3) -> None:
+    paths = read_voice_folder(data).paths
+    chunks, total = [], 0
+    for path in paths[:: max(1, len(paths) // 40)]:
+        audio = read_audio(path)
+        assert audio is not None
+        chunks += [audio.samples, np.zeros(8000, np.float32)]  # half a second between them
+        total += len(audio.samples) + 8000
+        if total >= seconds * 16000:
+            break
+    audio = Audio(np.concatenate(chunks))
+    analyser = VoiceAnalyser(VoiceSettings(), threads=1)
+    rows = analyser.rows("bench", audio)  # warm up
+    watch = Stopwatch()
+    for _ in range(repeats):
+        analyser.rows("bench", audio)
+    used = watch.elapsed()
+    per_s = 1000 / (repeats * audio.seconds)
+    print(f"\nvoice path, one thread: {used.cpu_s * per_s:.2f} ms CPU per second of audio "
+          f"({used.wall_s * per_s:.2f} ms wall) over {audio.seconds:.0f} s of speech and "
+          f"pauses, {len(rows)} windows")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/voice/ravdess"))
+    parser.add_argument("--no-cv", action="store_true", help="speed only")
+    args = parser.parse_args()
+    with machine_report():
+        if not args.no_cv:
+            cross_validated(args.data)
+        speed(args.data)
+
+
+if __name__ == "__main__":
+    main()
