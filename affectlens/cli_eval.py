@@ -28,7 +28,14 @@ from affectlens.eval.calibration import (
     target_reachable,
 )
 from affectlens.eval.card import Card, age_card, expression_card, pct, years
-from affectlens.eval.datasets import is_held_out, read_expression_folder, read_utkface
+from affectlens.eval.datasets import (
+    DataKind,
+    Seen,
+    detect_kind,
+    is_held_out,
+    read_expression_folder,
+    read_utkface,
+)
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
 from affectlens.eval.falls import (
@@ -50,10 +57,16 @@ eval_app = typer.Typer(
 )
 console = Console(stderr=True)
 ExpressionModel = typer.Option(help=f"Expression model: {', '.join(SPECS)}.")
-Mode = typer.Option(
-    help="crops: the images are face crops (resized to the model input). detect: run the face "
-    "detector and alignment first, as in analysis; images without a face count as errors."
-)
+_MODE = ("crops: the images are face crops (resized to the model input). detect: run the face "
+         "detector and alignment first, as in analysis; ")
+ExpressionMode = typer.Option(
+    "--mode", help=_MODE + "images without a face count as errors (in accuracy, F1, recall).")
+AgeMode = typer.Option(
+    "--mode", help=_MODE + "images without a face are left out of every error (there is no "
+    "estimate to be wrong by), and counted and reported.")
+Kind = typer.Option(
+    "--data-kind", help="Which public dataset this is, for the card's Limits section. Default: "
+    "told by the files' naming scheme (FER2013, FERPlus, CK+, UTKFace), else other.")
 Out = typer.Option(help="Folder for report.json, card.md, card.html and the plots.")
 Resamples = typer.Option(min=1, help="Bootstrap resamples for intervals.")
 
@@ -90,7 +103,8 @@ def _load_expression_model(model: str) -> ExpressionClassifier:
 def expression_command(
     data: Annotated[Path, typer.Option(help="Folder of <class>/<image> (FER2013 or CK+ layout).")],
     model: Annotated[str, ExpressionModel] = "fer",
-    mode: Annotated[FaceMode, Mode] = FaceMode.crops,
+    mode: Annotated[FaceMode, ExpressionMode] = FaceMode.crops,
+    data_kind: Annotated[DataKind | None, Kind] = None,
     out: Annotated[Path, Out] = Path("affectlens-eval/expression"),
     resamples: Annotated[int, Resamples] = 1000,
     calibration: Annotated[Path | None, typer.Option(
@@ -111,11 +125,13 @@ def expression_command(
         dataset = read_expression_folder(data)
         classifier = _load_expression_model(model)
         fitted = Calibration.load(calibration) if calibration else classifier.calibration
+        seen = _seen(classifier.name, classifier.model.path, dataset.paths)
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
             predictions = predict_expressions(dataset, classifier, mode, advance)
         report = evaluate_expressions(
             predictions, fitted, model=classifier.name, data=str(data),
             mode=mode.value, left_out=dataset.left_out, resamples=resamples,
+            data_kind=data_kind or detect_kind(dataset.paths), seen=seen,
         )
     table = Table("measure", "value", "95% interval", title=f"{classifier.name} on {data}")
     table.add_row("images", str(report.images), "")
@@ -142,7 +158,8 @@ def expression_command(
 def age_command(
     data: Annotated[Path, typer.Option(help="Folder of UTKFace images <age>_<gender>_<race>_...")],
     model: Annotated[str, typer.Option(help=f"Age model: {', '.join(AGE_MODELS)}.")] = "age_v1",
-    mode: Annotated[FaceMode, Mode] = FaceMode.crops,
+    mode: Annotated[FaceMode, AgeMode] = FaceMode.crops,
+    data_kind: Annotated[DataKind | None, Kind] = None,
     split: Annotated[
         str, typer.Option(help="all, or test: the fifth of the files held out from fitting.")
     ] = "all",
@@ -168,14 +185,13 @@ def age_command(
             if not dataset.paths:
                 raise InputError(f"{data}: none of its {named} well-named images is in the test "
                                  "fifth (chosen by a hash of the file name); use --split all")
-        if model == "affectlens" and split == "all" and "utkface" in data.name.lower():
-            console.print("[yellow]warning:[/yellow] the affectlens age model was fine-tuned on "
-                          "four fifths of utkface-dev; only --split test is a fair measure")
         estimator = AgeEstimator(model)
+        seen = _seen(model, estimator.model.path, dataset.paths)
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
             predictions = predict_ages(dataset, estimator, mode, advance)
         report = evaluate_ages(predictions, model=model, data=str(data), mode=mode.value,
-                               malformed=len(dataset.malformed), resamples=resamples)
+                               malformed=len(dataset.malformed), resamples=resamples,
+                               data_kind=data_kind or detect_kind(dataset.paths), seen=seen)
     table = Table("group", "n", "MAE", "mean error", title=f"{model} on {data} ({split})")
     if report.missed_faces:
         table.add_row("no face found (left out)", str(report.missed_faces), "", "")
@@ -328,6 +344,18 @@ def falls_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(figures, indent=2))
         console.print(f"wrote {out}", highlight=False)
+
+
+def _seen(model: str, weights: Path, paths: list[Path]) -> Seen | None:
+    """Warn where the model was trained on some of these images, by its training manifest
+    (not by the folder's name: a folder called utkface may hold images it never saw)."""
+    seen = Seen.check(weights, paths)
+    if seen is not None and seen.images:
+        console.print(f"[yellow]warning:[/yellow] the {model} model was trained on {seen.images} "
+                      f"of these {len(paths)} images ({seen.trained_on}), so its figures on them "
+                      "flatter it; score data it never saw (UTKFace: --split test)",
+                      highlight=False, soft_wrap=True)
+    return seen
 
 
 def _s(value: float | None) -> str:

@@ -299,3 +299,85 @@ def test_calibrate_leaves_unreadable_validation_files_out(dataset, tmp_path: Pat
 def test_eval_help_teaches(command: str) -> None:
     result = runner.invoke(app, ["eval", command, "--help"])
     assert result.exit_code == 0 and "--data" in result.output
+
+
+def _utk_names(count: int) -> list[str]:
+    """UTKFace-style names no real set has (a capture time in 1999)."""
+    return [f"{30 + i}_{i % 2}_{i % 5}_199901010000000{i:02d}.jpg.chip.jpg" for i in range(count)]
+
+
+def test_a_folder_called_utkface_the_model_never_saw_gets_no_warning(
+    tmp_path: Path, portrait: np.ndarray
+) -> None:
+    """The warning follows the model's training manifest, not the folder's name; the card's
+    Limits follow the files' naming scheme, not the folder's name either."""
+    for name in _utk_names(6):
+        _image(tmp_path / "utkface" / name, portrait)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["eval", "age", "--data", str(tmp_path / "utkface"), "--model",
+                                 "affectlens", "--out", str(out), "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["seen_in_training"] == 0 and report["data_kind"] == "utkface"
+    card = (out / "card.md").read_text()
+    assert "None of these images is in the model's training data (four fifths of " in card
+    assert "UTKFace: ages from scraped captions" in card
+    result = runner.invoke(app, ["eval", "age", "--data", str(tmp_path / "utkface"), "--out",
+                                 str(out), "--resamples", "20", "--data-kind", "other"])
+    assert result.exit_code == 0, result.output
+    card = (out / "card.md").read_text()
+    assert "UTKFace: ages" not in card and "Data of no public set this card knows" in card
+    assert "age_v1" in card and "ships no list of its training images" in card
+
+
+def test_limits_follow_the_files_not_the_folder_name(tmp_path: Path, portrait: np.ndarray) -> None:
+    """A folder called publictest of someone's own photos is not FER2013; a folder with any
+    name holding FER2013's files is. Five copies of one face: accuracy is 0% or 100%, where a
+    bootstrap interval collapses to a point; the exact interval does not."""
+    for i in range(5):
+        _image(tmp_path / "publictest" / "happy" / f"mine{i}.jpg", portrait)
+        _image(tmp_path / "mine" / "happy" / f"PublicTest_{1000 + i}.jpg", portrait)
+    own = _run("expression", "--data", str(tmp_path / "publictest"), "--out",
+               str(tmp_path / "a"), "--resamples", "20")
+    assert own["data_kind"] == "other"
+    assert "FER2013: web images" not in (tmp_path / "a" / "card.md").read_text()
+    fer = _run("expression", "--data", str(tmp_path / "mine"), "--out", str(tmp_path / "b"),
+               "--resamples", "20")
+    card = (tmp_path / "b" / "card.md").read_text()
+    assert fer["data_kind"] == "fer2013" and "FER2013: web images" in card
+    assert fer["accuracy"] in (0.0, 1.0)
+    low, high = fer["accuracy_ci"]
+    assert high - low > 0.3 and low <= fer["accuracy"] <= high
+    assert "exact (Clopper-Pearson) interval" in card
+
+
+def test_age_mode_help_says_missed_faces_are_left_out() -> None:
+    """The age errors leave a missed face out (it has no estimate); expression counts it wrong."""
+    age = " ".join(runner.invoke(app, ["eval", "age", "--help"], env={"COLUMNS": "200"})
+                   .output.split())
+    expression = " ".join(runner.invoke(app, ["eval", "expression", "--help"],
+                                        env={"COLUMNS": "200"}).output.split())
+    assert "images without a face are left out of every error" in age
+    assert "count as errors" not in age
+    assert "images without a face count as errors" in expression
+
+
+def test_the_warning_counts_training_images_whatever_the_folder_is_called(
+    dataset, tmp_path: Path
+) -> None:
+    source = dataset("utkface-dev")
+    named = sorted(p.name for p in source.iterdir() if p.name.count("_") == 3)
+    trained = [n for n in named if not is_held_out(n, 5)][:4]
+    held = [n for n in named if is_held_out(n, 5)][:4]
+    data = _utk_links(source, tmp_path / "faces", trained + held)
+    result = runner.invoke(app, ["eval", "age", "--data", str(data), "--model", "affectlens",
+                                 "--out", str(tmp_path / "out"), "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "the affectlens model was trained on 4 of these 8 images" in said
+    result = runner.invoke(app, ["eval", "age", "--data", str(data), "--model", "affectlens",
+                                 "--split", "test", "--out", str(tmp_path / "out"),
+                                 "--resamples", "20"])
+    assert result.exit_code == 0 and "warning:" not in result.output
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["seen_in_training"] == 0

@@ -11,11 +11,16 @@ import pytest
 
 from affectlens.errors import InputError
 from affectlens.eval.datasets import (
+    DataKind,
+    Seen,
+    TrainingManifest,
+    detect_kind,
     is_held_out,
     parse_utkface_name,
     read_expression_folder,
     read_utkface,
 )
+from affectlens.models.runtime import WEIGHTS_DIR
 from affectlens.types import EXPRESSIONS
 
 
@@ -90,3 +95,38 @@ def test_held_out_split_is_stable_and_about_the_asked_share() -> None:
     assert 0.08 < np.mean(tenth) < 0.12
     assert tenth == [is_held_out(Path("/elsewhere") / n) for n in names]  # name, not folder
     assert 0.17 < np.mean([is_held_out(n, 5) for n in names]) < 0.23
+
+
+@pytest.mark.parametrize(("names", "kind"), [
+    (["PublicTest_10116449.jpg", "Training_3908.jpg"], DataKind.fer2013),
+    (["fer0000001.png", "fer0032220.png"], DataKind.ferplus),
+    (["S010_004_00000017.png"], DataKind.ckplus),
+    (["100_1_2_20170105174847679.jpg.chip.jpg", "14_0_0_2017011022340900.jpg.chip.jpg"],
+     DataKind.utkface),
+    (["30_0_1_2017010.jpg", "a.jpg"], DataKind.other),  # a short date is not UTKFace's
+    (["PublicTest_1.jpg"] * 19 + ["mine.jpg"], DataKind.fer2013),  # 95% are enough
+    (["PublicTest_1.jpg"] * 9 + ["mine.jpg"], DataKind.other),
+    ([], DataKind.other),
+])
+def test_the_dataset_is_told_by_its_file_names(names: list[str], kind: DataKind) -> None:
+    assert detect_kind([Path("utkface") / n for n in names]) == kind
+
+
+def test_training_manifest_round_trip_counts_by_file_name(tmp_path: Path) -> None:
+    weights = tmp_path / "model.onnx"
+    assert Seen.check(weights, ["a.jpg"]) is None  # no manifest: cannot tell
+    path = TrainingManifest.of(["a.jpg", "b.jpg"], "two files").write(weights)
+    assert path.name == "model.training.json" and "a.jpg" not in path.read_text()
+    assert Seen.check(weights, [tmp_path / "x" / "a.jpg", "b.jpg", "c.jpg"]) == Seen(2, "two files")
+    path.write_text("{}")
+    with pytest.raises(InputError, match="not a training manifest"):
+        TrainingManifest.beside(weights)
+
+
+def test_the_age_models_manifest_holds_its_training_files_only(dataset) -> None:
+    manifest = TrainingManifest.beside(WEIGHTS_DIR / "affectlens_age.onnx")
+    assert manifest is not None and len(manifest.digests) == 4846
+    data = read_utkface(dataset("utkface-dev"))
+    test = [p for p in data.paths if is_held_out(p, 5)]
+    assert manifest.seen(test) == 0
+    assert manifest.seen(data.paths) == len(data.paths) - len(test)

@@ -12,6 +12,7 @@ from affectlens.eval.calibration import (
 )
 from affectlens.eval.metrics import (
     accuracy,
+    accuracy_interval,
     bootstrap_interval,
     confusion_matrix,
     expected_calibration_error,
@@ -62,6 +63,20 @@ def test_bootstrap_interval_brackets_the_statistic_and_narrows_with_data() -> No
     assert low_l <= large.mean() <= high_l
     assert high_l - low_l < (high_s - low_s) / 3
     assert bootstrap_interval(np.mean, np.ones(20)) == (1.0, 1.0)
+
+
+def test_accuracy_interval_is_exact_where_the_bootstrap_collapses() -> None:
+    """20 of 20 right: every resample is 100%, so the bootstrap says 100% to 100%; the exact
+    (Clopper-Pearson) interval is 83.2% to 100% (0% to 16.8% for none right)."""
+    truth = np.zeros(20, int)
+    assert bootstrap_interval(accuracy, truth, truth) == (1.0, 1.0)
+    low, high = accuracy_interval(truth, truth)
+    assert low == pytest.approx(0.8316, abs=1e-4) and high == 1.0
+    low, high = accuracy_interval(truth, truth + 1)
+    assert low == 0.0 and high == pytest.approx(0.1684, abs=1e-4)
+    some = np.array([0] * 15 + [1] * 5)
+    assert accuracy_interval(truth, some, 200) == bootstrap_interval(
+        accuracy, truth, some, resamples=200)
 
 
 def test_mae_and_selective_accuracy_by_hand() -> None:

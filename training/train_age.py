@@ -47,7 +47,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from affectlens.eval.age import AgePredictions, evaluate_ages
-from affectlens.eval.datasets import AgeSet, is_held_out, read_utkface
+from affectlens.eval.datasets import AgeSet, TrainingManifest, is_held_out, read_utkface
 from affectlens.eval.faces import FaceMode, load_crops
 from affectlens.models.alignment import UTK_TEMPLATE
 from affectlens.models.runtime import packaged_weights
@@ -416,6 +416,10 @@ def train(args: argparse.Namespace, say: Say) -> None:
 # ------------------------------------------------------------------------- export and report
 
 
+TRAINED_ON = ("four fifths of utkface-dev (the files where is_held_out(name, 5) is false: "
+              "trained on, or chose the settings)")
+
+
 def export(args: argparse.Namespace, say: Say) -> Path:
     """best.pt -> OUT/affectlens_age.onnx, checked against torch with onnxruntime."""
     source = onnx.load(str(packaged_weights(PACKAGE, SOURCE)))
@@ -449,6 +453,10 @@ def export(args: argparse.Namespace, say: Say) -> Path:
         f"onnxruntime vs torch: max abs difference {worst:.2e}")
     if worst > 1e-4:
         raise RuntimeError(f"onnxruntime and torch differ by {worst:.2e} (> 1e-4)")
+    # Every image the training or the choice of settings read: `affectlens eval age` warns by
+    # this list (ship it beside the weights), not by what a data folder is called.
+    seen = [p.name for p in dataset.paths if not is_held_out(p, 5)]
+    TrainingManifest.of(seen, TRAINED_ON).write(path)
     return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.errors import InputError
-from affectlens.eval.datasets import AgeSet
+from affectlens.eval.datasets import AgeSet, DataKind, Seen
 from affectlens.eval.faces import FaceMode, Progress, batched, load_faces, readable_faces
 from affectlens.eval.metrics import bootstrap_interval, mean_absolute_error
 from affectlens.models.age import AgeEstimator
@@ -75,6 +75,9 @@ class AgeReport:
     race_gap_adult: float
     gender_gap: float
     unreadable_images: int = 0  # files that are not images: not scored, only counted
+    data_kind: str = DataKind.other.value  # which public dataset: picks the card's Limits
+    seen_in_training: int | None = None  # of these images, by the model's manifest
+    trained_on: str = ""  # the manifest's words; "" where the model ships no manifest
 
 
 def _groups(
@@ -101,9 +104,10 @@ def _gap(groups: list[GroupError]) -> float:
 
 def evaluate_ages(
     predictions: AgePredictions, *, model: str, data: str, mode: str, malformed: int,
-    resamples: int = 1000,
+    resamples: int = 1000, data_kind: DataKind = DataKind.other, seen: Seen | None = None,
 ) -> AgeReport:
-    """Errors over the images where a face was found; misses are counted and reported."""
+    """Errors over the images where a face was found; a miss has no estimate to be wrong by,
+    so misses are left out of every error and counted and reported instead."""
     found = ~np.isnan(predictions.predicted)
     if not found.any():
         raise InputError(
@@ -135,4 +139,7 @@ def evaluate_ages(
         race_gap_adult=_gap(race_groups),
         gender_gap=_gap(gender_groups),
         unreadable_images=len(predictions.unreadable),
+        data_kind=data_kind.value,
+        seen_in_training=seen.images if seen else None,
+        trained_on=seen.trained_on if seen else "",
     )

@@ -16,20 +16,26 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.eval.age import ADULT_AGE, AgePredictions, AgeReport, GroupError
+from affectlens.eval.datasets import DataKind
 from affectlens.eval.expression import ExpressionReport
 from affectlens.eval.plots import age_errors, confusion_plot, reliability_diagram
 from affectlens.types import EXPRESSIONS
 
-# What each public dataset cannot show; matched on the data folder's name.
+# What each public dataset cannot show; chosen by the files' naming scheme (detect_kind) or
+# `--data-kind`, never by what the folder is called.
 DATA_LIMITS = {
-    "publictest": "FER2013: web images at 48x48 grey, labels by crowd workers with about 65% "
-    "human agreement, so no model can be judged much above that ceiling; few disgust images.",
-    "ckplus": "CK+: expressions posed by actors in a laboratory, near-frontal and well lit; the "
-    "last frames of each sequence are near-duplicates, so intervals are too narrow. Posed peaks "
-    "are easier than everyday expressions.",
-    "utkface": "UTKFace: ages from scraped captions (noisy), few people over 80, race and gender "
-    "labels assigned by annotators in five coarse groups; these are used here only to measure "
-    "error per group.",
+    DataKind.fer2013: "FER2013: web images at 48x48 grey, labels by crowd workers with about "
+    "65% human agreement, so no model can be judged much above that ceiling; few disgust "
+    "images.",
+    DataKind.ferplus: "FERPlus: the FER2013 web images (48x48 grey) relabelled by 10 "
+    "annotators each; a majority label hides how much they disagree, and the people in them "
+    "are no sample of any population.",
+    DataKind.ckplus: "CK+: expressions posed by actors in a laboratory, near-frontal and well "
+    "lit; the last frames of each sequence are near-duplicates, so intervals are too narrow. "
+    "Posed peaks are easier than everyday expressions.",
+    DataKind.utkface: "UTKFace: ages from scraped captions (noisy), few people over 80, race "
+    "and gender labels assigned by annotators in five coarse groups; these are used here only "
+    "to measure error per group.",
 }
 
 
@@ -134,12 +140,22 @@ def interval(ci: tuple[float, float], percent: bool = True) -> str:
     return f"{pct(low)} to {pct(high)}" if percent else f"{low:.3f} to {high:.3f}"
 
 
-def limits_for(data: str) -> str:
-    name = Path(data).name.lower()
-    for key, text in DATA_LIMITS.items():
-        if key in name:
-            return text
-    return "Describe this data's collection, labels and who is in it before relying on a figure."
+def limits_for(kind: str) -> str:
+    """What the dataset of this kind cannot show; for other data, what to find out first."""
+    return DATA_LIMITS.get(DataKind(kind), "Data of no public set this card knows (by its file "
+                           "names or --data-kind): describe its collection, labels and who is in "
+                           "it before relying on a figure.")
+
+
+def training_overlap(seen: int | None, trained_on: str, images: int) -> str:
+    """Whether the model was scored on images it was trained on, by its training manifest."""
+    if seen is None:
+        return ("This model ships no list of its training images, so whether it saw these "
+                "cannot be checked.")
+    if seen:
+        return (f"{seen} of these {images} images are in the model's training data "
+                f"({trained_on}): its figures on them flatter it.")
+    return f"None of these images is in the model's training data ({trained_on})."
 
 
 def expression_card(report: ExpressionReport, command: str) -> Card:
@@ -149,7 +165,11 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
         + (f"; {report.missed_faces} images where no face was found count as errors in "
            "accuracy, macro-F1 and recall, while calibration (ECE) and coverage are over the "
            "faces found" if report.mode == "detect" else "")
-        + ". Intervals are 95% bootstrap intervals over images."
+        + ". Intervals are 95% bootstrap intervals over images"
+        + ("" if 0 < report.accuracy < 1 else ", except accuracy's: with every image "
+           + ("right" if report.accuracy == 1 else "wrong") + " the bootstrap collapses to a "
+           "point, so it is the exact (Clopper-Pearson) interval")
+        + ". " + training_overlap(report.seen_in_training, report.trained_on, report.images)
         + (f" {report.unreadable_images} files that are not readable images are left out."
            if report.unreadable_images else "")
     )
@@ -176,7 +196,7 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
         rel["confidence"], rel["accuracy"], rel["count"], report.ece,
         f"{report.model}, calibrated (T={report.temperature:.2f})"), "reliability diagram")
     card.heading("Limits")
-    card.text(limits_for(report.data))
+    card.text(limits_for(report.data_kind))
     return card
 
 
@@ -190,7 +210,8 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
     card.text(
         f"{report.images} images from {report.data} ({report.malformed_names} malformed file "
         f"names skipped), faces taken as {report.mode}; {report.missed_faces} without a face "
-        "found are left out of the errors. Mean error is estimated minus true age."
+        "found are left out of the errors. Mean error is estimated minus true age. "
+        + training_overlap(report.seen_in_training, report.trained_on, report.images)
         + (f" {report.unreadable_images} files that are not readable images are left out."
            if report.unreadable_images else "")
     )
@@ -215,7 +236,7 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
     card.image("age_errors.png", age_errors(predictions.truth[found], predictions.predicted[found],
                                             report.model), "estimated against true age")
     card.heading("Limits")
-    card.text(limits_for(report.data))
+    card.text(limits_for(report.data_kind))
     return card
 
 

@@ -1,10 +1,17 @@
-"""Readers for the evaluation sets: class folders of face images, and UTKFace file names."""
+"""Readers for the evaluation sets: class folders of face images, and UTKFace file names;
+which public dataset a folder holds (by its files' naming scheme), and which images a model
+was trained on (by its training manifest)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from affectlens.errors import InputError
@@ -33,6 +40,98 @@ CLASS_ALIASES: dict[str, str] = {
 # UTKFace's documented codes. Read by the fairness audit only.
 UTK_GENDERS = {0: "male", 1: "female"}
 UTK_RACES = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
+
+
+class DataKind(StrEnum):
+    """Public datasets whose limits a card states; ``other`` is data the card cannot describe."""
+
+    fer2013 = "fer2013"
+    ferplus = "ferplus"
+    ckplus = "ckplus"
+    utkface = "utkface"
+    other = "other"
+
+
+# How each dataset names its files (the folder's name says nothing: anyone can call a folder
+# "utkface"). FER2013's Kaggle release: Training_/PublicTest_/PrivateTest_<n>; FERPlus's PNGs:
+# fer<7 digits>; CK+: S<subject>_<sequence>_<frame>; UTKFace: <age>_<gender>_<race>_<15-17 digit
+# capture time>.
+NAMING: dict[DataKind, re.Pattern[str]] = {
+    DataKind.fer2013: re.compile(r"(Training|PublicTest|PrivateTest)_\d+\.\w+$"),
+    DataKind.ferplus: re.compile(r"fer\d{7}\.png$"),
+    DataKind.ckplus: re.compile(r"S\d{3}_\d{3}_\d{8}\.\w+$"),
+    DataKind.utkface: re.compile(r"\d{1,3}_[01]_[0-4]_\d{15,17}\.jpg(\.chip\.jpg)?$"),
+}
+LAYOUT_SHARE = 0.95  # of a folder's images that must follow one naming scheme
+
+
+def detect_kind(paths: Iterable[Path | str]) -> DataKind:
+    """The dataset whose naming scheme at least 95% of these files follow, else ``other``."""
+    names = [Path(p).name for p in paths]
+    for kind, pattern in NAMING.items():
+        if names and sum(bool(pattern.match(n)) for n in names) >= LAYOUT_SHARE * len(names):
+            return kind
+    return DataKind.other
+
+
+def name_digest(name: str) -> str:
+    """A file name's short SHA-1: manifests list what a model saw without holding the names
+    (UTKFace's carry age, gender and race labels)."""
+    return hashlib.sha1(name.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrainingManifest:
+    """The images a model was trained on or tuned with, as digests of their file names.
+
+    Written beside the weights (``<model>.training.json``) by the training script, so that an
+    evaluation can say how many of the images it scores the model has seen, whatever their
+    folder is called, and stay quiet on data the model never saw.
+    """
+
+    data: str  # in words, e.g. "four fifths of utkface-dev"
+    digests: frozenset[str]
+
+    @classmethod
+    def of(cls, names: Iterable[str], data: str) -> TrainingManifest:
+        return cls(data, frozenset(name_digest(n) for n in names))
+
+    @classmethod
+    def beside(cls, weights: Path) -> TrainingManifest | None:
+        """The manifest shipped with these weights; None where the model has none (then
+        whether it saw an image cannot be checked)."""
+        path = weights.with_name(f"{weights.stem}.training.json")
+        if not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+            return cls(str(raw["data"]), frozenset(raw["name_sha1_16"]))
+        except (ValueError, KeyError, TypeError) as error:
+            raise InputError(f"{path}: not a training manifest ({error})") from None
+
+    def write(self, weights: Path) -> Path:
+        path = weights.with_name(f"{weights.stem}.training.json")
+        path.write_text(json.dumps({"data": self.data, "images": len(self.digests),
+                                    "name_sha1_16": sorted(self.digests)}, indent=0) + "\n")
+        return path
+
+    def seen(self, paths: Iterable[Path | str]) -> int:
+        """How many of these files the model was trained on (matched by file name)."""
+        return sum(name_digest(Path(p).name) in self.digests for p in paths)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """How many of the evaluated images a model was trained on, and on what, in words."""
+
+    images: int
+    trained_on: str
+
+    @classmethod
+    def check(cls, weights: Path, paths: Iterable[Path | str]) -> Seen | None:
+        """By the manifest beside ``weights``; None where the model ships none."""
+        manifest = TrainingManifest.beside(weights)
+        return None if manifest is None else cls(manifest.seen(paths), manifest.data)
 
 
 def is_held_out(path: Path | str, share: int = 10) -> bool:

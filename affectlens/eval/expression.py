@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.errors import InputError
-from affectlens.eval.datasets import ExpressionSet
+from affectlens.eval.datasets import DataKind, ExpressionSet, Seen
 from affectlens.eval.faces import FaceMode, Progress, batched, load_faces, readable_faces
 from affectlens.eval.metrics import (
     accuracy,
+    accuracy_interval,
     bootstrap_interval,
     confusion_matrix,
     expected_calibration_error,
@@ -77,6 +78,9 @@ class ExpressionReport:
     covered_accuracy: float
     reliability: dict[str, list[float]] = field(repr=False)
     unreadable_images: int = 0  # files that are not images: not scored, only counted
+    data_kind: str = DataKind.other.value  # which public dataset: picks the card's Limits
+    seen_in_training: int | None = None  # of these images, by the model's manifest
+    trained_on: str = ""  # the manifest's words; "" where the model ships no manifest
 
 
 def _labels(logits: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -92,6 +96,8 @@ def evaluate_expressions(
     mode: str,
     left_out: dict[str, int],
     resamples: int = 1000,
+    data_kind: DataKind = DataKind.other,
+    seen: Seen | None = None,
 ) -> ExpressionReport:
     """Metrics over every image: a missed face counts as a wrong answer for accuracy and F1.
     Calibration figures use the images where a face was found (a miss has no confidence)."""
@@ -119,7 +125,7 @@ def evaluate_expressions(
         left_out=left_out,
         classes=[EXPRESSIONS[c] for c in present],
         accuracy=accuracy(truth, predicted),
-        accuracy_ci=bootstrap_interval(accuracy, truth, predicted, resamples=resamples),
+        accuracy_ci=accuracy_interval(truth, predicted, resamples),
         macro_f1=macro_f1(truth, predicted, present),
         macro_f1_ci=bootstrap_interval(
             lambda t, p: macro_f1(t, p, present), truth, predicted, resamples=resamples
@@ -141,4 +147,7 @@ def evaluate_expressions(
             "count": bins.count.tolist(),
         },
         unreadable_images=len(predictions.unreadable),
+        data_kind=data_kind.value,
+        seen_in_training=seen.images if seen else None,
+        trained_on=seen.trained_on if seen else "",
     )

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from affectlens.eval.intervals import clopper_pearson
+
 ECE_BINS = 15
 
 
@@ -103,6 +105,19 @@ def bootstrap_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def accuracy_interval(
+    truth: np.ndarray, predicted: np.ndarray, resamples: int = 1000, level: float = 0.95
+) -> tuple[float, float]:
+    """Interval of the share of images right: percentile bootstrap over images, except where
+    every image is right or every one wrong. There every resample has the same share, so the
+    bootstrap collapses to a point (100% to 100% on 20 images says nothing); the exact
+    (Clopper-Pearson) interval is used instead (about 83% to 100% for 20 of 20)."""
+    right, n = int(np.sum(truth == predicted)), len(truth)
+    if n and right in (0, n):
+        return clopper_pearson(right, n, level)
+    return bootstrap_interval(accuracy, truth, predicted, resamples=resamples, level=level)
 
 
 def mean_absolute_error(truth: np.ndarray, predicted: np.ndarray) -> float:
