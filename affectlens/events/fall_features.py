@@ -49,6 +49,7 @@ class Posture:
     shoulder_y: float
     ankle_y: float  # NaN when neither ankle was seen
     seen: int  # body joints seen
+    knee_y: float = float("nan")  # NaN when neither knee was seen
 
 
 def _centre(body: np.ndarray, joints: list[int]) -> np.ndarray:
@@ -74,7 +75,8 @@ def posture(body: np.ndarray) -> Posture:
         aspect, centre = float("nan"), np.full(2, np.nan)
     hip = hips if np.isfinite(hips).all() else centre
     return Posture(angle, length, aspect, (float(hip[0]), float(hip[1])),
-                   float(shoulders[1]), float(_centre(body, ANKLES)[1]), int(seen_mask.sum()))
+                   float(shoulders[1]), float(_centre(body, ANKLES)[1]), int(seen_mask.sum()),
+                   float(_centre(body, KNEES)[1]))
 
 
 def body_region(body: np.ndarray, margin: float = 0.25) -> tuple[float, float, float, float] | None:

@@ -5,9 +5,14 @@ Each tracked person is a small state machine:
     upright -> falling -> on_floor -> recovered   (a fall: upright to the floor, quickly)
     upright -> falling -> lying          (lay down on purpose, or in a bed or chair zone)
 
-"On the floor" needs both a near-horizontal torso and hips that dropped well below where they
-were while upright (or that are level with the ankles): bending to pick something up tilts the
-torso but keeps the hips high, sitting down drops the hips but keeps the torso upright. The step
+"On the floor" is one of: hips that dropped well below where they were while upright together
+with a flat body (a tilted torso, hips level with the ankles, a torso foreshortened toward the
+camera); or, from any camera height, a
+tilted torso in a wide body box with the hips not standing on the legs. Bending to pick
+something up tilts the torso but keeps the hips high above the ankles; sitting down drops the
+hips but keeps the torso upright. A person counts as up before a fall when the
+torso is upright or when the hips stand on the legs (a bend, or a camera looking down steeply
+tilts the torso in the image). The step
 upright -> floor must take at most ``max_fall_s`` and the learned classifier
 (fall_classifier.py) must give the window before it at least ``min_probability``: a slow,
 controlled lie-down is ``lying``, not a fall. A ``fall`` event fires once the floor posture has
@@ -93,30 +98,48 @@ class FallSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    long_lie_s: float = Field(30.0, gt=0, description="On the floor this long: a long lie.")
+    long_lie_s: float = Field(30.0, gt=0, le=86_400, description="On the floor this long: a "
+                              "long lie.")
     upright_angle: float = Field(35.0, gt=0, lt=90, description="Torso tilt still upright.")
     floor_angle: float = Field(55.0, gt=0, le=90, description="Torso tilt that can be lying.")
-    floor_drop: float = Field(0.5, gt=0, description="Hip drop below upright that can be lying.")
-    floor_level: float = Field(0.6, gt=0, description="Hips this near ankle height: flat.")
+    floor_drop: float = Field(0.5, gt=0, le=5, description="Hip drop below upright that can be "
+                              "lying.")
+    floor_level: float = Field(0.6, gt=0, le=5, description="Hips this near ankle height: flat.")
     floor_short: float = Field(0.6, gt=0, lt=1, description="Torso this foreshortened: flat.")
-    confirm_s: float = Field(0.3, ge=0, description="Floor posture held before a fall event.")
-    max_fall_s: float = Field(3.0, gt=0, description="Longest upright-to-floor step of a fall.")
-    window_s: float = Field(3.0, gt=0.5, description="Pose history the classifier reads.")
+    knee_level: float = Field(0.35, gt=0, le=2, description="Knees this near ankle height: "
+                              "down on the knees, not standing on the legs (stand_level).")
+    flat_aspect: float = Field(1.3, gt=0, le=10, description="Body box this much wider than "
+                               "tall, torso tilted, hips not standing on the legs: lying, from "
+                               "any camera height.")
+    flat_legs: float = Field(1.0, gt=0, le=5, description="Hips less than this far above the "
+                             "ankles: not standing on the legs (for flat_aspect).")
+    stand_level: float = Field(1.2, gt=0, le=5, description="Hips this far above the ankles, "
+                               "knees up: standing on the legs, an up posture a fall can start "
+                               "from even with the torso tilted (bending; a high camera).")
+    confirm_s: float = Field(0.3, ge=0, le=10, description="Floor posture held before a fall "
+                             "event.")
+    max_fall_s: float = Field(3.0, gt=0, le=30, description="Longest upright-to-floor step of a "
+                              "fall.")
+    window_s: float = Field(3.0, gt=0.5, le=30, description="Pose history the classifier reads.")
     min_probability: float = Field(
         0.7, gt=0, lt=1, description="Classifier probability needed for a fall event (above "
         "the classifier's own 0.5: on URFD's cross-validation 0.5 adds 3 false alarms and "
         "catches no more falls; benchmarks/falls.py, part 1).")
-    recover_s: float = Field(1.0, ge=0, description="Upright this long after a fall: recovered.")
-    recovery_radius: float = Field(2.5, gt=0, description="Upright person this near: recovered.")
+    recover_s: float = Field(1.0, ge=0, le=60, description="Upright this long after a fall: "
+                             "recovered.")
+    recovery_radius: float = Field(2.5, gt=0, le=50, description="Upright person this near: "
+                                   "recovered.")
     long_lie_without_fall: bool = Field(
         True, description="Anyone who stays on the floor (outside bed and chair zones) for "
         "long_lie_s gets a long_lie, also without a fall event before it: a slow slide from a "
         "chair, a fall the classifier missed, or one before the camera saw the person. "
         "false: only after a fall event. Draw bed and chair zones where people lie or "
         "recline on purpose (a sofa).")
-    hold_unseen_s: float = Field(3600.0, gt=0, description="Keep an unseen fallen person.")
-    lost_s: float = Field(2.0, gt=0, description="Forget an unseen person not on the floor.")
-    motion: float = Field(0.25, gt=0, description="Hip movement that counts as moving.")
+    hold_unseen_s: float = Field(3600.0, gt=0, le=7 * 86_400, description="Keep an unseen "
+                                 "fallen person.")
+    lost_s: float = Field(2.0, gt=0, le=600, description="Forget an unseen person not on the "
+                          "floor.")
+    motion: float = Field(0.25, gt=0, le=10, description="Hip movement that counts as moving.")
     clip_before_s: float = Field(
         5.0, ge=0, le=30, description="Seconds of blurred video before a fall's first floor "
         "frame in the event's clip; with clip_after_s 0 too: no clips.")
@@ -156,10 +179,13 @@ class _Person:
     hip: tuple[float, float] = (float("nan"), float("nan"))
     box: tuple[float, float, float, float] | None = None  # last seen body (unseen_regions)
     anchor: tuple[float, float] | None = None  # where it last moved (inactivity)
+    longest: float = float("nan")  # longest torso seen: the scale of someone never upright
 
     @property
     def scale(self) -> float:
-        return float(np.median(self.upright_lengths)) if self.upright_lengths else float("nan")
+        if self.upright_lengths:
+            return float(np.median(self.upright_lengths))
+        return self.longest
 
 
 class FallRule:
@@ -234,6 +260,7 @@ class FallRule:
         if p.seen < 4 or not np.isfinite(p.torso_angle):
             return self._check_long_lie(person, t)  # too little seen to judge this frame
         person.last_seen_s, person.hip = t, p.hip
+        person.longest = float(np.nanmax([person.longest, p.torso_length]))
         person.times.append(t)
         person.postures.append(p)
         while person.times and person.times[0] < t - s.window_s:
@@ -244,6 +271,10 @@ class FallRule:
             return self._upright(person, t, p)
         if on_floor:
             return self._floor(person, t)
+        if self._on_legs(person, p) and person.state not in ("on_floor", "lying"):
+            person.last_upright_s, person.floor_since = t, None  # bending: up, a fall can follow
+            person.state = person.state or "upright"
+            return []
         if person.state in ("upright", "recovered", None):
             person.state = "falling" if person.state is not None else None
         person.upright_since = None
@@ -259,14 +290,29 @@ class FallRule:
         """
         s, scale = self.settings, person.scale
         tilted = p.torso_angle >= s.floor_angle
+        legs, _ = self._legs(person, p)
+        flat = tilted and p.aspect >= s.flat_aspect and not legs >= s.flat_legs
         if not person.upright_hips or not np.isfinite(scale):
-            if np.isfinite(p.ankle_y) and p.torso_length > 0:
-                return tilted and (p.ankle_y - p.hip[1]) / p.torso_length < s.floor_level
-            return tilted and p.aspect >= 1.3
+            if np.isfinite(legs):
+                return bool((tilted and legs < s.floor_level) or flat)
+            return bool(flat)
         dropped = (p.hip[1] - float(np.median(person.upright_hips))) / scale >= s.floor_drop
-        level = np.isfinite(p.ankle_y) and (p.ankle_y - p.hip[1]) / scale < s.floor_level
+        level = legs < s.floor_level
         short = p.torso_length / scale < s.floor_short
-        return bool(dropped and (tilted or level or short))
+        return bool((dropped and (tilted or level or short)) or flat)
+
+    @staticmethod
+    def _legs(person: _Person, p: Posture) -> tuple[float, float]:
+        """Hip and knee heights above the ankles, in torso lengths (NaN where not seen)."""
+        unit = person.scale if np.isfinite(person.scale) else p.torso_length
+        if not unit > 0:
+            return float("nan"), float("nan")
+        return (p.ankle_y - p.hip[1]) / unit, (p.ankle_y - p.knee_y) / unit
+
+    def _on_legs(self, person: _Person, p: Posture) -> bool:
+        """Hips high above the ankles and knees up: standing, whatever the torso does."""
+        legs, knees = self._legs(person, p)
+        return bool(legs >= self.settings.stand_level and knees >= self.settings.knee_level)
 
     def _low(self, person: _Person, p: Posture) -> bool:
         """Hips dropped (sitting, crouching): not upright, so the reference is not updated."""
