@@ -38,6 +38,8 @@ from affectlens.eval.datasets import (
 )
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
+from affectlens.eval.fall_datasets import load_fall_datasets
+from affectlens.eval.fall_lodo import leave_one_dataset_out, sensitivity, specificity
 from affectlens.eval.falls import (
     MD4FD_FILE,
     Outcome,
@@ -300,12 +302,22 @@ def falls_command(
         help="MD4FD: the recordings' frame size WxH (coordinates are fractions of it).")
     ] = "640x480",
     fps: Annotated[float, typer.Option(min=1, help="MD4FD: the recordings' frame rate.")] = 30.0,
+    leave_one_dataset_out: Annotated[bool, typer.Option(
+        "--leave-one-dataset-out",
+        help="The headline for unseen rooms: --data is a folder laid out as "
+        "shared/data/falls (URFD_normalized.json, le2i/, upfall-skeletons/); each dataset is "
+        "scored by a classifier fitted on the others only, per recording and per window, "
+        "with exact 95% intervals.")] = False,
 ) -> None:
     """Sequence-level sensitivity, specificity, F1 and confusion of the fall rule, with 95%
-    bootstrap intervals.
+    bootstrap intervals; or each dataset left out in turn (--leave-one-dataset-out).
 
-    Example: affectlens eval falls --data ../shared/data/falls --cv
+    Examples: affectlens eval falls --data ../shared/data/falls --cv;
+    affectlens eval falls --data ../shared/data/falls --leave-one-dataset-out
     """
+    if leave_one_dataset_out:
+        _falls_lodo(data, out)
+        return
     try:
         width, height = (float(v) for v in frame_size.lower().split("x"))
         if not (width > 0 and height > 0):
@@ -356,6 +368,29 @@ def _seen(model: str, weights: Path, paths: list[Path]) -> Seen | None:
                       "flatter it; score data it never saw (UTKFace: --split test)",
                       highlight=False, soft_wrap=True)
     return seen
+
+
+def _falls_lodo(data: Path, out: Path | None) -> None:
+    with _clear_errors():
+        if not data.is_dir():
+            raise InputError(f"--data {data}: give the folder holding URFD_normalized.json, "
+                             "le2i/ and upfall-skeletons/")
+        datasets = load_fall_datasets(data)
+        results = leave_one_dataset_out(
+            datasets, progress=lambda text: console.print(text, highlight=False))
+    table = Table("left out", "trained on", "recordings: sensitivity", "specificity",
+                  "windows: sensitivity", "specificity",
+                  title="Falls, each dataset left out (exact 95% intervals)")
+    for r in results:
+        name = r.dataset + (f"\n{r.note}" if r.note else "")
+        table.add_row(name, ", ".join(r.trained_on), str(sensitivity(r.recordings)),
+                      str(specificity(r.recordings)), str(sensitivity(r.windows)),
+                      str(specificity(r.windows)))
+    console.print(table)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps([r.as_dict() for r in results], indent=2))
+        console.print(f"wrote {out}", highlight=False)
 
 
 def _s(value: float | None) -> str:
@@ -411,3 +446,9 @@ def _write(card: Card, figures: dict, out: Path) -> None:
             raise InputError(f"--out {out}: cannot write the results ({error.strerror})") from None
     for path in written:
         console.print(f"wrote {path}", highlight=False)
+
+
+# Last: affectlens.cli_eval_voice uses this module's helpers (issue 20).
+from affectlens.cli_eval_voice import voice_command  # noqa: E402
+
+eval_app.command("voice")(voice_command)

@@ -61,6 +61,7 @@ class FallDataset:
     fps: float
     note: str = ""
     unordered: frozenset[str] = frozenset()  # names of sequences whose time order is unsure
+    size: tuple[float, float] = (640.0, 480.0)  # the camera's frame, pixels
 
     @property
     def labels(self) -> np.ndarray:
@@ -74,7 +75,7 @@ class FallDataset:
         """Only the sequences whose time order is trusted."""
         keep = [i for i, s in enumerate(self.sequences) if s.name not in self.unordered]
         return FallDataset(self.name, [self.sequences[i] for i in keep], self.groups[keep],
-                           self.fps, self.note)
+                           self.fps, self.note, size=self.size)
 
 
 def read_urfd(falls: Path) -> FallDataset:
@@ -92,7 +93,7 @@ def read_le2i(falls: Path) -> FallDataset:
         sequences += [PoseSequence(f"{tag}/{s.name}", s.label, s.times, s.bodies)
                       for s in read_md4fd(falls / name, LE2I_SIZE, LE2I_FPS)]
     return FallDataset("Le2i", sequences, recordings(sequences), LE2I_FPS,
-                       "home rooms, high wall camera, 320x240, 25 fps")
+                       "home rooms, high wall camera, 320x240, 25 fps", size=LE2I_SIZE)
 
 
 def read_upfall(folder: Path, fps: float = UPFALL_FPS) -> FallDataset:
@@ -121,7 +122,7 @@ def read_upfall(folder: Path, fps: float = UPFALL_FPS) -> FallDataset:
         groups.append(trials.setdefault((subject, activity, trial), len(trials)))
     return FallDataset("UP-Fall", sequences, np.array(groups), fps,
                        f"5 people, side and front cameras, 640x480, ~{fps:g} fps; falls only",
-                       frozenset(unordered))
+                       frozenset(unordered), UPFALL_SIZE)
 
 
 def load_fall_datasets(falls: Path, names: Iterable[str] = ("URFD", "Le2i", "UP-Fall")

@@ -19,6 +19,7 @@ from affectlens.eval.fall_datasets import FallDataset
 from affectlens.eval.falls import (
     Outcome,
     PoseSequence,
+    resampled,
     rule_detects_fall,
     sequence_features,
     stitch,
@@ -114,14 +115,15 @@ def recordings_of(dataset: FallDataset) -> list[PoseSequence]:
 
 
 def score(dataset: FallDataset, model: FallClassifier, settings: FallSettings | None = None,
-          trained_on: list[str] | None = None, note: str = "") -> HeldOutResult:
-    """The classifier and the whole rule on every window and recording of ``dataset``."""
-    seqs = dataset.sequences
+          trained_on: list[str] | None = None, note: str = "", step: int = 1) -> HeldOutResult:
+    """The classifier and the whole rule on every window and recording of ``dataset``; with
+    ``step`` > 1 on every step-th frame (a slower camera), taken after stitching."""
+    seqs = [resampled(s, step) for s in dataset.sequences]
     labels = dataset.labels
     names = [s.name for s in seqs]
     window_p = np.array([model.probability(sequence_features(s))[0] for s in seqs])
     rule = np.array([rule_detects_fall(FallRule(settings, model), s) for s in seqs], np.int64)
-    whole = recordings_of(dataset)
+    whole = [resampled(w, step) for w in recordings_of(dataset)]
     found = np.array([rule_detects_fall(FallRule(settings, model), w) for w in whole], np.int64)
     return HeldOutResult(
         dataset.name, trained_on or [],

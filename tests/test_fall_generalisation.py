@@ -1,0 +1,142 @@
+"""Falls in rooms the classifier never saw: the dataset readers, the leave-one-dataset-out
+evaluation, the simulated camera changes, and the rule on Le2i's high camera.
+
+The shared datasets are used where present (../shared/data/falls); those tests skip without it.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from affectlens.cli import app
+from affectlens.errors import InputError
+from affectlens.eval import fall_augment
+from affectlens.eval.fall_datasets import (
+    _text_sorted,
+    _time_order,
+    load_fall_datasets,
+    read_le2i,
+    read_upfall,
+)
+from affectlens.eval.fall_lodo import fit_on, leave_one_dataset_out, recordings_of
+from affectlens.eval.falls import rule_detects_fall
+from affectlens.events.falls import FallRule, FallSettings
+
+FALLS = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def falls_dir() -> Path:
+    if not (FALLS / "le2i" / "le2i_home_01.json").is_file():
+        pytest.skip(f"shared fall datasets not present at {FALLS}")
+    return FALLS
+
+
+def _walk(frames: int = 100) -> np.ndarray:
+    """(T, 33, 2) landmarks of a body sliding smoothly across the frame."""
+    t = np.linspace(0, 1, frames)[:, None, None]
+    base = np.random.default_rng(1).uniform(0.3, 0.6, (1, 33, 2))
+    return base + 0.3 * t * np.array([1.0, 0.5])
+
+
+def test_text_sorted_rows_are_put_back_in_time_order() -> None:
+    walk = _walk()
+    order = _text_sorted(100, 0)  # row r holds frame order[r]
+    assert order[:3].tolist() == [0, 1, 10] and order[12] == 2
+    scrambled = walk[order]
+    assert np.allclose(_time_order(scrambled), walk)
+    assert np.allclose(_time_order(walk), walk)  # already in order: left alone
+
+
+def test_upfall_reader_pairs_camera_views_and_refuses_bad_files(tmp_path: Path) -> None:
+    rows = _walk()
+    header = ",".join(f"Joint{j}_{a}" for j in range(1, 34) for a in "XYZ") + ",LABEL"
+
+    def csv_text(landmarks: np.ndarray) -> str:
+        full = np.concatenate([landmarks, np.zeros((len(landmarks), 33, 1))], axis=2)
+        lines = [",".join(f"{v:.5f}" for v in r.ravel()) + ",1" for r in full]
+        return "\n".join([header, *lines]) + "\n"
+
+    with zipfile.ZipFile(tmp_path / "SUBJECT1.zip", "w") as archive:
+        archive.writestr("C1S1A3T1.csv", csv_text(rows[_text_sorted(100, 0)]))
+        archive.writestr("C2S1A3T1.csv", csv_text(rows))
+    data = read_upfall(tmp_path)
+    assert [s.name for s in data.sequences] == ["upfall/C1S1A3T1", "upfall/C2S1A3T1"]
+    assert data.groups.tolist() == [0, 0] and data.labels.tolist() == [1, 1]
+    assert not data.unordered  # both put in time order
+    assert np.allclose(data.sequences[0].bodies, data.sequences[1].bodies)
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=r"broken\.zip"):
+        read_upfall(tmp_path)
+    with pytest.raises(InputError, match="no such folder"):
+        read_upfall(tmp_path / "missing")
+
+
+def test_camera_changes_are_the_geometry_they_claim() -> None:
+    body = np.array([[320.0, 100.0, 1.0], [300.0, 150.0, 1.0], [340.0, 470.0, 1.0]])
+    rng = np.random.default_rng(0)
+    size = (640.0, 480.0)
+    assert np.allclose(fall_augment.pitch(0.0)(body.copy(), rng, size), body)
+    # Pitching the camera down moves what it sees up in the image, the centre line most of all.
+    pitched = fall_augment.pitch(10.0)(body.copy(), rng, size)
+    assert (pitched[:, 1] < body[:, 1]).all()
+    there_and_back = fall_augment.roll(-30.0)(fall_augment.roll(30.0)(body.copy(), rng, size),
+                                              rng, size)
+    assert np.allclose(there_and_back, body)
+    cut = fall_augment.crop(bottom=0.2)(body.copy(), rng, size)
+    assert cut[:, 2].tolist() == [1.0, 1.0, 0.0]  # the joint at y=470 is out of frame
+
+
+def test_le2i_high_camera_fall_from_a_bend_is_a_fall(falls_dir: Path) -> None:
+    """home_01/md4fd-006: the person is never upright in the image (bending, seen from a high
+    wall camera) before falling flat. The rule now counts hips standing on the legs as up;
+    it used to call this 'lying' for want of an upright frame."""
+    le2i = read_le2i(falls_dir)
+    model = fit_on(load_fall_datasets(falls_dir, ["URFD", "UP-Fall"]))  # never saw Le2i
+    whole = [w for w in recordings_of(le2i) if "home_01/md4fd-006" in w.name.split("+")]
+    assert whole and rule_detects_fall(FallRule(None, model), whole[0])
+    # Without the legs as an up reference (stand_level out of reach) it is missed, as before.
+    strict = FallSettings(stand_level=5.0)
+    assert not rule_detects_fall(FallRule(strict, model), whole[0])
+
+
+def test_leave_one_dataset_out_never_trains_on_the_held_out_set(falls_dir: Path) -> None:
+    datasets = load_fall_datasets(falls_dir)
+    assert [d.name for d in datasets] == ["URFD", "Le2i", "UP-Fall"]
+    assert [len(d.sequences) for d in datasets] == [201, 67, 82]
+    results = leave_one_dataset_out(datasets)
+    for r in results:
+        assert r.dataset not in r.trained_on and len(r.trained_on) == 2
+        assert len(r.recordings.truth) <= len(r.windows.truth)
+    le2i = next(r for r in results if r.dataset == "Le2i")
+    assert len(le2i.recordings.truth) == len(set(datasets[1].groups.tolist()))
+    upfall = [r for r in results if r.dataset == "UP-Fall"]
+    assert len(upfall) == 2 and all((r.recordings.truth == 1).all() for r in upfall)
+
+
+def test_eval_falls_leave_one_dataset_out_cli(falls_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lodo.json"
+    result = runner.invoke(app, ["eval", "falls", "--data", str(falls_dir),
+                                 "--leave-one-dataset-out", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert [w["dataset"] for w in written][:3] == ["URFD", "Le2i", "UP-Fall"]
+    sens = written[1]["recordings"]["sensitivity"]
+    assert sens["ci95_low"] <= sens["value"] <= sens["ci95_high"]
+    bad = runner.invoke(app, ["eval", "falls", "--data", str(tmp_path),
+                              "--leave-one-dataset-out"])
+    assert bad.exit_code == 2 and "URFD_normalized.json" in bad.output
+
+
+def test_fall_settings_refuse_infinite_and_out_of_range_values() -> None:
+    with pytest.raises(ValueError, match="long_lie_s"):
+        FallSettings(long_lie_s=float("inf"))
+    with pytest.raises(ValueError, match="confirm_s"):
+        FallSettings(confirm_s=1e9)
