@@ -41,8 +41,10 @@ from affectlens.result import (
     statistics_row,
     statistics_table,
 )
-from affectlens.sources import MediaInfo, expand_inputs, open_media
+from affectlens.sources import IMAGE_SUFFIXES, MediaInfo, expand_inputs, open_media
 from affectlens.types import FaceAnalysis, Frame
+from affectlens.voice.audio import AUDIO_SUFFIXES
+from affectlens.voice.engine import VoiceAnalyser, VoiceOutput, analyse_inputs
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +82,16 @@ def analyze(
     body = _BodyRows(people) if people else None
     thumbnails = ThumbnailCollector()
     watchers: list[FrameObserver] = [thumbnails, *observers]
-    files, missing = expand_inputs(paths)
+    files, missing = expand_inputs(paths, AUDIO_SUFFIXES if cfg.voice_allowed else frozenset())
     rows: list[dict[str, Any]] = []
     sources = [_source_row(str(p), None, 0, 0, 0, "error", m) for p, m in missing]
+    voice = analyse_inputs([f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES],
+                           VoiceAnalyser(cfg.voice, cfg.device, cfg.threads)
+                           ) if cfg.voice_allowed else None
     for path in files:
+        if path.suffix.lower() in AUDIO_SUFFIXES:  # sound only: the voice path's alone
+            sources.append(_audio_row(path, voice))
+            continue
         sources.append(_analyse_file(path, pipeline, watchers, rows, progress, body))
     return Result(
         frames=frames_table(rows),
@@ -92,7 +100,20 @@ def analyze(
         thumbnails=thumbnails.thumbnails,
         persons=body.persons_table() if body else None,
         events=body.events_table() if body else None,
+        voice=voice,
     )
+
+
+def _audio_row(path: Path, voice: VoiceOutput | None) -> dict[str, Any]:
+    """An audio file's row in the sources table: its voice status (no frames, no faces)."""
+    entry = next((e for e in voice.sources if e["source"] == str(path)), None) if voice else None
+    if entry is None:
+        return _source_row(str(path), None, 0, 0, 0, "error", f"{path}: an audio file; tone "
+                           "of voice is analysed only for purpose consented_research")
+    failed = entry["status"] == "error"
+    row = _source_row(str(path), None, 0, 0, 0, "error" if failed else "ok",
+                      entry.get("message", "") if failed else f"audio: {entry['status']}")
+    return row | {"kind": "audio"}
 
 
 def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObserver],

@@ -17,6 +17,7 @@ import pandas as pd
 
 from affectlens.tracking.tracker import UNTRACKED
 from affectlens.types import AGE_BANDS, EXPRESSIONS, UNCERTAIN, FaceAnalysis, age_band
+from affectlens.voice.engine import VoiceOutput
 
 PROB_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
 SMOOTHED_COLUMNS = [f"smoothed_{name}" for name in EXPRESSIONS]
@@ -54,6 +55,8 @@ class Result:
     # anonymous_statistics (the purpose gate): aggregate rows per source, STATISTICS_COLUMNS;
     # then ``frames`` and ``tracks`` are empty and no per-person table is written.
     statistics: pd.DataFrame | None = None
+    # Tone of voice (consented_research only): voice.csv's rows and a status per input.
+    voice: VoiceOutput | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -90,6 +93,8 @@ class Result:
         if self.events is not None:
             events = self.events.astype(object).where(self.events.notna(), None)
             summary["fall_events"] = events.to_dict(orient="records")
+        if self.voice is not None:
+            summary["voice"] = self.voice.summary()
         return summary
 
     def to_csv(self, directory: str | Path) -> list[Path]:
@@ -112,6 +117,8 @@ class Result:
             tables = [("statistics", self.statistics)]
         elif self.persons is not None and self.events is not None:
             tables += [("persons", self.persons), ("events", self.events)]
+        if self.voice is not None and self.statistics is None:
+            tables.append(("voice", self.voice.windows))
         for name, table in tables:
             path = directory / f"{name}.{fmt}"
             if fmt == "csv":

@@ -160,9 +160,10 @@ def combined(media, at_10fps) -> Result:
 
 def test_csv_round_trip(combined: Result, tmp_path: Path) -> None:
     written = combined.to_csv(tmp_path / "csv")
-    # persons and events: body pose and falls (on by default; AnalysisConfig.pose).
+    # persons and events: body pose and falls (on by default; AnalysisConfig.pose); voice:
+    # the video's sound track (consented_research, the default purpose).
     assert sorted(p.name for p in written) == [
-        "events.csv", "frames.csv", "persons.csv", "tracks.csv"
+        "events.csv", "frames.csv", "persons.csv", "tracks.csv", "voice.csv"
     ]
     frames = pd.read_csv(tmp_path / "csv" / "frames.csv")
     assert len(frames) == len(combined.frames) > 5

@@ -19,6 +19,7 @@ import pandas as pd
 from affectlens.report import plots
 from affectlens.result import Result
 from affectlens.version import __version__
+from affectlens.voice import report as voice_report
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -149,9 +150,12 @@ def render(result: Result, blurred: bool = True) -> str:
         parts += ["<h2>Falls, long lies and inactivity</h2>", _events_table(result.events)]
         parts += _body_timelines(result)
     tracks = result.tracks
-    for source, group in tracks.groupby("source", sort=False):
+    voiced = voice_report.sources_with_voice(result.voice)
+    for source in dict.fromkeys([*tracks.source.unique(), *voiced]):  # faces, then voice
         parts.append(f"<h2>{escape(Path(source).name)}</h2>")
+        group = tracks[tracks.source == source]
         parts += [_track_section(result, t) for t in group.to_dict(orient="records")]
+        parts += voice_report.section(result.voice, source)
     if result.anonymous:
         parts += _statistics(result)
     elif tracks.empty:

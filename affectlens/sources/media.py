@@ -16,16 +16,20 @@ from affectlens.sources.image import ImageSource
 from affectlens.sources.video import VideoSource
 
 
-def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files to analyse (folders searched recursively for media suffixes), and the paths that
-    cannot be, each with a one-line reason."""
+def expand_inputs(
+    paths: Iterable[Path], extra_suffixes: frozenset[str] = frozenset()
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files to analyse (folders searched recursively for media suffixes, and
+    ``extra_suffixes``: audio files where voice is analysed), and the paths that cannot be,
+    each with a one-line reason."""
+    suffixes = VIDEO_SUFFIXES | IMAGE_SUFFIXES | extra_suffixes
     files: list[Path] = []
     errors: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
             found = sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
+                if p.is_file() and p.suffix.lower() in suffixes
             )
             if not found:
                 errors.append((path, f"{path}: folder holds no video or image files"))

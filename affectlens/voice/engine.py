@@ -19,10 +19,10 @@ from affectlens.errors import InputError
 from affectlens.models.runtime import Device
 from affectlens.types import UNCERTAIN
 from affectlens.voice.audio import Audio, read_audio
-from affectlens.voice.features import SAMPLE_RATE, window_features
+from affectlens.voice.features import FEATURE_NAMES, SAMPLE_RATE, window_features
 from affectlens.voice.model import VOICE_CLASSES, VoiceClassifier, arousal_valence
 from affectlens.voice.settings import VoiceSettings
-from affectlens.voice.vad import speech_flags, windows
+from affectlens.voice.vad import Window, speech_flags, windows
 
 VOICE_PROB_COLUMNS = [f"p_{name}" for name in VOICE_CLASSES]
 VOICE_COLUMNS = ["source", "start_s", "end_s", "speech_probability", *VOICE_PROB_COLUMNS,
@@ -61,17 +61,27 @@ class VoiceAnalyser:
         rows = self.rows(str(path), audio)
         return rows, _status(str(path), audio, rows)
 
-    def rows(self, source: str, audio: Audio) -> list[dict[str, Any]]:
+    def windows(self, audio: Audio) -> list[Window]:
+        """The 1-4 s windows of speech the VAD finds in ``audio``."""
         s = self.settings
-        flags = speech_flags(audio.samples, s.vad_aggressiveness)
-        found = windows(flags, min_s=s.min_window_s, max_s=s.max_window_s, length_s=s.window_s,
-                        hop_s=s.hop_s, bridge_s=s.bridge_s)
+        return windows(speech_flags(audio.samples, s.vad_aggressiveness), min_s=s.min_window_s,
+                       max_s=s.max_window_s, length_s=s.window_s, hop_s=s.hop_s,
+                       bridge_s=s.bridge_s)
+
+    @staticmethod
+    def features(audio: Audio, found: list[Window]) -> np.ndarray:
+        """(windows, features) for the classifier."""
+        if not found:
+            return np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        return np.stack([window_features(audio.samples[int(w.start_s * SAMPLE_RATE):
+                                                       int(w.end_s * SAMPLE_RATE)])
+                         for w in found])
+
+    def rows(self, source: str, audio: Audio) -> list[dict[str, Any]]:
+        found = self.windows(audio)
         if not found:
             return []
-        features = np.stack([
-            window_features(audio.samples[int(w.start_s * SAMPLE_RATE):int(w.end_s * SAMPLE_RATE)])
-            for w in found
-        ])
+        features = self.features(audio, found)
         probs = self.classifier.predict(features)
         arousal, valence = arousal_valence(probs)
         rows = []
