@@ -271,10 +271,8 @@ class FallRule:
             return self._upright(person, t, p)
         if on_floor:
             return self._floor(person, t)
-        if self._on_legs(person, p) and person.state not in ("on_floor", "lying"):
-            person.last_upright_s, person.floor_since = t, None  # bending: up, a fall can follow
-            person.state = person.state or "upright"
-            return []
+        if self._on_legs(person, p):  # bending, or a steep camera: up, but no reference
+            return self._upright(person, t, p, reference=False)
         if person.state in ("upright", "recovered", None):
             person.state = "falling" if person.state is not None else None
         person.upright_since = None
@@ -322,16 +320,24 @@ class FallRule:
         drop = (p.hip[1] - float(np.median(person.upright_hips))) / scale
         return drop >= 0.5 * self.settings.floor_drop
 
-    def _upright(self, person: _Person, t: float, p: Posture) -> list[FallEvent]:
+    def _upright(self, person: _Person, t: float, p: Posture, reference: bool = True
+                 ) -> list[FallEvent]:
+        """Up: a fall can start from here, and ``recover_s`` of it ends a fall or a lie.
+        ``reference``: the torso is upright, so its length and hip height are the person's
+        scale and standing height (not while bending: the torso is foreshortened)."""
         s = self.settings
-        person.upright_lengths.append(p.torso_length)
-        person.upright_hips.append(p.hip[1])
+        if reference:
+            person.upright_lengths.append(p.torso_length)
+            person.upright_hips.append(p.hip[1])
         person.last_upright_s = t
         person.floor_since = None
         if person.upright_since is None:
             person.upright_since = t
         if person.state not in ("on_floor", "lying"):
             person.state = "upright" if person.state != "recovered" else "recovered"
+            return []
+        if person.state == "lying" and person.long_lie is None:
+            person.state = "upright"  # up from a lie no event was raised for: a fall can follow
             return []
         if t - person.upright_since < s.recover_s:
             return []
