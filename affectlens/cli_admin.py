@@ -66,8 +66,11 @@ def _actor() -> str:
 
 
 def _password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+    """Asked for twice on a terminal; otherwise (``--password-stdin``, or stdin a pipe or a
+    file) the first line of stdin. Prompting a pipe for a confirmation found no second line
+    and ended in ``Aborted.``"""
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
@@ -76,10 +79,12 @@ def user_add(
     username: str,
     role: Annotated[str, typer.Option(help="admin, staff, auditor or screen.")] = "admin",
     password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the password from the first line of stdin.")] = False,
+        "--password-stdin", help="Read the password from the first line of stdin (also "
+        "done when stdin is not a terminal).")] = False,
     config: Config = None, database: Database = None,
 ) -> None:
-    """Create an account; the password is asked for (twice) or read from stdin."""
+    """Create an account; the password is asked for (twice) on a terminal, else read from
+    the first line of stdin."""
     store = _store(config, database)
     try:
         Accounts(store).add_user(username, role, _password(password_stdin))

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from authutil import as_admin
+from authutil import as_admin, as_role
 from fastapi.testclient import TestClient
 
 from affectlens.security.audit import AuditLog
@@ -151,3 +151,19 @@ def test_openapi_has_no_field_for_identity_or_sensitive_attributes(client: TestC
     assert "/api/cameras" in schema["paths"] and "/api/events" in schema["paths"]
     for word in ("race", "ethnic", "identity", "embedding", "danger", "gender"):
         assert word not in text, word
+
+
+@pytest.mark.parametrize("value", ["0.5", "0", "1732700000", "-1e300", "2026-11-27T10:00:00",
+                                   "2026-11-27", "yesterday"])
+def test_times_are_iso_8601_with_a_zone_or_a_422_naming_the_field(
+    client: TestClient, store: Store, value: str
+) -> None:
+    """Issue 17 item 6: `?until=0.5` was read as Unix seconds (1970) and answered."""
+    for path, role, name in (("/api/events", "admin", "until"), ("/api/events", "admin", "since"),
+                             ("/api/audit", "auditor", "since")):
+        answer = as_role(store, client.app, role).get(path, params={name: value})
+        assert answer.status_code == 422, (path, name, value)
+        (error,) = answer.json()["detail"]
+        assert error["loc"] == ["query", name] and "time zone" in error["msg"]
+    good = client.get("/api/events", params={"until": "2026-11-27T10:00:00+01:00"})
+    assert good.status_code == 200

@@ -4,7 +4,10 @@ and expired tokens, lockout by name and throttling by address, the websocket's d
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -308,5 +311,80 @@ def test_a_metrics_token_reads_metrics_and_the_role_survives_migration_0007(url:
         scraper = TestClient(app, headers={"Authorization": f"Bearer {value}"})
         assert scraper.get("/metrics").status_code == 200
         assert scraper.get("/api/events").status_code == 403
+    finally:
+        store.engine.dispose()
+
+
+def test_head_is_refused_to_a_role_as_get_is(store: Store) -> None:
+    """Issue 17 item 6: HEAD on a protected route answered a role that may not GET it with
+    405 and no body, telling it the route exists; now the same 403 as GET."""
+    app = create_app(store)
+    staff = TestClient(app, headers=bearer(store, "staff"))
+    for path in ("/api/users", "/api/tokens", "/api/audit", "/api/audit/export"):
+        assert staff.head(path).status_code == staff.get(path).status_code == 403, path
+    assert staff.head("/api/nothing").status_code == 404  # as GET: no route, no rule
+    assert TestClient(app).head("/api/users").status_code == 401
+    admin = TestClient(app, headers=bearer(store, "admin"))
+    assert admin.head("/api/users").status_code == 405  # allowed, but the API answers GET
+
+
+def test_an_origin_of_another_scheme_is_another_site(store: Store) -> None:
+    """Issue 17 item 6: the CSRF check compared host and port only, so a page served over
+    https:// could post to this http:// service (and the other way round)."""
+    add_user(store, "staff", "nurse")
+    app = create_app(store)
+    body = {"username": "nurse", "password": PASSWORD}
+    for base, same, other in (("http://testserver", "http://testserver",
+                               "https://testserver"),
+                              ("https://testserver", "https://testserver",
+                               "http://testserver")):
+        client = TestClient(app, base_url=base)
+        assert client.post("/api/auth/login", json=body,
+                           headers={"Origin": other}).status_code == 403
+        logged_in(client, "nurse")
+        acknowledge = "/api/events/1/acknowledge"
+        refused = client.post(acknowledge, json={"comment": "x"}, headers={"Origin": other})
+        assert refused.status_code == 403 and "cross-site" in refused.json()["detail"]
+        assert client.post(acknowledge, json={"comment": "x"},
+                           headers={"Origin": same}).status_code == 404  # let through
+
+
+def test_a_password_rule_is_a_422_with_the_documented_detail_list(store: Store) -> None:
+    """Issue 17 item 6: a password refused by a rule got a string ``detail``, unlike every
+    other 422 (a list naming each field); and the refused password is not echoed back."""
+    add_user(store, "staff", "nurse")
+    app = create_app(store)
+    admin = TestClient(app, headers=bearer(store, "admin"))
+    user = TestClient(app)
+    logged_in(user, "nurse")
+    weak = "aaaaaaaaaaaaaaaaaa"
+    answers = {
+        "password": admin.post("/api/users", json={"username": "bob", "role": "staff",
+                                                   "password": weak}),
+        "password ": admin.patch("/api/users/nurse", json={"password": weak}),
+        "new_password": user.post("/api/auth/password", json={"current_password": PASSWORD,
+                                                              "new_password": weak}),
+    }
+    for field, answer in answers.items():
+        assert answer.status_code == 422, answer.text
+        (error,) = answer.json()["detail"]
+        assert error["loc"] == ["body", field.strip()] and "repeat one or two" in error["msg"]
+        assert weak not in answer.text
+    short = admin.post("/api/users", json={"username": "bob", "role": "staff",
+                                           "password": "tiny"})
+    assert short.json()["detail"][0]["loc"] == ["body", "password"] and "tiny" not in short.text
+
+
+def test_user_add_reads_one_password_line_from_a_pipe(url: str) -> None:
+    """Issue 17 item 6: one line on stdin (the README's way) ended in 'Aborted.', as the
+    password was asked for twice; the real command, stdin a pipe."""
+    command = str(Path(sys.executable).with_name("affectlens"))
+    made = subprocess.run([command, "user", "add", "ada", "--role", "admin", "--database", url],
+                          input=f"{PASSWORD}\n", capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert "user ada (admin) added" in made.stderr and "Aborted" not in made.stderr
+    store = Store(url)
+    try:
+        assert Accounts(store).login("ada", PASSWORD).role == "admin"
     finally:
         store.engine.dispose()

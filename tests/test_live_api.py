@@ -4,6 +4,9 @@ screen's k-anonymity, and the websocket through Starlette's test client."""
 
 from __future__ import annotations
 
+import json
+import logging
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +19,11 @@ from netutil import free_port
 from waiting import now_clear_of_the_hour
 
 from affectlens.samples import write_sample_video
+from affectlens.security.audit import AuditLog
+from affectlens.security.guard import SecuritySettings
 from affectlens.service.api import create_app
 from affectlens.service.hub import CameraLive, Hub
+from affectlens.service.live_api import TEST_FAILED
 from affectlens.store import Store
 
 HALL = {"name": "hall", "url": "rtsp://127.0.0.1:8554/hall", "purpose": "care_safety"}
@@ -82,20 +88,35 @@ def _jpeg(image) -> bytes:
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
-def test_connection_test_reports_frames_or_the_reason(client: TestClient, tmp_path: Path,
-                                                      hall: int) -> None:
+def test_connection_test_reports_frames_or_one_uniform_failure(
+    client: TestClient, store: Store, tmp_path: Path, hall: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 17 item 6: distinct failures ("no such file", "connection refused", a timeout)
+    made an admin's connection test a port scanner of the internal network. Every failure
+    now reads the same and lasts the whole timeout; the reason is in the log only."""
     clip = write_sample_video(tmp_path / "clip.mp4", seconds=1.0)
     good = client.post("/api/cameras/test", json={"url": f"file://{clip}"}).json()
     assert good["ok"] is True and good["width"] > 0 and good["height"] > 0
-    gone = client.post("/api/cameras/test", json={"url": f"file://{tmp_path}/none.mp4"}).json()
-    assert gone["ok"] is False and "no such file" in gone["message"]
+    caplog.set_level(logging.INFO, logger="affectlens.service.live_api")
+    gone = client.post("/api/cameras/test", json={"url": f"file://{tmp_path}/none.mp4",
+                                                  "timeout_s": 1.5}).json()
     refused = client.post(f"/api/cameras/{hall}/test", params={"timeout_s": 3})
-    assert refused.status_code == 200 and refused.json()["ok"] is False
-    assert refused.json()["message"] and refused.json()["seconds"] < 5
-    port = free_port()
-    closed = client.post("/api/cameras/test", json={"url": f"rtsp://127.0.0.1:{port}/x",
+    assert refused.status_code == 200
+    with socket.socket() as silent:  # accepts the connection and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        mute = client.post("/api/cameras/test", json={
+            "url": f"rtsp://127.0.0.1:{silent.getsockname()[1]}/x", "timeout_s": 2}).json()
+    closed = client.post("/api/cameras/test", json={"url": f"rtsp://127.0.0.1:{free_port()}/x",
                                                     "timeout_s": 2}).json()
-    assert closed["ok"] is False and closed["seconds"] < 4
+    failures = [gone, refused.json(), mute, closed]
+    assert all(f["ok"] is False and f["message"] == TEST_FAILED for f in failures), failures
+    assert [f["width"] for f in failures] == [None] * 4
+    assert 1.5 <= gone["seconds"] < 3.5 and 3 <= refused.json()["seconds"] < 5
+    assert 2 <= closed["seconds"] < 4 and 2 <= mute["seconds"] < 4.5
+    assert "no such file" in caplog.text  # the reason, for whoever reads the service log
+    tests = [r for r in AuditLog(store).all_records() if r.action == "camera.test"]
+    assert [json.loads(r.detail)["ok"] for r in tests] == [True, False, False, False, False]
     bad = client.post("/api/cameras/test", json={"url": "ftp://x/y"})
     assert bad.status_code == 422 and "scheme" in bad.text
     assert client.post("/api/cameras/test", json={"url": f"file://{clip}",
@@ -202,3 +223,17 @@ def test_camera_changes_are_announced_and_a_failing_listener_is_no_500(store: St
     client = as_admin(store, create_app(store, on_cameras_changed=broken))
     assert client.post("/api/cameras", json=HALL).status_code == 201
     assert [c.name for c in store.cameras()] == ["hall"]
+
+
+def test_connection_tests_are_limited_for_the_whole_service(store: Store) -> None:
+    """Issue 17 item 6: at most N tests a minute, all admins and tokens together (another
+    admin token adds no budget), then 429 with Retry-After; refused ones open nothing."""
+    app = create_app(store, security=SecuritySettings(camera_tests_per_minute=3))
+    dead = {"url": f"rtsp://127.0.0.1:{free_port()}/x", "timeout_s": 0.2}
+    first, second = as_admin(store, app), as_admin(store, app)
+    answers = [c.post("/api/cameras/test", json=dead) for c in (first, second, first)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    refused = second.post("/api/cameras/test", json=dead)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "3 connection tests a minute" in refused.json()["detail"]
+    assert len([r for r in AuditLog(store).all_records() if r.action == "camera.test"]) == 3

@@ -66,6 +66,7 @@ class SecuritySettings:
     policy: LoginPolicy = field(default_factory=LoginPolicy)
     max_body_bytes: int = 64 * 1024  # camera forms and acknowledgements are tiny
     login_attempts_per_minute: int = 10  # per client address, before the per-name lockout
+    camera_tests_per_minute: int = 10  # connection tests, all admins together (a port scan)
     recheck_s: float = 5.0  # how often an open websocket or stream checks its caller again
     clock: Clock = now  # tests pass their own to expire sessions and lockouts
 
@@ -104,11 +105,17 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 def same_origin(scope: Scope) -> bool:
-    """False when the browser says the request comes from another site's page."""
+    """False when the browser says the request comes from another site's page: another
+    host or port, or another scheme (an ``https://`` page is another origin than this
+    ``http://`` service; behind a TLS proxy the scheme is the one its X-Forwarded-Proto
+    gives, from ``trusted_proxies`` only)."""
     origin = _header(scope, b"origin")
     if origin is None:
         return True  # not a browser, or a same-origin GET; SameSite=Strict covers cookies
-    return urlsplit(origin).netloc == (_header(scope, b"host") or "")
+    parts = urlsplit(origin)
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"),
+                                                 scope.get("scheme", "http"))
+    return parts.scheme == scheme and parts.netloc == (_header(scope, b"host") or "")
 
 
 class Guard:
@@ -174,7 +181,11 @@ class Guard:
         return self.accounts.session_principal(cookie) if cookie else None
 
     def _template(self, scope: Scope) -> str | None:
-        """The matched route's path template (a mount's prefix), or None."""
+        """The matched route's path template (a mount's prefix), or None. A HEAD is matched
+        as the GET it asks about, so a role that may not GET a route gets the same 403 for
+        HEAD (the router's 405 told it the route exists)."""
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
         for route in flat_routes(self.routes()):
             match, _ = route.matches(scope)
             if match == Match.FULL:

@@ -4,12 +4,25 @@ returned, except a new token's value, once."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from affectlens.security.passwords import MAX_LENGTH, check_strength
 
 Role = Literal["admin", "staff", "auditor", "screen", "metrics"]
 Username = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def _strong(password: str) -> str:
+    """The password rules (passwords.check_strength) as a validation error of the field, so
+    that a weak password is the usual 422 with a ``detail`` list naming it."""
+    check_strength(password)  # WeakPassword is a ValueError: pydantic reports its message
+    return password
+
+
+NewPassword = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH),
+                        AfterValidator(_strong)]
 
 
 class LoginIn(BaseModel):
@@ -31,7 +44,7 @@ class UserIn(BaseModel):
 
     username: str = Username
     role: Role
-    password: str = Field(min_length=12, max_length=1024)
+    password: NewPassword
 
 
 class PasswordChange(BaseModel):
@@ -40,7 +53,7 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=12, max_length=1024)
+    new_password: NewPassword
 
 
 class UserPatch(BaseModel):
@@ -48,7 +61,7 @@ class UserPatch(BaseModel):
 
     role: Role | None = None
     enabled: bool | None = None
-    password: str | None = Field(None, min_length=12, max_length=1024)
+    password: NewPassword | None = None
 
 
 class UserOut(BaseModel):

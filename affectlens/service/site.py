@@ -46,7 +46,7 @@ DEFAULT_FPS = 5.0
 # AnalysisConfig settings that mean nothing to a live worker (it analyses one frame at a time,
 # of a camera's own rate and purpose, and watches for falls only where its camera says so).
 OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
-                          "batch_frames", "pose", "falls"})
+                          "batch_frames", "pose", "falls", "voice"})
 # URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
 FALLS_DEFAULT_FPS = 10.0
 MAX_PATH = 4096  # Linux's PATH_MAX

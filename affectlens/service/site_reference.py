@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from affectlens.service.site import SiteConfig
+from affectlens.service.site import OFFLINE_ONLY, SiteConfig
 
 # Owned by affectlens/events and documented with the rules (README: Falls; distress): their
 # ranges are the rules' own, outside this table.
@@ -50,6 +50,8 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any]
 
 def _walk(model: dict[str, Any], defs: dict[str, Any], prefix: str):
     for name, raw in model.get("properties", {}).items():
+        if prefix == "analysis." and name in OFFLINE_ONLY:
+            continue  # refused in a site config (site.py): not a setting of it
         path = f"{prefix}{name}"
         node, nullable = _resolve(raw, defs)
         if name in ELSEWHERE:
@@ -139,6 +141,9 @@ def markdown() -> str:
         "provide: the database driver (SQLite, or PostgreSQL through `postgresql+psycopg://`),\n"
         "a readable, unencrypted PEM certificate and key that belong together, and a `host`\n"
         "that resolves to an address of this machine with `port` free on it.\n\n"
+        "`analysis` takes the settings listed here; the offline-only ones ("
+        + ", ".join(f"`{name}`" for name in sorted(OFFLINE_ONLY))
+        + ") are refused, as live cameras never read them.\n\n"
         + "\n".join(rows) + "\n"
     )
 
