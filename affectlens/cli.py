@@ -31,7 +31,7 @@ from affectlens.samples import write_sample_video
 from affectlens.service.demo import demo_login, demo_site
 from affectlens.service.preflight import listen_problem, serving_problems
 from affectlens.service.runtime import Service
-from affectlens.service.site import SiteConfig, SiteConfigError, load_site
+from affectlens.service.site import SiteConfig, SiteConfigError, check_host, load_site
 from affectlens.version import __version__
 
 app = typer.Typer(
@@ -223,7 +223,8 @@ def serve(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="HTTP port of the dashboard.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port of the dashboard.")
+                    ] = 8080,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     folder: Annotated[
         Path | None, typer.Option(help="Folder for the sample and database. Default: a new "
@@ -233,14 +234,14 @@ def demo(
     """Start the live service with two cameras looping the built-in sample video, on SQLite,
     and print the dashboard's address. Ctrl-C stops it. (The offline report demo is
     `affectlens demo-report`.)"""
-    folder = folder or Path(tempfile.mkdtemp(prefix="affectlens-demo-"))
     try:
-        site = demo_site(folder, host, port)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        _fail(f"--{first['loc'][0]}: {str(first['msg']).removeprefix('Value error, ')}")
-    _fail_on([f"--{problem}" for problem in
-              (listen_problem(site.host, site.port),) if problem is not None])
+        check_host(host)
+    except ValueError as exc:
+        _fail(f"--host: {exc}")
+    # Before the sample video is written: a port in use is said at once.
+    _fail_on([f"--{problem}" for problem in (listen_problem(host, port),) if problem])
+    folder = folder or Path(tempfile.mkdtemp(prefix="affectlens-demo-"))
+    site = demo_site(folder, host, port)
     user, password = demo_login(site)
     console.print(f"demo data in {folder}")
     console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]", highlight=False)

@@ -199,8 +199,7 @@ def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
 
 
 def _serve(config: Path, *options: str) -> tuple[int, list[str]]:
-    result = CliRunner().invoke(app, ["serve", "--config", str(config), *options])
-    return result.exit_code, [line for line in result.output.splitlines() if line.strip()]
+    return _serve_like(["serve", "--config", str(config), *options])
 
 
 @pytest.mark.parametrize("check", [True, False])
@@ -241,3 +240,19 @@ def test_serve_checks_what_this_machine_must_provide_before_starting(
     good = write(tmp_path, f"port: {port}\ntls: {{certfile: {cert.name}, keyfile: {key.name}}}\n")
     assert _serve(good, "--check") == (0, [f"{good}: ok, 0 cameras, serving on "
                                            f"127.0.0.1:{port}"])
+
+
+def test_the_demo_says_at_once_that_its_port_is_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, lines = _serve_like(["demo", "--port", str(port), "--folder", str(tmp_path)])
+    assert status == 2 and lines == [f"error: --port: {port} is in use on 127.0.0.1 (another "
+                                      "program, or affectlens already running)"]
+    assert list(tmp_path.iterdir()) == []  # said before the sample video was written
+
+
+def _serve_like(arguments: list[str]) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(app, arguments)
+    return result.exit_code, [line for line in result.output.splitlines() if line.strip()]

@@ -118,6 +118,16 @@ def same_origin(scope: Scope) -> bool:
     return parts.scheme == scheme and parts.netloc == (_header(scope, b"host") or "")
 
 
+def cross_site(scope: Scope) -> str:
+    """The refusal, with a hint where only the scheme differs: an https page in front of
+    this http service is a TLS proxy whose X-Forwarded-Proto is not believed."""
+    origin = urlsplit(_header(scope, b"origin") or "")
+    if origin.netloc == (_header(scope, b"host") or "") and origin.scheme == "https":
+        return ("cross-site request refused: the page is https but this service was reached "
+                "over http (behind a TLS proxy, name it in the site config's trusted_proxies)")
+    return "cross-site request refused"
+
+
 class Guard:
     """ASGI middleware; ``routes`` is read on each request so later routes are covered."""
 
@@ -196,7 +206,7 @@ class Guard:
         path = scope["path"]
         method = "WS" if scope["type"] == "websocket" else scope["method"]
         if path in OPEN_PATHS:  # a login posted from another site's page is refused too
-            return (403, "cross-site request refused") if method in UNSAFE \
+            return (403, cross_site(scope)) if method in UNSAFE \
                 and not same_origin(scope) else None
         if principal is None:
             return 401, "log in, or send Authorization: Bearer <API token>"
@@ -211,7 +221,7 @@ class Guard:
             return 403, f"the {principal.role} role may not use {method} {template}"
         if principal.via == "session":
             if (method in UNSAFE or method == "WS") and not same_origin(scope):
-                return 403, "cross-site request refused"
+                return 403, cross_site(scope)
             if method in UNSAFE and _header(scope, CSRF_HEADER.encode()) != principal.csrf:
                 return 403, f"missing or wrong {CSRF_HEADER} header"
         return None
