@@ -8,7 +8,7 @@ source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import from_coco, posture
 from affectlens.events.falls import FallEvent, FallRule, FallSettings
-from affectlens.models.pose import KEYPOINTS, PersonDetections, PoseEstimator
+from affectlens.models.pose import KEYPOINTS, REGION_TURNS, PersonDetections, PoseEstimator
 from affectlens.models.runtime import Device
 from affectlens.tracking.persons import PersonTracker
 from affectlens.tracking.tracker import UNTRACKED
@@ -51,10 +51,14 @@ class PeopleAnalysis:
         return np.concatenate([head_boxes(self.people).reshape(-1, 4), self.unseen])
 
 
+SecondLook = Callable[[Frame, "PeopleState", np.ndarray], tuple[PersonDetections, np.ndarray]]
+
+
 @dataclass
 class PeopleState:
     tracker: PersonTracker | None  # None for a still image: no time, no falls
     rule: FallRule
+    look_turns: dict[int, int] = field(default_factory=dict)  # track id -> REGION_TURNS index
 
 
 class PeoplePipeline:
@@ -73,25 +77,67 @@ class PeoplePipeline:
         return PeopleState(tracker, FallRule(settings or self.settings, self.classifier))
 
     def analyse(self, frames: Sequence[Frame], state: PeopleState) -> list[PeopleAnalysis]:
-        return [self._one(frame, people, state)
+        return [self._one(frame, people, state, self._second_look)
                 for frame, people in zip(frames, self.estimator.predict([f.image for f in frames]))]
+
+    def _second_look(self, frame: Frame, state: PeopleState, ids: np.ndarray
+                     ) -> tuple[PersonDetections, np.ndarray]:
+        """People the rule holds as falling or down whom no detection of this frame matched,
+        looked for again where they were last seen (PoseEstimator.predict_region)."""
+        found, found_ids = [], []
+        score = state.rule.settings.second_look_score
+        if score <= 0:
+            return PersonDetections.empty(), np.zeros(0, np.int64)
+        for track_id, box in state.rule.down_boxes().items():
+            if track_id in ids:
+                continue
+            # One pose pass a frame per person: the turn that last found them, else the next.
+            turn = state.look_turns.get(track_id, 0)
+            person = self.estimator.predict_region(frame.image, box, score, REGION_TURNS[turn])
+            if len(person):
+                found.append(person)
+                found_ids.append(track_id)
+            else:
+                state.look_turns[track_id] = (turn + 1) % len(REGION_TURNS)
+        if not found:
+            return PersonDetections.empty(), np.zeros(0, np.int64)
+        return (PersonDetections(*(np.concatenate([getattr(p, k) for p in found])
+                                   for k in ("boxes", "scores", "keypoints"))),
+                np.array(found_ids, np.int64))
 
     def finish(self, state: PeopleState) -> list[FallEvent]:
         """Close open events (end of a video or of a camera's run)."""
         return state.rule.finish()
 
     @staticmethod
-    def _one(frame: Frame, people: PersonDetections, state: PeopleState) -> PeopleAnalysis:
+    def _one(frame: Frame, people: PersonDetections, state: PeopleState,
+             second_look: SecondLook | None = None) -> PeopleAnalysis:
         if state.tracker is None:
             ids = np.arange(1, len(people) + 1)
             return PeopleAnalysis(frame.index, frame.timestamp, people, ids,
                                   ("",) * len(people), ())
         ids = state.tracker.update(people)
+        held = state.rule.unseen_regions
+        if second_look is not None:
+            more, more_ids = second_look(frame, state, ids)
+            if len(more):  # the held person's own track id: the crop said who it is
+                people = PersonDetections(*(np.concatenate([getattr(people, k),
+                                                            getattr(more, k)])
+                                            for k in ("boxes", "scores", "keypoints")))
+                ids = np.concatenate([ids, more_ids])
         events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints))
         states = state.rule.states()
         labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
+        regions = held()
+        if second_look is not None and len(more):
+            # Found only by the second look, at a low score: their head keypoints may be too
+            # weak to box, so the whole body is blurred, as for a person held unseen, and all
+            # of where the rule remembers them lying.
+            remembered = state.rule.down_boxes()
+            regions = np.concatenate([regions, _grown(more.boxes), np.array(
+                [remembered[t] for t in more_ids.tolist() if t in remembered]).reshape(-1, 4)])
         return PeopleAnalysis(frame.index, frame.timestamp, people, ids, labels, tuple(events),
-                              state.rule.unseen_regions())
+                              regions)
 
 
 def person_rows(source: str, analysis: PeopleAnalysis) -> list[dict[str, Any]]:
@@ -125,6 +171,13 @@ def event_row(source: str, event: FallEvent) -> dict[str, Any]:
         "ended_s": None if event.ended_s is None else round(event.ended_s, 4),
         "confidence": round(event.confidence, 4), "zone": event.zone, "x": x, "y": y,
     }
+
+
+def _grown(boxes: np.ndarray, margin: float = 0.25) -> np.ndarray:
+    """Boxes grown by ``margin`` of their larger side (as fall_features.body_region)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    grow = margin * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None]
+    return boxes + np.hstack([-grow, -grow, grow, grow])
 
 
 def head_boxes(people: PersonDetections, margin: float = 0.3) -> np.ndarray:

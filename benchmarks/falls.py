@@ -79,7 +79,9 @@ from affectlens.pipeline import Pipeline
 from affectlens.service.clips import ClipFrame, encode_clip
 from affectlens.service.messages import EventStarted, Message
 from affectlens.service.worker import CameraWorker
+from affectlens.sources import open_media
 from affectlens.store import Store
+from affectlens.types import Frame
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NO_FALL_MEDIA = ("WolfgangLanger_Pexels.mp4", "single_face.mp4", "no_face.mp4",
@@ -309,6 +311,34 @@ def fall_01(falls: Path, people: PeoplePipeline, long_lie_s: float) -> None:
         print("  long lie: NONE")
 
 
+def lying_person_found(falls: Path, people: PeoplePipeline, fps: float = 10.0) -> None:
+    """How often the pose model finds someone lying: fall-01's frames from the first one URFD
+    labels lying (113), at 10 fps, with and without the second look (a turned crop where the
+    person was last seen, FallSettings.second_look_score); and its standing frames (1-82)
+    turned a quarter and upside down, as a camera would see a lying person's pose."""
+    video = falls / "fall-01-cam0.mp4"
+    frames = [rgb_half(f.image) for f in open_media(video).frames()]
+    found = [len(people.estimator.predict_one(f)) > 0 for f in frames[112:]]
+    print(f"  pose model alone finds the lying person in {sum(found)} of {len(found)} frames "
+          "(113-160, 30 fps)")
+    for turn, name in ((cv2.ROTATE_90_CLOCKWISE, "a quarter turn"),
+                       (cv2.ROTATE_180, "upside down")):
+        seen = [len(people.estimator.predict_one(cv2.rotate(f, turn))) > 0 for f in frames[:82]]
+        print(f"  standing frames 1-82 turned {name}: found in {sum(seen)} of {len(seen)}")
+    for look in (0.0, FallSettings().second_look_score):
+        state = people.start_source(fps, FallSettings(second_look_score=look))
+        seen, total, cpu = 0, 0, time.process_time()
+        for frame in open_media(video, fps).frames():
+            (analysis,) = people.analyse(
+                [Frame(rgb_half(frame.image), frame.index, frame.timestamp, frame.source)], state)
+            if frame.timestamp >= 112 / 30:
+                total += 1
+                seen += bool({"on_floor", "lying"} & set(analysis.states))
+        how = f"second look at score {look:g}" if look else "no second look"
+        print(f"  held on the floor and seen, {fps:g} fps, {how}: {seen} of {total} frames "
+              f"({time.process_time() - cpu:.2f} s CPU for the clip)")
+
+
 def no_falls(media: Path, people: PeoplePipeline) -> None:
     print("\n3. shared media without falls")
     for name in NO_FALL_MEDIA:
@@ -458,6 +488,7 @@ def main() -> None:
         people = PeoplePipeline(threads=args.threads)
         cross_validation(args.data / "falls", args.long_lie)
         fall_01(args.data / "falls", people, args.long_lie)
+        lying_person_found(args.data / "falls", people)
         no_falls(args.data / "media", people)
         live(args.data / "falls")
         clip_cost(args.data / "falls")

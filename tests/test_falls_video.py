@@ -21,6 +21,8 @@ from affectlens.eval.falls import read_urfd_csv, rgb_half, run_video
 from affectlens.events.falls import FallSettings
 from affectlens.people import PeoplePipeline
 from affectlens.report.html import render
+from affectlens.sources import open_media
+from affectlens.types import Frame
 
 FALLS = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls"
 runner = CliRunner()
@@ -161,3 +163,22 @@ def test_eval_falls_on_urfd_labels_beside_a_video(falls_dir: Path, tmp_path: Pat
     assert json.loads(out.read_text())["urfd_videos"]["confusion"] == {
         "tp": 1, "fn": 0, "fp": 0, "tn": 0}
     assert "fall-01: fall event at" in result.output
+
+
+def test_a_person_lying_on_the_floor_is_looked_for_again(falls_dir: Path,
+                                                          people: PeoplePipeline) -> None:
+    """fall-01 at 10 fps: after the first frame URFD labels lying (113), MoveNet alone hardly
+    ever finds the person; the second look (a crop where they were last seen, turned, a lower
+    score there) finds them in at least half the frames, under the fall's own track id."""
+    def seen_after_lying(second_look_score: float) -> int:
+        state = people.start_source(10.0, FallSettings(second_look_score=second_look_score))
+        seen = 0
+        for frame in open_media(falls_dir / "fall-01-cam0.mp4", 10.0).frames():
+            (analysis,) = people.analyse(
+                [Frame(rgb_half(frame.image), frame.index, frame.timestamp, frame.source)], state)
+            if frame.timestamp >= 112 / 30 and {"on_floor", "lying"} & set(analysis.states):
+                seen += 1
+        return seen
+
+    without, with_look = seen_after_lying(0.0), seen_after_lying(0.05)
+    assert without <= 3 and with_look >= 8, (without, with_look)

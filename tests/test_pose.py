@@ -78,3 +78,30 @@ def test_head_boxes_cover_the_faces(pose: PoseEstimator, media: Callable[[str], 
                .any() for x, y in centres]
     assert sum(covered) >= len(heads) >= 3  # every person the pose model saw has a head box
     assert head_boxes(PersonDetections.empty()).shape == (0, 4)
+
+
+def test_points_found_in_a_turned_crop_come_back_to_frame_pixels() -> None:
+    """_unturn inverts OpenCV's quarter turns and the crop offset, for keypoints and boxes."""
+    import cv2
+
+    from affectlens.models.pose import PersonDetections, _unturn
+
+    width, height, left, top = 40, 30, 100, 50
+    points = np.array([[3.0, 5.0], [30.0, 20.0], [12.0, 27.0]])  # (x, y) in the crop
+    for turn in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
+        marked = np.zeros((height, width), np.uint8)
+        turned_points = []
+        for x, y in points.astype(int):
+            marked[:] = 0
+            marked[y, x] = 255
+            ty, tx = np.argwhere(cv2.rotate(marked, turn))[0]
+            turned_points.append([tx, ty])
+        kps = np.zeros((1, 17, 3), np.float32)
+        kps[0, :3, :2] = turned_points
+        box = np.array([[min(p[0] for p in turned_points), min(p[1] for p in turned_points),
+                         max(p[0] for p in turned_points), max(p[1] for p in turned_points)]],
+                       np.float32)
+        back = _unturn(PersonDetections(box, np.ones(1, np.float32), kps), turn, width,
+                       height, left, top)
+        assert np.allclose(back.keypoints[0, :3, :2], points + np.array([left, top]))
+        assert np.allclose(back.boxes[0], [3 + left, 5 + top, 30 + left, 27 + top])

@@ -135,6 +135,12 @@ class FallSettings(BaseModel):
         "chair, a fall the classifier missed, or one before the camera saw the person. "
         "false: only after a fall event. Draw bed and chair zones where people lie or "
         "recline on purpose (a sofa).")
+    second_look_score: float = Field(
+        0.05, ge=0, lt=1, description="A person held as falling or down whom no detection "
+        "matched is looked for again in a crop where they were last seen (as it is or turned "
+        "a quarter either way), accepting this pose score there (below the 0.15 asked "
+        "elsewhere): people lying on the floor score low. 0: no second look (one more pose "
+        "pass a frame per person held down and unseen).")
     hold_unseen_s: float = Field(3600.0, gt=0, le=7 * 86_400, description="Keep an unseen "
                                  "fallen person.")
     lost_s: float = Field(2.0, gt=0, le=600, description="Forget an unseen person not on the "
@@ -205,6 +211,12 @@ class FallRule:
         """Current state of every person the rule remembers (unseen fallen people included)."""
         return {tid: p.state for tid, p in self._people.items()}
 
+    def down_boxes(self) -> dict[int, tuple[float, float, float, float]]:
+        """Where each person the rule holds as falling or down was last seen, by track id:
+        where a second look for them is worth its cost when no detection matched them."""
+        return {tid: p.box for tid, p in self._people.items()
+                if p.box is not None and p.state in ("falling", "on_floor", "lying")}
+
     def unseen_regions(self) -> np.ndarray:
         """(N, 4) boxes where people the rule still remembers but did not see in the last
         update were last seen: someone lying on the floor whom no detector finds any more.
@@ -228,7 +240,14 @@ class FallRule:
                 continue
             person = self._people.setdefault(track_id, _Person(track_id))
             joints = np.asarray(body, np.float64)
-            person.box = body_region(joints) or person.box
+            region = body_region(joints)
+            if region is not None and person.box is not None \
+                    and person.state in ("on_floor", "lying"):
+                # Held down: seen weakly at best (a second look), so the remembered region
+                # only grows while they lie there: every picture blurs all of it.
+                region = (min(region[0], person.box[0]), min(region[1], person.box[1]),
+                          max(region[2], person.box[2]), max(region[3], person.box[3]))
+            person.box = region or person.box
             events += self._observe(person, time_s, posture(joints))
             seen.append(person)
         events += self._unseen(time_s, seen)

@@ -23,6 +23,9 @@ KEYPOINTS: tuple[str, ...] = (
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
 WEIGHTS_FILE = "movenet_multipose_lightning.onnx"
+# The crop turns predict_region tries, one a frame: as it is, a quarter either way.
+REGION_TURNS: tuple[int | None, ...] = (None, cv2.ROTATE_90_CLOCKWISE,
+                                        cv2.ROTATE_90_COUNTERCLOCKWISE)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,36 @@ class PoseEstimator:
         raw = self.model.session.run(None, {self.model.input_name: rgb})[0][0]
         return self._decode(raw, in_w, in_h, scale, width, height)
 
+    def predict_region(self, image: np.ndarray, box: Sequence[float], min_score: float,
+                       turn: int | None = None, margin: float = 0.5) -> PersonDetections:
+        """The best-scoring person in a square crop around ``box`` (grown by ``margin`` of its
+        larger side), the crop turned by ``turn`` (REGION_TURNS), in frame pixels.
+
+        Why: MoveNet rarely finds a person lying on the floor in a whole frame; a crop where
+        the person was last seen, turned so the body runs up the image as in its training
+        photos, with a lower score inside that crop, finds them far more often
+        (benchmarks/falls.py, part 2, counts both). Only for a person already held on the
+        floor: the crop says where to look, the rule says who it is.
+        """
+        height, width = image.shape[:2]
+        x1, y1, x2, y2 = (float(v) for v in box)
+        side = max(x2 - x1, y2 - y1, 8.0) * (1 + 2 * margin)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        right, bottom = int(min(width, cx + side / 2)), int(min(height, cy + side / 2))
+        if right - left < 8 or bottom - top < 8:
+            return PersonDetections.empty()
+        crop = image[top:bottom, left:right]
+        saved, self.min_score = self.min_score, min_score
+        try:
+            found = self.predict_one(crop if turn is None else cv2.rotate(crop, turn))
+        finally:
+            self.min_score = saved
+        if not len(found):
+            return found
+        one = found.select(np.array([int(np.argmax(found.scores))]))
+        return _unturn(one, turn, crop.shape[1], crop.shape[0], left, top)
+
     def _decode(
         self, raw: np.ndarray, in_w: int, in_h: int, scale: float, width: int, height: int
     ) -> PersonDetections:
@@ -117,3 +150,21 @@ class PoseEstimator:
             boxes[keep].astype(np.float32), rows[keep, 55].astype(np.float32),
             keypoints[keep].astype(np.float32),
         )
+
+
+def _unturn(people: PersonDetections, turn: int | None, width: int, height: int,
+            left: int, top: int) -> PersonDetections:
+    """Keypoints and boxes found in a crop (turned by ``turn``) back in frame pixels."""
+    def back(xy: np.ndarray) -> np.ndarray:
+        x, y = xy[..., 0].copy(), xy[..., 1].copy()
+        if turn == cv2.ROTATE_90_CLOCKWISE:  # crop (x, y) -> turned (height - 1 - y, x)
+            x, y = y, height - 1 - x
+        elif turn == cv2.ROTATE_90_COUNTERCLOCKWISE:  # crop (x, y) -> turned (y, width - 1 - x)
+            x, y = width - 1 - y, x
+        return np.stack([x + left, y + top], axis=-1)
+
+    keypoints = people.keypoints.copy()
+    keypoints[..., :2] = back(keypoints[..., :2])
+    corners = back(people.boxes.reshape(-1, 2, 2))
+    boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    return PersonDetections(boxes.astype(np.float32), people.scores, keypoints)
