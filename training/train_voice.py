@@ -14,7 +14,9 @@ Every split is by actor, never by file: an actor's voice on both sides inflates 
   and fit the temperature and the abstention threshold; the test actors are only scored.
 - The shipped model: trained on 20 actors, calibrated on the other 4 (the same rule).
 Windows: each utterance whole (RAVDESS trims to 0.25 s of silence) plus random 1.5-3.5 s crops
-of it for training, as analysis classifies 1-4 s windows of longer speech.
+of it for training, as analysis classifies 1-4 s windows of longer speech, and the utterance
+played 0.9 and 1.1 times as fast (speed perturbation: pitch and formants shift as they do
+between speakers; docs/voice.md has what it gained). Only whole utterances are scored.
 """
 
 from __future__ import annotations
@@ -56,11 +58,20 @@ class Features:
     genders: list[str]
 
 
-def extract(data: VoiceSet, cache: Path | None, seed: int = 0) -> Features:
-    """Features of each utterance and CROPS crops of it (cached: a minute of CPU)."""
+def _speed(samples: np.ndarray, factor: float) -> np.ndarray:
+    """The utterance played ``factor`` times faster (pitch and formants move with it)."""
+    positions = np.arange(int(len(samples) / factor)) * factor
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
+
+
+def extract(data: VoiceSet, cache: Path | None, seed: int = 0,
+            speeds: tuple[float, ...] = ()) -> Features:
+    """Features of each utterance, CROPS crops of it, and the utterance at each of ``speeds``
+    (training windows only; cached: a minute or two of CPU)."""
     if cache and cache.is_file():
         z = np.load(cache, allow_pickle=False)
-        if z["names"].tolist() == list(FEATURE_NAMES) and len(z["speakers"]) == len(data.paths):
+        if (z["names"].tolist() == list(FEATURE_NAMES) and len(z["speakers"]) == len(data.paths)
+                and (z["speeds"].tolist() if "speeds" in z.files else []) == list(speeds)):
             return Features(z["x"], z["y"], z["utterance"], z["whole"],
                             z["speakers"].tolist(), z["genders"].tolist())
     rng = np.random.default_rng(seed)
@@ -76,6 +87,7 @@ def extract(data: VoiceSet, cache: Path | None, seed: int = 0) -> Features:
             if length < len(samples):
                 start = int(rng.integers(0, len(samples) - length))
                 windows.append(samples[start:start + length])
+        windows += [_speed(samples, f) for f in speeds]
         for j, window in enumerate(windows):
             rows.append(window_features(window))
             ys.append(label)
@@ -89,7 +101,7 @@ def extract(data: VoiceSet, cache: Path | None, seed: int = 0) -> Features:
     if cache:
         np.savez(cache, x=out.x, y=out.y, utterance=out.utterance, whole=out.whole,
                  speakers=np.array(out.speakers), genders=np.array(out.genders),
-                 names=np.array(FEATURE_NAMES))
+                 names=np.array(FEATURE_NAMES), speeds=np.array(speeds, float))
     return out
 
 
@@ -124,8 +136,8 @@ def train_member(x: np.ndarray, y: np.ndarray, val_x: np.ndarray, val_y: np.ndar
                  args: argparse.Namespace, seed: int) -> Member:
     """AdamW with input noise; keeps the last epoch, so the validation actors are untouched by
     training and the temperature fitted on them is unbiased (``--select-epoch`` keeps the
-    epoch of lowest validation loss instead: 0.01 more macro-F1 in cross-validation, but an
-    over-confident model, ECE 0.066 against 0.055)."""
+    epoch of lowest validation loss instead, which made the model over-confident: see the
+    model card)."""
     torch.manual_seed(seed)
     model = Member(x.shape[1], args.hidden, args.dropout)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -189,12 +201,13 @@ def actor_folds(speakers: list[str], folds: int) -> list[list[str]]:
     return [order[k::folds] for k in range(folds)]
 
 
-def validation_actors(actors: list[str], seed: int) -> list[str]:
-    """Two male and two female actors of ``actors``."""
+def validation_actors(actors: list[str], seed: int, per_gender: int = 2) -> list[str]:
+    """``per_gender`` male and as many female actors of ``actors``."""
     rng = np.random.default_rng(seed)
     male = [a for a in actors if int(a[-2:]) % 2]
     female = [a for a in actors if not int(a[-2:]) % 2]
-    return [*rng.choice(male, 2, replace=False), *rng.choice(female, 2, replace=False)]
+    return [*rng.choice(male, per_gender, replace=False),
+            *rng.choice(female, per_gender, replace=False)]
 
 
 def _mask(feats: Features, actors: list[str]) -> np.ndarray:
@@ -212,7 +225,7 @@ def cross_validate(feats: Features, args: argparse.Namespace) -> dict:
     fold_of = np.zeros(n, int)
     for k, test_actors in enumerate(actor_folds(feats.speakers, args.folds)):
         rest = sorted(set(feats.speakers) - set(test_actors))
-        val_actors = validation_actors(rest, seed=k)
+        val_actors = validation_actors(rest, seed=k, per_gender=args.validation_pairs)
         train_actors = [a for a in rest if a not in val_actors]
         train, val = _mask(feats, train_actors), _mask(feats, val_actors)
         test = _mask(feats, test_actors) & feats.whole
@@ -298,7 +311,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="unpacked ravdess/ folder")
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the ONNX file goes")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/voice-features.npz"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/voice-features.npz"),
+                        help="features of every window, reused while the features, files and "
+                        "--speeds are unchanged")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=40)
@@ -308,6 +323,11 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.35)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--validation-pairs", type=int, default=2,
+                        help="validation actors of each gender (calibration, never training)")
+    parser.add_argument("--speeds", type=float, nargs="*", default=[0.9, 1.1],
+                        help="also train on each utterance played at these speeds: pitch and "
+                        "formants move as between speakers (none: --speeds)")
     parser.add_argument("--target-accuracy", type=float, default=TARGET_ACCURACY)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--select-epoch", action="store_true",
@@ -320,7 +340,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load(args: argparse.Namespace) -> Features:
     torch.set_num_threads(args.threads)
-    return extract(read_voice_folder(args.data), args.cache)
+    return extract(read_voice_folder(args.data), args.cache, speeds=tuple(args.speeds))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -340,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cv_only:
         return
     actors = sorted(set(feats.speakers))
-    val_actors = validation_actors(actors, seed=len(actors))
+    val_actors = validation_actors(actors, seed=len(actors), per_gender=args.validation_pairs)
     train = _mask(feats, [a for a in actors if a not in val_actors])
     model, calibration = fit(feats, train, _mask(feats, val_actors), args)
     path = export(model, calibration, args.out)

@@ -19,8 +19,7 @@ class VoiceSettings(BaseModel):
     )
     vad_aggressiveness: int = Field(
         1, ge=0, le=3, description="WebRTC VAD mode: 0 hears the most speech (and noise), "
-        "3 the least. At 2, 9 of 120 RAVDESS utterances lost every window under min_window_s; "
-        "at 1, none.",
+        "3 the least. Above 1 it cuts short utterances below min_window_s (docs/voice.md).",
     )
     min_window_s: float = Field(
         1.0, gt=0, description="Speech segments shorter than this are not classified.",
