@@ -207,3 +207,12 @@ def test_shipped_model_matches_its_features() -> None:
     assert probs.shape == (2, len(VOICE_CLASSES))
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     assert 0 < model.calibration.abstain_below < 1 and model.calibration.temperature > 0
+
+
+def test_sound_track_times_count_from_the_first_video_frame(media: Callable[[str], Path]
+                                                            ) -> None:
+    """face_noface.mov's sound starts 2.43 s after its first frame (ffprobe start_time)."""
+    audio = read_audio(media("face_noface.mov"))
+    assert audio is not None
+    assert audio.start_s == pytest.approx(2.43, abs=0.01)
+    assert audio.seconds == pytest.approx(3.97, abs=0.05)

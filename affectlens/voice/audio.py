@@ -21,7 +21,8 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".
 
 @dataclass(frozen=True)
 class Audio:
-    """Mono samples in [-1, 1] at ``rate`` Hz, and the time of the first sample in the file."""
+    """Mono samples in [-1, 1] at ``rate`` Hz, and the time of the first sample: seconds from
+    the first video frame in a video (as frames.csv counts), else from the file's start."""
 
     samples: np.ndarray
     rate: int = SAMPLE_RATE
@@ -48,13 +49,21 @@ def read_audio(path: Path, max_seconds: float | None = None) -> Audio | None:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
-        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        # Seconds from the first video frame, the zero of frames.csv's time_s (VideoSource).
+        start = _start_s(stream) - (_start_s(container.streams.video[0])
+                                    if container.streams.video else 0.0)
         chunks = _decode(container, stream, path, max_seconds)
     finally:
         container.close()
     if not chunks:
         raise InputError(f"{path}: its audio stream holds no decodable sound")
-    return Audio(np.concatenate(chunks), SAMPLE_RATE, max(start, 0.0))
+    # A float stream may hold NaN or values past full scale; the VAD takes 16-bit samples.
+    samples = np.clip(np.nan_to_num(np.concatenate(chunks)), -1.0, 1.0)
+    return Audio(samples, SAMPLE_RATE, start)
+
+
+def _start_s(stream: av.stream.Stream) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time else 0.0
 
 
 def _decode(container: av.container.InputContainer, stream: av.AudioStream, path: Path,
