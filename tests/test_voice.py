@@ -216,3 +216,20 @@ def test_sound_track_times_count_from_the_first_video_frame(media: Callable[[str
     assert audio is not None
     assert audio.start_s == pytest.approx(2.43, abs=0.01)
     assert audio.seconds == pytest.approx(3.97, abs=0.05)
+
+
+def test_a_fault_in_the_voice_path_leaves_the_rest_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from affectlens.voice import engine
+
+    def broken(samples: np.ndarray) -> np.ndarray:
+        raise FloatingPointError("simulated fault")
+
+    monkeypatch.setattr(engine, "window_features", broken)
+    talking = write_video(tmp_path / "talking.mkv", 3.0, np.concatenate([voice(2.5),
+                                                                        silence(0.5)]))
+    result = affectlens.analyze([talking], AnalysisConfig(pose=False))
+    assert result.sources.status.tolist() == ["ok"]  # the video itself was analysed
+    assert result.voice is not None and result.voice.windows.empty
+    (entry,) = result.voice.sources
+    assert entry["status"] == "error" and "simulated fault" in entry["message"]

@@ -7,6 +7,7 @@ transcript, no speaker embedding or voice print, nothing that tells one speaker 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from affectlens.voice.model import VOICE_CLASSES, VoiceClassifier, arousal_valen
 from affectlens.voice.settings import VoiceSettings
 from affectlens.voice.vad import Window, speech_flags, windows
 
+log = logging.getLogger(__name__)
 VOICE_PROB_COLUMNS = [f"p_{name}" for name in VOICE_CLASSES]
 VOICE_COLUMNS = ["source", "start_s", "end_s", "speech_probability", *VOICE_PROB_COLUMNS,
                  "label", "confidence", "arousal", "valence"]
@@ -132,7 +134,8 @@ def voice_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def analyse_inputs(paths: list[Path], analyser: VoiceAnalyser) -> VoiceOutput:
-    """Every input's audio; an unreadable one gets an error entry and the others go on."""
+    """Every input's audio; an unreadable one (or one the voice path fails on) gets an error
+    entry and the others go on."""
     rows: list[dict[str, Any]] = []
     sources = []
     for path in paths:
@@ -140,6 +143,10 @@ def analyse_inputs(paths: list[Path], analyser: VoiceAnalyser) -> VoiceOutput:
             found, entry = analyser.analyse(path)
         except InputError as exc:
             found, entry = [], {"source": str(path), "status": "error", "message": str(exc)}
+        except Exception as exc:  # a fault in the voice path must not stop the faces' analysis
+            log.exception("voice analysis of %s failed", path)
+            found, entry = [], {"source": str(path), "status": "error",
+                                "message": f"{path}: voice analysis failed ({exc})"}
         rows += found
         sources.append(entry)
     return VoiceOutput(voice_table(rows), sources, analyser.classifier.name)
