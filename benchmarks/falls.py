@@ -42,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from affectlens.eval.fall_augment import AUGMENTATIONS, augmented
+from affectlens.eval.fall_augment import AUGMENTATIONS, IMAGE_AUGMENTATIONS, augmented
 from affectlens.eval.fall_datasets import FallDataset, load_fall_datasets
 from affectlens.eval.fall_lodo import (
     fit_on,
@@ -339,6 +339,22 @@ def lying_person_found(falls: Path, people: PeoplePipeline, fps: float = 10.0) -
               f"({time.process_time() - cpu:.2f} s CPU for the clip)")
 
 
+def low_light(falls: Path, people: PeoplePipeline, fps: float = 10.0) -> None:
+    """fall-01 at 10 fps as a night camera would send it (eval.fall_augment's image changes):
+    the first fall event, against URFD's labels (lying from frame 113, 3.73 s)."""
+    for name, change in IMAGE_AUGMENTATIONS.items():
+        state = people.start_source(fps)
+        first = None
+        for frame in open_media(falls / "fall-01-cam0.mp4", fps).frames():
+            image = change(rgb_half(frame.image))
+            (analysis,) = people.analyse([Frame(image, frame.index, frame.timestamp,
+                                                frame.source)], state)
+            falls_ = [e for e in analysis.events if e.kind == "fall"]
+            first = first if first is not None or not falls_ else falls_[0].detected_s
+        said = f"fall at {first:.2f} s" if first is not None else "NO fall"
+        print(f"  fall-01 {name}: {said}")
+
+
 def no_falls(media: Path, people: PeoplePipeline) -> None:
     print("\n3. shared media without falls")
     for name in NO_FALL_MEDIA:
@@ -489,6 +505,7 @@ def main() -> None:
         cross_validation(args.data / "falls", args.long_lie)
         fall_01(args.data / "falls", people, args.long_lie)
         lying_person_found(args.data / "falls", people)
+        low_light(args.data / "falls", people)
         no_falls(args.data / "media", people)
         live(args.data / "falls")
         clip_cost(args.data / "falls")

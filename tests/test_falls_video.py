@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import affectlens
 from affectlens.cli import app
 from affectlens.config import AnalysisConfig
+from affectlens.eval.fall_augment import IMAGE_AUGMENTATIONS
 from affectlens.eval.falls import read_urfd_csv, rgb_half, run_video
 from affectlens.events.falls import FallSettings
 from affectlens.people import PeoplePipeline
@@ -182,3 +183,20 @@ def test_a_person_lying_on_the_floor_is_looked_for_again(falls_dir: Path,
 
     without, with_look = seen_after_lying(0.0), seen_after_lying(0.05)
     assert without <= 3 and with_look >= 8, (without, with_look)
+
+
+@pytest.mark.parametrize("change", ["grey (an infrared camera)", "grey, dim and noisy (night)"])
+def test_a_fall_at_night_is_still_a_fall(falls_dir: Path, people: PeoplePipeline,
+                                         change: str) -> None:
+    """fall-01 as an infrared night camera (grey) and a dim, noisy one would send it: the fall
+    fires between the first falling frame and 2 s after the first lying frame."""
+    alter = IMAGE_AUGMENTATIONS[change]
+    state = people.start_source(10.0)
+    fired = []
+    for frame in open_media(falls_dir / "fall-01-cam0.mp4", 10.0).frames():
+        (analysis,) = people.analyse(
+            [Frame(alter(rgb_half(frame.image)), frame.index, frame.timestamp, frame.source)],
+            state)
+        fired += [e.detected_s for e in analysis.events if e.kind == "fall"]
+    falling, late = labelled_window(falls_dir)
+    assert fired and falling <= fired[0] <= late, (fired, falling, late)

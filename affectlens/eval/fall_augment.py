@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from affectlens.eval.fall_datasets import FallDataset
@@ -118,3 +119,30 @@ def augmented(dataset: FallDataset, augmentation: Augmentation) -> FallDataset:
         sequences.append(PoseSequence(seq.name, seq.label, seq.times, bodies))
     return FallDataset(dataset.name, sequences, dataset.groups, dataset.fps, dataset.note,
                        dataset.unordered, dataset.size)
+
+
+# -- whole images: night and low light, for the video path (pose model included) ------------
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """One channel copied to three: what an infrared night camera sends."""
+    g = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
+
+
+def dim(image: np.ndarray) -> np.ndarray:
+    """A dim room: gamma 2.2 and 60% of the light."""
+    return np.clip((image.astype(np.float32) / 255) ** 2.2 * 255 * 0.6, 0, 255).astype(np.uint8)
+
+
+def night(image: np.ndarray) -> np.ndarray:
+    """Grey, dim and noisy (sensor noise of 8 grey levels; seeded by the frame's content)."""
+    dark = dim(grey(image)).astype(np.float32)
+    rng = np.random.default_rng(zlib.crc32(image.tobytes()))
+    return np.clip(dark + rng.normal(0, 8, dark.shape), 0, 255).astype(np.uint8)
+
+
+IMAGE_AUGMENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "grey (an infrared camera)": grey, "dim (gamma 2.2, 60% light)": dim,
+    "grey, dim and noisy (night)": night,
+}
