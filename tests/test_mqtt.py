@@ -19,6 +19,7 @@ from waiting import wait_until
 
 from affectlens.service.mqtt import MqttPublisher
 from affectlens.store import Store
+from affectlens.store.db import Alert
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -82,13 +83,14 @@ class Subscriber:
         self.client.disconnect()
 
 
-def _events(store: Store) -> tuple:
+def _events(store: Store) -> tuple[Alert, ...]:
+    """Start alerts of three stored events."""
     hall = store.add_camera("hall", "rtsp://h/s", "care_safety")
     lounge = store.add_camera("lounge", "rtsp://l/s", "care_safety")
     at = datetime(2026, 11, 27, 9, tzinfo=UTC)
-    return (store.record_event(hall.id, "distress", at, 0.8),
-            store.record_event(lounge.id, "distress", at, 0.7),
-            store.record_event(hall.id, "camera_offline", at, 1.0))
+    return tuple(Alert.of(e) for e in (store.record_event(hall.id, "distress", at, 0.8),
+                                       store.record_event(lounge.id, "distress", at, 0.7),
+                                       store.record_event(hall.id, "camera_offline", at, 1.0)))
 
 
 def test_events_arrive_on_topics_per_camera_and_kind(store: Store, broker: Broker) -> None:
@@ -112,6 +114,8 @@ def test_events_arrive_on_topics_per_camera_and_kind(store: Store, broker: Broke
         [hall_distress.camera_id, lounge_distress.camera_id])
     topic, message = only_distress.messages[0]
     assert topic.endswith("/events/distress") and message["event"]["confidence"] in (0.8, 0.7)
+    sent = {m["idempotency_key"] for _, m in only_hall.messages}  # receivers drop a copy by it
+    assert sent == {hall_distress.key, hall_offline.key}
     assert store.dead_letters() == []
 
 
@@ -123,7 +127,7 @@ def test_a_broker_that_is_down_gives_dead_letters(store: Store) -> None:
     finally:
         publisher.close()
     (letter,) = store.dead_letters()
-    assert letter.channel == "mqtt" and letter.event_id == event.id
+    assert letter.channel == "mqtt" and letter.event_id == event.event_id
     assert "refused" in letter.last_error.lower()
 
 
@@ -163,5 +167,6 @@ def test_a_broker_that_starts_late_gets_the_later_events(store: Store, tmp_path:
         if broker:
             broker.kill()
     (letter,) = store.dead_letters()
-    assert letter.event_id == early.id and "at start: ConnectionRefusedError" in letter.last_error
-    assert listener.messages[0][1]["event"]["id"] == later.id
+    assert letter.event_id == early.event_id
+    assert "at start: ConnectionRefusedError" in letter.last_error
+    assert listener.messages[0][1]["event"]["id"] == later.event_id

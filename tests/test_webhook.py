@@ -1,4 +1,5 @@
-"""Webhook alerts against a real HTTP receiver on 127.0.0.1: signatures, retries, dead letters."""
+"""Webhook alerts against a real HTTP receiver on 127.0.0.1: signatures, idempotency keys,
+retries, dead letters."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ from datetime import UTC, datetime
 import pytest
 from netutil import Receiver, free_port
 
-from affectlens.service.webhook import SIGNATURE_HEADER, WebhookSender, WebhookTarget, verify
+from affectlens.service.webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSender,
+    WebhookTarget,
+    verify,
+)
 from affectlens.store import Store
-from affectlens.store.schema import Event
+from affectlens.store.db import Alert
 
 SECRET = "s3cret-for-tests"
 
 
 @pytest.fixture
-def event(store: Store) -> Event:
+def event(store: Store) -> Alert:
+    """The start alert of a stored distress event."""
     camera = store.add_camera("hall", "rtsp://h/s", "care_safety")
-    return store.record_event(camera.id, "distress", datetime(2026, 11, 27, 9, tzinfo=UTC), 0.83)
+    return Alert.of(store.record_event(camera.id, "distress",
+                                       datetime(2026, 11, 27, 9, tzinfo=UTC), 0.83,
+                                       key="run-1:1:distress:4"))
 
 
 def sender_for(store: Store, url: str, waits: list[float]) -> WebhookSender:
@@ -39,6 +49,9 @@ def test_delivered_signed_json(store: Store, event) -> None:
     assert sent["kind"] == "distress" and sent["confidence"] == 0.83
     assert sent["started_at"] == "2026-11-27T09:00:00+00:00"
     assert headers["X-Affectlens-Event"] == "distress" and waits == []
+    # The receiver's handle on duplicates: in a header and, signed, in the body.
+    assert headers[IDEMPOTENCY_HEADER] == "run-1:1:distress:4/started"
+    assert json.loads(body)["idempotency_key"] == "run-1:1:distress:4/started"
 
 
 def test_server_errors_are_retried_with_backoff(store: Store, event) -> None:
@@ -51,6 +64,7 @@ def test_server_errors_are_retried_with_backoff(store: Store, event) -> None:
     assert store.dead_letters() == []
     deliveries = {h["X-Affectlens-Delivery"] for h, _ in receiver.requests}
     assert len(deliveries) == 1  # one delivery id across retries: receivers can de-duplicate
+    assert {h[IDEMPOTENCY_HEADER] for h, _ in receiver.requests} == {event.key}
 
 
 def test_after_the_last_retry_a_dead_letter_is_kept(store: Store, event) -> None:
@@ -61,9 +75,9 @@ def test_after_the_last_retry_a_dead_letter_is_kept(store: Store, event) -> None
         receiver.close()
     assert len(receiver.requests) == 4 and waits == [0.5, 1.0, 2.0]
     (letter,) = store.dead_letters()
-    assert letter.channel == "webhook" and letter.event_id == event.id
+    assert letter.channel == "webhook" and letter.event_id == event.event_id
     assert letter.attempts == 4 and letter.last_error == "HTTP 500"
-    assert json.loads(letter.payload)["event"]["id"] == event.id
+    assert json.loads(letter.payload)["event"]["id"] == event.event_id
 
 
 def test_a_rejected_request_is_not_retried(store: Store, event) -> None:

@@ -59,7 +59,7 @@ def test_an_offline_camera_is_an_event_that_ends_when_it_returns(
         raise RuntimeError("this sink is broken")
 
     target = WebhookTarget(receiver.url, "secret", backoff_s=())
-    alerts = AlertDispatcher([broken_sink, WebhookSender(store, [target]).send]).start()
+    alerts = AlertDispatcher(store, [broken_sink, WebhookSender(store, [target]).send]).start()
     worker = CameraWorker(camera.id, f"file://{clip}", store, pipeline_for(),
                           backoff_s=(0.2, 0.4), alerts=alerts).start()
     try:

@@ -2,7 +2,9 @@
 
 Workers never touch the store, the hub or the alert senders: they send these over a queue,
 so a worker can live in another process now and on another machine later. Times are aware
-UTC datetimes; events are named by a key unique within one worker run.
+UTC datetimes. Every message that changes the store can be handled twice and change it once
+(issue 14): an event is named by a key the worker makes, unique everywhere (its run's random
+id, a number, what and who), and minute counts by (run, sequence number).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class StateChanged:
 @dataclass(frozen=True)
 class EventStarted:
     camera_id: int
-    key: str  # unique within the worker run; EventEnded names the same key
+    key: str  # the event's name, unique everywhere; EventEnded names the same key
     kind: str
     started_at: datetime
     confidence: float
@@ -63,11 +65,14 @@ class EventClip:
 
 @dataclass(frozen=True)
 class MinuteCounts:
-    """Counts to add to the camera's row for ``minute`` (several messages may add to one)."""
+    """Counts to add to the camera's row for ``minute`` (several messages may add to one).
+    ``(run, seq)`` names this batch: added once, however often it is handed in."""
 
     camera_id: int
     minute: datetime
     counts: dict[str, int]
+    run: str  # the worker run's id
+    seq: int  # numbers the run's batches
 
 
 @dataclass(frozen=True)

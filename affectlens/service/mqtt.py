@@ -2,7 +2,9 @@
 
 Topic: ``<prefix>/cameras/<camera id>/events/<kind>`` (QoS 1), so a subscriber can take one
 camera (``affectlens/cameras/3/events/#``) or one kind everywhere
-(``affectlens/cameras/+/events/distress``). The payload is the webhook's. An event that cannot
+(``affectlens/cameras/+/events/distress``). The payload is the webhook's, with its
+``idempotency_key``: a receiver drops an alert whose key it has seen (QoS 1 itself may deliver
+a message twice, and an alert interrupted by a crash is sent again). An event that cannot
 be published within the timeout (no connection to the broker, or no acknowledgement from it)
 becomes a dead letter and is not sent later; paho keeps reconnecting for the next events.
 """
@@ -14,9 +16,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from affectlens.service.webhook import event_payload
 from affectlens.store import Store
-from affectlens.store.schema import Event
+from affectlens.store.db import Alert
 
 
 class MqttPublisher:
@@ -39,11 +40,11 @@ class MqttPublisher:
             self._connect_error = f"{type(error).__name__}: {error}"
         self.client.loop_start()
 
-    def topic(self, event: Event) -> str:
-        return f"{self.prefix}/cameras/{event.camera_id}/events/{event.kind}"
+    def topic(self, alert: Alert) -> str:
+        return f"{self.prefix}/cameras/{alert.camera_id}/events/{alert.kind}"
 
-    def publish(self, event: Event) -> bool:
-        body = json.dumps({"event": event_payload(event)}, separators=(",", ":"))
+    def publish(self, alert: Alert) -> bool:
+        body = json.dumps(alert.body(), separators=(",", ":"))
         deadline = time.monotonic() + self.timeout_s  # connecting, or reconnecting
         while not self.client.is_connected() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -53,7 +54,7 @@ class MqttPublisher:
             error = "not connected to the broker (paho is reconnecting" + (
                 f"; at start: {self._connect_error})" if self._connect_error else ")")
         else:
-            info = self.client.publish(self.topic(event), body, qos=1)
+            info = self.client.publish(self.topic(alert), body, qos=1)
             try:
                 info.wait_for_publish(self.timeout_s)
             except (RuntimeError, ValueError) as exc:
@@ -62,8 +63,8 @@ class MqttPublisher:
                 if info.is_published():
                     return True
                 error = f"no acknowledgement from the broker within {self.timeout_s:g} s"
-        self.store.add_dead_letter("mqtt", f"{self.target}/{self.topic(event)}", event.id, body,
-                                   1, error)
+        self.store.add_dead_letter("mqtt", f"{self.target}/{self.topic(alert)}", alert.event_id,
+                                   body, 1, error)
         return False
 
     def close(self) -> None:

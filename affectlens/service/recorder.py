@@ -8,6 +8,18 @@ its own message (possibly after the event ended): it is written the same way, th
 event names it and dashboards hear of it (alert senders do not: the event is not new). A
 message the store refuses (the camera was deleted meanwhile) is logged and dropped; nothing
 here may stop the supervisor.
+
+Exactly once (issue 14): the supervisor hands a message in again when handling it raised,
+and the commit may have happened all the same (a lost acknowledgement). So every write is
+idempotent in the store: an event by its worker-made key, its end by "still open", counts by
+(run, sequence). Alerts are not sent from here: the event's transaction writes them to the
+outbox, and the alert dispatcher (alerts.py) sends them and is only woken here. The hub and
+the metrics hear of an event's start and end once, after the commit: from the call that
+stored or ended it, or from the retry of one that failed not knowing whether it had
+committed. A failure after the commit is logged and does not fail the message (handled
+again, it would change nothing). An event's snapshot is written once: the retry of an
+unsure attempt uses the same file (the row may name it already), and the one written for a
+message replayed later is deleted (the row names the first).
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,8 +70,12 @@ class Recorder:
         self.alerts = alerts
         self.metrics = metrics
         self._lock = threading.Lock()
-        self._open: dict[str, tuple[int, int]] = {}  # worker's key -> (camera id, event id)
+        self._open: dict[str, int] = {}  # worker's key of an open event -> its camera id
         self._clip_due: dict[str, tuple[int, int]] = {}  # likewise, falls whose clip follows
+        # Keys whose start or end failed after perhaps committing (a lost acknowledgement):
+        # their retry announces what the failed attempt did not. A start keeps its snapshot.
+        self._unsure_starts: dict[str, str | None] = {}
+        self._unsure_ends: set[str] = set()
         self._live: dict[int, CameraLive] = {}
         self.ready: dict[int, WorkerReady] = {}  # camera id -> its worker's latest hello
         self._forgotten: set[int] = set()  # deleted cameras, until a worker starts for one
@@ -96,9 +113,9 @@ class Recorder:
     def end_open(self, camera_id: int, at: datetime) -> int:
         """End the events a worker opened but can no longer end (it died); returns how many."""
         with self._lock:
-            keys = [k for k, (camera, _) in self._open.items() if camera == camera_id]
+            keys = [k for k, camera in self._open.items() if camera == camera_id]
             for key in keys:
-                self._end(self._open.pop(key)[1], at)
+                self._end(key, at)
             # Due clips are kept: a worker that failed may still have one in the queue; its
             # WorkerStopped, which follows it there, forgets the rest.
             return len(keys)
@@ -140,13 +157,12 @@ class Recorder:
             case EventStarted():
                 self._start(message)
             case EventEnded():
-                opened = self._open.pop(message.key, None)
-                if opened is not None:
-                    self._end(opened[1], message.ended_at)
+                self._end(message.key, message.ended_at)
             case EventClip():
                 self._add_clip(message)
             case MinuteCounts():
-                self.store.add_counts(message.camera_id, message.minute, message.counts)
+                self.store.add_counts(message.camera_id, message.minute, message.counts,
+                                      batch=(message.run, message.seq))
             case StateChanged():
                 self.store.record_health(message.camera_id, message.online, message.message)
                 self._set_live(message.camera_id, online=message.online,
@@ -173,25 +189,42 @@ class Recorder:
                         extra={"camera_id": message.camera_id})
 
     def _start(self, message: EventStarted) -> None:
-        snapshot = self._save_snapshot(message)
+        unsure = message.key in self._unsure_starts  # this is the retry of a failed attempt
+        snapshot = (self._unsure_starts.pop(message.key) if unsure
+                    else self._save_snapshot(message))
         try:
-            event = self.store.record_event(message.camera_id, message.kind, message.started_at,
-                                            min(1.0, max(0.0, message.confidence)),
-                                            track_id=message.track_id, snapshot=snapshot)
-        except BaseException:  # no row names the picture: retention would never delete it
-            if snapshot is not None and self.snapshots is not None:
-                (self.snapshots / snapshot).unlink(missing_ok=True)
+            recorded = self.store.record_event_once(
+                message.key, message.camera_id, message.kind, message.started_at,
+                min(1.0, max(0.0, message.confidence)), track_id=message.track_id,
+                snapshot=snapshot, alert=self.alerts is not None)
+        except StoreError:  # refused: no row names the picture, retention would never delete it
+            self._delete_media(snapshot)
             raise
-        self._open[message.key] = (message.camera_id, event.id)
-        if message.clip:
+        except BaseException:  # stored or not (a lost acknowledgement): the retry will tell,
+            self._unsure_starts[message.key] = snapshot  # with the picture the row may name
+            raise
+        event = recorded.event
+        if event.snapshot != snapshot:  # handled before: the row names an earlier picture
+            self._delete_media(snapshot)
+        # Handled again (a retry after a lost commit acknowledgement, a replay): the stored
+        # event stays as it was; what the first handling may not have noted is noted now.
+        if event.ended_at is None:
+            self._open[message.key] = message.camera_id
+        if message.clip and event.clip is None:
             self._clip_due[message.key] = (message.camera_id, event.id)
-        if self.metrics is not None:
-            delay = (datetime.now(UTC) - message.observed_at).total_seconds()
-            self.metrics.event_latency.labels(str(message.camera_id)).observe(max(0.0, delay))
+        if not (recorded.new or unsure):  # announced when it was stored
+            log.info("camera %s: event %s (%s) was stored already; nothing new",
+                     message.camera_id, event.id, message.key,
+                     extra={"camera_id": message.camera_id, "event_id": event.id})
+            return
         log.info("camera %s: %s event %s started", message.camera_id, message.kind, event.id,
                  extra={"camera_id": message.camera_id, "event_id": event.id,
                         "kind": message.kind})
-        self._announce(event)
+        self._announce(event, latency_since=message.observed_at)
+
+    def _delete_media(self, relative: str | None) -> None:
+        if relative is not None and self.snapshots is not None:
+            (self.snapshots / relative).unlink(missing_ok=True)
 
     def _save_snapshot(self, message: EventStarted) -> str | None:
         """Writes the event's blurred JPEG; returns its path relative to ``snapshots``."""
@@ -217,8 +250,8 @@ class Recorder:
                 raise
             if event is None:  # deleted meanwhile
                 path.unlink(missing_ok=True)
-            elif self.hub is not None:
-                self.hub.publish_event(EventOut.model_validate(event).model_dump(mode="json"))
+            else:
+                self._after_commit(event, self._publish, event)
         if event is None:
             log.info("camera %s: a clip for an unknown or deleted event dropped",
                      message.camera_id, extra={"camera_id": message.camera_id})
@@ -253,16 +286,49 @@ class Recorder:
             return None
         return relative.as_posix()
 
-    def _end(self, event_id: int, at: datetime) -> None:
-        event = self.store.end_event(event_id, at)
-        if event is not None:
+    def _end(self, key: str, at: datetime) -> None:
+        """Ends the event named ``key`` if still open; only then is the end announced (or
+        when an attempt that may have ended it failed before announcing it)."""
+        unsure = key in self._unsure_ends
+        try:
+            event = self.store.end_event_once(key, at, alert=self.alerts is not None)
+        except StoreError:
+            raise
+        except BaseException:
+            self._unsure_ends.add(key)
+            raise
+        self._unsure_ends.discard(key)
+        self._open.pop(key, None)  # after the commit: a retry finds the key again
+        if event is None and unsure:
+            event = self.store.event_by_key(key)
+        if event is not None and event.ended_at is not None:
             self._announce(event)
 
-    def _announce(self, event: Event) -> None:
+    def _announce(self, event: Event, latency_since: datetime | None = None) -> None:
+        """After the commit that stored or ended ``event``: wake the alert dispatcher (the
+        alert is in the outbox), observe the event's latency, tell dashboards."""
         if self.alerts is not None:
-            self.alerts.notify(event)
+            self._after_commit(event, self.alerts.wake)
+        if self.metrics is not None and latency_since is not None:
+            delay = max(0.0, (datetime.now(UTC) - latency_since).total_seconds())
+            latency = self.metrics.event_latency
+            self._after_commit(event, lambda: latency.labels(str(event.camera_id)).observe(delay))
+        self._after_commit(event, self._publish, event)
+
+    def _publish(self, event: Event) -> None:
         if self.hub is not None:
             self.hub.publish_event(EventOut.model_validate(event).model_dump(mode="json"))
+
+    @staticmethod
+    def _after_commit(event: Event, call: Callable[..., object], *args: object) -> None:
+        """Runs what follows a commit; a failure is logged, never raised: the supervisor
+        would hand the message in again, and the store would (rightly) change nothing."""
+        try:
+            call(*args)
+        except Exception:
+            log.exception("camera %s: event %s is stored, but %r failed", event.camera_id,
+                          event.id, call, extra={"camera_id": event.camera_id,
+                                                 "event_id": event.id})
 
     def _set_live(self, camera_id: int, **changes: object) -> None:
         now = datetime.now(UTC)

@@ -1,10 +1,13 @@
 """Alerts by webhook: an event as signed JSON, POSTed with retries; a dead letter at the end.
 
-The body is signed with HMAC-SHA256 over the exact bytes sent, in the header
-``X-Affectlens-Signature: sha256=<hex>``, so a receiver can check that the alert came from this
-installation and was not altered. Connection failures, timeouts, 429 and 5xx are retried with
-growing waits; any other 4xx means the request itself is wrong and is not retried. After the
-last attempt the alert is kept in the store's dead letters.
+The body is ``{"event": {...}, "idempotency_key": "..."}``, signed with HMAC-SHA256 over the
+exact bytes sent, in the header ``X-Affectlens-Signature: sha256=<hex>``, so a receiver can
+check that the alert came from this installation and was not altered. The idempotency key is
+also the ``Idempotency-Key`` header: one per alert (an event's start, its end), the same on
+every retry and on a resend after a crash, so a receiver that has seen it can drop the copy.
+Connection failures, timeouts, 429 and 5xx are retried with growing waits; any other 4xx
+means the request itself is wrong and is not retried. After the last attempt the alert is
+kept in the store's dead letters.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from dataclasses import dataclass
 import httpx
 
 from affectlens.store import Store
-from affectlens.store.schema import Event
+from affectlens.store.db import Alert
 
 SIGNATURE_HEADER = "X-Affectlens-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -46,17 +50,6 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, body), signature)
 
 
-def event_payload(event: Event) -> dict:
-    def iso(value: object) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "id": event.id, "camera_id": event.camera_id, "kind": event.kind,
-        "started_at": iso(event.started_at), "ended_at": iso(event.ended_at),
-        "confidence": round(event.confidence, 4), "track_id": event.track_id,
-    }
-
-
 def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
@@ -69,16 +62,17 @@ class WebhookSender:
         self.sleep = sleep
         self.client = httpx.Client(follow_redirects=False)
 
-    def send(self, event: Event) -> dict[str, bool]:
+    def send(self, alert: Alert) -> dict[str, bool]:
         """Deliver to every target; returns url -> delivered."""
-        body = json.dumps({"event": event_payload(event)}, separators=(",", ":")).encode()
-        return {t.url: self._deliver(t, event, body) for t in self.targets}
+        body = json.dumps(alert.body(), separators=(",", ":")).encode()
+        return {t.url: self._deliver(t, alert, body) for t in self.targets}
 
-    def _deliver(self, target: WebhookTarget, event: Event, body: bytes) -> bool:
+    def _deliver(self, target: WebhookTarget, alert: Alert, body: bytes) -> bool:
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(target.secret, body),
-            "X-Affectlens-Event": event.kind,
+            IDEMPOTENCY_HEADER: alert.key,
+            "X-Affectlens-Event": alert.kind,
             "X-Affectlens-Delivery": str(uuid.uuid4()),
         }
         error = ""
@@ -96,7 +90,7 @@ class WebhookSender:
                     break
             if attempt < len(target.backoff_s):
                 self.sleep(target.backoff_s[attempt])
-        self.store.add_dead_letter("webhook", target.url, event.id, body.decode(),
+        self.store.add_dead_letter("webhook", target.url, alert.event_id, body.decode(),
                                    attempt + 1, error)
         return False
 

@@ -17,6 +17,7 @@ Pipeline without the expression model (faces, tracks, age bands); it is never lo
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -24,6 +25,7 @@ import queue
 import signal
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,8 +222,13 @@ class CameraLoop:
         self._clips = make_clips(spec, emit) if people else None
         self.camera = LiveCamera(spec.url, spec.analysis_fps, on_state=self._on_state,
                                  io_timeout_s=spec.io_timeout_s, backoff_s=spec.backoff_s)
-        self._run_id = f"{os.getpid()}.{time.monotonic_ns()}"
-        self._open: set[str] = set()
+        # Keys of events and count batches: the run's random id, then a number, so they are
+        # unique everywhere (the store refuses a key twice: a message handled again), even
+        # when one track is distressed twice or the camera goes offline twice in a run.
+        self._run_id = uuid.uuid4().hex
+        self._numbers = itertools.count(1)  # next() is atomic: the camera's thread uses it too
+        self._batches = itertools.count(1)
+        self._open: dict[str, str] = {}  # what is open ("distress:<track>"...) -> its event key
         self._tally = _Tally()
         self._started = 0.0
         self._last_counts = self._last_metrics = self._last_preview = time.monotonic()
@@ -282,25 +289,29 @@ class CameraLoop:
 
     def _distress(self, event: DistressEvent, observed: float, live: LiveFrame | None = None,
                   analysis: FaceAnalysis | None = None) -> None:
-        key = f"{self._run_id}:distress:{event.track_id}"
+        slot = f"distress:{event.track_id}"
         if event.ended_s is None:
-            self._open.add(key)
+            key = self._new_key(slot)
             snapshot = (blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
                         if live and analysis else None)
             self.emit(EventStarted(self.spec.camera_id, key, "distress",
                                    _wall(self._started + event.started_s), event.confidence,
                                    event.track_id, _wall(observed), snapshot))
-        elif key in self._open:
-            self._open.discard(key)
+        elif (key := self._open.pop(slot, None)) is not None:
             self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
+
+    def _new_key(self, slot: str) -> str:
+        """A new event's key, remembered as ``slot``'s until it ends."""
+        key = self._open[slot] = f"{self._run_id}:{next(self._numbers)}:{slot}"
+        return key
 
     def _fall(self, event: FallEvent, observed: float, snapshot: bytes | None = None) -> None:
         """fall, long_lie and inactivity start and end as distress events do; a fall also
         gets a clip, unless the camera's settings ask for none."""
         who = event.track_id if event.track_id is not None else event.zone
-        key = f"{self._run_id}:{event.kind}:{who}:{event.started_s:.3f}"
+        slot = f"{event.kind}:{who}:{event.started_s:.3f}"
         if event.ended_s is None:
-            self._open.add(key)
+            key = self._new_key(slot)
             clips = self._clips if event.kind == "fall" else None
             self.emit(EventStarted(self.spec.camera_id, key, event.kind,
                                    _wall(self._started + event.started_s), event.confidence,
@@ -308,20 +319,17 @@ class CameraLoop:
                                    clip=clips is not None))
             if clips is not None:
                 clips.start(key, event.started_s)
-        elif key in self._open:
-            self._open.discard(key)
+        elif (key := self._open.pop(slot, None)) is not None:
             self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
 
     def _on_state(self, state: CameraState) -> None:
         """Runs in the camera's reader thread."""
-        camera_id, key = self.spec.camera_id, f"{self._run_id}:camera_offline"
+        camera_id, slot = self.spec.camera_id, "camera_offline"
         self.emit(StateChanged(camera_id, state.online, state.message, _wall(state.at)))
-        if not state.online and key not in self._open:
-            self._open.add(key)
-            self.emit(EventStarted(camera_id, key, "camera_offline", _wall(state.at), 1.0, None,
-                                   _wall(state.at)))
-        elif state.online and key in self._open:
-            self._open.discard(key)
+        if not state.online and slot not in self._open:
+            self.emit(EventStarted(camera_id, self._new_key(slot), "camera_offline",
+                                   _wall(state.at), 1.0, None, _wall(state.at)))
+        elif state.online and (key := self._open.pop(slot, None)) is not None:
             self.emit(EventEnded(camera_id, key, _wall(state.at)))
 
     def _preview(self, live: LiveFrame, analysis: FaceAnalysis, blurred: bytes | None = None,
@@ -356,7 +364,8 @@ class CameraLoop:
     def _send_counts(self) -> None:
         taken = self._tally.take()
         if taken is not None:
-            self.emit(MinuteCounts(self.spec.camera_id, *taken))
+            self.emit(MinuteCounts(self.spec.camera_id, *taken, self._run_id,
+                                   next(self._batches)))
 
     def _send_metrics(self, seconds: float) -> None:
         stats = self.camera.stats
@@ -379,7 +388,7 @@ class CameraLoop:
                 self._fall(fall, ended)
         if self._clips is not None:
             self._clips.finish()  # before the worker's last message, with what there is
-        for key in sorted(self._open):  # a camera still offline: the outage ends with us
+        for key in self._open.values():  # a camera still offline: the outage ends with us
             self.emit(EventEnded(self.spec.camera_id, key, _wall(ended)))
         self._open.clear()
         self._send_counts()

@@ -2,18 +2,29 @@
 
 Every write is one short transaction, committed before the call returns: an event the API
 has returned is on disk (SQLite in WAL mode survives a killed process at every commit).
+
+Writes of worker messages are idempotent (issue 14), so that a message handled again (the
+supervisor retries one whose commit may or may not have happened) changes nothing: events by
+their worker-made key (``INSERT ... ON CONFLICT DO NOTHING``), their ends by "still open",
+minute counts by (worker run, sequence number). An event's alerts are written in the same
+transaction, to the outbox that the alert dispatcher sends from.
 """
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -23,8 +34,10 @@ from affectlens.errors import AffectlensError
 from affectlens.store.schema import (
     AGE_BAND_COLUMNS,
     EXPRESSION_COUNT_COLUMNS,
+    AlertOutbox,
     Camera,
     CameraHealth,
+    CountBatch,
     DeadLetter,
     Event,
     MinuteStats,
@@ -32,6 +45,10 @@ from affectlens.store.schema import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 COUNT_COLUMNS = ("faces", "people", *EXPRESSION_COUNT_COLUMNS, *AGE_BAND_COLUMNS)
+COUNT_BATCHES_KEPT = timedelta(days=1)  # a batch handed in again later is added again
+PRUNE_EVERY_S = 3600.0
+
+Phase = Literal["started", "ended"]
 
 
 class StoreError(AffectlensError):
@@ -83,6 +100,55 @@ def _minute(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(second=0, microsecond=0)
 
 
+def event_payload(event: Event) -> dict[str, Any]:
+    """An event as alerts carry it (JSON-ready)."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": event.id, "camera_id": event.camera_id, "kind": event.kind,
+        "started_at": iso(event.started_at), "ended_at": iso(event.ended_at),
+        "confidence": round(event.confidence, 4), "track_id": event.track_id,
+    }
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert to send: an event's start or end, as the outbox holds it.
+
+    ``key`` is the idempotency key every sender passes on (``<event key>/<phase>``): the same
+    alert sent again (after a crash between sending and marking it sent) carries the same key,
+    so a receiver can drop the copy. ``event`` is the event's payload when it was queued."""
+
+    key: str
+    event_id: int
+    camera_id: int
+    kind: str
+    event: dict[str, Any]
+    created_at: datetime
+    id: int | None = None  # its outbox row; None: made by ``Alert.of`` and never queued
+
+    @classmethod
+    def of(cls, event: Event, phase: Phase = "started") -> Alert:
+        """The alert for an event's start or end, as it is now."""
+        return cls(f"{event.key}/{phase}", event.id, event.camera_id, event.kind,
+                   event_payload(event), now())
+
+    def body(self) -> dict[str, Any]:
+        """What webhooks POST and MQTT publishes."""
+        return {"event": self.event, "idempotency_key": self.key}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event as stored; ``new`` is False when its key was stored before (the message was
+    handled again): nothing about it should be announced again."""
+
+    event: Event
+    new: bool
+
+
 class Store:
     """The service's view of the database. ``Store(url)`` migrates it first."""
 
@@ -92,6 +158,9 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        postgres = self.engine.dialect.name == "postgresql"
+        self._insert = postgres_insert if postgres else sqlite_insert
+        self._pruned = 0.0  # monotonic time count_batches were last pruned
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -167,18 +236,66 @@ class Store:
     def record_event(
         self, camera_id: int, kind: str, started_at: datetime, confidence: float,
         ended_at: datetime | None = None, track_id: int | None = None,
-        snapshot: str | None = None,
+        snapshot: str | None = None, key: str | None = None,
     ) -> Event:
-        """Write an event and commit it before returning."""
-        item = Event(camera_id=camera_id, kind=kind, started_at=started_at, ended_at=ended_at,
-                     confidence=confidence, track_id=track_id, snapshot=snapshot)
+        """Write an event and commit it before returning; no alert is queued. Without a
+        ``key`` it gets a new one (``store:<uuid>``). Worker messages go through
+        ``record_event_once``."""
+        item = Event(key=key or f"store:{uuid.uuid4().hex}", camera_id=camera_id, kind=kind,
+                     started_at=started_at, ended_at=ended_at, confidence=confidence,
+                     track_id=track_id, snapshot=snapshot)
         with self.session() as session:
             session.add(item)
         return item
 
+    def record_event_once(
+        self, key: str, camera_id: int, kind: str, started_at: datetime, confidence: float,
+        track_id: int | None = None, snapshot: str | None = None, alert: bool = False,
+    ) -> Recorded:
+        """Store the event named ``key`` unless it is stored already, in one transaction with
+        its start alert in the outbox (``alert``). Handed in again, even after a commit whose
+        acknowledgement was lost, it stores and queues nothing and returns the stored row
+        (``new`` False; its snapshot is the first one's)."""
+        values = {"key": key, "camera_id": camera_id, "kind": kind, "started_at": started_at,
+                  "confidence": confidence, "track_id": track_id, "snapshot": snapshot}
+        statement = self._insert(Event).values(**values).on_conflict_do_nothing(
+            index_elements=["key"]).returning(Event.id)  # no row: it was there already
+        with self.session() as session:
+            new = session.execute(statement).first() is not None
+            event = session.scalars(select(Event).where(Event.key == key)).one()
+            if new and alert:
+                self._queue_alert(session, event, "started")
+        return Recorded(event, new)
+
+    def end_event_once(self, key: str, ended_at: datetime, alert: bool = False) -> Event | None:
+        """End the event named ``key`` if it is still open, in one transaction with its end
+        alert in the outbox (``alert``); returns it, or None when there is no such event or it
+        had ended (an end handed in again changes nothing)."""
+        statement = (update(Event).where(Event.key == key, Event.ended_at.is_(None))
+                     .values(ended_at=ended_at).returning(Event.id)
+                     .execution_options(synchronize_session=False))
+        with self.session() as session:
+            if session.execute(statement).first() is None:
+                return None
+            event = session.scalars(select(Event).where(Event.key == key)).one()
+            if alert:
+                self._queue_alert(session, event, "ended")
+        return event
+
+    def _queue_alert(self, session: Session, event: Event, phase: Phase) -> None:
+        alert = Alert.of(event, phase)
+        session.execute(self._insert(AlertOutbox).values(
+            key=alert.key, event_id=event.id, created_at=alert.created_at,
+            payload=json.dumps(alert.event, separators=(",", ":")),
+        ).on_conflict_do_nothing(index_elements=["key"]))
+
     def event(self, event_id: int) -> Event | None:
         with self.session() as session:
             return session.get(Event, event_id)
+
+    def event_by_key(self, key: str) -> Event | None:
+        with self.session() as session:
+            return session.scalars(select(Event).where(Event.key == key)).one_or_none()
 
     def set_clip(self, event_id: int, clip: str) -> Event | None:
         """Name a fall's clip (written and synced already); None if the event is gone."""
@@ -262,24 +379,66 @@ class Store:
         with self.session() as session:
             return list(session.scalars(select(DeadLetter).order_by(DeadLetter.id)))
 
+    def pending_alerts(self, limit: int = 100) -> list[Alert]:
+        """Alerts in the outbox not yet sent, oldest first."""
+        query = (select(AlertOutbox, Event.camera_id, Event.kind)
+                 .join(Event, AlertOutbox.event_id == Event.id)
+                 .where(AlertOutbox.done_at.is_(None)).order_by(AlertOutbox.id).limit(limit))
+        with self.session() as session:
+            return [Alert(row.key, row.event_id, camera_id, kind, json.loads(row.payload),
+                          row.created_at, row.id)
+                    for row, camera_id, kind in session.execute(query)]
+
+    def finish_alert(self, alert_id: int, outcome: Literal["sent", "expired"] = "sent") -> None:
+        """The dispatcher is done with an outbox row: ``sent`` or ``expired``."""
+        with self.session() as session:
+            session.execute(update(AlertOutbox).where(AlertOutbox.id == alert_id)
+                            .values(done_at=now(), outcome=outcome)
+                            .execution_options(synchronize_session=False))
+
+    def outbox(self) -> list[AlertOutbox]:
+        """Every outbox row, oldest first (for tests and tools)."""
+        with self.session() as session:
+            return list(session.scalars(select(AlertOutbox).order_by(AlertOutbox.id)))
+
     # statistics ----------------------------------------------------------------------------
 
-    def add_counts(self, camera_id: int, at: datetime, counts: Mapping[str, int]) -> None:
-        """Add counts into the camera's row for the minute of ``at`` (created if absent)."""
+    def add_counts(self, camera_id: int, at: datetime, counts: Mapping[str, int],
+                   batch: tuple[str, int] | None = None) -> bool:
+        """Add counts into the camera's row for the minute of ``at`` (created if absent).
+
+        ``batch`` (worker run, sequence number) makes it idempotent: a batch already added
+        (within ``COUNT_BATCHES_KEPT``) adds nothing. Returns whether the counts were added."""
         unknown = set(counts) - set(COUNT_COLUMNS)
         if unknown:
             raise StoreError(f"unknown statistics columns: {', '.join(sorted(unknown))}")
         values = {"camera_id": camera_id, "minute": _minute(at)}
         values |= {column: int(counts.get(column, 0)) for column in COUNT_COLUMNS}
-        insert = postgres_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(MinuteStats).values(**values)
+        statement = self._insert(MinuteStats).values(**values)
         table = MinuteStats.__table__
         statement = statement.on_conflict_do_update(
             index_elements=["camera_id", "minute"],
             set_={c: table.c[c] + statement.excluded[c] for c in COUNT_COLUMNS},
         )
         with self.session() as session:
+            if batch is not None:
+                run, seq = batch
+                if self._prune_due():
+                    session.execute(delete(CountBatch).where(
+                        CountBatch.stored_at < now() - COUNT_BATCHES_KEPT))
+                first = self._insert(CountBatch).values(
+                    run=run, seq=seq, camera_id=camera_id, stored_at=now(),
+                ).on_conflict_do_nothing(index_elements=["run", "seq"]).returning(CountBatch.seq)
+                if session.execute(first).first() is None:
+                    return False  # added before
             session.execute(statement)
+        return True
+
+    def _prune_due(self) -> bool:
+        if self._pruned and time.monotonic() - self._pruned < PRUNE_EVERY_S:
+            return False
+        self._pruned = time.monotonic()
+        return True
 
     def minute_stats(self, camera_id: int, since: datetime, until: datetime) -> list[MinuteStats]:
         query = (

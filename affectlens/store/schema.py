@@ -13,9 +13,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -90,16 +92,22 @@ class CameraHealth(Base):
 
 
 class Event(Base):
-    """Something staff may need to see: sustained distress, a camera going offline, a fall."""
+    """Something staff may need to see: sustained distress, a camera going offline, a fall.
+
+    ``key`` is the name the camera worker gave the event (its run id, a number, what and who:
+    unique everywhere); a message stored again under the same key is not a second event
+    (issue 14). Events stored before keys existed are ``legacy:<id>``."""
 
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_camera_started", "camera_id", "started_at"),
         Index("ix_events_kind_started", "kind", "started_at"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
+        UniqueConstraint("key", name="uq_events_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
     camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column()
@@ -126,6 +134,48 @@ class DeadLetter(Base):
     payload: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(String(500))
+
+
+class AlertOutbox(Base):
+    """Alerts to send, written in the transaction that stores (or ends) their event, and sent
+    by the alert dispatcher (service/alerts.py), which then sets ``done_at``.
+
+    ``key`` (``<event key>/started`` or ``<event key>/ended``) is unique, so an event stored
+    or ended again queues nothing, and every sender hands it to receivers as an idempotency
+    key. ``payload`` is the event as it was then (a start alert sent late still says the event
+    had not ended). ``outcome``: ``sent`` (handed to every sender; what one could not deliver
+    is a dead letter) or ``expired`` (still unsent when too old to be worth sending)."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_alert_outbox_key"),
+        Index("ix_alert_outbox_done", "done_at"),
+        Index("ix_alert_outbox_event", "event_id"),  # retention deletes events in bulk
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(220))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column()
+    payload: Mapped[str] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+
+class CountBatch(Base):
+    """The minute counts already added, by (worker run, sequence number): a batch handed in
+    again adds nothing. Kept a day (``Store.add_counts``): replays come within seconds."""
+
+    __tablename__ = "count_batches"
+    __table_args__ = (
+        PrimaryKeyConstraint("run", "seq"),
+        Index("ix_count_batches_stored", "stored_at"),
+    )
+
+    run: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    stored_at: Mapped[datetime] = mapped_column()
 
 
 class MinuteStats(Base):
