@@ -27,10 +27,13 @@ class DistressSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     threshold: float = Field(0.6, gt=0, lt=1, description="Negative probability that counts.")
-    hold_s: float = Field(10.0, gt=0, description="How long it must last before an event.")
+    hold_s: float = Field(10.0, gt=0, le=3600, description="How long it must last before an "
+                          "event.")
     release_margin: float = Field(0.1, ge=0, lt=1, description="Hysteresis below threshold.")
-    cooldown_s: float = Field(300.0, ge=0, description="Quiet time per track after an event.")
-    max_gap_s: float = Field(2.0, gt=0, description="A longer unseen gap restarts the count.")
+    cooldown_s: float = Field(300.0, ge=0, le=86_400, description="Quiet time per track after "
+                              "an event.")
+    max_gap_s: float = Field(2.0, gt=0, le=600, description="A longer unseen gap restarts the "
+                             "count.")
 
 
 def negative_probability(smoothed: np.ndarray) -> float:

@@ -59,8 +59,8 @@ class Zone(BaseModel):
     points: tuple[tuple[Coordinate, Coordinate], ...] = Field(
         max_length=MAX_ZONE_POINTS, description="Polygon corners (x, y), pixels.")
     inactivity_minutes: float | None = Field(
-        None, gt=0, description="Raise 'inactivity' when nothing moved here for this long."
-    )
+        None, gt=0, le=7 * 24 * 60,
+        description="Raise 'inactivity' when nothing moved here for this long.")
 
     @field_validator("points")
     @classmethod

@@ -13,10 +13,6 @@ from typing import Any
 
 from affectlens.service.site import OFFLINE_ONLY, SiteConfig
 
-# Owned by affectlens/events and documented with the rules (README: Falls; distress): their
-# ranges are the rules' own, outside this table.
-ELSEWHERE = {"falls": "README, Falls", "distress": "affectlens/events/distress.py"}
-
 
 @dataclass(frozen=True)
 class Setting:
@@ -54,9 +50,6 @@ def _walk(model: dict[str, Any], defs: dict[str, Any], prefix: str):
             continue  # refused in a site config (site.py): not a setting of it
         path = f"{prefix}{name}"
         node, nullable = _resolve(raw, defs)
-        if name in ELSEWHERE:
-            yield Setting(path, "settings", "", "", f"See {ELSEWHERE[name]}.", True)
-            continue
         if "properties" in node:
             yield from _walk(node, defs, f"{path}.")
             continue
