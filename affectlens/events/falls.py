@@ -356,7 +356,10 @@ class FallRule:
             person.state = "upright" if person.state != "recovered" else "recovered"
             return []
         if person.state == "lying" and person.long_lie is None:
-            person.state = "upright"  # up from a lie no event was raised for: a fall can follow
+            # Up from a lie no event was raised for: a fall can follow, once up for confirm_s
+            # (not a single frame of pose flicker), not the whole recover_s.
+            if t - person.upright_since >= s.confirm_s:
+                person.state = "upright"
             return []
         if t - person.upright_since < s.recover_s:
             return []
