@@ -1,66 +1,129 @@
-"""The command line. Thin: it parses options, shows progress and calls the library."""
+"""The command line. Thin: it parses options, shows progress and calls the library.
+
+Each command lives in a module of its own (cli_analyze, cli_serve, cli_eval, cli_admin), which
+this one imports only when that command runs or its own help is asked for: importing them all
+loaded the whole analysis stack (pandas, ONNX Runtime, OpenCV), so that even ``affectlens
+--version`` took about 3 s of CPU. The listing in ``affectlens --help`` is drawn from
+``COMMANDS`` below, without importing anything (tests/test_cli_startup.py keeps it equal to
+the commands' own help).
+"""
 
 from __future__ import annotations
 
-import json
+import importlib
 import logging
-import tempfile
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-import pandas as pd
 import typer
-from pydantic import ValidationError
+import typer.main
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
-from affectlens.analysis import analyze
-from affectlens.cli_admin import register as register_admin
-from affectlens.cli_eval import eval_app
-from affectlens.config import AnalysisConfig
-from affectlens.errors import AffectlensError
-from affectlens.models.age import AGE_MODELS
-from affectlens.models.expression import SPECS
-from affectlens.pipeline import Pipeline
-from affectlens.report.annotated_video import AnnotatedVideoWriter
-from affectlens.report.html import write_report
-from affectlens.result import Result
-from affectlens.samples import write_sample_video
-from affectlens.service.demo import demo_login, demo_site
-from affectlens.service.preflight import listen_problem, serving_problems
-from affectlens.service.runtime import Service
-from affectlens.service.site import SiteConfig, SiteConfigError, check_host, load_site
 from affectlens.version import __version__
 
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command is defined, and the line that ``affectlens --help`` shows for it.
+
+    ``app`` is ``module:attribute`` of a ``typer.Typer``: either the command group itself
+    (``sub`` is None: ``eval``, ``user``...) or a container of the command named ``sub``.
+    """
+
+    app: str
+    help: str
+    sub: str | None = None
+
+    def load(self) -> Any:
+        """Imports the module and builds the command as ``add_typer`` would have at start."""
+        module, attribute = self.app.split(":")
+        group = typer.main.get_group(getattr(importlib.import_module(module), attribute))
+        return group if self.sub is None else group.commands[self.sub]
+
+
+# In the order `affectlens --help` lists them.
+COMMANDS: dict[str, LazyCommand] = {
+    "analyze": LazyCommand(
+        "affectlens.cli_analyze:commands", sub="analyze",
+        help="Analyse recorded video and images: per-frame and per-track tables, a JSON "
+        "summary and\nan HTML report."),
+    "demo-report": LazyCommand(
+        "affectlens.cli_analyze:commands", sub="demo-report",
+        help="Analyse the built-in sample video (two faces from a public-domain portrait) "
+        "offline and\nwrite its report. Needs no data and no network."),
+    "serve": LazyCommand(
+        "affectlens.cli_serve:commands", sub="serve",
+        help="Run the live service: camera workers, the event store, the HTTP API and "
+        "dashboard,\nalerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables "
+        "override the file\n(README: Serving). Exit status 2: the config is wrong, or "
+        "names what this machine cannot\nserve (a missing database driver, an unusable "
+        "certificate, a host or port it cannot\nlisten on); one line per problem, naming "
+        "the field."),
+    "demo": LazyCommand(
+        "affectlens.cli_serve:commands", sub="demo",
+        help="Start the live service with two cameras looping the built-in sample video, on "
+        "SQLite,\nand print the dashboard's address. Ctrl-C stops it. (The offline report "
+        "demo is\n`affectlens demo-report`.)"),
+    "eval": LazyCommand(
+        "affectlens.cli_eval:eval_app",
+        help="Measure accuracy, calibration and per-group error on labelled data; write "
+        "model cards."),
+    "user": LazyCommand(
+        "affectlens.cli_admin:user_app",
+        help="Dashboard accounts: admin, staff, auditor, screen."),
+    "token": LazyCommand(
+        "affectlens.cli_admin:token_app",
+        help="API tokens for integrations (hashed at rest, revocable)."),
+    "audit": LazyCommand("affectlens.cli_admin:audit_app", help="The hash-chained audit log."),
+}
+
+
+class _Unloaded(TyperCommand):
+    """Stands for a command not imported yet: its name and help line, for listings only."""
+
+    def __init__(self, name: str, lazy: LazyCommand) -> None:
+        super().__init__(name=name, help=lazy.help, callback=None)
+        self.lazy = lazy
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: a command's module is imported when the command is resolved.
+
+    Why not plain ``add_typer``: typer builds every command (their options, choices and
+    defaults) before parsing anything, so every module had to be imported at start. Listing
+    the commands (``affectlens --help``) uses the ``_Unloaded`` stand-ins and imports nothing.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, lazy in COMMANDS.items():
+            self.commands.setdefault(name, _Unloaded(name, lazy))
+        self._listing = False
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Unloaded) and not self._listing:
+            command = self.commands[cmd_name] = command.lazy.load()
+            command.name = cmd_name
+        return command
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     help="affectlens: privacy-first analysis of facial expression and age in video.\n\n"
     "No identities, no sensitive categories; faces are blurred in every picture it writes.",
     no_args_is_help=True,
     add_completion=False,
 )
 console = Console(stderr=True)
-app.add_typer(eval_app, name="eval")
-register_admin(app)  # affectlens user / token / audit (issue 6)
-
-
-class TableFormat(StrEnum):
-    csv = "csv"
-    parquet = "parquet"
-
-
-class DeviceChoice(StrEnum):
-    cpu = "cpu"
-    cuda = "cuda"
-    auto = "auto"
-
-
-ExpressionModelChoice = StrEnum("ExpressionModelChoice", {name: name for name in SPECS})
-AgeModelChoice = StrEnum("AgeModelChoice", {name: name for name in AGE_MODELS})
-_DEFAULTS = AnalysisConfig()
-DEFAULT_EXPRESSION_MODEL = ExpressionModelChoice(_DEFAULTS.expression_model)
-DEFAULT_AGE_MODEL = AgeModelChoice(_DEFAULTS.age_model)
 
 
 def _version(value: bool) -> None:
@@ -76,272 +139,6 @@ def main(
     ] = False,
 ) -> None:
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
-
-
-@app.command("analyze")
-def analyze_command(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(help="Video files, images, or folders of them (searched recursively)."),
-    ],
-    out: Annotated[Path, typer.Option(help="Folder for the tables, report and videos.")] = Path(
-        "affectlens-out"
-    ),
-    fps: Annotated[
-        float | None,
-        typer.Option(help="Frames analysed per second of video. Default: every frame."),
-    ] = None,
-    device: Annotated[DeviceChoice, typer.Option(help="Where models run.")] = DeviceChoice.cpu,
-    table_format: Annotated[
-        TableFormat, typer.Option("--format", help="Per-frame/per-track table format.")
-    ] = TableFormat.csv,
-    min_face: Annotated[
-        float, typer.Option(help="Smallest face width to look for, pixels. Larger is faster.")
-    ] = 24,
-    video: Annotated[
-        bool, typer.Option(help="Also write an annotated copy of each video (faces blurred).")
-    ] = False,
-    blur: Annotated[
-        bool,
-        typer.Option(
-            "--blur/--no-blur",
-            help="Blur faces in annotated videos. --no-blur must be explicit and is printed "
-            "in the report and on every frame.",
-        ),
-    ] = True,
-    report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
-    expression_model: Annotated[
-        ExpressionModelChoice,
-        typer.Option(help="Expression model; the README's accuracy table compares them."),
-    ] = DEFAULT_EXPRESSION_MODEL,
-    age_model: Annotated[
-        AgeModelChoice, typer.Option(help="Age model; see the README's accuracy table.")
-    ] = DEFAULT_AGE_MODEL,
-    purpose: Annotated[
-        str,
-        typer.Option(
-            help="Why the recordings are analysed: care_safety or consented_research "
-            "(expression, age and falls per person; the default, consented_research, is the "
-            "usual case for recorded research sessions), or anonymous_statistics (no "
-            "expression or pose model; only counts of faces and people and age bands per "
-            "input, over at least --min-group people). Monitoring staff, pupils or "
-            "workers, identity and sensitive categories are refused.",
-        ),
-    ] = _DEFAULTS.purpose,
-    min_group: Annotated[
-        int,
-        typer.Option(help="anonymous_statistics: fewest people (k) an input's counts may "
-                     "describe; below it they are suppressed."),
-    ] = _DEFAULTS.min_group,
-    every: Annotated[
-        float | None,
-        typer.Option("--every", help="anonymous_statistics: one row of counts per this many "
-                     "seconds of video, each over at least --min-group people. Default: one "
-                     "row per file."),
-    ] = None,
-    pose: Annotated[
-        bool,
-        typer.Option("--pose/--no-pose", help="Body pose, person tracks and falls "
-                     "(persons.csv, events.csv; videos only). --no-pose: faces only, about "
-                     "20 ms a frame faster."),
-    ] = _DEFAULTS.pose,
-) -> None:
-    """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
-    an HTML report.
-
-    Examples:
-
-      affectlens analyze session.mp4
-
-      affectlens analyze recordings/ --fps 5 --format parquet --out results/
-
-      affectlens analyze clip.mov --video        # plus videos/clip.annotated.mp4, blurred
-
-      affectlens analyze lobby/ --purpose anonymous_statistics --min-group 10
-
-    Exit status: 0 when at least one input was analysed, 1 when none could be, 2 for a
-    wrong or refused option (the message says why).
-    """
-    try:
-        config = AnalysisConfig(
-            fps=fps, device=device.value, min_face_px=min_face,
-            expression_model=expression_model.value, age_model=age_model.value,
-            purpose=purpose, min_group=min_group, statistics_every_s=every, pose=pose,
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field, message = first["loc"][0], str(first["msg"]).removeprefix("Value error, ")
-        # The purpose check names the field itself ("purpose: refused: ..."): say it once.
-        if not message.startswith(f"{field}: "):
-            message = f"{field}: {message}"
-        _fail(f"invalid option: {message}")
-    if video and not config.expression_allowed:
-        _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
-              "pictures of single people; leave out --video or choose another purpose")
-    result = _run(inputs, config, out, table_format, video, blur, report)
-    if (result.sources.status == "error").all():
-        raise typer.Exit(1)
-
-
-@app.command("demo-report")
-def demo_report(
-    out: Annotated[Path, typer.Option(help="Folder for the sample and its results.")] = Path(
-        "affectlens-demo"
-    ),
-) -> None:
-    """Analyse the built-in sample video (two faces from a public-domain portrait) offline and
-    write its report. Needs no data and no network."""
-    sample = write_sample_video(out / "sample.mp4")
-    console.print(f"sample video: {sample}")
-    _run([sample], AnalysisConfig(), out, TableFormat.csv, video=True, blur=True, report=True)
-
-
-@app.command()
-def serve(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The site's YAML config.")],
-    check: Annotated[
-        bool, typer.Option("--check", help="Only check the config (and the environment's "
-                           "overrides), then exit: 0 when it is usable.")
-    ] = False,
-) -> None:
-    """Run the live service: camera workers, the event store, the HTTP API and dashboard,
-    alerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables override the file
-    (README: Serving). Exit status 2: the config is wrong, or names what this machine cannot
-    serve (a missing database driver, an unusable certificate, a host or port it cannot
-    listen on); one line per problem, naming the field."""
-    try:
-        site = load_site(config)
-    except SiteConfigError as exc:
-        _fail(str(exc))
-    _fail_on(serving_problems(site, config))
-    if check:
-        console.print(f"{config}: ok, {len(site.cameras)} cameras, serving on "
-                      f"{site.host}:{site.port}", highlight=False, soft_wrap=True)
-        return
-    _serve(site)
-
-
-@app.command()
-def demo(
-    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port of the dashboard.")
-                    ] = 8080,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    folder: Annotated[
-        Path | None, typer.Option(help="Folder for the sample and database. Default: a new "
-                                  "temporary folder.")
-    ] = None,
-) -> None:
-    """Start the live service with two cameras looping the built-in sample video, on SQLite,
-    and print the dashboard's address. Ctrl-C stops it. (The offline report demo is
-    `affectlens demo-report`.)"""
-    try:
-        check_host(host)
-    except ValueError as exc:
-        _fail(f"--host: {exc}")
-    # Before the sample video is written: a port in use is said at once.
-    _fail_on([f"--{problem}" for problem in (listen_problem(host, port),) if problem])
-    folder = folder or Path(tempfile.mkdtemp(prefix="affectlens-demo-"))
-    site = demo_site(folder, host, port)
-    user, password = demo_login(site)
-    console.print(f"demo data in {folder}")
-    console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]", highlight=False)
-    console.print(f"Statistics screen: http://{host}:{port}/screen", highlight=False)
-    console.print(f"API (OpenAPI):     http://{host}:{port}/openapi.json (with a login)",
-                  highlight=False)
-    console.print(f"Log in as {user!r} with password {password!r} (this demo only)\n",
-                  highlight=False)
-    _serve(site)
-
-
-def _serve(site: SiteConfig) -> None:
-    try:
-        service = Service(site)
-    except AffectlensError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    service.run()
-
-
-def _run(
-    inputs: list[Path], config: AnalysisConfig, out: Path, table_format: TableFormat,
-    video: bool, blur: bool, report: bool,
-) -> Result:
-    try:
-        pipeline = Pipeline(config)
-    except AffectlensError as exc:
-        _fail(str(exc))
-    writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
-    ) as bar:
-        tasks: dict[Path, int] = {}
-
-        def progress(path: Path, done: int, total: int | None) -> None:
-            if path not in tasks:
-                tasks[path] = bar.add_task(path.name[:40], total=total)
-            bar.update(tasks[path], completed=done, total=max(total or done, done))
-
-        result = analyze(
-            inputs, pipeline=pipeline, observers=[writer] if writer else [], progress=progress,
-        )
-    for row in result.sources[result.sources.status != "ok"].itertuples():
-        colour = "red" if row.status == "error" else "yellow"
-        console.print(f"[{colour}]{row.status}:[/{colour}] {row.message}", highlight=False)
-    _write_outputs(result, out, table_format, writer, blur, report)
-    return result
-
-
-def _write_outputs(
-    result: Result, out: Path, table_format: TableFormat,
-    writer: AnnotatedVideoWriter | None, blur: bool, report: bool,
-) -> None:
-    written = result.to_csv(out) if table_format is TableFormat.csv else result.to_parquet(out)
-    summary = result.summary()
-    # Unblurred only if some annotated video was written without blurring: --no-blur alone
-    # changes nothing (thumbnails and the report are always blurred).
-    blurred = blur or not (writer and writer.written)
-    summary["settings"]["blur_annotated_video"] = blurred
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    written.append(out / "summary.json")
-    if report:
-        written.append(write_report(result, out / "report.html", blurred=blurred))
-    if writer:
-        written += writer.written
-    _print_tracks(result)
-    for path in written:
-        console.print(f"wrote {path}", highlight=False)
-    if report:
-        console.print(f"\nOpen the report: [bold]{(out / 'report.html').resolve()}[/bold]")
-
-
-def _print_tracks(result: Result) -> None:
-    if result.statistics is not None:
-        _print_statistics(result.statistics)
-        return
-    tracks = result.tracks
-    if tracks.empty:
-        console.print("no faces found")
-        return
-    table = Table("source", "track", "span (s)", "frames", "dominant expression", "age band")
-    for row in tracks.itertuples():
-        table.add_row(Path(row.source).name, str(row.track_id),
-                      f"{row.first_s:.1f}-{row.last_s:.1f}", str(row.frames),
-                      row.dominant_expression, row.age_band)
-    console.print(table)
-
-
-def _print_statistics(statistics: pd.DataFrame) -> None:
-    table = Table("source", "span (s)", "people", "faces", "age bands (people)", "note")
-    bands = [c for c in statistics.columns if c.startswith("people_age_")]
-    for row in statistics.to_dict(orient="records"):
-        where = (Path(row["source"]).name, f"{row['start_s']:.1f}-{row['end_s']:.1f}")
-        if row["suppressed"]:
-            table.add_row(*where, "", "", "", row["note"])
-            continue
-        ages = ", ".join(f"{c.removeprefix('people_age_')}: {row[c]}" for c in bands if row[c])
-        table.add_row(*where, str(row["people"]), str(row["faces"]), ages, "")
-    console.print(table)
 
 
 def _fail(message: str) -> None:

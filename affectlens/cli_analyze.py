@@ -1,0 +1,250 @@
+"""``affectlens analyze`` and ``affectlens demo-report``: offline analysis from the command line.
+
+Its own module so that only these commands load the analysis stack (pandas, ONNX Runtime,
+OpenCV): affectlens/cli.py imports it when one of them runs or its help is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from affectlens.analysis import analyze
+from affectlens.cli import _fail, console
+from affectlens.config import AnalysisConfig
+from affectlens.errors import AffectlensError
+from affectlens.models.age import AGE_MODELS
+from affectlens.models.expression import SPECS
+from affectlens.pipeline import Pipeline
+from affectlens.report.annotated_video import AnnotatedVideoWriter
+from affectlens.report.html import write_report
+from affectlens.result import Result
+from affectlens.samples import write_sample_video
+
+commands = typer.Typer()
+
+
+class TableFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class DeviceChoice(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
+ExpressionModelChoice = StrEnum("ExpressionModelChoice", {name: name for name in SPECS})
+AgeModelChoice = StrEnum("AgeModelChoice", {name: name for name in AGE_MODELS})
+_DEFAULTS = AnalysisConfig()
+DEFAULT_EXPRESSION_MODEL = ExpressionModelChoice(_DEFAULTS.expression_model)
+DEFAULT_AGE_MODEL = AgeModelChoice(_DEFAULTS.age_model)
+
+
+@commands.command("analyze")
+def analyze_command(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Video files, images, or folders of them (searched recursively)."),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the tables, report and videos.")] = Path(
+        "affectlens-out"
+    ),
+    fps: Annotated[
+        float | None,
+        typer.Option(help="Frames analysed per second of video. Default: every frame."),
+    ] = None,
+    device: Annotated[DeviceChoice, typer.Option(help="Where models run.")] = DeviceChoice.cpu,
+    table_format: Annotated[
+        TableFormat, typer.Option("--format", help="Per-frame/per-track table format.")
+    ] = TableFormat.csv,
+    min_face: Annotated[
+        float, typer.Option(help="Smallest face width to look for, pixels. Larger is faster.")
+    ] = 24,
+    video: Annotated[
+        bool, typer.Option(help="Also write an annotated copy of each video (faces blurred).")
+    ] = False,
+    blur: Annotated[
+        bool,
+        typer.Option(
+            "--blur/--no-blur",
+            help="Blur faces in annotated videos. --no-blur must be explicit and is printed "
+            "in the report and on every frame.",
+        ),
+    ] = True,
+    report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+    expression_model: Annotated[
+        ExpressionModelChoice,
+        typer.Option(help="Expression model; the README's accuracy table compares them."),
+    ] = DEFAULT_EXPRESSION_MODEL,
+    age_model: Annotated[
+        AgeModelChoice, typer.Option(help="Age model; see the README's accuracy table.")
+    ] = DEFAULT_AGE_MODEL,
+    purpose: Annotated[
+        str,
+        typer.Option(
+            help="Why the recordings are analysed: care_safety or consented_research "
+            "(expression, age and falls per person; the default, consented_research, is the "
+            "usual case for recorded research sessions), or anonymous_statistics (no "
+            "expression or pose model; only counts of faces and people and age bands per "
+            "input, over at least --min-group people). Monitoring staff, pupils or "
+            "workers, identity and sensitive categories are refused.",
+        ),
+    ] = _DEFAULTS.purpose,
+    min_group: Annotated[
+        int,
+        typer.Option(help="anonymous_statistics: fewest people (k) an input's counts may "
+                     "describe; below it they are suppressed."),
+    ] = _DEFAULTS.min_group,
+    every: Annotated[
+        float | None,
+        typer.Option("--every", help="anonymous_statistics: one row of counts per this many "
+                     "seconds of video, each over at least --min-group people. Default: one "
+                     "row per file."),
+    ] = None,
+    pose: Annotated[
+        bool,
+        typer.Option("--pose/--no-pose", help="Body pose, person tracks and falls "
+                     "(persons.csv, events.csv; videos only). --no-pose: faces only, about "
+                     "20 ms a frame faster."),
+    ] = _DEFAULTS.pose,
+) -> None:
+    """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
+    an HTML report.
+
+    Examples:
+
+      affectlens analyze session.mp4
+
+      affectlens analyze recordings/ --fps 5 --format parquet --out results/
+
+      affectlens analyze clip.mov --video        # plus videos/clip.annotated.mp4, blurred
+
+      affectlens analyze lobby/ --purpose anonymous_statistics --min-group 10
+
+    Exit status: 0 when at least one input was analysed, 1 when none could be, 2 for a
+    wrong or refused option (the message says why).
+    """
+    try:
+        config = AnalysisConfig(
+            fps=fps, device=device.value, min_face_px=min_face,
+            expression_model=expression_model.value, age_model=age_model.value,
+            purpose=purpose, min_group=min_group, statistics_every_s=every, pose=pose,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field, message = first["loc"][0], str(first["msg"]).removeprefix("Value error, ")
+        # The purpose check names the field itself ("purpose: refused: ..."): say it once.
+        if not message.startswith(f"{field}: "):
+            message = f"{field}: {message}"
+        _fail(f"invalid option: {message}")
+    if video and not config.expression_allowed:
+        _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
+              "pictures of single people; leave out --video or choose another purpose")
+    result = _run(inputs, config, out, table_format, video, blur, report)
+    if (result.sources.status == "error").all():
+        raise typer.Exit(1)
+
+
+@commands.command("demo-report")
+def demo_report(
+    out: Annotated[Path, typer.Option(help="Folder for the sample and its results.")] = Path(
+        "affectlens-demo"
+    ),
+) -> None:
+    """Analyse the built-in sample video (two faces from a public-domain portrait) offline and
+    write its report. Needs no data and no network."""
+    sample = write_sample_video(out / "sample.mp4")
+    console.print(f"sample video: {sample}")
+    _run([sample], AnalysisConfig(), out, TableFormat.csv, video=True, blur=True, report=True)
+
+
+def _run(
+    inputs: list[Path], config: AnalysisConfig, out: Path, table_format: TableFormat,
+    video: bool, blur: bool, report: bool,
+) -> Result:
+    try:
+        pipeline = Pipeline(config)
+    except AffectlensError as exc:
+        _fail(str(exc))
+    writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    ) as bar:
+        tasks: dict[Path, int] = {}
+
+        def progress(path: Path, done: int, total: int | None) -> None:
+            if path not in tasks:
+                tasks[path] = bar.add_task(path.name[:40], total=total)
+            bar.update(tasks[path], completed=done, total=max(total or done, done))
+
+        result = analyze(
+            inputs, pipeline=pipeline, observers=[writer] if writer else [], progress=progress,
+        )
+    for row in result.sources[result.sources.status != "ok"].itertuples():
+        colour = "red" if row.status == "error" else "yellow"
+        console.print(f"[{colour}]{row.status}:[/{colour}] {row.message}", highlight=False)
+    _write_outputs(result, out, table_format, writer, blur, report)
+    return result
+
+
+def _write_outputs(
+    result: Result, out: Path, table_format: TableFormat,
+    writer: AnnotatedVideoWriter | None, blur: bool, report: bool,
+) -> None:
+    written = result.to_csv(out) if table_format is TableFormat.csv else result.to_parquet(out)
+    summary = result.summary()
+    # Unblurred only if some annotated video was written without blurring: --no-blur alone
+    # changes nothing (thumbnails and the report are always blurred).
+    blurred = blur or not (writer and writer.written)
+    summary["settings"]["blur_annotated_video"] = blurred
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    written.append(out / "summary.json")
+    if report:
+        written.append(write_report(result, out / "report.html", blurred=blurred))
+    if writer:
+        written += writer.written
+    _print_tracks(result)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    if report:
+        console.print(f"\nOpen the report: [bold]{(out / 'report.html').resolve()}[/bold]")
+
+
+def _print_tracks(result: Result) -> None:
+    if result.statistics is not None:
+        _print_statistics(result.statistics)
+        return
+    tracks = result.tracks
+    if tracks.empty:
+        console.print("no faces found")
+        return
+    table = Table("source", "track", "span (s)", "frames", "dominant expression", "age band")
+    for row in tracks.itertuples():
+        table.add_row(Path(row.source).name, str(row.track_id),
+                      f"{row.first_s:.1f}-{row.last_s:.1f}", str(row.frames),
+                      row.dominant_expression, row.age_band)
+    console.print(table)
+
+
+def _print_statistics(statistics: pd.DataFrame) -> None:
+    table = Table("source", "span (s)", "people", "faces", "age bands (people)", "note")
+    bands = [c for c in statistics.columns if c.startswith("people_age_")]
+    for row in statistics.to_dict(orient="records"):
+        where = (Path(row["source"]).name, f"{row['start_s']:.1f}-{row['end_s']:.1f}")
+        if row["suppressed"]:
+            table.add_row(*where, "", "", "", row["note"])
+            continue
+        ages = ", ".join(f"{c.removeprefix('people_age_')}: {row[c]}" for c in bands if row[c])
+        table.add_row(*where, str(row["people"]), str(row["faces"]), ages, "")
+    console.print(table)
