@@ -20,14 +20,20 @@ class Receiver:
     def __init__(self, statuses: list[int]) -> None:
         self.statuses = list(statuses)
         self.requests: list[tuple[dict, bytes]] = []
+        self._serve()
+
+    def answer(self, headers: dict, body: bytes) -> int:
+        """The status for one request (runs on the server's thread for it)."""
+        self.requests.append((headers, body))
+        return self.statuses.pop(0) if self.statuses else 200
+
+    def _serve(self) -> None:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
+                self.send_response(receiver.answer(dict(self.headers), body))
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:

@@ -15,6 +15,7 @@ from alembic.config import Config
 from affectlens.security.accounts import Accounts
 from affectlens.store import Store, migrate
 from affectlens.store.db import COUNT_COLUMNS, MIGRATIONS, StoreError, make_engine
+from affectlens.store.dead_letters import DeadLetters
 
 TABLES = ("cameras", "events", "camera_health", "minute_stats", "dead_letters", "users",
           "login_sessions")
@@ -104,3 +105,23 @@ def test_0008_gives_every_event_of_todays_schema_a_key(url: str) -> None:
     with pytest.raises(StoreError, match="refused"):  # the key is unique
         store.record_event(camera, "fall", at, 0.9, key=f"legacy:{ids[1]}")
     store.engine.dispose()
+
+
+def test_0009_keeps_dead_letters_of_before_and_retries_them(url: str) -> None:
+    """Issue 17: a dead letter kept by 0008's schema (never sent again then) is retried after
+    the upgrade, like a new one; downgrading keeps the row."""
+    migrate(url, "0008")
+    at = datetime(2026, 12, 4, 9, tzinfo=UTC)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO dead_letters (created_at, channel, target, payload, attempts, "
+            "last_error) VALUES (:at, 'webhook', 'https://x', '{}', 5, 'HTTP 500')"), {"at": at})
+    engine.dispose()
+    store = Store(url)
+    (letter,) = DeadLetters(store).due(first_wait_s=30)
+    assert (letter.status, letter.retries, letter.attempts) == ("retrying", 0, 5)
+    store.engine.dispose()
+    command.downgrade(alembic_config(url), "0008")
+    assert counts(url, ("dead_letters",))["dead_letters"] == 1
+    migrate(url)

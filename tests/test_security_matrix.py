@@ -63,6 +63,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/events/{event_id}/snapshot.jpg"): {A, S},
     ("GET", "/api/events/{event_id}/clip.webm"): {A, S},
     ("GET", "/api/screen"): {A, S, U, K},
+    ("GET", "/api/dead-letters"): {A},
+    ("POST", "/api/dead-letters/{letter_id}/replay"): {A},
     ("WS", "/api/ws"): {A, S},
 }
 PAGES = {"/", "/screen"}
@@ -118,6 +120,8 @@ def world(store: Store, tmp_path):
     event = store.record_event(camera.id, "distress", camera.created_at, 0.9,
                                snapshot="1/event.jpg")
     store.set_clip(event.id, "1/event.webm")
+    store.add_dead_letter("webhook", "https://receiver.example/hook", event.id, "{}", 5,
+                          "HTTP 500")
     admin = TestClient(app, headers=bearer(store, "admin"))
     assert admin.post("/api/users", json={"username": "ada", "role": "admin",
                                           "password": "long enough password"}).status_code == 201
@@ -133,7 +137,7 @@ def concrete(template: str, method: str, app, store: Store, camera_id: int,
                                                      "name": f"victim{id(object())}"}).json()["id"]
     token_id = admin.post("/api/tokens", json={"name": "victim", "role": "screen"}).json()["id"]
     return template.format(camera_id=camera_id, event_id=event_id, username="ada",
-                           token_id=token_id)
+                           token_id=token_id, letter_id=store.dead_letters()[0].id)
 
 
 def status_of(client: TestClient, method: str, path: str, template: str) -> int:

@@ -64,6 +64,9 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/cameras/{camera_id}/zones"): READERS,  # polygons, no pixels
     ("PUT", "/api/cameras/{camera_id}/zones"): ONLY_ADMIN,
     ("GET", "/api/screen"): EVERY_ROLE,
+    # alerts a webhook or the broker did not take (their targets, payloads): admins only
+    ("GET", "/api/dead-letters"): ONLY_ADMIN,
+    ("POST", "/api/dead-letters/{letter_id}/replay"): ONLY_ADMIN,  # audited
     ("WS", "/api/ws"): OPERATORS,
 }
 

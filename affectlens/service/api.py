@@ -32,6 +32,7 @@ from affectlens.security.routes import account_router
 from affectlens.security.throttle import AttemptLimiter
 from affectlens.service.camera_audit import audit_added, audit_changed
 from affectlens.service.clips import CLIP_MEDIA_TYPE, CLIP_SUFFIX
+from affectlens.service.dead_letter_api import dead_letter_router
 from affectlens.service.hub import Hub
 from affectlens.service.live_api import live_router
 from affectlens.service.schemas import (
@@ -112,6 +113,7 @@ def create_app(
     security: SecuritySettings | None = None,
     snapshots_dir: Path | None = None,
     falls_for: FallsFor | None = None,
+    on_replay: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The app over ``store``. Without a ``hub`` (no camera workers in this process) live
     routes report every camera as not yet heard from. ``on_cameras_changed`` is called after
@@ -120,7 +122,8 @@ def create_app(
     (``affectlens token add``). ``snapshots_dir`` is where workers write events' blurred
     snapshots (the site's ``snapshots_dir``); without it event snapshots are a 404.
     ``falls_for`` gives the site config's fall settings of a camera by name (None: falls
-    off), for the zones routes (zones.py)."""
+    off), for the zones routes (zones.py). ``on_replay`` is called after an admin replays a
+    dead letter (dead_letter_api.py), to wake the alert dispatcher."""
     if screen_min_people < 1:
         raise ValueError("screen_min_people must be at least 1")
     hub = hub if hub is not None else Hub()
@@ -153,6 +156,7 @@ def create_app(
                                    security.camera_tests_per_minute))
     app.include_router(zones_router(store, hub, audit, falls_for or (lambda _name: None),
                                     changed))
+    app.include_router(dead_letter_router(store, audit, on_replay))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -5,7 +5,8 @@ alert senders, recorder, supervisor (it ends events a killed predecessor left op
 spawns workers), the retention job, and last the HTTP server (HTTPS when the site config
 names a certificate). Stop (SIGTERM or SIGINT): the HTTP server first, the retention job,
 then the workers (each ends its open events and sends its counts), then the queued alerts
-are delivered, then the database is closed.
+are delivered for at most ``alerts.stop_wait_s`` (what is left is logged and stays in the
+store for the next start), then the database is closed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from affectlens.privacy.retention import RetentionJob
 from affectlens.security.audit import AuditLog
-from affectlens.service.alerts import AlertDispatcher, Sink
+from affectlens.service.alerts import AlertDispatcher, Channel, RetryPolicy
 from affectlens.service.api import create_app
 from affectlens.service.camera_audit import audit_added, audit_changed
 from affectlens.service.hub import Hub
@@ -82,7 +83,9 @@ class Service:
         self.hub = Hub()
         self.metrics = ServiceMetrics()
         self._closers: list[object] = []
-        self.alerts = AlertDispatcher(self.store, self._sinks())
+        a = site.alerts
+        self.alerts = AlertDispatcher(self.store, self._sinks(), retry=RetryPolicy(
+            a.retry_for_s, a.retry_first_wait_s, a.retry_max_wait_s))
         self.recorder = Recorder(self.store, self.hub, self.alerts, self.metrics,
                                  snapshots=Path(site.snapshots_dir))
         w = site.workers
@@ -129,7 +132,7 @@ class Service:
         log.info("stopping: workers end their events and send their counts")
         self.retention.stop()
         self.supervisor.stop()
-        self.alerts.stop()
+        self.alerts.stop(self.site.alerts.stop_wait_s)
         for sender in self._closers:
             sender.close()  # type: ignore[attr-defined]
         self.store.engine.dispose()
@@ -141,20 +144,20 @@ class Service:
             log.info("%s received: shutting down", signal.Signals(number).name)
         self.server.should_exit = True
 
-    def _sinks(self) -> list[Sink]:
-        sinks: list[Sink] = []
+    def _sinks(self) -> list[Channel]:
+        sinks: list[Channel] = []
         alerts = self.site.alerts
         if alerts.webhooks:
             targets = [WebhookTarget(h.url, h.secret, h.backoff_s, h.timeout_s)
                        for h in alerts.webhooks]
             sender = WebhookSender(self.store, targets)
-            sinks.append(sender.send)
+            sinks.append(sender)
             self._closers.append(sender)
         if alerts.mqtt is not None:
             m = alerts.mqtt
             publisher = MqttPublisher(self.store, m.host, m.port, m.prefix, m.timeout_s,
                                       m.username, m.password)
-            sinks.append(publisher.publish)
+            sinks.append(publisher)
             self._closers.append(publisher)
         return sinks
 
@@ -162,7 +165,7 @@ class Service:
         app = create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
                          on_cameras_changed=self.supervisor.request_sync,
                          snapshots_dir=Path(self.site.snapshots_dir),
-                         falls_for=self.site.falls_for)
+                         falls_for=self.site.falls_for, on_replay=self.alerts.wake)
         metrics = self.metrics
 
         def scrape() -> Response:

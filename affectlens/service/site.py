@@ -153,6 +153,23 @@ class MqttConfig(_Strict):
 class AlertsConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=100)
     mqtt: MqttConfig | None = None
+    retry_for_s: float = Field(
+        86400.0, ge=60, le=7 * 86400, description="How long a dead letter (an alert a "
+        "target did not take after its last attempt) is retried, seconds; then it is kept "
+        "as failed, shown to admins, who can replay it.")
+    retry_first_wait_s: float = Field(30.0, ge=0.1, le=3600, description="Wait before a dead "
+                                      "letter's first retry, seconds; it doubles each time.")
+    retry_max_wait_s: float = Field(900.0, ge=0.1, le=86400, description="Longest wait "
+                                    "between a dead letter's retries, seconds.")
+    stop_wait_s: float = Field(
+        10.0, ge=0, le=600, description="At shutdown, the longest wait for queued alerts, "
+        "seconds; what is left stays in the store and goes at the next start.")
+
+    @model_validator(mode="after")
+    def _waits_in_order(self) -> AlertsConfig:
+        if self.retry_max_wait_s < self.retry_first_wait_s:
+            raise ValueError("retry_max_wait_s is shorter than retry_first_wait_s")
+        return self
 
 
 class LogConfig(_Strict):

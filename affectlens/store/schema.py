@@ -121,10 +121,20 @@ class Event(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
+DEAD_LETTER_STATUSES = ("retrying", "delivered", "failed")
+
+
 class DeadLetter(Base):
-    """An alert that could not be delivered after its last retry, kept for staff to see."""
+    """An alert one target (a webhook, the MQTT broker) did not take after its last attempt.
+
+    The alert dispatcher retries it with growing waits (``status`` ``retrying``, next at
+    ``next_attempt_at``; empty: its first retry waits from ``created_at``) until it is
+    ``delivered`` or, after the site's ``alerts.retry_for_s``, ``failed``; an admin may
+    replay it by hand (``replayed_at``), which starts the retries over. Never deleted by the
+    dispatcher: staff see what was and was not delivered (issue 17)."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_status", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column()
@@ -134,6 +144,12 @@ class DeadLetter(Base):
     payload: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="retrying",
+                                        server_default="retrying")
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done_at: Mapped[datetime | None] = mapped_column()
+    replayed_at: Mapped[datetime | None] = mapped_column()
 
 
 class AlertOutbox(Base):
