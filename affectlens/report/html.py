@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from affectlens.report import plots
+from affectlens.report import voice as voice_report
 from affectlens.result import Result
 from affectlens.version import __version__
-from affectlens.voice import report as voice_report
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}

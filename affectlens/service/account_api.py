@@ -1,5 +1,8 @@
 """Routes for logging in and out, users, API tokens and the audit log. Who may call each is
-decided by the guard (``access.ACCESS``); these only do the work and record it."""
+decided by the guard (``access.ACCESS``); these only do the work and record it.
+
+Part of the HTTP API, so here and not in affectlens/security (which it uses): from there it
+made security and service import each other (the layers in docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -28,8 +28,8 @@ from affectlens.privacy.retention import remove_camera_media
 from affectlens.security.accounts import Accounts, Principal
 from affectlens.security.audit import AuditLog
 from affectlens.security.guard import Guard, SecuritySettings, principal_of
-from affectlens.security.routes import account_router
 from affectlens.security.throttle import AttemptLimiter
+from affectlens.service.account_api import account_router
 from affectlens.service.camera_audit import audit_added, audit_changed
 from affectlens.service.clips import CLIP_MEDIA_TYPE, CLIP_SUFFIX
 from affectlens.service.dead_letter_api import dead_letter_router
