@@ -24,6 +24,7 @@ from affectlens.service.clips import ClipFrame, encode_clip
 from affectlens.service.hub import CameraLive, Hub
 from affectlens.service.schemas import EventOut
 from affectlens.store import Store
+from affectlens.store.dead_letters import DeadLetters
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -409,3 +410,30 @@ def test_a_failed_load_is_said_and_retried(page) -> None:
     expect(page.locator("#who")).to_have_text("ada (admin)", timeout=15_000)
     expect(page.locator("#load-state")).to_have_text("")
     assert len(calls) >= 2
+
+
+def test_an_admin_sees_undelivered_alerts_and_replays_one(page, browser, server: LiveServer,
+                                                          store: Store) -> None:
+    """Issue 17: the dead letters panel is the admin's; staff never see it."""
+    hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    event = store.record_event(hall.id, "fall", datetime.now(UTC), 0.9)
+    body = '{"event":{"kind":"fall"},"idempotency_key":"k/started"}'
+    letter = store.add_dead_letter("webhook", "https://hook.example/x", event.id, body, 5,
+                                   "HTTP 500")
+    DeadLetters(store).retry_failed(letter, "HTTP 503", None)  # given up
+    open_dashboard(page)
+    item = page.locator(f"#dead-letter-{letter.id}")
+    expect(item.locator(".what")).to_have_text(
+        f"fall · event {event.id} → webhook https://hook.example/x")
+    expect(item.locator(".state")).to_have_text(re.compile(r"^failed, .* · 6 attempts · HTTP 503"))
+    item.locator("button.replay").click()
+    expect(item).to_have_attribute("data-status", "retrying")
+    expect(item.locator(".state")).to_have_text(re.compile("^retrying; next try"))
+    assert store.dead_letters()[0].replayed_at is not None
+    add_user(store, "staff", "sam")
+    staff = browser.new_context(base_url=server.url).new_page()
+    staff.goto("/")
+    log_in(staff, "sam")
+    expect(staff.locator("#who")).to_have_text("sam (staff)")
+    expect(staff.locator("#dead-letters-section")).to_be_hidden()
+    staff.context.close()

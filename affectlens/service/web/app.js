@@ -391,6 +391,7 @@ function loadMe() {
   return api("GET", "/api/auth/me").then((me) => {
     state.role = me.role;  // the zone editor is read-only for all but admins
     $("who").textContent = `${me.username} (${me.role})`;
+    if (me.role === "admin") window.deadLetters.start();  // undelivered alerts
   });
 }
 
