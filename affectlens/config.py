@@ -83,6 +83,14 @@ class AnalysisConfig(BaseModel):
         1.0, gt=0, le=3600, description="How long a track survives without its face being seen."
     )
     batch_frames: int = Field(8, ge=1, le=256, description="Frames sent through models at once.")
+    detector_batch_tiles: int = Field(
+        16, ge=1, le=4096,
+        description="Most face-detector tiles (128x128 network inputs) in one network call. "
+        "The detector's working memory grows with it (a few MB a tile) and not with the "
+        "frames' size or batch_frames, which only set how many calls a batch takes; a 1080p "
+        "frame has about 300 tiles, a 4K frame 1,300. On a CPU small calls cost no more time "
+        "a tile (docs/benchmarks.md); a GPU may want more.",
+    )
     max_image_side: int = Field(
         4096, ge=256, le=65_536,
         description="Larger images are scaled down to this side before analysis."

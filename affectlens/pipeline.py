@@ -1,8 +1,9 @@
 """The one data path: frames -> faces -> aligned crops -> expression and age -> tracks -> smoothing.
 
-Nothing else knows the order of the stages. A batch of frames goes through each model in one
-call (all faces of all frames together); tracking and smoothing then run frame by frame, in
-order, with state kept per source in a ``SourceState``.
+Nothing else knows the order of the stages. A batch of frames goes through each face model in
+one call (all faces of all frames together) and through the face detector in calls of at most
+``detector_batch_tiles`` tiles, so memory does not grow with the frames' size; tracking and
+smoothing then run frame by frame, in order, with state kept per source in a ``SourceState``.
 
 The purpose gate: a job whose purpose does not allow expression analysis
 (``anonymous_statistics``) gets Models without an expression classifier: it is never loaded,
@@ -39,7 +40,7 @@ class Models:
         return cls(
             FaceDetector(
                 config.device, config.min_face_px, config.face_score_threshold,
-                threads=config.threads,
+                threads=config.threads, batch_tiles=config.detector_batch_tiles,
             ),
             ExpressionClassifier(config.expression_model, config.device, config.threads)
             if config.expression_allowed else None,
