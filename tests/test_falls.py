@@ -319,3 +319,69 @@ def test_one_frame_of_pose_flicker_does_not_turn_a_lie_into_a_fall() -> None:
 
     assert "fall" not in kinds(FallSettings())
     assert "fall" in kinds(FallSettings(confirm_s=0.0))  # what the guard prevents
+
+
+def _side_view(hip_y: float, torso_deg: float, knee: tuple[float, float],
+               lean_back: float = 0.0) -> np.ndarray:
+    """A body seen from the side by a chest-height camera (torso 100 px, ankles at y=400), in
+    FALL_JOINTS order: hips at ``hip_y``, torso tilted ``torso_deg``, knees at ``knee`` from the
+    hips."""
+    a, x = np.radians(torso_deg), 300.0
+    hx, hy = x - lean_back, hip_y
+    sx, sy = hx + np.sin(a) * 100, hy - np.cos(a) * 100
+    nx, ny = hx + np.sin(a) * 130, hy - np.cos(a) * 130
+    kx, ky = hx + knee[0], hy + knee[1]
+    points = [(nx, ny), (sx - 5, sy), (sx + 5, sy), (hx - 5, hy), (hx + 5, hy), (kx - 3, ky),
+              (kx + 3, ky), (x + 3, 400.0), (x - 3, 400.0), (sx, sy + 40), (sx, sy + 40)]
+    return np.array([[px, py, 0.9] for px, py in points])
+
+
+POSES = {
+    "stand": (260.0, 0.0, (0.0, 70.0), 0.0), "chair": (330.0, 5.0, (60.0, 0.0), 0.0),
+    "squat": (350.0, 35.0, (45.0, -25.0), 0.0), "bend": (265.0, 90.0, (0.0, 70.0), 20.0),
+    "floor_sit": (395.0, 15.0, (60.0, -20.0), 0.0), "lie": (390.0, 90.0, (70.0, 0.0), 0.0),
+}
+
+
+def _acted(script: list[tuple[str, float]], settings: FallSettings | None = None,
+           fps: float = 10.0) -> list[str]:
+    """Event kinds for a person moving between POSES, each reached in the seconds given."""
+    rule, kinds = FallRule(settings), []
+    frames: list[np.ndarray] = []
+    previous = POSES[script[0][0]]
+    for name, seconds in script:
+        target = POSES[name]
+        steps = max(1, round(seconds * fps))
+        for k in range(1, steps + 1):
+            f = k / steps
+            mix = [np.add(np.multiply(a, 1 - f), np.multiply(b, f)) for a, b in zip(previous,
+                                                                                   target)]
+            frames.append(_side_view(float(mix[0]), float(mix[1]), tuple(mix[2]),
+                                     float(mix[3])))
+        previous = target
+    for i, body in enumerate(frames):
+        kinds += [e.kind for e in rule.update(i / fps, np.array([1]), body[None])]
+    return kinds
+
+
+@pytest.mark.parametrize("name, script", [
+    ("sitting down fast on a chair", [("stand", 1), ("chair", 0.4), ("chair", 3)]),
+    ("standing up fast", [("chair", 1), ("stand", 0.4), ("stand", 2)]),
+    ("exercise: five fast squats", [("stand", 1)] + [("squat", 0.4), ("squat", 0.3),
+                                                      ("stand", 0.4)] * 5),
+    ("bending fast to pick something up", [("stand", 1), ("bend", 0.4), ("bend", 1),
+                                           ("stand", 0.5), ("stand", 1)]),
+    ("sitting on the floor on purpose", [("stand", 1), ("squat", 1.5), ("floor_sit", 1.5),
+                                         ("floor_sit", 3)]),
+])
+def test_daily_activities_raise_no_fall(name: str, script: list[tuple[str, float]]) -> None:
+    assert "fall" not in _acted(script), name
+
+
+def test_falls_to_the_floor_and_to_sitting_are_falls_and_squats_need_the_low_guard() -> None:
+    assert "fall" in _acted([("stand", 1), ("lie", 0.6), ("lie", 3)])
+    assert "fall" in _acted([("stand", 1), ("floor_sit", 0.5), ("floor_sit", 3)])
+    # The squats' bottom is judged a fall (fast, hips at ankle height); only holding a low,
+    # never-flat floor posture for low_confirm_s before raising it keeps exercise quiet.
+    squats = [("stand", 1)] + [("squat", 0.4), ("squat", 0.3), ("stand", 0.4)] * 5
+    assert "fall" in _acted(squats, FallSettings(low_confirm_s=0.3))

@@ -118,6 +118,10 @@ class FallSettings(BaseModel):
                                "from even with the torso tilted (bending; a high camera).")
     confirm_s: float = Field(0.3, ge=0, le=10, description="Floor posture held before a fall "
                              "event.")
+    low_confirm_s: float = Field(
+        1.0, ge=0, le=10, description="Floor posture held before a fall event when the torso "
+        "never lay flat (hips at ankle height: sitting or kneeling on the floor, but also a "
+        "squat, whose bottom lasts under a second in exercise).")
     max_fall_s: float = Field(3.0, gt=0, le=30, description="Longest upright-to-floor step of a "
                               "fall.")
     window_s: float = Field(3.0, gt=0.5, le=30, description="Pose history the classifier reads.")
@@ -178,6 +182,8 @@ class _Person:
     last_upright_s: float | None = None
     upright_since: float | None = None
     floor_since: float | None = None
+    floor_flat: bool = False  # the torso was flat in some floor frame since floor_since
+    pending: bool = False  # judged a fall on a low (not flat) floor posture, not yet raised
     probability: float = float("nan")
     fall: FallEvent | None = None
     long_lie: FallEvent | None = None
@@ -285,11 +291,11 @@ class FallRule:
         while person.times and person.times[0] < t - s.window_s:
             person.times.popleft()
             person.postures.popleft()
-        on_floor = self._on_floor(person, p)
-        if p.torso_angle <= s.upright_angle and not on_floor and not self._low(person, p):
+        floor = self._on_floor(person, p)
+        if p.torso_angle <= s.upright_angle and not floor and not self._low(person, p):
             return self._upright(person, t, p)
-        if on_floor:
-            return self._floor(person, t)
+        if floor:
+            return self._floor(person, t, flat=floor == "flat")
         if self._on_legs(person, p):  # bending, or a steep camera: up, but no reference
             return self._upright(person, t, p, reference=False)
         if person.state in ("upright", "recovered", None):
@@ -297,8 +303,10 @@ class FallRule:
         person.upright_since = None
         return self._check_long_lie(person, t)
 
-    def _on_floor(self, person: _Person, p: Posture) -> bool:
-        """Hips well below where they were upright, and the body flat in the image.
+    def _on_floor(self, person: _Person, p: Posture) -> Literal["flat", "low"] | None:
+        """Hips well below where they were upright, and the body flat in the image: "flat"
+        when the torso is tilted (lying), "low" when only the hips' height or a foreshortened
+        torso says so (sitting or kneeling on the floor, but also a squat), None when not.
 
         Flat: a tilted torso, or hips level with the ankles, or a torso foreshortened to under
         ``floor_short`` of its upright length (a fall toward or away from the camera keeps the
@@ -310,13 +318,14 @@ class FallRule:
         legs, _ = self._legs(person, p)
         flat = tilted and p.aspect >= s.flat_aspect and not legs >= s.flat_legs
         if not person.upright_hips or not np.isfinite(scale):
-            if np.isfinite(legs):
-                return bool((tilted and legs < s.floor_level) or flat)
-            return bool(flat)
+            lying = flat or (tilted and legs < s.floor_level)
+            return "flat" if lying else None
         dropped = (p.hip[1] - float(np.median(person.upright_hips))) / scale >= s.floor_drop
+        if flat or (dropped and tilted):
+            return "flat"
         level = legs < s.floor_level
         short = p.torso_length / scale < s.floor_short
-        return bool((dropped and (tilted or level or short)) or flat)
+        return "low" if dropped and (level or short) else None
 
     @staticmethod
     def _legs(person: _Person, p: Posture) -> tuple[float, float]:
@@ -349,7 +358,7 @@ class FallRule:
             person.upright_lengths.append(p.torso_length)
             person.upright_hips.append(p.hip[1])
         person.last_upright_s = t
-        person.floor_since = None
+        person.floor_since, person.pending = None, False
         if person.upright_since is None:
             person.upright_since = t
         if person.state not in ("on_floor", "lying"):
@@ -366,27 +375,39 @@ class FallRule:
         person.state = "recovered" if person.state == "on_floor" else "upright"
         return self._close(person, t)
 
-    def _floor(self, person: _Person, t: float) -> list[FallEvent]:
+    def _floor(self, person: _Person, t: float, flat: bool = True) -> list[FallEvent]:
         person.upright_since = None
         if person.floor_since is None:
-            person.floor_since = t
+            person.floor_since, person.floor_flat = t, False
+        person.floor_flat |= flat
         if person.state in ("on_floor", "lying"):
             return self._check_long_lie(person, t)
         return self._decide(person, t)
 
     def _decide(self, person: _Person, t: float) -> list[FallEvent]:
-        """Once the floor posture is ``confirm_s`` old (seen since or not): fall, or lying."""
+        """Once the floor posture is ``confirm_s`` old (seen since or not): fall, or lying.
+
+        Judged then, on the window as it is; but when the torso never lay flat (hips low:
+        sitting or kneeling on the floor, or a squat) a fall is only raised once that posture
+        has held ``low_confirm_s``: the bottom of a squat in exercise is over before it.
+        """
         s = self.settings
         if person.floor_since is None or t - person.floor_since < s.confirm_s:
             return []
-        recent = (person.last_upright_s is not None
-                  and person.floor_since - person.last_upright_s <= s.max_fall_s)
-        features = window_features(np.array(person.times), list(person.postures), person.scale)
-        person.probability = float(self.classifier.probability(features)[0])
-        zone = self._zone_at(person.hip, ("bed", "chair"))
-        if not recent or zone is not None or person.probability < self.threshold:
-            person.state = "lying"
-            return []
+        if not person.pending:
+            recent = (person.last_upright_s is not None
+                      and person.floor_since - person.last_upright_s <= s.max_fall_s)
+            features = window_features(np.array(person.times), list(person.postures),
+                                       person.scale)
+            person.probability = float(self.classifier.probability(features)[0])
+            zone = self._zone_at(person.hip, ("bed", "chair"))
+            if not recent or zone is not None or person.probability < self.threshold:
+                person.state = "lying"
+                return []
+            person.pending = True
+        if not person.floor_flat and t - person.floor_since < s.low_confirm_s:
+            return []  # judged a fall; raised if still down (or unseen) at low_confirm_s
+        person.pending = False
         person.state = "on_floor"
         person.fall = FallEvent("fall", person.track_id, person.floor_since, t,
                                 person.probability, self._zone_name(person.hip), person.hip)
