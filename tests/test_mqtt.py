@@ -148,7 +148,8 @@ def test_a_broker_that_dies_gives_dead_letters(store: Store, broker: Broker) -> 
 
 def test_a_broker_that_starts_late_gets_the_later_events(store: Store, tmp_path: Path) -> None:
     """Down when the service starts: events before it comes up are dead letters, and once paho
-    has reconnected, events are published again (they were all dead letters before)."""
+    has reconnected, events are published again (they were all dead letters before), and a
+    dead letter retried goes on its topic with its idempotency key."""
     need_mosquitto()
     early, later, *_ = _events(store)
     port = free_port()
@@ -161,6 +162,9 @@ def test_a_broker_that_starts_late_gets_the_later_events(store: Store, tmp_path:
         wait_until(publisher.client.is_connected, 40, "paho reconnects to the late broker")
         assert publisher.publish(later)
         wait_until(lambda: listener.messages, 5, "the later event arrives")
+        (letter,) = store.dead_letters()
+        assert publisher.resend(letter) is None  # the dispatcher's retry (issue 17)
+        wait_until(lambda: len(listener.messages) == 2, 5, "the dead letter arrives")
         listener.close()
     finally:
         publisher.close()
@@ -170,3 +174,5 @@ def test_a_broker_that_starts_late_gets_the_later_events(store: Store, tmp_path:
     assert letter.event_id == early.event_id
     assert "at start: ConnectionRefusedError" in letter.last_error
     assert listener.messages[0][1]["event"]["id"] == later.event_id
+    topic, retried = listener.messages[1]
+    assert retried["idempotency_key"] == early.key and topic.endswith(f"/{early.kind}")

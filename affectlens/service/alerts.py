@@ -115,6 +115,12 @@ class AlertDispatcher:
         self._thread.start()
         return self
 
+    @property
+    def running(self) -> bool:
+        """Its thread is still at work (a stop that timed out leaves it finishing an attempt
+        it can no longer complete: interrupted, it gives the alert up to the store)."""
+        return self._thread.is_alive()
+
     def wake(self) -> None:
         """New rows are in the outbox (their transaction has committed), or an admin
         replayed a dead letter."""
