@@ -11,9 +11,11 @@ process, and for each run this prints the child's peak resident memory (ru_maxrs
 (user + system) and its wall time, beside the frames analysed and the tiles the detector ran on
 each frame.
 
-Why ``os.wait4`` and not ``resource.getrusage(RUSAGE_CHILDREN)``: the latter's ru_maxrss is the
-largest of every child waited for so far, so a small run after a big one would print the big
-one's figure; ``wait4`` returns the same ``rusage`` for one child alone.
+Each analysis runs under a tiny Python launcher that waits for it and prints its
+``resource.getrusage(RUSAGE_CHILDREN)``: a child's ru_maxrss counts the memory of the process it
+was forked from up to its ``exec`` (Linux keeps the larger), so measured straight from this
+process, which holds decoded and scaled frames, a small run would report this process's own
+peak; and RUSAGE_CHILDREN of this process would give the largest of all runs so far.
 
 The target of issue 16: 1080p <= 1.5 GB and 4K <= 2 GB peak. A 4K frame costs about 1,300
 detector tiles, so keep ``--frames-4k`` small on a shared machine. Prints figures; asserts nothing.
@@ -22,7 +24,7 @@ detector tiles, so keep ``--frames-4k`` small on a shared machine. Prints figure
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import shutil
 import subprocess
 import sys
@@ -42,6 +44,12 @@ from affectlens.sources import open_media
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/data/media/WolfgangLanger_Pexels.mp4"
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 ANALYZE = "from affectlens.cli import app; app()"
+# Runs its arguments as a child, then prints [exit status, the child's peak RSS in KiB (Linux
+# units), its CPU seconds]; the child's own output goes nowhere (its errors to stderr).
+LAUNCHER = ("import json, resource, subprocess, sys; "
+            "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+            "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(json.dumps([code, usage.ru_maxrss, usage.ru_utime + usage.ru_stime]))")
 
 
 @dataclass(frozen=True)
@@ -75,22 +83,21 @@ def make_video(frames: list[np.ndarray], size: tuple[int, int], path: Path) -> P
 
 
 def analyse(label: str, video: Path, frames: int, out: Path) -> Run:
-    """Run ``affectlens analyze --no-pose`` on ``video`` in a child; its own peak RSS and time."""
-    command = [sys.executable, "-c", ANALYZE, "analyze", str(video), "--no-pose",
-               "--out", str(out)]
+    """``affectlens analyze --no-pose`` of ``video`` under the launcher: peak RSS and time."""
+    command = [sys.executable, "-c", LAUNCHER, sys.executable, "-c", ANALYZE, "analyze",
+               str(video), "--no-pose", "--out", str(out)]
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    errors = child.stderr.read().decode(errors="replace") if child.stderr else ""
-    if child.returncode != 0:
-        print(f"{label}: exit status {child.returncode}\n{errors[-2000:]}", flush=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        sys.exit(f"{label}: the launcher failed (exit status {done.returncode})\n"
+                 f"{done.stderr[-2000:]}")
+    exit_code, max_rss_kib, cpu_s = json.loads(lines[-1])
+    if exit_code != 0:
+        print(f"{label}: exit status {exit_code}\n{done.stderr[-2000:]}", flush=True)
     tiles = len(plan_tiles(*SIZES[label], 24))
-    # Linux reports ru_maxrss in KiB.
-    return Run(label, frames, tiles, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-               wall, child.returncode)
+    return Run(label, frames, tiles, max_rss_kib / 1024, cpu_s, wall, exit_code)
 
 
 def main() -> None:
