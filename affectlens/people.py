@@ -125,7 +125,10 @@ class PeoplePipeline:
                                                             getattr(more, k)])
                                             for k in ("boxes", "scores", "keypoints")))
                 ids = np.concatenate([ids, more_ids])
-        events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints))
+        weak = np.zeros(len(ids), bool)
+        if second_look is not None and len(more):
+            weak[len(ids) - len(more):] = True
+        events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints), weak)
         states = state.rule.states()
         labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
         regions = held()

@@ -236,21 +236,24 @@ class FallRule:
         before that): why a fall was or was not called."""
         return {tid: p.probability for tid, p in self._people.items()}
 
-    def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray) -> list[FallEvent]:
-        """bodies: (N, 11, 3) x, y pixels and score in FALL_JOINTS order; ids < 1 are skipped."""
+    def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray,
+               weak: np.ndarray | None = None) -> list[FallEvent]:
+        """bodies: (N, 11, 3) x, y pixels and score in FALL_JOINTS order; ids < 1 are skipped.
+        ``weak`` marks bodies found only by a second look (a low score in a crop)."""
         self._now = max(self._now, time_s)
         events: list[FallEvent] = []
         seen: list[_Person] = []
-        for track_id, body in zip(np.asarray(track_ids).tolist(), bodies):
+        weak_rows = np.zeros(len(bodies), bool) if weak is None else np.asarray(weak, bool)
+        for track_id, body, faint in zip(np.asarray(track_ids).tolist(), bodies, weak_rows):
             if track_id < 1:
                 continue
             person = self._people.setdefault(track_id, _Person(track_id))
             joints = np.asarray(body, np.float64)
             region = body_region(joints)
             if region is not None and person.box is not None \
-                    and person.state in ("on_floor", "lying"):
-                # Held down: seen weakly at best (a second look), so the remembered region
-                # only grows while they lie there: every picture blurs all of it.
+                    and (faint or person.state in ("on_floor", "lying")):
+                # Held down, or seen only weakly: the remembered region only grows (a weak
+                # pose's joints cover part of the body), and every picture blurs all of it.
                 region = (min(region[0], person.box[0]), min(region[1], person.box[1]),
                           max(region[2], person.box[2]), max(region[3], person.box[3]))
             person.box = region or person.box

@@ -23,7 +23,9 @@ KEYPOINTS: tuple[str, ...] = (
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
 WEIGHTS_FILE = "movenet_multipose_lightning.onnx"
-# The crop turns predict_region tries, one a frame: as it is, a quarter either way.
+# predict_region: the long side a crop is scaled to (a multiple of 32, as MoveNet needs), and
+# the turns it tries, one a frame: as it is, a quarter either way.
+REGION_INPUT_PX = 192
 REGION_TURNS: tuple[int | None, ...] = (None, cv2.ROTATE_90_CLOCKWISE,
                                         cv2.ROTATE_90_COUNTERCLOCKWISE)
 
@@ -119,11 +121,13 @@ class PoseEstimator:
         if right - left < 8 or bottom - top < 8:
             return PersonDetections.empty()
         crop = image[top:bottom, left:right]
-        saved, self.min_score = self.min_score, min_score
+        saved = self.min_score, self.input_px
+        # A crop is small: REGION_INPUT_PX costs about a third of a whole frame's pass.
+        self.min_score, self.input_px = min_score, REGION_INPUT_PX
         try:
             found = self.predict_one(crop if turn is None else cv2.rotate(crop, turn))
         finally:
-            self.min_score = saved
+            self.min_score, self.input_px = saved
         if not len(found):
             return found
         one = found.select(np.array([int(np.argmax(found.scores))]))
