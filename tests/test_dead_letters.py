@@ -126,6 +126,28 @@ def test_a_target_that_keeps_failing_is_tried_once_a_round_not_once_a_letter(
     assert len(receiver.taken()) == 3
 
 
+def test_letters_past_their_retry_time_are_given_up_together(
+    store: Store, receiver: FlakyReceiver
+) -> None:
+    """One probe fails: the target's other letters whose time is over fail with it, untried,
+    instead of one a round; a replay that came in during the attempt is not undone."""
+    queue_alerts(store, 3)
+    over = RetryPolicy(retry_for_s=1.0, first_wait_s=1.2, max_wait_s=1.2)
+    dispatcher = AlertDispatcher(store, [sender(store, receiver.url)], retry=over)
+    dispatcher.deliver()
+    time.sleep(over.first_wait_s)
+    tried = len(receiver.met)
+    first = store.dead_letters()[0]
+    DeadLetters(store).replay(first.id)  # after the dispatcher read it, say
+    assert not DeadLetters(store).retry_failed(first, "HTTP 500", None)
+    assert dispatcher.retry_dead_letters() == 0
+    assert len(receiver.met) == tried + 1
+    letters = store.dead_letters()
+    assert [d.status for d in letters] == ["retrying", "failed", "failed"]
+    assert "not tried again" in letters[2].last_error and letters[2].attempts == 1
+    assert letters[0].next_attempt_at is not None  # the replayed one: waits, not given up
+
+
 def test_a_letter_is_given_up_after_retry_for_s_and_a_hand_replay_sends_it_once(
     store: Store, receiver: FlakyReceiver
 ) -> None:

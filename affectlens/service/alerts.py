@@ -178,14 +178,16 @@ class AlertDispatcher:
         if self.retry is None:
             return 0
         delivered = 0
-        waits: dict[tuple[str, str], datetime] = {}  # targets that failed in this round
+        waits: dict[tuple[str, str], tuple[datetime, str]] = {}  # failed in this round
         skipped: dict[tuple[str, str], list[DeadLetter]] = {}
         for letter in self.letters.due(self.retry.first_wait_s):
-            if self._stopping.is_set() or self._wake.is_set():
-                break
             target = (letter.channel, letter.target)
             if target in waits:
-                skipped.setdefault(target, []).append(letter)
+                if self._overdue(letter):
+                    self._give_up(letter, f"not tried again: its target failed another "
+                                          f"letter just now ({waits[target][1]})")
+                else:
+                    skipped.setdefault(target, []).append(letter)
                 continue
             error = self._resend(letter)
             if error is None:
@@ -194,10 +196,28 @@ class AlertDispatcher:
                 log.info("dead letter %s (event %s) delivered to %s on retry", letter.id,
                          letter.event_id, letter.target, extra={"event_id": letter.event_id})
             else:
-                waits[target] = self._failed(letter, error)
+                waits[target] = (self._failed(letter, error), error)
+            if self._stopping.is_set() or self._wake.is_set():
+                break  # at least one attempt a round, however busy the outbox
         for target, letters in skipped.items():
-            self.letters.postpone(letters, waits[target])
+            self.letters.postpone(letters, waits[target][0])
         return delivered
+
+    def _overdue(self, letter: DeadLetter) -> bool:
+        """Retried for ``retry_for_s`` since it was made or last replayed."""
+        assert self.retry is not None
+        since = letter.replayed_at or letter.created_at
+        return datetime.now(UTC) - since >= timedelta(seconds=self.retry.retry_for_s)
+
+    def _give_up(self, letter: DeadLetter, error: str, attempted: bool = False) -> None:
+        """``failed`` for good, logged; ``attempted``: after a failed attempt just now."""
+        done = (self.letters.retry_failed(letter, error, None) if attempted
+                else self.letters.give_up(letter, error))
+        if done:
+            log.error("dead letter %s (event %s) to %s not delivered: retried for %.0f s, "
+                      "given up (an admin can replay it): %s", letter.id, letter.event_id,
+                      letter.target, self.retry.retry_for_s if self.retry else 0, error,
+                      extra={"event_id": letter.event_id})
 
     def _resend(self, letter: DeadLetter) -> str | None:
         channel = self.channels.get(letter.channel)
@@ -214,15 +234,9 @@ class AlertDispatcher:
     def _failed(self, letter: DeadLetter, error: str) -> datetime:
         """Record a failed retry; returns when the letter's target is next tried."""
         assert self.retry is not None
-        at = datetime.now(UTC)
-        since = letter.replayed_at or letter.created_at
-        next_at = at + timedelta(seconds=self.retry.wait(letter.retries))
-        if at - since >= timedelta(seconds=self.retry.retry_for_s):
-            if self.letters.retry_failed(letter, error, None):
-                log.error("dead letter %s (event %s) to %s not delivered: retried for %.0f s, "
-                          "given up (an admin can replay it): %s", letter.id, letter.event_id,
-                          letter.target, (at - since).total_seconds(), error,
-                          extra={"event_id": letter.event_id})
+        next_at = datetime.now(UTC) + timedelta(seconds=self.retry.wait(letter.retries))
+        if self._overdue(letter):
+            self._give_up(letter, error, attempted=True)
         else:
             self.letters.retry_failed(letter, error, next_at)
             log.info("dead letter %s to %s failed again (%s); next try at %s", letter.id,

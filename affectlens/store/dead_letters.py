@@ -73,6 +73,13 @@ class DeadLetters:
             values |= {"status": FAILED, "done_at": now()}
         return self._update(letter.id, _same_replay(letter), **values)
 
+    def give_up(self, letter: DeadLetter, reason: str) -> bool:
+        """``failed`` without another attempt (its retry time is over and its target just
+        failed another letter). False when an admin replayed it meanwhile."""
+        return self._update(letter.id, _same_replay(letter) & (DeadLetter.status == RETRYING),
+                            status=FAILED, done_at=now(), next_attempt_at=None,
+                            last_error=reason[:500])
+
     def postpone(self, letters: Sequence[DeadLetter], until: datetime) -> None:
         """Not tried this round (their target just failed another letter): at ``until``."""
         for letter in letters:
