@@ -385,3 +385,37 @@ def test_falls_to_the_floor_and_to_sitting_are_falls_and_squats_need_the_low_gua
     # never-flat floor posture for low_confirm_s before raising it keeps exercise quiet.
     squats = [("stand", 1)] + [("squat", 0.4), ("squat", 0.3), ("stand", 0.4)] * 5
     assert "fall" in _acted(squats, FallSettings(low_confirm_s=0.3))
+
+
+def test_a_carer_standing_beside_an_unseen_fallen_person_does_not_end_the_fall() -> None:
+    """The fallen person (track 1) is lost on the floor. A carer (track 2) walks in and stands
+    beside them: the fall stays open. Someone upright whose track begins where they lay (the
+    person getting up, given a new id by the tracker) ends it."""
+    rule, events, t = FallRule(), [], 0.0
+    script = [("stand", 1), ("lie", 0.6), ("lie", 1)]
+    frames = []
+    previous = POSES["stand"]
+    for name, seconds in script:
+        target = POSES[name]
+        steps = round(seconds * 10)
+        for k in range(1, steps + 1):
+            mix = [np.add(np.multiply(a, 1 - k / steps), np.multiply(b, k / steps))
+                   for a, b in zip(previous, target)]
+            frames.append(_side_view(float(mix[0]), float(mix[1]), tuple(mix[2]), float(mix[3])))
+        previous = target
+    for body in frames:
+        events += rule.update(t, np.array([1]), body[None])
+        t += 0.1
+    assert [e.kind for e in events] == ["fall"]
+    carer = _side_view(*POSES["stand"][:3])
+    for step in range(40):  # walks in from 400 px away, then stands beside for 2 s
+        shift = max(0.0, 400.0 - step * 20.0) + 60.0
+        body = carer.copy()
+        body[:, 0] += shift
+        events += rule.update(t, np.array([2]), body[None])
+        t += 0.1
+    assert events[0].ended_s is None and rule.states()[1] == "on_floor"
+    for _ in range(15):  # up where they lay: a new track, upright, for over recover_s
+        events += rule.update(t, np.array([3]), _side_view(*POSES["stand"][:3])[None])
+        t += 0.1
+    assert events[0].ended_s is not None and 1 not in rule.states()

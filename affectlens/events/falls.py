@@ -192,6 +192,7 @@ class _Person:
     box: tuple[float, float, float, float] | None = None  # last seen body (unseen_regions)
     anchor: tuple[float, float] | None = None  # where it last moved (inactivity)
     longest: float = float("nan")  # longest torso seen: the scale of someone never upright
+    first_hip: tuple[float, float] | None = None  # where the track began (_helped_up)
 
     @property
     def scale(self) -> float:
@@ -288,6 +289,8 @@ class FallRule:
         if p.seen < 4 or not np.isfinite(p.torso_angle):
             return self._check_long_lie(person, t)  # too little seen to judge this frame
         person.last_seen_s, person.hip = t, p.hip
+        if person.first_hip is None:
+            person.first_hip = p.hip
         person.longest = float(np.nanmax([person.longest, p.torso_length]))
         person.times.append(t)
         person.postures.append(p)
@@ -477,13 +480,19 @@ class FallRule:
         return events
 
     def _helped_up(self, person: _Person, t: float, seen: list[_Person]) -> bool:
-        """Someone upright for recover_s where this unseen fallen person lay: they got up."""
+        """Someone upright for recover_s where this unseen fallen person lay, whose track
+        began there: they got up (the tracker gave them a new id). A carer who walked in
+        from elsewhere and stands beside them began elsewhere: the fall stays open."""
         radius = self.settings.recovery_radius * (person.scale if np.isfinite(person.scale)
                                                   else 1.0)
         for other in seen:
-            if other.upright_since is None or t - other.upright_since < self.settings.recover_s:
+            if other.upright_since is None or other.first_hip is None \
+                    or t - other.upright_since < self.settings.recover_s:
                 continue
-            if np.hypot(other.hip[0] - person.hip[0], other.hip[1] - person.hip[1]) <= radius:
+            near = np.hypot(other.hip[0] - person.hip[0], other.hip[1] - person.hip[1])
+            began = np.hypot(other.first_hip[0] - person.hip[0],
+                             other.first_hip[1] - person.hip[1])
+            if near <= radius and began <= radius:
                 return True
         return False
 
