@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import signal
 import time
 from datetime import UTC, datetime
 
 import pytest
 from authutil import bearer
 from fastapi.testclient import TestClient
-from netutil import Receiver
+from netutil import Receiver, free_port
+from test_serve import Served
 from waiting import wait_until
 
 from affectlens.security.audit import AuditLog
@@ -28,6 +31,7 @@ from affectlens.service.webhook import (
     verify,
 )
 from affectlens.store import Store
+from affectlens.store.db import sqlite_url
 from affectlens.store.dead_letters import DeadLetters
 
 SECRET = "s3cret-for-tests"
@@ -235,3 +239,38 @@ def test_alert_settings_have_finite_ranges() -> None:
                 {"retry_first_wait_s": 60, "retry_max_wait_s": 30}):
         with pytest.raises(ValueError):
             AlertsConfig(**bad)
+
+
+def test_serve_stops_within_stop_wait_s_and_says_what_it_left_queued(tmp_path) -> None:
+    """`affectlens serve` with a webhook that hangs: SIGTERM returns although an alert is
+    under way, the log says how many alerts were left queued, and they are in the store."""
+    port, hung = free_port(), FlakyReceiver("hang", hang_s=8.0)
+    config = tmp_path / "site.yaml"
+    config.write_text(f"""
+database_url: site.db
+port: {port}
+workers: {{poll_s: 0.5, stop_timeout_s: 5}}
+alerts:
+  webhooks: [{{url: "{hung.url}", secret: "{SECRET}", backoff_s: [1, 1, 1, 1], timeout_s: 6}}]
+  stop_wait_s: 1
+cameras:
+  - name: garden
+    url: "file://{tmp_path / 'not-there.mp4'}"
+    purpose: care_safety
+""")
+    served = Served(config, port, sqlite_url(tmp_path / "site.db"))
+    try:
+        served.wait_ready()
+        wait_until(lambda: hung.met, 30, "the camera_offline alert is under way")
+        assert served.stop(signal.SIGTERM, timeout=30) == 0, served.output()
+    finally:
+        if served.process.poll() is None:
+            served.process.kill()
+        hung.close()
+    found = re.search(r"alerts: stopped after ([\d.]+) s \(at most 1 s\) with (\d+) alerts "
+                      r"left queued", served.output())
+    assert found, served.output()
+    assert float(found[1]) < 1.5 and int(found[2]) >= 1
+    store = Store(sqlite_url(tmp_path / "site.db"))
+    assert len(store.pending_alerts()) == int(found[2]) and store.dead_letters() == []
+    store.engine.dispose()
