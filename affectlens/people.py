@@ -51,6 +51,7 @@ class PeopleAnalysis:
         return np.concatenate([head_boxes(self.people).reshape(-1, 4), self.unseen])
 
 
+MAX_SECOND_LOOKS = 2  # pose passes a frame for people held down and unseen
 SecondLook = Callable[[Frame, "PeopleState", np.ndarray], tuple[PersonDetections, np.ndarray]]
 
 
@@ -88,9 +89,10 @@ class PeoplePipeline:
         score = state.rule.settings.second_look_score
         if score <= 0:
             return PersonDetections.empty(), np.zeros(0, np.int64)
-        for track_id, box in state.rule.down_boxes().items():
-            if track_id in ids:
-                continue
+        missing = [(t, box) for t, box in state.rule.down_boxes().items() if t not in ids]
+        # Bounded: at most MAX_SECOND_LOOKS a frame, the newest tracks first (a looping video
+        # can leave many people held on the floor, each for up to hold_unseen_s).
+        for track_id, box in missing[::-1][:MAX_SECOND_LOOKS]:
             # One pose pass a frame per person: the turn that last found them, else the next.
             turn = state.look_turns.get(track_id, 0)
             person = self.estimator.predict_region(frame.image, box, score, REGION_TURNS[turn])
