@@ -38,7 +38,7 @@ from affectlens.eval.datasets import (
 )
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
-from affectlens.eval.fall_datasets import load_fall_datasets
+from affectlens.eval.fall_datasets import LE2I_FILES, load_fall_datasets
 from affectlens.eval.fall_lodo import leave_one_dataset_out, sensitivity, specificity
 from affectlens.eval.falls import (
     MD4FD_FILE,
@@ -329,9 +329,10 @@ def falls_command(
     with _clear_errors():
         md4fd = data if data.is_file() else data / MD4FD_FILE
         if md4fd.is_file():
-            if not cv and md4fd.name == MD4FD_FILE:
+            if not cv and md4fd.name in (MD4FD_FILE, *(Path(f).name for f in LE2I_FILES)):
                 console.print("[yellow]warning:[/yellow] the shipped classifier was trained on "
-                              f"{MD4FD_FILE}; only --cv gives a fair figure on it")
+                              f"{md4fd.name}; only --cv (or --leave-one-dataset-out) gives a "
+                              "fair figure on it")
             result = evaluate_md4fd(md4fd, cv, folds, (width, height), fps)
             how = "cross-validated by recording" if cv else "shipped classifier"
             figures["md4fd_rule"] = _falls_table(
