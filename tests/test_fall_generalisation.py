@@ -142,3 +142,12 @@ def test_fall_settings_refuse_infinite_and_out_of_range_values() -> None:
         FallSettings(long_lie_s=float("inf"))
     with pytest.raises(ValueError, match="confirm_s"):
         FallSettings(confirm_s=1e9)
+
+
+def test_eval_falls_warns_when_the_shipped_classifier_saw_the_file(falls_dir: Path) -> None:
+    result = runner.invoke(app, ["eval", "falls", "--data",
+                                 str(falls_dir / "le2i" / "le2i_home_02.json"),
+                                 "--frame-size", "320x240", "--fps", "25"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "trained on le2i_home_02.json" in said and "--leave-one-dataset-out" in said
