@@ -56,7 +56,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "affectlens.cli_serve:commands", sub="serve",
         help="Run the live service: camera workers, the event store, the HTTP API and "
         "dashboard,\nalerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables "
-        "override the file\n(README: Serving). Exit status 2: the config is wrong, or "
+        "override the file\n(docs/serving.md). Exit status 2: the config is wrong, or "
         "names what this machine cannot\nserve (a missing database driver, an unusable "
         "certificate, a host or port it cannot\nlisten on); one line per problem, naming "
         "the field."),

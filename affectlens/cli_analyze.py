@@ -84,10 +84,10 @@ def analyze_command(
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
     expression_model: Annotated[
         ExpressionModelChoice,
-        typer.Option(help="Expression model; the README's accuracy table compares them."),
+        typer.Option(help="Expression model; docs/accuracy.md compares them."),
     ] = DEFAULT_EXPRESSION_MODEL,
     age_model: Annotated[
-        AgeModelChoice, typer.Option(help="Age model; see the README's accuracy table.")
+        AgeModelChoice, typer.Option(help="Age model; see docs/accuracy.md.")
     ] = DEFAULT_AGE_MODEL,
     purpose: Annotated[
         str,

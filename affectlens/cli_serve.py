@@ -32,7 +32,7 @@ def serve(
 ) -> None:
     """Run the live service: camera workers, the event store, the HTTP API and dashboard,
     alerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables override the file
-    (README: Serving). Exit status 2: the config is wrong, or names what this machine cannot
+    (docs/serving.md). Exit status 2: the config is wrong, or names what this machine cannot
     serve (a missing database driver, an unusable certificate, a host or port it cannot
     listen on); one line per problem, naming the field."""
     try:

@@ -46,10 +46,10 @@ class AnalysisConfig(BaseModel):
         description="Frames analysed per second of video; None = every frame."
     )
     expression_model: ExpressionModelName = Field(
-        "affectlens", description="Expression model (see the README's accuracy table)."
+        "affectlens", description="Expression model (see docs/accuracy.md)."
     )
     age_model: AgeModelName = Field(
-        "affectlens", description="Age model (see the README's accuracy table)."
+        "affectlens", description="Age model (see docs/accuracy.md)."
     )
     device: Device = Field(
         "cpu", description="Where the models run: cpu, cuda, or auto (cuda when available)."

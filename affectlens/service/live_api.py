@@ -263,7 +263,7 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog,
     @router.post("/api/cameras/test")
     def test_url(body: ConnectionTestIn, caller: Caller) -> ConnectionTestOut:
         """Opens a stream from this host: an admin's tool, and it reaches whatever this host
-        reaches, so a failure says only that it failed (README: Accounts and security)."""
+        reaches, so a failure says only that it failed (docs/security.md)."""
         return connection_test(body.url, body.timeout_s, caller, "url")
 
     @router.post("/api/cameras/{camera_id}/test")

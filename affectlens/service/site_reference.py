@@ -125,7 +125,7 @@ def markdown() -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return (
         "# Site config reference\n\n"
-        "Every setting of `affectlens serve --config site.yaml` (README: Serving), with its\n"
+        "Every setting of `affectlens serve --config site.yaml` (docs/serving.md), with its\n"
         "default and the range it is checked against; a value outside it stops `serve` and\n"
         "`serve --check` with exit status 2, naming the file and the setting. Made from the\n"
         "pydantic models by `python -m affectlens.service.site_reference > "
