@@ -419,3 +419,33 @@ def test_a_carer_standing_beside_an_unseen_fallen_person_does_not_end_the_fall()
         events += rule.update(t, np.array([3]), _side_view(*POSES["stand"][:3])[None])
         t += 0.1
     assert events[0].ended_s is not None and 1 not in rule.states()
+
+
+def test_a_fall_where_someone_is_held_unseen_replaces_them() -> None:
+    """A camera looping a fall recording: the person falls, is lost on the floor, and falls
+    again at the same spot under a new track id on the next loop. One person on the floor is
+    one open event: the held one ends when the new fall is raised."""
+    def one_loop(rule: FallRule, track: int, t: float) -> tuple[list, float]:
+        events, previous = [], POSES["stand"]
+        for name, seconds in [("stand", 1), ("lie", 0.6), ("lie", 1)]:
+            target = POSES[name]
+            steps = round(seconds * 10)
+            for k in range(1, steps + 1):
+                mix = [np.add(np.multiply(a, 1 - k / steps), np.multiply(b, k / steps))
+                       for a, b in zip(previous, target)]
+                body = _side_view(float(mix[0]), float(mix[1]), tuple(mix[2]), float(mix[3]))
+                events += rule.update(t, np.array([track]), body[None])
+                t += 0.1
+            previous = target
+        for _ in range(30):  # lost on the floor for 3 s
+            events += rule.update(t, np.array([], np.int64), np.zeros((0, 11, 3)))
+            t += 0.1
+        return events, t
+
+    rule = FallRule()
+    first, t = one_loop(rule, 1, 0.0)
+    second, t = one_loop(rule, 2, t)
+    falls = list({id(e): e for e in first + second if e.kind == "fall"}.values())
+    assert [e.track_id for e in falls] == [1, 2]
+    assert falls[0].ended_s is not None and falls[1].ended_s is None
+    assert set(rule.states()) == {2}

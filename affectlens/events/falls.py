@@ -417,7 +417,23 @@ class FallRule:
         person.state = "on_floor"
         person.fall = FallEvent("fall", person.track_id, person.floor_since, t,
                                 person.probability, self._zone_name(person.hip), person.hip)
-        return [person.fall]
+        return [*self._replaced_by(person, t), person.fall]
+
+    def _replaced_by(self, person: _Person, t: float) -> list[FallEvent]:
+        """Someone held on the floor unseen where this person just fell, seen, is not lying
+        there any more: their events end (one person on the floor is one open event, also
+        on a camera that loops a recording or a person the tracker renamed)."""
+        radius = self.settings.recovery_radius * (person.scale if np.isfinite(person.scale)
+                                                  else 1.0)
+        ended = []
+        for other in list(self._people.values()):
+            if other is person or other.last_seen_s >= t or not self._down(other):
+                continue
+            if np.hypot(other.hip[0] - person.hip[0], other.hip[1] - person.hip[1]) <= radius:
+                other.state = "recovered"
+                ended += self._close(other, t)
+                del self._people[other.track_id]
+        return ended
 
     def _down(self, person: _Person) -> bool:
         """On the floor in a way that can become a long lie: after a fall, or (unless the
