@@ -89,7 +89,10 @@ class PeoplePipeline:
         score = state.rule.settings.second_look_score
         if score <= 0:
             return PersonDetections.empty(), np.zeros(0, np.int64)
-        missing = [(t, box) for t, box in state.rule.down_boxes().items() if t not in ids]
+        down = state.rule.down_boxes()
+        if len(state.look_turns) > len(down):  # forget people no longer held down
+            state.look_turns = {t: turn for t, turn in state.look_turns.items() if t in down}
+        missing = [(t, box) for t, box in down.items() if t not in ids]
         # Bounded: at most MAX_SECOND_LOOKS a frame, the newest tracks first (a looping video
         # can leave many people held on the floor, each for up to hold_unseen_s).
         for track_id, box in missing[::-1][:MAX_SECOND_LOOKS]:
@@ -101,11 +104,7 @@ class PeoplePipeline:
                 found_ids.append(track_id)
             else:
                 state.look_turns[track_id] = (turn + 1) % len(REGION_TURNS)
-        if not found:
-            return PersonDetections.empty(), np.zeros(0, np.int64)
-        return (PersonDetections(*(np.concatenate([getattr(p, k) for p in found])
-                                   for k in ("boxes", "scores", "keypoints"))),
-                np.array(found_ids, np.int64))
+        return _joined(found), np.array(found_ids, np.int64)
 
     def finish(self, state: PeopleState) -> list[FallEvent]:
         """Close open events (end of a video or of a camera's run)."""
@@ -119,28 +118,21 @@ class PeoplePipeline:
             return PeopleAnalysis(frame.index, frame.timestamp, people, ids,
                                   ("",) * len(people), ())
         ids = state.tracker.update(people)
-        held = state.rule.unseen_regions
-        if second_look is not None:
-            more, more_ids = second_look(frame, state, ids)
-            if len(more):  # the held person's own track id: the crop said who it is
-                people = PersonDetections(*(np.concatenate([getattr(people, k),
-                                                            getattr(more, k)])
-                                            for k in ("boxes", "scores", "keypoints")))
-                ids = np.concatenate([ids, more_ids])
-        weak = np.zeros(len(ids), bool)
-        if second_look is not None and len(more):
-            weak[len(ids) - len(more):] = True
+        more, more_ids = (second_look(frame, state, ids) if second_look is not None
+                          else (PersonDetections.empty(), np.zeros(0, np.int64)))
+        # The held person's own track id: the crop said who it is.
+        if len(more):
+            people, ids = _joined([people, more]), np.concatenate([ids, more_ids])
+        weak = np.arange(len(ids)) >= len(ids) - len(more)
         events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints), weak)
         states = state.rule.states()
         labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
-        regions = held()
-        if second_look is not None and len(more):
-            # Found only by the second look, at a low score: their head keypoints may be too
-            # weak to box, so the whole body is blurred, as for a person held unseen, and all
-            # of where the rule remembers them lying.
-            remembered = state.rule.down_boxes()
-            regions = np.concatenate([regions, _grown(more.boxes), np.array(
-                [remembered[t] for t in more_ids.tolist() if t in remembered]).reshape(-1, 4)])
+        # Found only by the second look, at a low score: their head keypoints may be too weak
+        # to box, so the whole body is blurred, as for a person held unseen, and all of where
+        # the rule remembers them lying.
+        remembered = state.rule.down_boxes()
+        regions = np.concatenate([state.rule.unseen_regions(), _grown(more.boxes), np.array(
+            [remembered[t] for t in more_ids.tolist() if t in remembered]).reshape(-1, 4)])
         return PeopleAnalysis(frame.index, frame.timestamp, people, ids, labels, tuple(events),
                               regions)
 
@@ -176,6 +168,14 @@ def event_row(source: str, event: FallEvent) -> dict[str, Any]:
         "ended_s": None if event.ended_s is None else round(event.ended_s, 4),
         "confidence": round(event.confidence, 4), "zone": event.zone, "x": x, "y": y,
     }
+
+
+def _joined(parts: Sequence[PersonDetections]) -> PersonDetections:
+    """One PersonDetections of several, rows in order."""
+    if not parts:
+        return PersonDetections.empty()
+    return PersonDetections(*(np.concatenate([getattr(p, k) for p in parts])
+                              for k in ("boxes", "scores", "keypoints")))
 
 
 def _grown(boxes: np.ndarray, margin: float = 0.25) -> np.ndarray:

@@ -34,15 +34,21 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import zlib
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from affectlens.eval.fall_augment import AUGMENTATIONS, IMAGE_AUGMENTATIONS, augmented
+from affectlens.eval.fall_augment import (
+    AUGMENTATIONS,
+    IMAGE_AUGMENTATIONS,
+    Augmentation,
+    augmented,
+    jitter,
+    lose,
+    roll,
+)
 from affectlens.eval.fall_datasets import FallDataset, load_fall_datasets
 from affectlens.eval.fall_lodo import (
     fit_on,
@@ -55,7 +61,6 @@ from affectlens.eval.fall_lodo import (
 from affectlens.eval.falls import (
     MD4FD_FILE,
     Outcome,
-    PoseSequence,
     cross_validate,
     read_md4fd,
     read_urfd_csv,
@@ -170,34 +175,10 @@ def other_choices(sequences: list) -> None:
 
 def perturbed(sequences: list) -> None:
     """The rule on poses worse than MD4FD's, as other pose models and cameras give them:
-    jittered joints, joints lost, a camera mounted with a roll. Each frame is perturbed the
-    same wherever it appears (a seed from its content), so windows still stitch into
-    recordings; classifiers are refitted on the perturbed folds."""
-    def torso(body: np.ndarray) -> float:
-        return float(np.hypot(*(body[1:3, :2].mean(0) - body[3:5, :2].mean(0))))
-
-    def jitter(sd: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-        def fn(body: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            body[:, :2] += rng.normal(0, sd * torso(body), (len(body), 2))
-            return body
-        return fn
-
-    def lose(share: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-        def fn(body: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            body[rng.random(len(body)) < share, 2] = 0.0
-            return body
-        return fn
-
-    def roll(degrees: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-        a = np.radians(degrees)
-        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        centre = np.array([320.0, 240.0])
-
-        def fn(body: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            body[:, :2] = (body[:, :2] - centre) @ turn.T + centre
-            return body
-        return fn
-
+    jittered joints, joints lost, a camera mounted with a roll (eval.fall_augment). Each frame
+    is perturbed the same wherever it appears (a seed from its content), so windows still
+    stitch into recordings; classifiers are refitted on the perturbed folds."""
+    urfd = FallDataset("URFD", sequences, np.zeros(len(sequences), np.int64), 30.0)
     print("  perturbed poses, confusion per sequence | stitched recordings:")
     cases = {"joints jittered by 3% of the torso": jitter(0.03),
              "joints jittered by 6% of the torso": jitter(0.06),
@@ -206,17 +187,9 @@ def perturbed(sequences: list) -> None:
              "camera rolled 10 degrees anticlockwise": roll(-10.0),
              "camera rolled 20 degrees clockwise": roll(20.0)}
     for name, fn in cases.items():
-        changed = [PoseSequence(s.name, s.label, s.times, _each_frame(s.bodies, fn))
-                   for s in sequences]
+        changed = augmented(urfd, Augmentation(name, fn)).sequences
         r = cross_validate(changed, folds=5)
         print(f"    {name:40s} {_counts(r.rule)} | {_counts(r.recordings)}")
-
-
-def _each_frame(bodies: np.ndarray, fn: Callable[[np.ndarray, np.random.Generator], np.ndarray]
-                ) -> np.ndarray:
-    return np.array([fn(b.copy(), np.random.default_rng(zlib.crc32(np.round(b[:, :2], 1)
-                                                                   .tobytes())))
-                     for b in bodies])
 
 
 def _counts(outcome: Outcome) -> str:

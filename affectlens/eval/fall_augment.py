@@ -10,6 +10,7 @@ Frame-rate changes are a step over the frames (eval.falls.resampled).
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,8 +118,7 @@ def augmented(dataset: FallDataset, augmentation: Augmentation) -> FallDataset:
                 b.copy(), np.random.default_rng(zlib.crc32(np.round(b[:, :2], 1).tobytes())),
                 dataset.size) for b in bodies])
         sequences.append(PoseSequence(seq.name, seq.label, seq.times, bodies))
-    return FallDataset(dataset.name, sequences, dataset.groups, dataset.fps, dataset.note,
-                       dataset.unordered, dataset.size)
+    return dataclasses.replace(dataset, sequences=sequences)
 
 
 # -- whole images: night and low light, for the video path (pose model included) ------------

@@ -62,6 +62,7 @@ class FallDataset:
     note: str = ""
     unordered: frozenset[str] = frozenset()  # names of sequences whose time order is unsure
     size: tuple[float, float] = (640.0, 480.0)  # the camera's frame, pixels
+    windows: bool = True  # sequences are overlapping windows of recordings (MD4FD): stitch
 
     @property
     def labels(self) -> np.ndarray:
@@ -75,7 +76,7 @@ class FallDataset:
         """Only the sequences whose time order is trusted."""
         keep = [i for i, s in enumerate(self.sequences) if s.name not in self.unordered]
         return FallDataset(self.name, [self.sequences[i] for i in keep], self.groups[keep],
-                           self.fps, self.note, size=self.size)
+                           self.fps, self.note, size=self.size, windows=self.windows)
 
 
 def read_urfd(falls: Path) -> FallDataset:
@@ -122,7 +123,7 @@ def read_upfall(folder: Path, fps: float = UPFALL_FPS) -> FallDataset:
         groups.append(trials.setdefault((subject, activity, trial), len(trials)))
     return FallDataset("UP-Fall", sequences, np.array(groups), fps,
                        f"5 people, side and front cameras, 640x480, ~{fps:g} fps; falls only",
-                       frozenset(unordered), UPFALL_SIZE)
+                       frozenset(unordered), UPFALL_SIZE, windows=False)
 
 
 def load_fall_datasets(falls: Path, names: Iterable[str] = ("URFD", "Le2i", "UP-Fall")

@@ -107,8 +107,8 @@ def fit_on(datasets: Sequence[FallDataset], l2: float = 1.0) -> FallClassifier:
 
 def recordings_of(dataset: FallDataset) -> list[PoseSequence]:
     """Each recording whole: MD4FD windows of one recording stitched together; a sequence
-    that is a whole recording already (UP-Fall) stays as it is."""
-    if dataset.name == "UP-Fall":
+    that is a whole recording already (UP-Fall's: ``windows`` False) stays as it is."""
+    if not dataset.windows:
         return list(dataset.sequences)
     return [stitch(dataset.sequences, list(np.flatnonzero(dataset.groups == g)))
             for g in np.unique(dataset.groups)]

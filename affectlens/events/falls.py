@@ -419,12 +419,16 @@ class FallRule:
                                 person.probability, self._zone_name(person.hip), person.hip)
         return [*self._replaced_by(person, t), person.fall]
 
+    def _radius(self, person: _Person) -> float:
+        """recovery_radius in pixels: torso lengths of this person (1 px each if unknown)."""
+        return self.settings.recovery_radius * (person.scale if np.isfinite(person.scale)
+                                                else 1.0)
+
     def _replaced_by(self, person: _Person, t: float) -> list[FallEvent]:
         """Someone held on the floor unseen where this person just fell, seen, is not lying
         there any more: their events end (one person on the floor is one open event, also
         on a camera that loops a recording or a person the tracker renamed)."""
-        radius = self.settings.recovery_radius * (person.scale if np.isfinite(person.scale)
-                                                  else 1.0)
+        radius = self._radius(person)
         ended = []
         for other in list(self._people.values()):
             if other is person or other.last_seen_s >= t or not self._down(other):
@@ -499,8 +503,7 @@ class FallRule:
         """Someone upright for recover_s where this unseen fallen person lay, whose track
         began there: they got up (the tracker gave them a new id). A carer who walked in
         from elsewhere and stands beside them began elsewhere: the fall stays open."""
-        radius = self.settings.recovery_radius * (person.scale if np.isfinite(person.scale)
-                                                  else 1.0)
+        radius = self._radius(person)
         for other in seen:
             if other.upright_since is None or other.first_hip is None \
                     or t - other.upright_since < self.settings.recover_s:
