@@ -62,12 +62,14 @@ from affectlens.eval.falls import (
     MD4FD_FILE,
     Outcome,
     cross_validate,
+    held_at_end,
     read_md4fd,
     read_urfd_csv,
     recordings,
     resampled,
     rgb_half,
     rule_detects_fall,
+    rule_event_kinds,
     run_video,
     sequence_features,
     sequence_folds,
@@ -234,13 +236,7 @@ def held_long_lies(sequences: list, groups: np.ndarray, recordings_: Outcome,
         others = groups[rows] != groups[members[0]]
         rule = FallRule(FallSettings(long_lie_s=long_lie_s),
                         FallClassifier.fit(x[others], y[others]))
-        step = float(whole.times[1] - whole.times[0])
-        held = round((long_lie_s + 2) / step)
-        times = np.concatenate([whole.times, whole.times[-1] + step * np.arange(1, held + 1)])
-        bodies = np.concatenate([whole.bodies, np.repeat(whole.bodies[-1:], held, axis=0)])
-        events = [e for t, b in zip(times, bodies)
-                  for e in rule.update(float(t), np.array([1]), b[None])]
-        kinds = [e.kind for e in events]
+        kinds = rule_event_kinds(rule, held_at_end(whole, long_lie_s + 2))
         if "long_lie" in kinds:
             first = name.split("+")[0]
             lies[int(truth)].append(first if truth == 0 or "fall" in kinds else f"{first}*")
@@ -419,6 +415,14 @@ def unseen_rooms(falls: Path) -> None:
         missed = [n.split("+")[0] for n, t, p in zip(r.recordings.names, r.recordings.truth,
                                                      r.recordings.predicted) if t and not p]
         print(f"    missed recordings: {', '.join(missed) or 'none'}")
+        if r.stays_down is not None:
+            down = r.stays_down
+            lying_adls = [n.split("+")[0] for n, t, p in zip(down.names, down.truth,
+                                                             down.predicted) if p and not t]
+            print(f"    last frame held {FallSettings().long_lie_s + 2:g} s (the person stays "
+                  f"where the recording ends): a fall or a long lie in "
+                  f"{sensitivity(down)} of fall recordings; a long lie in "
+                  f"{len(lying_adls)} daily activities ending down {lying_adls or ''}")
     false_falls_per_hour(datasets)
     augmentation_table(datasets)
 

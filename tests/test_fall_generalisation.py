@@ -25,7 +25,7 @@ from affectlens.eval.fall_datasets import (
     read_upfall,
 )
 from affectlens.eval.fall_lodo import fit_on, leave_one_dataset_out, recordings_of
-from affectlens.eval.falls import rule_detects_fall
+from affectlens.eval.falls import held_at_end, rule_detects_fall, rule_event_kinds
 from affectlens.events.falls import FallRule, FallSettings
 
 FALLS = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls"
@@ -109,6 +109,34 @@ def test_le2i_high_camera_fall_from_a_bend_is_a_fall(falls_dir: Path) -> None:
         assert not rule_detects_fall(FallRule(strict, model), whole), name
 
 
+def test_le2i_fall_ending_half_lying_is_held_down_for_a_long_lie(falls_dir: Path) -> None:
+    """home_02/md4fd-000 ends with hips at ankle height, a wide body box and the torso at 49
+    degrees (under floor_angle), seen from a high camera that shows the hips barely lower than
+    standing: the rule held the person as 'falling' for ever, so no long lie could follow. It is
+    now down on the floor (sitting or half lying), and a long lie fires if they stay."""
+    le2i = read_le2i(falls_dir)
+    model = fit_on(load_fall_datasets(falls_dir, ["URFD", "UP-Fall"]))  # never saw Le2i
+    (whole,) = [w for w in recordings_of(le2i) if "home_02/md4fd-000" in w.name.split("+")]
+    settings = FallSettings()
+    rule = FallRule(settings, model)
+    kinds = rule_event_kinds(rule, held_at_end(whole, settings.long_lie_s + 2))
+    assert "long_lie" in kinds
+
+
+def test_a_bend_with_the_feet_out_of_frame_is_not_a_fall(falls_dir: Path) -> None:
+    """URFD's daily activity md4fd-129..131 with the bottom fifth of the frame cut off (a
+    camera that does not see the feet): the legs' height above the ankles is unknown, and the
+    rule took the bend for a body flat on the floor (a false fall). An upright thigh now shows
+    the hips held up by the legs."""
+    urfd = fall_augment.augmented(load_fall_datasets(falls_dir, ["URFD"])[0],
+                                  fall_augment.Augmentation("feet cut",
+                                                            fall_augment.crop(bottom=0.2)))
+    model = fit_on(load_fall_datasets(falls_dir, ["Le2i", "UP-Fall"]))  # never saw URFD
+    (whole,) = [w for w in recordings_of(urfd) if "md4fd-129" in w.name.split("+")]
+    assert whole.label == 0
+    assert not rule_detects_fall(FallRule(None, model), whole)
+
+
 def test_leave_one_dataset_out_never_trains_on_the_held_out_set(falls_dir: Path) -> None:
     datasets = load_fall_datasets(falls_dir)
     assert [d.name for d in datasets] == ["URFD", "Le2i", "UP-Fall"]
@@ -132,6 +160,9 @@ def test_eval_falls_leave_one_dataset_out_cli(falls_dir: Path, tmp_path: Path) -
     assert [w["dataset"] for w in written][:3] == ["URFD", "Le2i", "UP-Fall"]
     sens = written[1]["recordings"]["sensitivity"]
     assert sens["ci95_low"] <= sens["value"] <= sens["ci95_high"]
+    # Held down: a fall or a long lie, never fewer recordings than the fall events alone.
+    down = written[1]["stays_down"]["sensitivity"]
+    assert down["hits"] >= written[1]["recordings"]["sensitivity"]["hits"]
     bad = runner.invoke(app, ["eval", "falls", "--data", str(tmp_path),
                               "--leave-one-dataset-out"])
     assert bad.exit_code == 2 and "URFD_normalized.json" in bad.output

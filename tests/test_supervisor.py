@@ -87,8 +87,9 @@ def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, m
         assert recorder.ready[screen.id].models == ("face_detector", "age")
         wait_until(lambda: store.events(camera_id=care.id, kind="distress"), 30)
         wait_until(lambda: hub.preview(care.id) and hub.preview(screen.id), 10)
+        # Generous: a busy machine analyses fewer frames a second (returns once true).
         wait_until(lambda: sample(metrics, "affectlens_frames_analysed_total", screen.id) >= 10,
-                   10)
+                   60)
         state = hub.state(care.id)
         assert state.online and state.analysed_fps > 0 and state.message == ""
     finally:

@@ -225,6 +225,24 @@ def rule_detects_fall(rule: FallRule, seq: PoseSequence) -> bool:
     return False
 
 
+def held_at_end(seq: PoseSequence, hold_s: float) -> PoseSequence:
+    """``seq`` with its last frame repeated for ``hold_s`` more seconds: a camera goes on
+    seeing whoever stays where the recording ends (the recordings stop seconds after a fall,
+    long before a long lie could be raised)."""
+    step = float(seq.times[1] - seq.times[0]) if len(seq.times) > 1 else 1 / MD4FD_FPS
+    held = round(hold_s / step)
+    times = np.concatenate([seq.times, seq.times[-1] + step * np.arange(1, held + 1)])
+    bodies = np.concatenate([seq.bodies, np.repeat(seq.bodies[-1:], held, axis=0)])
+    return PoseSequence(seq.name, seq.label, times, bodies)
+
+
+def rule_event_kinds(rule: FallRule, seq: PoseSequence) -> set[str]:
+    """Runs the whole per-person rule over one sequence (one person, id 1): the kinds of the
+    events it raised."""
+    return {e.kind for t, body in zip(seq.times, seq.bodies)
+            for e in rule.update(float(t), np.array([1]), body[None])}
+
+
 def stitch(sequences: list[PoseSequence], members: list[int]) -> PoseSequence:
     """One recording rebuilt from its overlapping windows: each frame once, in order."""
     frames: list[np.ndarray] = []

@@ -8,7 +8,9 @@ Each tracked person is a small state machine:
 "On the floor" is one of: hips that dropped well below where they were while upright together
 with a flat body (a tilted torso, hips level with the ankles, a torso foreshortened toward the
 camera); or, from any camera height, a
-tilted torso in a wide body box with the hips not standing on the legs. Bending to pick
+tilted torso in a wide body box with the hips not standing on the legs; or hips at ankle
+height in a wide body box with the torso leaning (sitting or half lying on the floor, which a
+high camera shows with the hips barely lower than standing). Bending to pick
 something up tilts the torso but keeps the hips high above the ankles; sitting down drops the
 hips but keeps the torso upright. A person counts as up before a fall when the
 torso is upright or when the hips stand on the legs (a bend, or a camera looking down steeply
@@ -322,7 +324,8 @@ class FallRule:
         s, scale = self.settings, person.scale
         tilted = p.torso_angle >= s.floor_angle
         legs, _ = self._legs(person, p)
-        flat = tilted and p.aspect >= s.flat_aspect and not legs >= s.flat_legs
+        standing, _ = self._standing_legs(person, p)
+        flat = tilted and p.aspect >= s.flat_aspect and not standing >= s.flat_legs
         if not person.upright_hips or not np.isfinite(scale):
             lying = flat or (tilted and legs < s.floor_level)
             return "flat" if lying else None
@@ -331,7 +334,11 @@ class FallRule:
             return "flat"
         level = legs < s.floor_level
         short = p.torso_length / scale < s.floor_short
-        return "low" if dropped and (level or short) else None
+        # Hips at ankle height in a wide body box, the torso leaning: sitting or half lying on
+        # the floor. A camera high in a room sees such hips barely lower in the image than
+        # standing ones, so no drop is asked here.
+        sprawled = level and p.aspect >= s.flat_aspect and p.torso_angle > s.upright_angle
+        return "low" if (dropped and (level or short)) or sprawled else None
 
     @staticmethod
     def _legs(person: _Person, p: Posture) -> tuple[float, float]:
@@ -341,9 +348,27 @@ class FallRule:
             return float("nan"), float("nan")
         return (p.ankle_y - p.hip[1]) / unit, (p.ankle_y - p.knee_y) / unit
 
+    def _standing_legs(self, person: _Person, p: Posture) -> tuple[float, float]:
+        """Hip and knee heights above the ankles as evidence of standing on the legs: as
+        measured, or with the ankles out of view (a camera that cuts off the feet) twice the
+        hips' height above the knees, the shin being about as long as the thigh.
+
+        Only for "is this person up": an upright thigh shows hips held up by the legs (a bend),
+        but a level one does not show hips at floor height (sitting on a chair has it too), so
+        the floor tests keep the measured heights.
+        """
+        legs, knees = self._legs(person, p)
+        if np.isfinite(legs) or not np.isfinite(p.knee_y):
+            return legs, knees
+        unit = person.scale if np.isfinite(person.scale) else p.torso_length
+        if not unit > 0:
+            return legs, knees
+        thigh = (p.knee_y - p.hip[1]) / unit
+        return 2.0 * thigh, thigh
+
     def _on_legs(self, person: _Person, p: Posture) -> bool:
         """Hips high above the ankles and knees up: standing, whatever the torso does."""
-        legs, knees = self._legs(person, p)
+        legs, knees = self._standing_legs(person, p)
         return bool(legs >= self.settings.stand_level and knees >= self.settings.knee_level)
 
     def _low(self, person: _Person, p: Posture) -> bool:
