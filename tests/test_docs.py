@@ -1,0 +1,57 @@
+"""The documentation: the site builds with every link and anchor found, the README stays a
+front door, and no page or script names the team's own machines (issue 19)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Paths and tools of the machines affectlens is developed on, which mean nothing to a reader.
+TEAM_MACHINE = re.compile(r"/work/|\bduplicates --change\b")
+
+
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    """`mkdocs build --strict` (as .ci/run runs it): a broken link, a missing anchor or a
+    page left out of the navigation fails the build."""
+    if shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("mkdocs-material is not installed (pip install -e '.[test]')")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stderr
+    # The README, the model cards and the training notes are on the site too, linked.
+    falls = (tmp_path / "falls" / "index.html").read_text()
+    assert 'href="../cards/affectlens_falls/' in falls
+    assert (tmp_path / "overview" / "index.html").is_file()
+    assert (tmp_path / "training" / "index.html").is_file()
+
+
+def test_the_readme_is_a_front_door() -> None:
+    assert len((REPO_ROOT / "README.md").read_bytes()) <= 10 * 1024
+
+
+def _documents_and_scripts() -> list[Path]:
+    found = [REPO_ROOT / "README.md", REPO_ROOT / "mkdocs.yml", REPO_ROOT / ".ci" / "run"]
+    for folder, patterns in (("docs", ["*.md"]), ("affectlens", ["*.md", "*.py"]),
+                             ("training", ["*.md", "*.py", "*.sh"]), ("tools", ["*.py"]),
+                             ("benchmarks", ["*.py", "*.md"])):
+        for pattern in patterns:
+            found += (REPO_ROOT / folder).rglob(pattern)
+    return found
+
+
+def test_no_page_or_script_names_the_teams_own_machines() -> None:
+    named = [f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+             for path in _documents_and_scripts()
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if TEAM_MACHINE.search(line)]
+    assert named == []
