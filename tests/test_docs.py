@@ -55,3 +55,18 @@ def test_no_page_or_script_names_the_teams_own_machines() -> None:
              for number, line in enumerate(path.read_text().splitlines(), 1)
              if TEAM_MACHINE.search(line)]
     assert named == []
+
+
+def test_the_cli_reference_is_the_programs_own() -> None:
+    """docs/cli.md is made from the typer app; a changed option or default makes it stale."""
+    from affectlens import cli_reference
+    from affectlens.cli import COMMANDS
+
+    made = cli_reference.markdown()
+    for name in COMMANDS:  # every command, the lazily imported ones included
+        assert f"## `affectlens {name}`" in made
+    serve = next(c for c in cli_reference.commands() if c.path == ("serve",))
+    assert any(what == "--check" for what, _ in serve.params)
+    documented = (REPO_ROOT / "docs" / "cli.md").read_text()
+    assert documented == made, ("docs/cli.md is stale: "
+                                "python -m affectlens.cli_reference > docs/cli.md")
