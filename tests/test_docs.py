@@ -70,3 +70,22 @@ def test_the_cli_reference_is_the_programs_own() -> None:
     documented = (REPO_ROOT / "docs" / "cli.md").read_text()
     assert documented == made, ("docs/cli.md is stale: "
                                 "python -m affectlens.cli_reference > docs/cli.md")
+
+
+def test_the_api_reference_is_the_apps_own() -> None:
+    """docs/api.md is made from the app's OpenAPI document and the access table; a changed
+    route, field, limit or role makes it stale."""
+    from affectlens import api_reference
+
+    made = api_reference.markdown()
+    document = api_reference.openapi()
+    for path, operations in document["paths"].items():
+        for method in operations:
+            assert f"### {method.upper()} `{path}`" in made
+    for name in document["components"]["schemas"]:
+        assert f"### {name}\n" in made
+    health = made.split("### GET `/api/health`", 1)[1].split("###", 1)[0]
+    assert "anyone, without a login" in health
+    documented = (REPO_ROOT / "docs" / "api.md").read_text()
+    assert documented == made, ("docs/api.md is stale: "
+                                "python -m affectlens.api_reference > docs/api.md")
