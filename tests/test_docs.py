@@ -89,3 +89,14 @@ def test_the_api_reference_is_the_apps_own() -> None:
     documented = (REPO_ROOT / "docs" / "api.md").read_text()
     assert documented == made, ("docs/api.md is stale: "
                                 "python -m affectlens.api_reference > docs/api.md")
+
+
+def test_every_page_named_in_help_texts_and_pages_exists() -> None:
+    """Help texts and pages send readers to `docs/<page>.md`; a renamed or moved page must
+    not leave them pointing at nothing."""
+    named = {(path.relative_to(REPO_ROOT).as_posix(), page)
+             for path in _documents_and_scripts()
+             for page in re.findall(r"\bdocs/([\w-]+\.md)", path.read_text())}
+    missing = sorted(f"{where}: docs/{page}" for where, page in named
+                     if not (REPO_ROOT / "docs" / page).is_file())
+    assert missing == []
