@@ -42,7 +42,7 @@ def test_the_readme_is_a_front_door() -> None:
 def _documents_and_scripts() -> list[Path]:
     found = [REPO_ROOT / "README.md", REPO_ROOT / "mkdocs.yml", REPO_ROOT / ".ci" / "run"]
     for folder, patterns in (("docs", ["*.md"]), ("affectlens", ["*.md", "*.py"]),
-                             ("training", ["*.md", "*.py", "*.sh"]), ("tools", ["*.py"]),
+                             ("training", ["*.md", "*.py", "*.sh", "*.log"]), ("tools", ["*.py"]),
                              ("benchmarks", ["*.py", "*.md"])):
         for pattern in patterns:
             found += (REPO_ROOT / folder).rglob(pattern)
