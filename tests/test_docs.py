@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,3 +101,60 @@ def test_every_page_named_in_help_texts_and_pages_exists() -> None:
     missing = sorted(f"{where}: docs/{page}" for where, page in named
                      if not (REPO_ROOT / "docs" / page).is_file())
     assert missing == []
+
+
+def _site_configs() -> list[tuple[str, str]]:
+    """(where, text) of every YAML example in the README and docs/ that is a site config."""
+    found = []
+    for path in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
+        blocks = re.findall(r"^```yaml\n(.*?)^```", path.read_text(), re.MULTILINE | re.DOTALL)
+        for number, text in enumerate(blocks, 1):
+            data = yaml.safe_load(text)
+            if isinstance(data, dict) and "cameras" in data:
+                found.append((f"{path.relative_to(REPO_ROOT)} example {number}", text))
+    return found
+
+
+def test_every_site_config_example_is_accepted(tmp_path: Path) -> None:
+    """The README's and the guides' site.yaml examples are read as `serve` reads them: a
+    renamed or tightened setting must not leave a reader with an example that fails."""
+    from affectlens.service.site import SiteConfigError, load_site
+
+    examples = _site_configs()
+    where = {name.split(" example")[0] for name, _ in examples}
+    assert {"README.md", "docs/deployment.md", "docs/serving.md", "docs/falls.md"} <= where
+    refused = []
+    for name, text in examples:
+        site = tmp_path / "site.yaml"
+        site.write_text(text)
+        for name_of_file in (yaml.safe_load(text).get("tls") or {}).values():
+            (tmp_path / name_of_file).touch()  # present; serve --check reads them as PEM
+        try:
+            load_site(site, environ={})
+        except SiteConfigError as error:
+            refused.append(f"{name}: {error}")
+    assert refused == []
+
+
+def test_the_guides_systemd_unit_is_valid(tmp_path: Path) -> None:
+    """The deployment guide's unit, as systemd reads it: no unknown key or unreadable value
+    (systemd only warns of those, and would run without the restart policy)."""
+    verify = shutil.which("systemd-analyze")
+    if verify is None:
+        pytest.skip("systemd-analyze is not installed")
+    guide = (REPO_ROOT / "docs" / "deployment.md").read_text()
+    units = [b for b in re.findall(r"^```ini\n(.*?)^```", guide, re.MULTILINE | re.DOTALL)
+             if "[Service]" in b]
+    assert len(units) == 1
+    unit = units[0]
+    for line in ("Restart=on-failure", "RestartPreventExitStatus=2", "User=affectlens"):
+        assert line in unit.splitlines()
+    # The guide's install path, here the affectlens of this environment (it must exist).
+    command = str(Path(sys.executable).with_name("affectlens"))
+    path = tmp_path / "affectlens.service"
+    path.write_text(unit.replace("/opt/affectlens/venv/bin/affectlens", command))
+    done = subprocess.run([verify, "verify", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    complaints = [line for line in done.stderr.splitlines()
+                  if "affectlens.service" in line or "ignoring" in line]
+    assert done.returncode == 0 and complaints == [], done.stderr
