@@ -158,3 +158,17 @@ def test_the_guides_systemd_unit_is_valid(tmp_path: Path) -> None:
     complaints = [line for line in done.stderr.splitlines()
                   if "affectlens.service" in line or "ignoring" in line]
     assert done.returncode == 0 and complaints == [], done.stderr
+
+
+def test_the_analysis_settings_reference_is_the_models_own() -> None:
+    """docs/analysis-config.md is made from AnalysisConfig; a changed default, range or
+    description makes it stale."""
+    from affectlens import config_reference
+    from affectlens.config import AnalysisConfig
+
+    made = config_reference.markdown()
+    for name in AnalysisConfig.model_fields:
+        assert f"| `{name}" in made  # each field, or its nested settings
+    documented = (REPO_ROOT / "docs" / "analysis-config.md").read_text()
+    assert documented == made, ("docs/analysis-config.md is stale: "
+                                "python -m affectlens.config_reference > docs/analysis-config.md")
