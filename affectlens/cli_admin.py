@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import ArgumentError
 
 from affectlens.security.accounts import AccountError, Accounts
 from affectlens.security.audit import AuditLog
@@ -55,6 +56,10 @@ def _store(config: Path | None, database: str | None) -> Store:
         return Store(url)
     except (SiteConfigError, StoreError) as error:
         _fail(str(error))
+    except ArgumentError:  # SQLAlchemy cannot read the URL: a file path, a typo, no driver
+        _fail(f"--database: {database!r} is not a database URL; give "
+              "sqlite:////absolute/path/affectlens.db or "
+              "postgresql+psycopg://user:password@host/database")
     raise AssertionError("unreachable")
 
 

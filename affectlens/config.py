@@ -23,7 +23,7 @@ class AnalysisConfig(BaseModel):
 
     purpose: Purpose = Field(
         "consented_research",
-        description="Why this job runs (DESIGN.md, Invariants). care_safety or "
+        description="Why this job runs (the README's hard lines). care_safety or "
         "consented_research: expression, age, tracks and falls per person. "
         "anonymous_statistics: the expression and pose models are never loaded; only "
         "aggregate counts (faces, people, age bands) per file, each over at least min_group "
@@ -52,7 +52,8 @@ class AnalysisConfig(BaseModel):
         "affectlens", description="Age model (see docs/accuracy.md)."
     )
     device: Device = Field(
-        "cpu", description="Where the models run: cpu, cuda, or auto (cuda when available)."
+        "cpu", description="Where the models run: cpu, cuda (needs the gpu extra, "
+        "onnxruntime-gpu), or auto (cuda when available)."
     )
     min_face_px: float = Field(
         24, ge=8, le=4096,
@@ -93,9 +94,12 @@ class AnalysisConfig(BaseModel):
     )
     max_image_side: int = Field(
         4096, ge=256, le=65_536,
-        description="Larger images are scaled down to this side before analysis."
+        description="Larger images are scaled down to this side before analysis, with a "
+        "warning; an image whose header declares over 150 million pixels is refused before "
+        "it is decoded."
     )
-    threads: int = Field(0, ge=0, le=1024, description="CPU threads per model; 0 = all cores.")
+    threads: int = Field(0, ge=0, le=1024, description="CPU threads per model; 0 = all cores "
+                         "(the live service uses 1 per camera worker).")
     pose: bool = Field(
         True, description="Offline analysis: estimate body pose, track people and detect falls "
         "(videos only). Live cameras use their own 'falls' setting instead."

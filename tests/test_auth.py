@@ -377,6 +377,18 @@ def test_a_password_rule_is_a_422_with_the_documented_detail_list(store: Store) 
     assert short.json()["detail"][0]["loc"] == ["body", "password"] and "tiny" not in short.text
 
 
+def test_a_database_that_is_no_url_is_a_clear_error(tmp_path: Path) -> None:
+    """`--database /path/to/site.db` (a path, not a URL) ended in a SQLAlchemy traceback;
+    now one line says what to give, exit status 2, and no file is made."""
+    command = str(Path(sys.executable).with_name("affectlens"))
+    path = tmp_path / "affectlens.db"
+    done = subprocess.run([command, "audit", "verify", "--database", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "is not a database URL" in done.stderr and "Traceback" not in done.stderr
+    assert not path.exists()
+
+
 def test_user_add_reads_one_password_line_from_a_pipe(url: str) -> None:
     """Issue 17 item 6: one line on stdin (the README's way) ended in 'Aborted.', as the
     password was asked for twice; the real command, stdin a pipe."""

