@@ -148,6 +148,13 @@ class MqttConfig(_Strict):
     password: str | None = Field(None, max_length=1024)
     timeout_s: float = Field(5.0, gt=0, le=300, description="Connect and publish limit, "
                              "seconds.")
+    home_assistant: bool = Field(
+        False, description="Announce each camera to Home Assistant by MQTT discovery: binary "
+        "sensors fall, long lie, distress and online, and a people-in-view sensor, with their "
+        "states (docs/serving.md).")
+    discovery_prefix: str = Field(
+        "homeassistant", min_length=1, max_length=200, pattern=r"^[^#+\x00]+$",
+        description="Home Assistant's MQTT discovery prefix (its own default: homeassistant).")
 
 
 class AlertsConfig(_Strict):
