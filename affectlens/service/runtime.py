@@ -30,6 +30,7 @@ from affectlens.service.hub import Hub
 from affectlens.service.logs import setup_logging
 from affectlens.service.metrics import ServiceMetrics
 from affectlens.service.mqtt import MqttPublisher
+from affectlens.service.notify import AppriseSender, AppriseTarget
 from affectlens.service.recorder import Recorder
 from affectlens.service.site import CameraConfig, SiteConfig
 from affectlens.service.supervisor import Supervisor
@@ -165,6 +166,12 @@ class Service:
                                       m.username, m.password)
             sinks.append(publisher)
             self._closers.append(publisher)
+        if alerts.rules:
+            notifier = AppriseSender(self.store, [
+                AppriseTarget(r.name, url, frozenset(r.kinds), frozenset(r.cameras),
+                              r.attach_snapshot) for r in alerts.rules for url in r.apprise],
+                snapshots=Path(self.site.snapshots_dir))
+            sinks.append(notifier)
         return sinks
 
     def _home_assistant(self) -> HomeAssistant | None:
