@@ -14,7 +14,7 @@ from test_mqtt import Broker, broker  # noqa: F401 (the fixture)
 from waiting import wait_until
 
 from affectlens.service.homeassistant import HomeAssistant, slug, watched_kinds
-from affectlens.service.hub import Hub
+from affectlens.service.hub import CameraLive, Hub
 from affectlens.service.messages import EventEnded, EventStarted, StateChanged, WorkerMetrics
 from affectlens.service.recorder import Recorder
 from affectlens.store import Store
@@ -86,6 +86,14 @@ def test_slugs_are_topic_and_id_safe() -> None:
     assert slug("...") == "camera"
 
 
+def test_sites_with_their_own_prefixes_share_a_broker_apart(store: Store) -> None:
+    ha = HomeAssistant(store, Hub(), "127.0.0.1", prefix="care-home/west")
+    assert ha.config_topic("binary_sensor", "lounge", "fall") == (
+        "homeassistant/binary_sensor/care_home_west_lounge/fall/config")
+    assert ha.state_topic("lounge", "fall") == "care-home/west/state/lounge/fall"
+    assert ha.availability == "care-home/west/status"
+
+
 def test_each_camera_is_announced_retained_and_its_states_follow_a_real_event_flow(
         store: Store, broker: Broker, site) -> None:  # noqa: F811
     lounge, _, hub, recorder = site
@@ -110,16 +118,21 @@ def test_each_camera_is_announced_retained_and_its_states_follow_a_real_event_fl
             "homeassistant/sensor/affectlens_hall/people/config"]
         for topic, config in configs.items():  # Home Assistant's discovery schema
             assert config["state_topic"].startswith("affectlens/state/")
-            assert config["availability"] == [{"topic": "affectlens/status",
-                                               "payload_available": "online",
-                                               "payload_not_available": "offline"}]
+            assert config["availability"][0] == {"topic": "affectlens/status",
+                                                 "payload_available": "online",
+                                                 "payload_not_available": "offline"}
             assert config["unique_id"].startswith("affectlens_") and config["name"]
             assert config["device"]["manufacturer"] == "affectlens"
             if "/binary_sensor/" in topic:
                 assert (config["payload_on"], config["payload_off"]) == ("ON", "OFF")
                 assert config["device_class"] in ("safety", "problem", "connectivity")
-            else:
+                assert len(config["availability"]) == 1  # an open fall is never hidden
+            else:  # a count is unavailable while its camera is offline
                 assert config["state_class"] == "measurement"
+                assert config["availability_mode"] == "all"
+                assert config["availability"][1] == {
+                    "topic": config["state_topic"].replace("/people", "/online"),
+                    "payload_available": "ON", "payload_not_available": "OFF"}
         assert len({c["unique_id"] for c in configs.values()}) == 7
         assert {c["device"]["name"] for c in lounge_configs.values()} == {"Lounge 1"}
         assert len({tuple(c["device"]["identifiers"]) for c in configs.values()}) == 2
@@ -179,7 +192,7 @@ def test_a_lost_connection_reads_offline_then_everything_is_announced_again(
 
 def test_home_assistant_restarting_gets_the_configs_again_and_removed_cameras_go(
         store: Store, broker: Broker, site) -> None:  # noqa: F811
-    _, hall, hub, _ = site
+    lounge, hall, hub, _ = site
     ha = bridge(store, hub, broker.port)
     client = HomeAssistantClient(broker.port)
     try:
@@ -187,8 +200,15 @@ def test_home_assistant_restarting_gets_the_configs_again_and_removed_cameras_go
         wait_until(lambda: client.payloads(topic), 10, "announced")
         client.client.publish("homeassistant/status", "online", qos=1)  # its birth message
         wait_until(lambda: len(client.payloads(topic)) == 2, 5, "announced again")
+        online = "affectlens/state/lounge_1/online"
+        hub_state = CameraLive(lounge.id, True, "", 5.0, 1, T0)
+        hub.set_state(hub_state)
+        wait_until(lambda: client.last(online) == "ON", 5, "online")
+        store.update_camera(lounge.id, enabled=False)
+        ha.refresh()  # what the API calls after a camera is changed: its worker is stopping
+        wait_until(lambda: client.last(online) == "OFF", 5, "a disabled camera is offline")
         store.delete_camera(hall.id)
-        ha.refresh()  # what the API calls after a camera is removed
+        ha.refresh()  # ... or removed
         wait_until(lambda: client.last(topic) == "", 5, "withdrawn")
         assert "hall" not in " ".join(client.configs())
         # Withdrawn means no retained config is left for a Home Assistant starting later.

@@ -3,13 +3,16 @@ distress, online) and a sensor (people in view), announced and kept up to date.
 
 Home Assistant's MQTT integration reads retained *discovery* configs under
 ``<discovery_prefix>/<component>/<node>/<object>/config`` and makes an entity of each; this
-module publishes one per sensor of each camera (node ``affectlens_<slug>``), all grouped
-into one device per camera, then the state topics they name:
+module publishes one per sensor of each camera (node ``<prefix>_<slug>``: two sites with
+their own prefixes on one broker stay apart), all grouped into one device per camera, then
+the state topics they name:
 
 - ``<prefix>/state/<slug>/<kind>``: ``ON`` while an event of that kind is open on the camera
   (fall, long_lie, distress), ``OFF`` once none is;
 - ``<prefix>/state/<slug>/online``: ``ON``/``OFF`` from the camera's health;
-- ``<prefix>/state/<slug>/people``: faces seen in the camera's newest analysed frame.
+- ``<prefix>/state/<slug>/people``: faces seen in the camera's newest analysed frame; the
+  sensor is unavailable while the camera is offline (a count it cannot see is no count). The
+  event sensors stay available then: an open fall must not be hidden by its camera failing.
 
 Everything is retained, so Home Assistant shows the right state as soon as it subscribes.
 ``<prefix>/status`` says ``online`` while affectlens is connected, and the broker says
@@ -76,6 +79,7 @@ class _Announced:
     slug: str
     name: str
     kinds: tuple[str, ...]
+    enabled: bool
 
 
 class HomeAssistant:
@@ -91,6 +95,7 @@ class HomeAssistant:
         self.prefix = prefix.strip("/")
         self.discovery_prefix = discovery_prefix.strip("/")
         self.availability = f"{self.prefix}/status"
+        self.node = slug(self.prefix)
         self.kinds_for = kinds_for or (lambda camera: tuple(EVENT_SENSORS))
         self._lock = threading.RLock()
         self._cameras: dict[int, _Announced] = {}  # camera id -> as announced
@@ -136,14 +141,14 @@ class HomeAssistant:
         return f"{self.prefix}/state/{camera_slug}/{what}"
 
     def config_topic(self, component: str, camera_slug: str, what: str) -> str:
-        return f"{self.discovery_prefix}/{component}/affectlens_{camera_slug}/{what}/config"
+        return f"{self.discovery_prefix}/{component}/{self.node}_{camera_slug}/{what}/config"
 
     def configs(self, camera: _Announced) -> dict[str, dict[str, Any]]:
         """Config topic -> discovery payload, for each sensor of the camera."""
         common = {
             "availability": [{"topic": self.availability, "payload_available": AVAILABLE,
                               "payload_not_available": NOT_AVAILABLE}],
-            "device": {"identifiers": [f"affectlens_{camera.slug}"], "name": camera.name,
+            "device": {"identifiers": [f"{self.node}_{camera.slug}"], "name": camera.name,
                        "manufacturer": "affectlens", "model": "camera",
                        "sw_version": __version__},
             "origin": {"name": "affectlens", "sw_version": __version__},
@@ -153,12 +158,16 @@ class HomeAssistant:
         for what in (*camera.kinds, "online"):
             name, device_class = EVENT_SENSORS.get(what, ("Online", "connectivity"))
             configs[self.config_topic("binary_sensor", camera.slug, what)] = {
-                **common, "name": name, "unique_id": f"affectlens_{camera.slug}_{what}",
+                **common, "name": name, "unique_id": f"{self.node}_{camera.slug}_{what}",
                 "device_class": device_class, "state_topic": self.state_topic(camera.slug, what),
                 "payload_on": ON, "payload_off": OFF}
         configs[self.config_topic("sensor", camera.slug, "people")] = {
-            **common, "name": "People in view", "unique_id": f"affectlens_{camera.slug}_people",
+            **common, "name": "People in view", "unique_id": f"{self.node}_{camera.slug}_people",
             "state_topic": self.state_topic(camera.slug, "people"),
+            "availability": [*common["availability"], {
+                "topic": self.state_topic(camera.slug, "online"), "payload_available": ON,
+                "payload_not_available": OFF}],
+            "availability_mode": "all",
             "state_class": "measurement", "unit_of_measurement": "people",
             "icon": "mdi:account-group"}
         return configs
@@ -225,7 +234,7 @@ class HomeAssistant:
                 name_slug = f"{name_slug}_{camera.id}"
             taken.add(name_slug)
             kinds = tuple(k for k in EVENT_SENSORS if k in set(self.kinds_for(camera)))
-            described[camera.id] = _Announced(name_slug, camera.name, kinds)
+            described[camera.id] = _Announced(name_slug, camera.name, kinds, camera.enabled)
         return described
 
     def _withdraw(self, camera: _Announced) -> None:
@@ -245,9 +254,9 @@ class HomeAssistant:
             is_open = any(k == (camera_id, kind) for k in self._open.values())
             self._set(self.state_topic(camera.slug, kind), ON if is_open else OFF)
         live = self.hub.state(camera_id)
-        self._set(self.state_topic(camera.slug, "online"),
-                  ON if live is not None and live.online else OFF)
-        if live is not None and live.online:
+        online = camera.enabled and live is not None and live.online  # disabled: at once
+        self._set(self.state_topic(camera.slug, "online"), ON if online else OFF)
+        if online and live is not None:
             self._set(self.state_topic(camera.slug, "people"), str(live.faces))
 
     def _on_hub(self, message: dict[str, Any]) -> None:
