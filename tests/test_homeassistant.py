@@ -100,7 +100,10 @@ def test_each_camera_is_announced_retained_and_its_states_follow_a_real_event_fl
     recorder.handle(StateChanged(lounge.id, True, "", T0))
     ha = bridge(store, hub, broker.port)
     try:
-        wait_until(ha.client.is_connected, 10, "affectlens connects to the broker")
+        probe = HomeAssistantClient(broker.port, ("affectlens/status",))
+        wait_until(lambda: probe.last("affectlens/status") == "online", 10,
+                   "affectlens has announced everything (it says online last)")
+        probe.close()
         # Home Assistant starting after affectlens finds everything retained.
         client = HomeAssistantClient(broker.port)
         wait_until(lambda: len(client.configs()) == 7, 10, "seven retained configs")

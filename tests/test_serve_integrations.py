@@ -41,7 +41,8 @@ def test_serve_announces_cameras_to_home_assistant_and_notifies_through_apprise(
         online = "homeassistant/binary_sensor/affectlens_garden_door/online/config"
         wait_until(lambda: online in home_assistant.configs(), 10, "the camera is announced")
         assert json.loads(home_assistant.payloads(online)[-1])["device"]["name"] == "Garden Door"
-        assert home_assistant.last("affectlens/state/garden_door/online") == "OFF"
+        wait_until(lambda: home_assistant.last("affectlens/state/garden_door/online") == "OFF",
+                   10, "the camera reads offline")
         (_, body), *_ = wait_until(lambda: receiver.requests, 60, "the offline notification")
         notified = json.loads(body)
         assert notified["title"] == "Camera offline: Garden Door"
