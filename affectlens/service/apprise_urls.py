@@ -41,11 +41,12 @@ def check_apprise_url(url: str) -> str:
 
 
 def privacy_label(url: str) -> str:
-    """``tgram://1...p/12315544/``: Apprise's own form with its secrets elided, without its
-    options, and any password in it ``***``."""
+    """``tgram://1...p``: the service and host of Apprise's own form with its secrets elided,
+    any password in it ``***``. Not the path nor the options: a JSON or form endpoint may be
+    a secret path (``json://hooks.example/T0/B0/XXXX``) that Apprise does not elide."""
     import apprise  # here: site.py checks URLs, and `affectlens --help` loads no Apprise
 
     with quiet():
         service = apprise.Apprise.instantiate(url)
     shown = service.url(privacy=True) if service is not None else "(not a valid URL)"
-    return redact_url(urlsplit(shown)._replace(query="", fragment="").geturl())
+    return redact_url(urlsplit(shown)._replace(path="", query="", fragment="").geturl())

@@ -15,8 +15,9 @@ with growing waits (``resend``), with its snapshot again. Services have no idemp
 so a resend after a crash may show a notification twice.
 
 URLs hold secrets (tokens, passwords): they are never logged, stored or shown. Dead letters,
-logs and the audit log name a URL by its rule and Apprise's privacy form (``tgram://1...p/``),
-with any password left ``***``; the URL itself is found again in the site config.
+logs and the audit log name a URL by its rule and the service and host of Apprise's privacy
+form (``night staff: tgram://1...p``; a password ``***``), and two that read alike ``#2``; the
+URL itself is found again in the site config.
 """
 
 from __future__ import annotations
