@@ -193,3 +193,25 @@ def test_apprise_urls_are_checked_at_load_and_never_echoed(tmp_path: Path) -> No
     ]:
         with pytest.raises(SiteConfigError, match=re.escape(expected)):
             load_site(write(tmp_path, f"alerts:\n  rules:\n    - name: x\n{text}"), {})
+
+
+def test_urls_that_read_alike_get_their_own_dead_letters(store: Store, tmp_path: Path) -> None:
+    """Two paths on one host (the label shows neither path): ``#2`` tells them apart, so
+    each is a dead letter of its own, and both are delivered on retry."""
+    receiver = FlakyReceiver("fail")
+    try:
+        base = apprise_url(receiver).removesuffix("/hook")
+        camera, _, dispatcher, recorder = flow(store, tmp_path, [
+            AppriseTarget("staff", f"{base}/b"), AppriseTarget("staff", f"{base}/a")])
+        recorder.handle(fall(camera.id))
+        dispatcher.deliver()
+        first, second = store.dead_letters()
+        host = base.removeprefix("json://")
+        assert {first.target, second.target} == {f"staff: json://{host}",
+                                                 f"staff: json://{host} #2"}
+        receiver.mode = "ok"
+        wait_until(lambda: dispatcher.retry_dead_letters() and all(
+            d.status == "delivered" for d in store.dead_letters()), 10, "both delivered")
+    finally:
+        receiver.close()
+    assert len(receiver.taken()) == 2
