@@ -26,6 +26,7 @@ from affectlens.service.notify import AppriseSender, AppriseTarget
 from affectlens.service.recorder import Recorder
 from affectlens.service.site import SiteConfigError, load_site
 from affectlens.store import Store
+from affectlens.store.db import StoreError
 
 T0 = datetime(2026, 12, 4, 9, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0 a blurred snapshot \xff\xd9"
@@ -215,3 +216,26 @@ def test_urls_that_read_alike_get_their_own_dead_letters(store: Store, tmp_path:
     finally:
         receiver.close()
     assert len(receiver.taken()) == 2
+
+
+def test_a_store_that_fails_a_lookup_still_lets_the_notification_go(
+        store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The camera's name and the snapshot are details: without them (the database failed
+    the lookup) the alert is still delivered, naming the camera by its number."""
+    receiver = Receiver([])
+    try:
+        camera, sender, dispatcher, recorder = flow(
+            store, tmp_path, [AppriseTarget("staff", apprise_url(receiver))])
+        recorder.handle(fall(camera.id))
+
+        def away(*_: object) -> None:
+            raise StoreError("the database is away")
+
+        sender.store = Store.__new__(Store)  # the sender's own view fails, the outbox's not
+        sender.store.camera = sender.store.event = away
+        assert dispatcher.deliver() == 1
+    finally:
+        receiver.close()
+    (started,) = posted(receiver)
+    assert started["title"] == f"Fall: camera {camera.id}" and not started.get("attachments")
+    assert "cannot be looked up" in caplog.text

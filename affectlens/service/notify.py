@@ -117,7 +117,7 @@ class AppriseSender:
 
     def send(self, alert: Alert) -> dict[str, bool]:
         """Notify every URL whose rule wants this alert; returns label -> delivered."""
-        camera = self.store.camera(alert.camera_id)
+        camera = self._camera(alert.camera_id)
         name = camera.name if camera is not None else f"camera {alert.camera_id}"
         body = json.dumps(alert.body(), separators=(",", ":"))
         delivered: dict[str, bool] = {}
@@ -149,7 +149,7 @@ class AppriseSender:
         if not isinstance(event, dict):
             return "its payload holds no event"
         camera_id = event.get("camera_id")
-        camera = self.store.camera(camera_id) if isinstance(camera_id, int) else None
+        camera = self._camera(camera_id) if isinstance(camera_id, int) else None
         name = camera.name if camera is not None else f"camera {camera_id}"
         return self._notify(target, event, letter.event_id, name, camera)
 
@@ -191,5 +191,19 @@ class AppriseSender:
         if (not target.attach_snapshot or event.get("ended_at") is not None
                 or event_id is None or camera is None or not camera.blur_faces):
             return None
-        stored: Event | None = self.store.event(event_id)
+        try:
+            stored: Event | None = self.store.event(event_id)
+        except Exception:  # the database is away: the notification goes without it
+            log.exception("event %s: its snapshot cannot be looked up", event_id)
+            return None
         return media_file(self.snapshots, stored.snapshot) if stored is not None else None
+
+    def _camera(self, camera_id: int) -> Camera | None:
+        """None when unknown, or when the database is away: the notification still goes,
+        naming the camera by its number, without a snapshot (at least once is for sending,
+        not for the details)."""
+        try:
+            return self.store.camera(camera_id)
+        except Exception:
+            log.exception("camera %s cannot be looked up for a notification", camera_id)
+            return None
