@@ -58,7 +58,7 @@ class Interrupted(Exception):
 
 @runtime_checkable
 class Channel(Protocol):
-    """A sink that can also retry its own dead letters (webhook.py, mqtt.py)."""
+    """A sink that can also retry its own dead letters (webhook.py, mqtt.py, notify.py)."""
 
     channel: str  # the ``dead_letters.channel`` it writes
 

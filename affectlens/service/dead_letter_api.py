@@ -1,4 +1,5 @@
-"""Dead letters for admins (issue 17): alerts a webhook or the MQTT broker did not take.
+"""Dead letters for admins (issue 17): alerts a webhook, the MQTT broker or an Apprise URL
+did not take.
 
 ``GET /api/dead-letters`` lists them, newest first, with what became of them (``retrying``
 with the next try's time, ``delivered``, or ``failed`` after the site's ``retry_for_s``).

@@ -5,20 +5,23 @@ newest blurred preview JPEG, and events as they start and end. The API reads it:
 state and preview routes, and websockets, which subscribe and receive every message as it
 is published. Writers are threads; subscribers are asyncio tasks, so a message crosses into
 each subscriber's event loop with ``call_soon_threadsafe``. A slow subscriber loses its
-oldest messages rather than holding up a camera.
+oldest messages rather than holding up a camera. Listeners (``listen``: Home Assistant's
+states) are called in the writer's thread, and must be quick.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 SUBSCRIBER_QUEUE = 256
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Hub:
         self._previews: dict[int, bytes] = {}
         self._frame_sizes: dict[int, tuple[int, int]] = {}
         self._subscribers: list[_Subscriber] = []
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def set_state(self, state: CameraLive) -> None:
         with self._lock:
@@ -111,6 +115,12 @@ class Hub:
             with self._lock:
                 self._subscribers.remove(subscriber)
 
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` with every message from now on, in the writer's thread; what
+        it raises is logged, and the camera's side goes on."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def subscribers(self) -> int:
         with self._lock:
             return len(self._subscribers)
@@ -118,6 +128,12 @@ class Hub:
     def _broadcast(self, message: dict[str, Any]) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(message)
+            except Exception:
+                log.exception("hub listener %r failed", listener)
         for subscriber in subscribers:
             # A closed loop raises; its subscriber is removed by subscribe()'s finally.
             with contextlib.suppress(RuntimeError):

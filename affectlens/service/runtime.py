@@ -25,10 +25,12 @@ from affectlens.security.audit import AuditLog
 from affectlens.service.alerts import AlertDispatcher, Channel, RetryPolicy
 from affectlens.service.api import create_app
 from affectlens.service.camera_audit import audit_added, audit_changed
+from affectlens.service.homeassistant import HomeAssistant, watched_kinds
 from affectlens.service.hub import Hub
 from affectlens.service.logs import setup_logging
 from affectlens.service.metrics import ServiceMetrics
 from affectlens.service.mqtt import MqttPublisher
+from affectlens.service.notify import AppriseSender, AppriseTarget
 from affectlens.service.recorder import Recorder
 from affectlens.service.site import CameraConfig, SiteConfig
 from affectlens.service.supervisor import Supervisor
@@ -92,6 +94,7 @@ class Service:
         self.supervisor = Supervisor(self.store, self.recorder, self.spec_for, poll_s=w.poll_s,
                                      stop_timeout_s=w.stop_timeout_s,
                                      start_method=w.start_method)
+        self.home_assistant = self._home_assistant()
         self.retention = RetentionJob(self.store, site.retention.policy(),
                                       Path(site.snapshots_dir), every_s=site.retention.every_s)
         self.app = self._app()
@@ -119,6 +122,8 @@ class Service:
         try:
             self.alerts.start()
             self.supervisor.start()
+            if self.home_assistant is not None:  # after the supervisor ended stale events
+                self.home_assistant.start()
             self.retention.start()
             log.info("serving on %s://%s:%s/ (metrics at /metrics)",
                      "https" if self.site.tls else "http", self.site.host, self.site.port)
@@ -133,6 +138,8 @@ class Service:
         self.retention.stop()
         self.supervisor.stop()
         self.alerts.stop(self.site.alerts.stop_wait_s)
+        if self.home_assistant is not None:
+            self.home_assistant.close()
         for sender in self._closers:
             sender.close()  # type: ignore[attr-defined]
         self.store.engine.dispose()
@@ -159,11 +166,31 @@ class Service:
                                       m.username, m.password)
             sinks.append(publisher)
             self._closers.append(publisher)
+        if alerts.rules:
+            notifier = AppriseSender(self.store, [
+                AppriseTarget(r.name, url, frozenset(r.kinds), frozenset(r.cameras),
+                              r.attach_snapshot) for r in alerts.rules for url in r.apprise],
+                snapshots=Path(self.site.snapshots_dir))
+            sinks.append(notifier)
         return sinks
+
+    def _home_assistant(self) -> HomeAssistant | None:
+        m = self.site.alerts.mqtt
+        if m is None or not m.home_assistant:
+            return None
+        return HomeAssistant(
+            self.store, self.hub, m.host, m.port, m.prefix, m.discovery_prefix, m.username,
+            m.password, kinds_for=lambda camera: watched_kinds(
+                camera.purpose, self.spec_for(camera).falls is not None))
+
+    def _cameras_changed(self) -> None:
+        self.supervisor.request_sync()
+        if self.home_assistant is not None:
+            self.home_assistant.refresh()
 
     def _app(self) -> FastAPI:
         app = create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
-                         on_cameras_changed=self.supervisor.request_sync,
+                         on_cameras_changed=self._cameras_changed,
                          snapshots_dir=Path(self.site.snapshots_dir),
                          falls_for=self.site.falls_for, on_replay=self.alerts.wake)
         metrics = self.metrics

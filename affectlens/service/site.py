@@ -37,6 +37,7 @@ from affectlens.errors import AffectlensError
 from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
 from affectlens.privacy.retention import Retention, RetentionPolicy
+from affectlens.service.apprise_urls import check_apprise_url
 from affectlens.service.schemas import Purpose, check_stream_url
 from affectlens.store.db import sqlite_url
 
@@ -83,6 +84,10 @@ def check_proxy(value: str) -> str:
 Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(check_host)]
 Proxy = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(check_proxy)]
 Seconds = Annotated[float, Field(ge=0, le=3600)]
+AppriseUrl = Annotated[str, Field(min_length=3, max_length=MAX_URL),
+                       AfterValidator(check_apprise_url)]
+CameraName = Annotated[str, Field(min_length=1, max_length=100)]
+EventKind = Literal["fall", "long_lie", "inactivity", "distress", "camera_offline"]
 
 
 class SiteConfigError(AffectlensError):
@@ -148,11 +153,40 @@ class MqttConfig(_Strict):
     password: str | None = Field(None, max_length=1024)
     timeout_s: float = Field(5.0, gt=0, le=300, description="Connect and publish limit, "
                              "seconds.")
+    home_assistant: bool = Field(
+        False, description="Announce each camera to Home Assistant by MQTT discovery: binary "
+        "sensors fall, long lie, distress and online, and a people-in-view sensor, with their "
+        "states (docs/serving.md).")
+    discovery_prefix: str = Field(
+        "homeassistant", min_length=1, max_length=200, pattern=r"^[^#+\x00]+$",
+        description="Home Assistant's MQTT discovery prefix (its own default: homeassistant).")
+
+
+class AlertRule(_Strict):
+    """Which events go to which phones and chats (affectlens/service/notify.py)."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$",
+                      description="Names the rule in logs and dead letters.")
+    apprise: list[AppriseUrl] = Field(
+        min_length=1, max_length=100, repr=False,
+        description="Apprise URLs (ntfy://, pover://, tgram://, matrix://, mailto://...), "
+        "each checked by Apprise at load. Secrets: never logged or shown; dead letters name "
+        "them by Apprise's privacy form.")
+    kinds: list[EventKind] = Field(default_factory=list, max_length=10,
+                                   description="Event kinds it sends; empty: every kind.")
+    cameras: list[CameraName] = Field(
+        default_factory=list, max_length=1000,
+        description="Camera names it sends for; empty: every camera.")
+    attach_snapshot: bool = Field(True, description="Attach the event's blurred snapshot to a "
+                                  "start alert where the service takes attachments (never "
+                                  "from a camera that does not blur faces).")
 
 
 class AlertsConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=100)
     mqtt: MqttConfig | None = None
+    rules: list[AlertRule] = Field(default_factory=list, max_length=100,
+                                   description="Phone and chat notifications through Apprise.")
     retry_for_s: float = Field(
         86400.0, ge=60, le=7 * 86400, description="How long a dead letter (an alert a "
         "target did not take after its last attempt) is retried, seconds; then it is kept "
@@ -164,6 +198,15 @@ class AlertsConfig(_Strict):
     stop_wait_s: float = Field(
         10.0, ge=0, le=600, description="At shutdown, the longest wait for queued alerts, "
         "seconds; what is left stays in the store and goes at the next start.")
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        names = [r.name for r in rules]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"rule names must be unique: {', '.join(doubled)}")
+        return rules
 
     @model_validator(mode="after")
     def _waits_in_order(self) -> AlertsConfig:
