@@ -59,6 +59,14 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{Path(path).resolve()}"
 
 
+# Connections kept open per engine. The API answers requests on up to 40 threads (AnyIO's
+# default): with SQLAlchemy's default of 5, every request past the fifth opened a connection
+# and closed it again (for SQLite with its pragmas), which under 50 clients cost more CPU
+# than the query (benchmarks/api_load.py). Overflow past it still works, as before.
+POOL_SIZE = 20
+POOL_OVERFLOW = 30
+
+
 def make_engine(url: str, foreign_keys: bool = True) -> Engine:
     """An engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent workers.
 
@@ -67,7 +75,8 @@ def make_engine(url: str, foreign_keys: bool = True) -> Engine:
     record and count that refers to it, by cascade, silently.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=POOL_SIZE,
+                               max_overflow=POOL_OVERFLOW)
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record) -> None:
@@ -78,7 +87,8 @@ def make_engine(url: str, foreign_keys: bool = True) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE,
+                         max_overflow=POOL_OVERFLOW)
 
 
 def migrate(url: str, revision: str = "head") -> None:
