@@ -125,3 +125,20 @@ def test_0009_keeps_dead_letters_of_before_and_retries_them(url: str) -> None:
     command.downgrade(alembic_config(url), "0008")
     assert counts(url, ("dead_letters",))["dead_letters"] == 1
     migrate(url)
+
+
+def test_a_database_a_newer_affectlens_upgraded_is_refused_in_one_line(url: str) -> None:
+    """Started against a database that names a revision this code lacks (an older affectlens
+    after an upgrade), the store says so plainly and changes nothing (it used to end in
+    Alembic's traceback, and `serve` with it)."""
+    store = Store(url)
+    store.add_camera("hall", "rtsp://h/s", "care_safety")
+    store.engine.dispose()
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    before = counts(url, ("cameras",))
+    with pytest.raises(StoreError, match=r"upgraded by a newer affectlens.*9999"):
+        Store(url)
+    assert counts(url, ("cameras",)) == before

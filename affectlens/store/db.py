@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -100,6 +101,13 @@ def migrate(url: str, revision: str = "head") -> None:
         command.upgrade(config, revision)
     except OperationalError as error:
         raise StoreError(f"cannot open the database: {error.orig}") from error
+    except CommandError as error:
+        # The database names a revision this code does not have: a newer affectlens upgraded
+        # it. Nothing was changed; downgrading would need that newer version's migrations.
+        raise StoreError(
+            f"the database was upgraded by a newer affectlens than this one ({error}); "
+            "install that version again, or restore the backup taken before the upgrade"
+        ) from error
 
 
 def now() -> datetime:
