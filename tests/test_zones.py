@@ -20,6 +20,7 @@ from affectlens.samples import sample_frames, write_video
 from affectlens.security.audit import AuditLog
 from affectlens.service import runtime
 from affectlens.service.api import create_app
+from affectlens.service.camera_settings import falls_text
 from affectlens.service.hub import Hub
 from affectlens.service.site import SiteConfig
 from affectlens.service.worker import PREVIEW_WIDTH, CameraWorker
@@ -42,12 +43,13 @@ def zones_audit(store: Store) -> list[tuple[str, str, dict]]:
 
 
 def test_zones_are_drawn_replace_the_site_configs_and_are_audited(store: Store) -> None:
-    room = store.add_camera("room 12", "rtsp://127.0.0.1/12", "care_safety")
+    falls = falls_text(FallSettings(zones=(SITE_BED,)))  # as the site config sets them
+    room = store.add_camera("room 12", "rtsp://127.0.0.1/12", "care_safety", falls=falls)
     hall = store.add_camera("hall", "rtsp://127.0.0.1/hall", "care_safety")
-    counting = store.add_camera("door", "rtsp://127.0.0.1/door", "anonymous_statistics")
+    counting = store.add_camera("door", "rtsp://127.0.0.1/door", "anonymous_statistics",
+                                falls=falls)
     hub = Hub()
-    app = create_app(store, hub, falls_for=lambda name: FallSettings(zones=(SITE_BED,))
-                     if name in ("room 12", "door") else None)
+    app = create_app(store, hub)
     admin, staff, auditor, screen = (as_role(store, app, r)
                                      for r in ("admin", "staff", "auditor", "screen"))
     path = f"/api/cameras/{room.id}/zones"
