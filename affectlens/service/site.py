@@ -212,7 +212,8 @@ class RetentionDays(_Strict):
 class RetentionConfig(_Strict):
     default: RetentionDays = Field(default_factory=RetentionDays)
     cameras: dict[str, RetentionDays] = Field(
-        default_factory=dict, max_length=1000, description="Exceptions by camera name.")
+        default_factory=dict, max_length=1000, description="Exceptions by camera slug or name "
+        "(a name also matches the camera whose slug was made from it, after a rename).")
     every_s: float = Field(3600.0, ge=1, le=7 * 86400,
                            description="How often the retention job runs, seconds.")
 
