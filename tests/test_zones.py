@@ -157,7 +157,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> runtime.Service:
     service.store.engine.dispose()
 
 
-def test_zones_saved_through_the_api_restart_the_worker_with_them(
+def test_zones_saved_through_the_api_reach_the_running_worker(
     service: runtime.Service, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "affectlens.service.supervisor")
@@ -170,9 +170,11 @@ def test_zones_saved_through_the_api_restart_the_worker_with_them(
         first = wait_until(lambda: service.supervisor.workers().get(room.id), 60)
         assert admin.put(f"/api/cameras/{room.id}/zones",
                          json={"zones": [BED]}).status_code == 200
-        # The API told the supervisor; the worker's settings changed, so it was restarted.
-        wait_until(lambda: service.supervisor.workers().get(room.id, first) != first, 30)
-        assert f"camera {room.id}: changed; stopping its worker" in caplog.text  # not a crash
+        # The API told the supervisor; the running worker is given the new zones (issue 14:
+        # not restarted, so open events and a long lie's clock go on).
+        wait_until(lambda: f"camera {room.id}: changed; settings pushed" in caplog.text, 30)
+        assert service.supervisor.workers().get(room.id) == first
+        assert "stopping its worker" not in caplog.text
     finally:
         service.supervisor.stop()
     falls = service.spec_for(store.camera(room.id)).falls

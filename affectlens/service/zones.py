@@ -7,7 +7,7 @@ camera; clearing them (saving an empty list) brings those back. Zones matter onl
 falls are on: the camera has falls settings (that loads the pose model) and its purpose lets
 a body be watched. Zones drawn on a camera without falls are kept, and ``GET .../zones``
 says that falls are off. A change reaches the worker through its CameraSpec: the supervisor
-restarts it with the new zones.
+pushes the new zones to the running worker (issue 14), whose open events stay open.
 """
 
 from __future__ import annotations
