@@ -85,6 +85,16 @@ def test_a_camera_made_through_the_api_watches_for_falls(start) -> None:
     assert spec.distress.hold_s == 20
     plain = admin.post("/api/cameras", json={"name": "hall", "url": "rtsp://127.0.0.1/h",
                                              "purpose": "care_safety"}).json()
+    # The slug is the camera's for good: given once (or made from the name), never changed.
+    assert plain["slug"] == "hall"
+    taken = admin.post("/api/cameras", json={"name": "Hall 2", "slug": "hall",
+                                             "url": "rtsp://127.0.0.1/h2",
+                                             "purpose": "care_safety"})
+    assert taken.status_code == 409 and "slug 'hall' exists already" in taken.text
+    assert admin.patch(f"/api/cameras/{plain['id']}", json={"slug": "x"}).status_code == 422
+    assert admin.post("/api/cameras", json={"name": "x", "slug": "Not A Slug", "url":
+                                            "rtsp://127.0.0.1/x", "purpose": "care_safety"}
+                      ).status_code == 422
     assert plain["falls"] is None and service.spec_for(service.store.camera(plain["id"])
                                                        ).falls is None
     # Turned on later, by an admin only, audited; null turns it off again.
