@@ -194,3 +194,19 @@ def test_cameras_of_todays_schema_come_into_the_registry(url: str) -> None:
     again = Store(url)
     assert {c.slug for c in again.cameras()} == {"room-12", "room-12-2", "hall"}
     again.engine.dispose()
+
+
+def test_a_file_camera_whose_name_another_camera_took_is_logged_and_the_rest_start(
+    start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Names stay unique: the API renamed a camera to a name the file then gives a new
+    camera. That camera is not added (the error names it); the file's others are."""
+    service = start([ROOM])
+    (room,) = service.store.cameras()
+    admin_of(service).patch(f"/api/cameras/{room.id}", json={"name": "hall"})
+    hall = {"name": "hall", "url": "rtsp://127.0.0.1/hall", "purpose": "care_safety"}
+    lounge = {"name": "lounge", "url": "rtsp://127.0.0.1/l", "purpose": "care_safety"}
+    again = start([ROOM, hall, lounge])
+    assert sorted((c.slug, c.name) for c in again.store.cameras()) == [
+        ("lounge", "lounge"), ("room-12", "hall")]
+    assert "camera hall of the site config not synced" in caplog.text
