@@ -210,3 +210,18 @@ def test_a_file_camera_whose_name_another_camera_took_is_logged_and_the_rest_sta
     assert sorted((c.slug, c.name) for c in again.store.cameras()) == [
         ("lounge", "lounge"), ("room-12", "hall")]
     assert "camera hall of the site config not synced" in caplog.text
+
+
+def test_a_rename_in_the_file_without_a_slug_is_pointed_out(
+    start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Renamed in the file with no slug, a camera is a new one (its slug is made from the
+    new name); the log names the old camera on the same stream and the slug that keeps it."""
+    service = start([ROOM])
+    (room,) = service.store.cameras()
+    start([{**ROOM, "name": "Room 12 east"}])
+    assert f"camera {room.id} (slug room-12), which the file does not declare" in caplog.text
+    assert "slug: room-12" in caplog.text
+    caplog.clear()
+    start([{**ROOM, "name": "Room 12 west", "slug": "room-12"}])  # the way to rename
+    assert "does not declare" not in caplog.text

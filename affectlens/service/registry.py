@@ -53,6 +53,7 @@ def sync_cameras(store: Store, cameras: list[CameraConfig]) -> None:
     (the name of another camera) is logged and skipped: the other cameras still start."""
     existing = {c.slug: c for c in store.cameras()}
     audit = AuditLog(store)
+    _warn_of_renames(existing, cameras)
     for declared in cameras:
         wanted = declared_values(declared)
         seed = json.dumps(wanted, sort_keys=True)
@@ -73,6 +74,22 @@ def sync_cameras(store: Store, cameras: list[CameraConfig]) -> None:
         except StoreError as error:
             log.error("camera %s of the site config not synced: the database refused it "
                       "(is its name another camera's?): %s", declared.key, error)
+
+
+def _warn_of_renames(existing: Mapping[str, Camera], cameras: list[CameraConfig]) -> None:
+    """A camera new to the store on the stream of a stored camera the file no longer declares
+    was most likely renamed in the file without its slug: both would run, two workers on one
+    stream. It is added all the same (two cameras may share a stream); the log says how to
+    keep the old one's settings and events instead."""
+    declared = {c.key for c in cameras}
+    undeclared = {c.url: c for slug, c in existing.items() if slug not in declared}
+    for camera in cameras:
+        old = undeclared.get(camera.url)
+        if camera.key not in existing and old is not None:
+            log.warning("camera %s of the site config is new, but camera %s (slug %s), which "
+                        "the file does not declare, has its stream: renamed in the file? Give "
+                        "it 'slug: %s' to keep that camera, its settings and events",
+                        camera.key, old.id, old.slug, old.slug)
 
 
 def _add(store: Store, audit: AuditLog, declared: CameraConfig, seed: str) -> None:
