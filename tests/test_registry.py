@@ -80,6 +80,7 @@ def test_a_camera_made_through_the_api_watches_for_falls(start) -> None:
         "falls": {"long_lie_s": 30}, "distress": {"hold_s": 20}})
     assert made.status_code == 201, made.text
     assert made.json()["falls"]["long_lie_s"] == 30 and made.json()["slug"] == "lounge"
+    assert made.json()["analysis_fps"] == 10  # the rate a fall camera defaults to, as in files
     spec = service.spec_for(service.store.camera(made.json()["id"]))
     assert spec.falls is not None and spec.falls.long_lie_s == 30
     assert spec.distress.hold_s == 20

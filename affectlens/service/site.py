@@ -37,7 +37,7 @@ from affectlens.errors import AffectlensError
 from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
 from affectlens.privacy.retention import Retention, RetentionPolicy
-from affectlens.service.schemas import Purpose, Slug, check_stream_url
+from affectlens.service.schemas import FALLS_DEFAULT_FPS, Purpose, Slug, check_stream_url
 from affectlens.store.db import slugify, sqlite_url
 
 ENV_PREFIX = "AFFECTLENS_"
@@ -47,8 +47,6 @@ DEFAULT_FPS = 5.0
 # of a camera's own rate and purpose, and watches for falls only where its camera says so).
 OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
                           "batch_frames", "pose", "falls", "voice"})
-# URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
-FALLS_DEFAULT_FPS = 10.0
 MAX_PATH = 4096  # Linux's PATH_MAX
 MAX_URL = 2000
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
