@@ -192,6 +192,12 @@ def test_a_real_worker_serves_unblurred_frames_only_with_the_banner(tmp_path: Pa
             assert not banner_shown(image)
             assert len(detector.predict([image])[0]) == 0
             time.sleep(0.3)
+        # Off again with a new stream: a new worker, whose pictures (a later generation of
+        # the camera's settings) are shown; the old one's are not.
+        other = write_sample_video(tmp_path / "other.mp4", seconds=2.0)
+        store.update_camera(camera.id, blur_faces=False, url=f"file://{other}")
+        wait_until(lambda: supervisor.workers().get(camera.id, first) != first, 30)
+        wait_until(lambda: (p := hub.preview(camera.id)) and banner_shown(decode(p)), 30)
     finally:
         supervisor.stop()
         store.engine.dispose()
