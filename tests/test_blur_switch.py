@@ -180,17 +180,24 @@ def test_a_real_worker_serves_unblurred_frames_only_with_the_banner(tmp_path: Pa
         image = decode(served.content)
         assert len(detector.predict([image])[0]) >= 1  # the face is there, unblurred
         assert banner_shown(image)
-        # Back on: the worker is replaced, the unblurred preview withdrawn at once, and the
-        # new worker's previews are blurred and carry no banner.
+        # Back on: the running worker is given the setting (issue 14: not replaced), the
+        # unblurred preview is withdrawn at once, and the previews that follow are blurred
+        # and carry no banner.
         store.update_camera(camera.id, blur_faces=True)
-        wait_until(lambda: supervisor.workers().get(camera.id, first) != first, 20)
-        wait_until(lambda: hub.preview(camera.id), 30)
+        wait_until(lambda: (p := hub.preview(camera.id)) and not banner_shown(decode(p)), 30)
+        assert supervisor.workers().get(camera.id) == first
         for _ in range(3):
             image = decode(TestClient(app, headers=staff.headers).get(
                 f"/api/cameras/{camera.id}/snapshot.jpg").content)
             assert not banner_shown(image)
             assert len(detector.predict([image])[0]) == 0
             time.sleep(0.3)
+        # Off again with a new stream: a new worker, whose pictures (a later generation of
+        # the camera's settings) are shown; the old one's are not.
+        other = write_sample_video(tmp_path / "other.mp4", seconds=2.0)
+        store.update_camera(camera.id, blur_faces=False, url=f"file://{other}")
+        wait_until(lambda: supervisor.workers().get(camera.id, first) != first, 30)
+        wait_until(lambda: (p := hub.preview(camera.id)) and banner_shown(decode(p)), 30)
     finally:
         supervisor.stop()
         store.engine.dispose()
@@ -200,22 +207,25 @@ def test_a_real_worker_serves_unblurred_frames_only_with_the_banner(tmp_path: Pa
 def test_turning_blurring_back_on_drops_the_old_workers_pictures(
     store: Store, tmp_path: Path, portrait: np.ndarray, blurring: bool
 ) -> None:
-    """After blurring is turned back on, an event snapshot or fall clip the old worker (with
-    blurring off) still sends is not kept; its events are. Turned off instead, the old
-    worker's blurred pictures are kept. The new worker's hello ends it."""
+    """After blurring is turned back on, an event snapshot or fall clip made under the old
+    settings (blurring off) and still on its way is not kept; its events are. Turned off
+    instead, the blurred pictures made before are kept. Pictures made under the new
+    settings (a new worker, or the same one given them: generation 2) are kept."""
     camera = store.add_camera("hall", "file:///x", "care_safety")
     recorder = Recorder(store, snapshots=tmp_path)
     jpeg = cv2.imencode(".jpg", portrait)[1].tobytes()
     at = datetime.now(UTC)
 
-    def fall(key: str) -> Event:
-        recorder.handle(EventStarted(camera.id, key, "fall", at, 0.9, 1, at, jpeg, clip=True))
-        recorder.handle(EventClip(camera.id, key, b"\x1a\x45\xdf\xa3 video", 10, 1.0))
+    def fall(key: str, generation: int) -> Event:
+        recorder.handle(EventStarted(camera.id, key, "fall", at, 0.9, 1, at, jpeg, clip=True,
+                                     generation=generation))
+        recorder.handle(EventClip(camera.id, key, b"\x1a\x45\xdf\xa3 video", 10, 1.0,
+                                  generation=generation))
         return max(store.events(camera_id=camera.id), key=lambda e: e.id)
 
-    recorder.withdraw_preview(camera.id, blurring=blurring)
-    old = fall("old-run:fall:1")
+    recorder.withdraw_preview(camera.id, blurring=blurring, generation=2)
+    old = fall("old-run:fall:1", 1)
     assert (old.snapshot is None and old.clip is None) if blurring else (old.snapshot and old.clip)
     recorder.handle(WorkerReady(camera.id, 1234, ("face_detector",)))
-    new = fall("new-run:fall:1")
+    new = fall("new-run:fall:1", 2)
     assert new.snapshot and new.clip

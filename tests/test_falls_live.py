@@ -154,6 +154,7 @@ def test_falls_are_off_unless_asked_for(store: Store, pipeline_for: Callable[...
 
 
 def test_site_config_turns_falls_on_per_camera_with_zones() -> None:
+    from affectlens.service.registry import declared_values
     from affectlens.service.runtime import Service
     from affectlens.service.site import SiteConfig
     from affectlens.service.worker import make_people
@@ -165,12 +166,14 @@ def test_site_config_turns_falls_on_per_camera_with_zones() -> None:
              {"name": "bed", "kind": "bed", "points": [[0, 200], [300, 200], [300, 360]]}]}},
         {"name": "hall", "url": "rtsp://cam/1", "purpose": "care_safety"},
     ]})
-    service = Service.__new__(Service)  # spec_for reads the site config only
+    service = Service.__new__(Service)  # spec_for reads the camera and the site's workers
     service.site = site
-    room = service.spec_for(Camera(id=1, name="room 12", url="rtsp://cam/12",
-                                   purpose="care_safety", analysis_fps=5.0))
-    hall = service.spec_for(Camera(id=2, name="hall", url="rtsp://cam/1",
-                                   purpose="care_safety", analysis_fps=5.0))
+    cameras = {declared.name: Camera(id=n, name=declared.name, url=declared.url,
+                                     purpose="care_safety", analysis_fps=5.0,
+                                     **{k: v for k, v in declared_values(declared).items()
+                                        if k in ("falls", "distress")})
+               for n, declared in enumerate(site.cameras, 1)}  # as sync_cameras writes them
+    room, hall = (service.spec_for(cameras[name]) for name in ("room 12", "hall"))
     assert room.falls is not None and room.falls.long_lie_s == 60
     assert room.falls.zones[0].kind == "bed" and hall.falls is None
     people = make_people(room)

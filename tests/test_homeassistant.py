@@ -222,3 +222,24 @@ def test_home_assistant_restarting_gets_the_configs_again_and_removed_cameras_go
     finally:
         ha.close()
         client.close()
+
+
+def test_a_renamed_camera_stays_one_device_under_its_registry_slug(
+        store: Store, broker: Broker, site) -> None:  # noqa: F811
+    """Home Assistant keys a device's history by its ids: a camera renamed through the API
+    keeps its slug, so it keeps its topics and ids and only its shown name changes."""
+    lounge, _, hub, _ = site
+    ha = bridge(store, hub, broker.port)
+    client = HomeAssistantClient(broker.port)
+    topic = "homeassistant/binary_sensor/affectlens_lounge_1/online/config"
+    try:
+        wait_until(lambda: client.payloads(topic), 10, "announced")
+        store.update_camera(lounge.id, name="Lounge (east wing)")
+        ha.refresh()
+        wait_until(lambda: json.loads(client.last(topic) or "{}").get("device", {}).get("name")
+                   == "Lounge (east wing)", 5, "the new name shown")
+        assert client.last(topic) != ""  # never withdrawn
+        assert not [t for t in client.configs() if "east" in t]  # no second device
+    finally:
+        ha.close()
+        client.close()

@@ -73,6 +73,20 @@ def test_old_data_goes_new_data_and_open_events_stay(store: Store, tmp_path: Pat
     assert (again.events, again.snapshots, again.clips, again.stats) == (0, 0, 0, 0)
 
 
+def test_a_renamed_camera_keeps_its_retention_exception(store: Store) -> None:
+    """Issue 14: exceptions are written by camera name in the site config; a camera renamed
+    through the API is still found, by the slug its old name made."""
+    room = store.add_camera("room 12", "rtsp://h/12", "care_safety")
+    short = Retention(events_days=1, snapshots_days=1, stats_days=1)
+    store.record_event(room.id, "fall", days_ago(2), 0.9, ended_at=days_ago(2))
+    store.update_camera(room.id, name="Room 12 east")
+    policy = RetentionPolicy(cameras={"room 12": short})
+    assert policy.of("Room 12 east", "room-12") == short
+    assert RetentionPolicy(cameras={"room-12": short}).of("Room 12 east", "room-12") == short
+    assert policy.of("hall", "hall") == Retention()
+    assert apply_retention(store, policy, clock=lambda: NOW).events == 1
+
+
 def test_the_policy_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="events_days"):
         Retention(events_days=0)

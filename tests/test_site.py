@@ -99,6 +99,11 @@ cameras:
     ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: care_safety}\n"
      "  - {name: a, url: 'rtsp://h/t', purpose: care_safety}\n", {},
      "site.yaml: cameras: camera names must be unique: a"),
+    ("cameras:\n  - {name: Room 1, url: 'rtsp://h/s', purpose: care_safety}\n"
+     "  - {name: room-1, url: 'rtsp://h/t', purpose: care_safety}\n", {},
+     "site.yaml: cameras: camera slugs must be unique: room-1 (a slug unset is made from"),
+    ("cameras:\n  - {name: a, slug: Room 1, url: 'rtsp://h/s', purpose: care_safety}\n", {},
+     "site.yaml: cameras[0].slug: String should match pattern"),
     ("alerts: {webhooks: [{url: 'https://x/h', secret: short}]}\n", {},
      "site.yaml: alerts.webhooks[0].secret: String should have at least 16 characters"),
     ("port: 8080\n", {"AFFECTLENS_PORT": "eighty"},

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 
 from affectlens.security.audit import AuditLog
 from affectlens.store import Store
-from affectlens.store.db import now
+from affectlens.store.db import now, slugify
 from affectlens.store.schema import Camera, CameraHealth, Event, MinuteStats
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,20 @@ class Retention:
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """The site's default and per-camera exceptions (by camera name)."""
+    """The site's default and per-camera exceptions, by a camera's slug or name; a name is
+    also read as the slug made from it, so a camera renamed through the API keeps its
+    exception (issue 14)."""
 
     default: Retention = field(default_factory=Retention)
     cameras: Mapping[str, Retention] = field(default_factory=dict)
 
-    def of(self, camera_name: str) -> Retention:
+    def of(self, camera_name: str, slug: str | None = None) -> Retention:
+        if slug is not None:
+            for key in (slug, camera_name):
+                if key in self.cameras:
+                    return self.cameras[key]
+            return next((kept for key, kept in self.cameras.items() if slugify(key) == slug),
+                        self.default)
         return self.cameras.get(camera_name, self.default)
 
 
@@ -97,7 +105,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, snapshots_dir: Path |
     at = clock()
     counts = {"events": 0, "snapshots": 0, "clips": 0, "stats": 0, "health": 0}
     for camera in store.cameras():
-        keep = policy.of(camera.name)
+        keep = policy.of(camera.name, camera.slug)
         counts = _one_camera(store, camera, keep, at, snapshots_dir, counts)
     run = RetentionRun(at, **counts)
     (audit or AuditLog(store, clock)).append("system:retention", "retention.run", "store",

@@ -31,6 +31,7 @@ from affectlens.security.guard import Guard, SecuritySettings, principal_of
 from affectlens.security.throttle import AttemptLimiter
 from affectlens.service.account_api import account_router
 from affectlens.service.camera_audit import audit_added, audit_changed
+from affectlens.service.camera_settings import falls_text, settings_text
 from affectlens.service.clips import CLIP_MEDIA_TYPE, CLIP_SUFFIX
 from affectlens.service.dead_letter_api import dead_letter_router
 from affectlens.service.hub import Hub
@@ -44,7 +45,7 @@ from affectlens.service.schemas import (
     RowId,
 )
 from affectlens.service.times import ZonedTime
-from affectlens.service.zones import FallsFor, zones_router
+from affectlens.service.zones import zones_router
 from affectlens.store import Store
 from affectlens.store.db import StoreError
 from affectlens.version import __version__
@@ -112,7 +113,6 @@ def create_app(
     on_cameras_changed: Callable[[], None] | None = None,
     security: SecuritySettings | None = None,
     snapshots_dir: Path | None = None,
-    falls_for: FallsFor | None = None,
     on_replay: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The app over ``store``. Without a ``hub`` (no camera workers in this process) live
@@ -121,8 +121,7 @@ def create_app(
     Nobody gets in until an account exists (``affectlens user add``) or a token
     (``affectlens token add``). ``snapshots_dir`` is where workers write events' blurred
     snapshots (the site's ``snapshots_dir``); without it event snapshots are a 404.
-    ``falls_for`` gives the site config's fall settings of a camera by name (None: falls
-    off), for the zones routes (zones.py). ``on_replay`` is called after an admin replays a
+    ``on_replay`` is called after an admin replays a
     dead letter (dead_letter_api.py), to wake the alert dispatcher."""
     if screen_min_people < 1:
         raise ValueError("screen_min_people must be at least 1")
@@ -154,8 +153,7 @@ def create_app(
                                       AttemptLimiter(security.login_attempts_per_minute)))
     app.include_router(live_router(store, hub, screen_min_people, audit,
                                    security.camera_tests_per_minute))
-    app.include_router(zones_router(store, hub, audit, falls_for or (lambda _name: None),
-                                    changed))
+    app.include_router(zones_router(store, hub, audit, changed))
     app.include_router(dead_letter_router(store, audit, on_replay))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
@@ -190,12 +188,14 @@ def create_app(
             return {"status": "ok"}
         return {"status": "ok", "version": __version__, "cameras": len(store.cameras())}
 
-    def refused(error: StoreError, name: object) -> str:
+    def refused(error: StoreError, name: object, slug: object = None) -> str:
         """What the client is told: the likely cause in plain words, never the driver's
         message (table and constraint names, the values in the row); that goes to the log."""
         log.warning("camera change refused by the database: %s", error)
         if name is not None and any(c.name == name for c in store.cameras()):
             return f"a camera named {name!r} exists already"
+        if slug is not None and any(c.slug == slug for c in store.cameras()):
+            return f"a camera with the slug {slug!r} exists already"
         return "the database refused it (see the service log)"
 
     @app.get("/api/cameras")
@@ -205,11 +205,13 @@ def create_app(
     @app.post("/api/cameras", status_code=201)
     def create_camera(camera: CameraIn, caller: Caller) -> CameraOut:
         try:
-            created = store.add_camera(camera.name, camera.url, camera.purpose,
-                                       camera.analysis_fps, camera.blur_faces)
+            created = store.add_camera(
+                camera.name, camera.url, camera.purpose, camera.analysis_fps,
+                camera.blur_faces, slug=camera.slug, falls=falls_text(camera.falls),
+                distress=settings_text(camera.distress))
         except StoreError as error:
-            raise HTTPException(409, f"camera not created: {refused(error, camera.name)}"
-                                ) from error
+            raise HTTPException(409, "camera not created: "
+                                f"{refused(error, camera.name, camera.slug)}") from error
         audit_added(audit, caller.name, created)
         changed()
         return CameraOut.model_validate(created)
@@ -220,7 +222,14 @@ def create_app(
 
     @app.patch("/api/cameras/{camera_id}")
     def update_camera(camera_id: RowId, patch: CameraPatch, caller: Caller) -> CameraOut:
-        changes = patch.model_dump(exclude_none=True)
+        """Fields left out (or null) stay as they are, but ``falls: null`` turns falls off
+        and ``distress: null`` brings the defaults back."""
+        changes: dict[str, object] = patch.model_dump(exclude_none=True,
+                                                      exclude={"falls", "distress"})
+        if "falls" in patch.model_fields_set:
+            changes["falls"] = falls_text(patch.falls)
+        if "distress" in patch.model_fields_set:
+            changes["distress"] = settings_text(patch.distress)
         if "blur_faces" in changes and caller.role != "admin":  # the access table says so
             raise HTTPException(403, "only an administrator may turn face blurring off or on")
         before = store.camera(camera_id)

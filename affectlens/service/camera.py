@@ -98,7 +98,8 @@ class LiveCamera:
         self._stop.set()
         with self._mailbox.condition:
             self._mailbox.condition.notify_all()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started (a loop fed by hand never starts it)
+            self._thread.join(timeout)
 
     def next_frame(self, timeout: float) -> LiveFrame | None:
         """The newest frame not yet taken; waits up to ``timeout`` seconds for one."""

@@ -5,6 +5,11 @@ so a worker can live in another process now and on another machine later. Times 
 UTC datetimes. Every message that changes the store can be handled twice and change it once
 (issue 14): an event is named by a key the worker makes, unique everywhere (its run's random
 id, a number, what and who), and minute counts by (run, sequence number).
+
+Messages with pictures (an event's snapshot, a clip, a preview) carry the ``generation`` of
+the camera's settings they were made under (issue 14): settings pushed to a running worker
+(blurring among them) or a new worker get a higher one, so the service drops a picture made
+under a setting no longer in force by one comparison (recorder.py).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class EventStarted:
     observed_at: datetime  # when the frame (or state change) that fired it was read
     snapshot: bytes | None = None  # that frame as a JPEG, every detected face blurred
     clip: bool = False  # an EventClip naming the same key follows (a fall's video)
+    generation: int = 0  # of the settings the snapshot was made under
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class EventClip:
     video: bytes  # VP8 WebM, every frame blurred as the event's snapshot is
     frames: int
     seconds: float  # from its first frame to its last
+    generation: int = 0  # of the settings its first frame was made under
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ class Preview:
     jpeg: bytes
     at: datetime
     frame_size: tuple[int, int]
+    generation: int = 0  # of the settings it was made under
 
 
 @dataclass(frozen=True)

@@ -79,29 +79,31 @@ class Recorder:
         self._live: dict[int, CameraLive] = {}
         self.ready: dict[int, WorkerReady] = {}  # camera id -> its worker's latest hello
         self._forgotten: set[int] = set()  # deleted cameras, until a worker starts for one
-        self._withdrawn: set[int] = set()  # blurring changed: no preview until a new worker
-        # Blurring turned back on: the old worker's unblurred pictures (an event snapshot, a
-        # fall clip still being made) are not kept either, until the new worker is ready.
-        self._reblurred: set[int] = set()
+        # By the generation of the camera's settings they were made under (messages.py):
+        # previews older than a blurring change are dropped; event snapshots and clips older
+        # than blurring turned back on too (they may show faces unblurred).
+        self._previews_from: dict[int, int] = {}
+        self._pictures_from: dict[int, int] = {}
 
     def handle(self, message: Message) -> None:
         with self._lock:
             if isinstance(message, WorkerReady):
                 self._forgotten.discard(message.camera_id)
-                self._withdrawn.discard(message.camera_id)
-                self._reblurred.discard(message.camera_id)
-            elif message.camera_id in self._withdrawn and isinstance(message, Preview):
-                return  # made by the old worker under the old blur setting
-            elif message.camera_id in self._reblurred and isinstance(message, EventClip):
-                log.info("camera %s: a clip made before blurring was turned back on is "
-                         "not kept", message.camera_id, extra={"camera_id": message.camera_id})
-                self._clip_due.pop(message.key, None)
-                return
+            elif isinstance(message, Preview) and message.generation < self._previews_from.get(
+                    message.camera_id, 0):
+                return  # made under the old blur setting
             elif message.camera_id in self._forgotten and isinstance(
                 message, StateChanged | Preview | WorkerMetrics
             ):
                 return  # late words of a removed camera's worker: nothing to show or store
-            if message.camera_id in self._reblurred and isinstance(message, EventStarted):
+            if isinstance(message, EventStarted | EventClip) and (
+                    message.generation < self._pictures_from.get(message.camera_id, 0)):
+                if isinstance(message, EventClip):
+                    log.info("camera %s: a clip made before blurring was turned back on is "
+                             "not kept", message.camera_id,
+                             extra={"camera_id": message.camera_id})
+                    self._clip_due.pop(message.key, None)
+                    return
                 message = replace(message, snapshot=None, clip=False)  # the event, no picture
             try:
                 self._handle(message)
@@ -132,16 +134,19 @@ class Recorder:
         if self.metrics is not None:
             self.metrics.forget(camera_id)
 
-    def withdraw_preview(self, camera_id: int, blurring: bool = False) -> None:
-        """The camera's blurring was turned off or on: its newest preview no longer shows
-        what the setting promises, so it is served no more (with the live state; the next
-        report brings both back). The old worker's previews still on their way are dropped
-        until the new worker says it is ready (the old one has ended by then); when blurring
-        was turned back on (``blurring``), so are its event snapshots and fall clips."""
+    def withdraw_preview(self, camera_id: int, *, generation: int,
+                         blurring: bool = False) -> None:
+        """The camera's blurring was turned off or on, in settings of ``generation``: its
+        newest preview no longer shows what the setting promises, so it is served no more
+        (with the live state; the next report brings both back), and previews of older
+        generations still on their way are dropped; when blurring was turned back on
+        (``blurring``), so are older event snapshots and fall clips."""
         with self._lock:
-            self._withdrawn.add(camera_id)
+            self._previews_from[camera_id] = max(generation,
+                                                 self._previews_from.get(camera_id, 0))
             if blurring:
-                self._reblurred.add(camera_id)
+                self._pictures_from[camera_id] = max(generation,
+                                                     self._pictures_from.get(camera_id, 0))
         if self.hub is not None:
             self.hub.forget(camera_id)
 

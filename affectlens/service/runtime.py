@@ -21,10 +21,9 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from affectlens.privacy.retention import RetentionJob
-from affectlens.security.audit import AuditLog
 from affectlens.service.alerts import AlertDispatcher, Channel, RetryPolicy
 from affectlens.service.api import create_app
-from affectlens.service.camera_audit import audit_added, audit_changed
+from affectlens.service.camera_settings import parse_distress, parse_falls
 from affectlens.service.homeassistant import HomeAssistant, watched_kinds
 from affectlens.service.hub import Hub
 from affectlens.service.logs import setup_logging
@@ -32,7 +31,8 @@ from affectlens.service.metrics import ServiceMetrics
 from affectlens.service.mqtt import MqttPublisher
 from affectlens.service.notify import AppriseSender, AppriseTarget
 from affectlens.service.recorder import Recorder
-from affectlens.service.site import CameraConfig, SiteConfig
+from affectlens.service.registry import sync_cameras
+from affectlens.service.site import SiteConfig
 from affectlens.service.supervisor import Supervisor
 from affectlens.service.webhook import WebhookSender, WebhookTarget
 from affectlens.service.worker import CameraSpec
@@ -41,37 +41,6 @@ from affectlens.store import Store
 from affectlens.store.schema import Camera
 
 log = logging.getLogger(__name__)
-
-
-SITE_CONFIG_ACTOR = "site-config"  # who the audit log names for changes made by the file
-
-
-def sync_cameras(store: Store, cameras: list[CameraConfig]) -> None:
-    """Cameras declared in the site config, by name: added or brought in line. Cameras made
-    through the API and absent from the file are left alone. Every addition and change is
-    written to the audit log as through the API (actor ``site-config``): a purpose or blur
-    change made in the file is as visible as one made in the dashboard."""
-    existing = {c.name: c for c in store.cameras()}
-    audit = AuditLog(store)
-    for declared in cameras:
-        wanted = declared.model_dump(include={"url", "purpose", "analysis_fps", "enabled",
-                                              "blur_faces"})
-        camera = existing.get(declared.name)
-        if camera is None:
-            camera = store.add_camera(declared.name, declared.url, declared.purpose,
-                                      declared.analysis_fps, declared.blur_faces)
-            audit_added(audit, SITE_CONFIG_ACTOR, camera)
-            if not declared.enabled:
-                audit_changed(audit, SITE_CONFIG_ACTOR, camera, {"enabled": False})
-                store.update_camera(camera.id, enabled=False)
-            log.info("camera %s (%s) added from the site config", camera.id, declared.name)
-            continue
-        changes = {k: v for k, v in wanted.items() if getattr(camera, k) != v}
-        if changes:
-            audit_changed(audit, SITE_CONFIG_ACTOR, camera, changes)
-            store.update_camera(camera.id, **changes)
-            log.info("camera %s (%s) updated from the site config: %s", camera.id,
-                     declared.name, ", ".join(sorted(changes)))
 
 
 class Service:
@@ -104,17 +73,17 @@ class Service:
         ))
 
     def spec_for(self, camera: Camera) -> CameraSpec:
-        """The worker's settings: the store's camera, the site config's distress and falls,
-        and the zones drawn in the dashboard in place of the site config's (zones.py)."""
-        declared = self.site.camera(camera.name)
+        """The worker's settings: the store's camera (its falls and distress included,
+        registry.py), with the zones drawn in the dashboard in place of its falls' own
+        (zones.py); the site config adds only what every worker shares."""
         w = self.site.workers
-        options = {"distress": declared.distress} if declared is not None else {}
         return CameraSpec(
             camera.id, camera.url, camera.purpose, camera.analysis_fps,
             analysis=self.site.analysis, io_timeout_s=w.io_timeout_s, preview_fps=w.preview_fps,
             log_format=self.site.log.format, log_level=self.site.log.level.upper(),
             blur_faces=camera.blur_faces,
-            falls=effective_falls(self.site.falls_for(camera.name), camera), **options,
+            falls=effective_falls(parse_falls(camera.falls, camera.id), camera),
+            distress=parse_distress(camera.distress, camera.id),
         )
 
     def run(self) -> None:
@@ -192,7 +161,7 @@ class Service:
         app = create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
                          on_cameras_changed=self._cameras_changed,
                          snapshots_dir=Path(self.site.snapshots_dir),
-                         falls_for=self.site.falls_for, on_replay=self.alerts.wake)
+                         on_replay=self.alerts.wake)
         metrics = self.metrics
 
         def scrape() -> Response:

@@ -7,11 +7,22 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
-from affectlens.events.falls import Zone, Zones
+from affectlens.events.distress import DistressSettings
+from affectlens.events.falls import FallSettings, Zone, Zones
+from affectlens.service.camera_settings import parse_distress, parse_falls
 
 Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
+# URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
+FALLS_DEFAULT_FPS = 10.0
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "device")
 
 
@@ -31,20 +42,52 @@ def check_stream_url(url: str) -> str:
 
 
 StreamUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_stream_url)]
+# A camera's key for good (issue 14): lower-case letters, digits and inner dashes.
+Slug = Annotated[str, Field(min_length=1, max_length=64,
+                            pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")]
 # Row ids are 32-bit in PostgreSQL and 64-bit in SQLite: a larger one is a 422, not a 500.
 MAX_ID = 2**31 - 1
 RowId = Annotated[int, Field(ge=0, le=MAX_ID)]
+
+
+FALLS_HELP = ("Falls, long lies and inactivity from body pose, with their thresholds and "
+              "zones (the site config's cameras[].falls); null: off. A change replaces the "
+              "whole falls settings: keys left out take their defaults.")
+DISTRESS_HELP = ("Sustained distress thresholds (the site config's cameras[].distress); "
+                 "null or {}: the defaults. A change replaces them whole.")
+
+
+def _stored_falls(value: object) -> object:
+    """A camera row keeps its settings as JSON text (None: falls off); read as the model."""
+    return parse_falls(value) if isinstance(value, str) else value
+
+
+def _stored_distress(value: object) -> object:
+    return parse_distress(value) if value is None or isinstance(value, str) else value
 
 
 class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$")
+    slug: Slug | None = Field(None, description="The camera's key for good (the site config "
+                              "finds it by this); unset: made from the name.")
     url: StreamUrl
     purpose: Purpose
-    analysis_fps: float = Field(5.0, gt=0, le=30)
+    analysis_fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second; "
+                                f"unset: 5, or {FALLS_DEFAULT_FPS:g} with falls.")
     blur_faces: bool = Field(True, description="Blur faces in previews and snapshots; off "
                              "(admins only, audited) marks every served frame.")
+    falls: FallSettings | None = Field(None, description=FALLS_HELP)
+    distress: DistressSettings | None = Field(None, description=DISTRESS_HELP)
+
+    @model_validator(mode="after")
+    def _falls_fps(self) -> CameraIn:
+        """As in the site config: a fall camera left at the default rate runs at
+        FALLS_DEFAULT_FPS (at 5 frames a second the rule misses more falls)."""
+        if self.falls is not None and "analysis_fps" not in self.model_fields_set:
+            self.analysis_fps = FALLS_DEFAULT_FPS
+        return self
 
 
 class CameraPatch(BaseModel):
@@ -57,12 +100,16 @@ class CameraPatch(BaseModel):
     enabled: bool | None = None
     blur_faces: bool | None = Field(None, description="Admins only; every change is audited "
                                     "as camera.blur_change.")
+    falls: FallSettings | None = Field(None, description=FALLS_HELP + " Audited as "
+                                       "camera.falls_change.")
+    distress: DistressSettings | None = Field(None, description=DISTRESS_HELP)
 
 
 class CameraOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    slug: str
     name: str
     url: str
     purpose: Purpose
@@ -70,6 +117,9 @@ class CameraOut(BaseModel):
     enabled: bool
     created_at: datetime
     blur_faces: bool
+    falls: Annotated[FallSettings | None, BeforeValidator(_stored_falls)] = None
+    distress: Annotated[DistressSettings, BeforeValidator(_stored_distress)] = Field(
+        default_factory=DistressSettings)
 
 
 class EventOut(BaseModel):
@@ -166,6 +216,8 @@ class ZonesOut(BaseModel):
 
     camera_id: int
     zones: tuple[Zone, ...]
+    # site_config: the zones of the camera's falls settings (set in the site config or
+    # through the API); the name is kept for the clients that read it.
     source: Literal["dashboard", "site_config", "none"]
     site_config_zones: tuple[Zone, ...]
     falls: bool  # whether falls are analysed on this camera at all

@@ -38,8 +38,8 @@ from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
 from affectlens.privacy.retention import Retention, RetentionPolicy
 from affectlens.service.apprise_urls import check_apprise_url
-from affectlens.service.schemas import Purpose, check_stream_url
-from affectlens.store.db import sqlite_url
+from affectlens.service.schemas import FALLS_DEFAULT_FPS, Purpose, Slug, check_stream_url
+from affectlens.store.db import slugify, sqlite_url
 
 ENV_PREFIX = "AFFECTLENS_"
 LIVE_ANALYSIS = {"threads": 1, "full_scan_every_s": 1.0}
@@ -48,8 +48,6 @@ DEFAULT_FPS = 5.0
 # of a camera's own rate and purpose, and watches for falls only where its camera says so).
 OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
                           "batch_frames", "pose", "falls", "voice"})
-# URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
-FALLS_DEFAULT_FPS = 10.0
 MAX_PATH = 4096  # Linux's PATH_MAX
 MAX_URL = 2000
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -100,7 +98,11 @@ class _Strict(BaseModel):
 
 class CameraConfig(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$",
-                      description="Unique; a camera of this name in the store is updated.")
+                      description="Display name, unique.")
+    slug: Slug | None = Field(
+        None, description="The camera's key for good: the camera of this slug in the store "
+        "is updated, whatever its name is now. Unset: made from the name (Room 12 -> "
+        "room-12); set it before renaming a camera here.")
     url: str = Field(max_length=MAX_URL, description="rtsp://, http(s):// (MJPEG), file:// "
                      "(played in a loop) or device:///dev/videoN.")
     purpose: Purpose = Field(description="Why it is filmed: care_safety, consented_research, "
@@ -122,6 +124,11 @@ class CameraConfig(_Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         return check_stream_url(value)
+
+    @property
+    def key(self) -> str:
+        """The slug the store knows this camera by."""
+        return self.slug or slugify(self.name)
 
     @model_validator(mode="before")
     @classmethod
@@ -246,7 +253,8 @@ class RetentionDays(_Strict):
 class RetentionConfig(_Strict):
     default: RetentionDays = Field(default_factory=RetentionDays)
     cameras: dict[str, RetentionDays] = Field(
-        default_factory=dict, max_length=1000, description="Exceptions by camera name.")
+        default_factory=dict, max_length=1000, description="Exceptions by camera slug or name "
+        "(a name also matches the camera whose slug was made from it, after a rename).")
     every_s: float = Field(3600.0, ge=1, le=7 * 86400,
                            description="How often the retention job runs, seconds.")
 
@@ -337,6 +345,11 @@ class SiteConfig(_Strict):
         doubled = sorted({n for n in names if names.count(n) > 1})
         if doubled:
             raise ValueError(f"camera names must be unique: {', '.join(doubled)}")
+        keys = [c.key for c in cameras]
+        doubled = sorted({k for k in keys if keys.count(k) > 1})
+        if doubled:
+            raise ValueError(f"camera slugs must be unique: {', '.join(doubled)} (a slug "
+                             "unset is made from the name: give these cameras a slug)")
         return cameras
 
     def camera(self, name: str) -> CameraConfig | None:
@@ -353,10 +366,6 @@ class SiteConfig(_Strict):
                 "proxy_headers": bool(self.trusted_proxies),
                 "forwarded_allow_ips": list(self.trusted_proxies)}
 
-    def falls_for(self, name: str) -> FallSettings | None:
-        """The camera's fall settings in this file; None: falls off (or not declared)."""
-        declared = self.camera(name)
-        return declared.falls if declared is not None else None
 
 
 def load_site(path: Path, environ: Mapping[str, str] | None = None) -> SiteConfig:

@@ -8,9 +8,15 @@ importing everything again, and the imported pages are shared: measured with fou
 188 MB PSS a worker instead of 267 MB, all four ready in 3.8 s instead of 11.1 s.
 ``start_method="spawn"`` remains available. They send messages over one queue; a reader thread hands
 them to the Recorder (store, alerts, hub, metrics). ``sync()`` compares the store's cameras
-with the running workers and starts, restarts (any field of its CameraSpec changed: URL,
-purpose, rate, face blurring...) and stops them;
-a watcher thread calls it every ``poll_s`` and restarts crashed workers with growing waits.
+with the running workers and starts, restarts and stops them; a watcher thread calls it every
+``poll_s`` and restarts crashed workers with growing waits.
+
+A camera change restarts its worker only when it must (issue 14): a new stream, purpose,
+rate, falls turned on or off, clip lengths (``worker.needs_new_worker``). Face blurring,
+distress thresholds, fall thresholds and zones are pushed to the running worker
+(``HotSettings``, over a queue of its own), so open events and a long lie's clock survive
+an edit. Each push and each new worker is a new generation of the camera's settings; the
+Recorder drops pictures made under an older blurring setting by their generation.
 
 On start, events left open by a previous run (the service was killed) are ended at the
 restart time: they cannot be proven to have gone on. On stop, every worker ends its own open
@@ -26,7 +32,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
@@ -34,7 +40,7 @@ from typing import Literal
 
 from affectlens.service.messages import Message
 from affectlens.service.recorder import Recorder
-from affectlens.service.worker import CameraSpec, run_process
+from affectlens.service.worker import CameraSpec, HotSettings, needs_new_worker, run_process
 from affectlens.store import Store
 from affectlens.store.schema import Camera
 
@@ -54,6 +60,7 @@ class _Worker:
     spec: CameraSpec
     process: BaseProcess
     stop: ProcessEvent
+    settings: multiprocessing.Queue[HotSettings]  # settings pushed to it (issue 14)
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
     stop_asked: float = 0.0  # monotonic time the stop was asked (camera changed or removed)
@@ -82,6 +89,7 @@ class Supervisor:
         self.messages: multiprocessing.Queue[Message | None] = self._context.Queue(QUEUE_SIZE)
         self._workers: dict[int, _Worker] = {}
         self._restarts: dict[int, _Restart] = {}
+        self._generations: dict[int, int] = {}  # camera id -> its settings' latest generation
         self._lock = threading.RLock()
         self._closing = threading.Event()
         self._wake = threading.Event()
@@ -140,15 +148,9 @@ class Supervisor:
                     log.error("camera %s: worker did not stop in time; killed", camera_id,
                               extra={"camera_id": camera_id})
                     worker.process.kill()  # reaped by the next sync; its camera restarts then
-                elif wanted.get(camera_id) != worker.spec and not worker.stopping:
-                    log.info("camera %s: %s; stopping its worker", camera_id,
-                             "changed" if camera_id in wanted else "removed or disabled")
-                    worker.stopping, worker.stop_asked = True, time.monotonic()
-                    worker.stop.set()
-                    spec = wanted.get(camera_id)
-                    if spec is not None and spec.blur_faces != worker.spec.blur_faces:
-                        # Blurring changed: the newest preview was made under the old setting.
-                        self.recorder.withdraw_preview(camera_id, blurring=spec.blur_faces)
+                elif not worker.stopping and not self._same(worker.spec,
+                                                            wanted.get(camera_id)):
+                    self._change(worker, wanted.get(camera_id))
             for camera_id in set(self._restarts) - set(wanted) - set(self._workers):
                 del self._restarts[camera_id]
                 self.recorder.forget(camera_id)
@@ -159,6 +161,39 @@ class Supervisor:
                     self._spawn(spec)
             if self.recorder.metrics is not None:
                 self.recorder.metrics.workers.set(len(self._workers))
+
+    @staticmethod
+    def _same(running: CameraSpec, wanted: CameraSpec | None) -> bool:
+        return wanted is not None and replace(wanted, generation=running.generation) == running
+
+    def _next_generation(self, camera_id: int) -> int:
+        self._generations[camera_id] = self._generations.get(camera_id, 0) + 1
+        return self._generations[camera_id]
+
+    def _change(self, worker: _Worker, spec: CameraSpec | None) -> None:
+        """The camera changed, or was removed or disabled: push what a running worker takes,
+        else stop it (the next sync starts its successor)."""
+        camera_id = worker.spec.camera_id
+        blur_changed = spec is not None and spec.blur_faces != worker.spec.blur_faces
+        if spec is not None and not needs_new_worker(worker.spec, spec):
+            worker.spec = replace(spec, generation=self._next_generation(camera_id))
+            worker.settings.put(worker.spec.hot())
+            pictures_from = worker.spec.generation
+            log.info("camera %s: changed; settings pushed to its worker (generation %d)",
+                     camera_id, pictures_from, extra={"camera_id": camera_id})
+        else:
+            log.info("camera %s: %s; stopping its worker", camera_id,
+                     "changed" if spec is not None else "removed or disabled",
+                     extra={"camera_id": camera_id})
+            worker.stopping, worker.stop_asked = True, time.monotonic()
+            worker.stop.set()
+            pictures_from = self._generations.get(camera_id, 0) + 1  # its successor's
+        if spec is not None and blur_changed:
+            # The newest preview was made under the old setting: it and the pictures still
+            # on their way from before (snapshots and clips too when blurring is back on)
+            # are dropped by their generation.
+            self.recorder.withdraw_preview(camera_id, blurring=spec.blur_faces,
+                                           generation=pictures_from)
 
     def request_sync(self) -> None:
         """Sync soon, in the supervisor's thread (the API calls this after a camera change)."""
@@ -173,10 +208,13 @@ class Supervisor:
 
     def _spawn(self, spec: CameraSpec) -> None:
         stop = self._context.Event()
-        process = self._context.Process(target=run_process, args=(spec, self.messages, stop),
+        settings: multiprocessing.Queue[HotSettings] = self._context.Queue()
+        spec = replace(spec, generation=self._next_generation(spec.camera_id))
+        process = self._context.Process(target=run_process,
+                                        args=(spec, self.messages, stop, settings),
                                         name=f"camera-{spec.camera_id}", daemon=True)
         process.start()
-        self._workers[spec.camera_id] = _Worker(spec, process, stop)
+        self._workers[spec.camera_id] = _Worker(spec, process, stop, settings)
         self._restarts.setdefault(spec.camera_id, _Restart())
         log.info("camera %s: worker %s started", spec.camera_id, process.pid,
                  extra={"camera_id": spec.camera_id})
@@ -186,6 +224,8 @@ class Supervisor:
         camera_id = worker.spec.camera_id
         del self._workers[camera_id]
         worker.process.join(1)
+        worker.settings.cancel_join_thread()  # what it never read is of no use to anyone
+        worker.settings.close()
         code = worker.process.exitcode
         if worker.stopping:
             if code != 0:  # crashed or killed on its way out: its events are ended for it

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -71,6 +71,7 @@ _BAND_COLUMN = {name: column for (name, _, _), column in zip(AGE_BANDS, AGE_BAND
 PREVIEW_WIDTH = 640
 
 Emit = Callable[[Message], None]
+Updates = Callable[[], "HotSettings | None"]  # settings pushed since last asked, or None
 
 
 class StopFlag(Protocol):
@@ -104,6 +105,43 @@ class CameraSpec:
     log_level: str = "INFO"
     falls: FallSettings | None = None  # None: no pose model, no fall events
     blur_faces: bool = True  # False (an admin's choice): pictures unblurred, with a banner
+    generation: int = 0  # of these settings; the supervisor numbers them per camera
+
+    def hot(self) -> HotSettings:
+        return HotSettings(self.blur_faces, self.distress, self.falls, self.generation)
+
+    def with_hot(self, hot: HotSettings) -> CameraSpec:
+        return replace(self, blur_faces=hot.blur_faces, distress=hot.distress,
+                       falls=hot.falls, generation=hot.generation)
+
+
+@dataclass(frozen=True)
+class HotSettings:
+    """The settings a running worker takes without a restart (issue 14): face blurring,
+    distress thresholds, and fall thresholds and zones. Its open events, the people its fall
+    rule holds and their clocks (a long lie under way) go on."""
+
+    blur_faces: bool
+    distress: DistressSettings
+    falls: FallSettings | None
+    generation: int
+
+
+# Fall settings that size the clip buffer (how far back and ahead a clip reaches): a change
+# needs a new worker, like turning falls on or off (the pose model is loaded or not).
+CLIP_SIZING = ("clip_before_s", "clip_after_s", "confirm_s", "lost_s")
+
+
+def needs_new_worker(running: CameraSpec, wanted: CameraSpec) -> bool:
+    """Whether ``wanted`` differs from ``running`` in more than settings a worker takes while
+    it runs (HotSettings): the stream, purpose, rate, models, falls on or off, clip sizes."""
+    def cold(spec: CameraSpec) -> tuple[object, ...]:
+        falls = spec.falls
+        sizes = None if falls is None else tuple(getattr(falls, k) for k in CLIP_SIZING)
+        return (replace(spec, blur_faces=True, distress=DistressSettings(), falls=None,
+                        generation=0), sizes)
+
+    return cold(running) != cold(wanted)
 
 
 class Analyser(Protocol):
@@ -219,7 +257,7 @@ class CameraLoop:
         self.rule = DistressRule(spec.distress)
         self.people = people
         self._body = people.start_source(spec.analysis_fps, spec.falls) if people else None
-        self._clips = make_clips(spec, emit) if people else None
+        self._clips = make_clips(spec, self._stamped(spec.generation)) if people else None
         self.camera = LiveCamera(spec.url, spec.analysis_fps, on_state=self._on_state,
                                  io_timeout_s=spec.io_timeout_s, backoff_s=spec.backoff_s)
         # Keys of events and count batches: the run's random id, then a number, so they are
@@ -237,24 +275,46 @@ class CameraLoop:
         self._faces = 0
         self._seen = {"read": 0, "dropped": 0}
 
-    def run(self, stop: StopFlag) -> None:
-        """Analyse frames until ``stop`` is set, then end open events and send the counts."""
+    def run(self, stop: StopFlag, updates: Updates | None = None) -> None:
+        """Analyse frames until ``stop`` is set, then end open events and send the counts.
+        ``updates`` gives the settings pushed since it was last asked, if any (apply)."""
         self.emit(WorkerReady(self.spec.camera_id, os.getpid(), self.analyser.models))
         self.camera.start()
         error = ""
         try:
             while not stop.is_set():
+                while updates is not None and (hot := updates()) is not None:
+                    self.apply(hot)
                 live = self.camera.next_frame(timeout=0.25)
                 if live is not None:
-                    self._analyse(live)
+                    self.analyse(live)
                 self._periodic()
         except Exception as exc:  # reported to the supervisor, which restarts the worker
             log.exception("camera %s: worker failed", self.spec.camera_id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            self._finish(error)
+            self.finish(error)
 
-    def _analyse(self, live: LiveFrame) -> None:
+    def apply(self, hot: HotSettings) -> None:
+        """Settings pushed while running (issue 14): the next frame is analysed and its
+        pictures made under them. Open events, the people the fall rule holds and their
+        clocks stay. Blurring turned back on drops the frames kept for clips (they were not
+        blurred); clips under way then have none."""
+        before, self.spec = self.spec, self.spec.with_hot(hot)
+        self.rule.settings = hot.distress  # DistressRule reads its settings at every frame
+        if self.people is not None and self._body is not None and hot.falls is not None:
+            self.people.apply(self._body, hot.falls)
+        if hot.blur_faces and not before.blur_faces and self._clips is not None:
+            self._clips = make_clips(self.spec, self._stamped(hot.generation))
+        log.info("camera %s: settings of generation %d applied", self.spec.camera_id,
+                 hot.generation, extra={"camera_id": self.spec.camera_id})
+
+    def _stamped(self, generation: int) -> Emit:
+        """Sends a clip stamped with the generation its buffer's first frame was made under."""
+        return lambda message: self.emit(replace(message, generation=generation))
+
+    def analyse(self, live: LiveFrame) -> None:
+        """One frame (``run`` calls it; a test may too, with frames on its own clock)."""
         if not self._started:
             self._started = live.timestamp
         frame = Frame(live.image, live.index, live.timestamp - self._started, self.spec.url)
@@ -296,7 +356,8 @@ class CameraLoop:
                         if live and analysis else None)
             self.emit(EventStarted(self.spec.camera_id, key, "distress",
                                    _wall(self._started + event.started_s), event.confidence,
-                                   event.track_id, _wall(observed), snapshot))
+                                   event.track_id, _wall(observed), snapshot,
+                                   generation=self.spec.generation))
         elif (key := self._open.pop(slot, None)) is not None:
             self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
 
@@ -316,7 +377,7 @@ class CameraLoop:
             self.emit(EventStarted(self.spec.camera_id, key, event.kind,
                                    _wall(self._started + event.started_s), event.confidence,
                                    event.track_id, _wall(observed), snapshot,
-                                   clip=clips is not None))
+                                   clip=clips is not None, generation=self.spec.generation))
             if clips is not None:
                 clips.start(key, event.started_s)
         elif (key := self._open.pop(slot, None)) is not None:
@@ -344,7 +405,8 @@ class CameraLoop:
         jpeg = blurred or blurred_jpeg(live, analysis, extra, blur=self.spec.blur_faces)
         if jpeg is not None:
             height, width = live.image.shape[:2]
-            self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp), (width, height)))
+            self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp), (width, height),
+                              self.spec.generation))
 
     def _periodic(self) -> None:
         if self._clips is not None and self._started:  # a clip due while no frame comes
@@ -378,7 +440,8 @@ class CameraLoop:
         self._seen = {"read": read, "dropped": dropped}
         self._analysed, self._latencies = 0, []
 
-    def _finish(self, error: str) -> None:
+    def finish(self, error: str = "") -> None:
+        """The run's end: open events end, counts and metrics go, then WorkerStopped."""
         self.camera.stop()
         ended = time.time()
         for event in self.rule.finish():
@@ -414,8 +477,10 @@ class _ParentWatch:
         return self.stop.is_set() or self.orphaned()
 
 
-def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFlag) -> None:
-    """Entry point of a worker process (spawned: it imports and loads its own models)."""
+def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFlag,
+                settings: multiprocessing.Queue | None = None) -> None:
+    """Entry point of a worker process (spawned: it imports and loads its own models);
+    ``settings`` brings HotSettings pushed by the supervisor."""
     # Ctrl-C, `timeout` and systemd signal the whole process group: the supervisor alone
     # decides when a worker stops, so that it can end its events and send its counts first.
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -435,10 +500,18 @@ def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFla
                 return
 
     try:
-        CameraLoop(spec, make_analyser(spec), emit, make_people(spec)).run(watch)
+        CameraLoop(spec, make_analyser(spec), emit, make_people(spec)).run(
+            watch, None if settings is None else lambda: _pushed(settings))
     finally:
         if watch.orphaned():  # nobody will read what is buffered: do not wait to flush it
             messages.cancel_join_thread()
+
+
+def _pushed(settings: multiprocessing.Queue | queue.Queue) -> HotSettings | None:
+    try:
+        return settings.get_nowait()
+    except queue.Empty:
+        return None
 
 
 # --- in a thread -----------------------------------------------------------------------------
@@ -462,8 +535,14 @@ class CameraWorker:
         self.loop = CameraLoop(spec, make_analyser(spec, pipeline), self.recorder.handle,
                                make_people(spec))
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.loop.run, args=(self._stop,),
+        self._settings: queue.Queue[HotSettings] = queue.Queue()
+        self._thread = threading.Thread(target=self.loop.run,
+                                        args=(self._stop, lambda: _pushed(self._settings)),
                                         name=f"worker {camera_id}", daemon=True)
+
+    def apply(self, hot: HotSettings) -> None:
+        """Push settings to the running loop; it takes them before its next frame."""
+        self._settings.put(hot)
 
     def start(self) -> CameraWorker:
         self._thread.start()

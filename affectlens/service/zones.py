@@ -1,12 +1,13 @@
 """Fall zones per camera (issue 5): bed, chair and floor polygons in pixels of the analysed
-frame, from the site config (``cameras[].falls.zones``) or drawn in the dashboard.
+frame, from the camera's falls settings (``falls.zones``, set in the site config or through
+the API) or drawn in the dashboard.
 
-Precedence: zones drawn in the dashboard replace all of the site config's zones for that
-camera; clearing them (saving an empty list) brings the site config's back. Zones matter only
-where falls are on: the site config gives the camera ``falls:`` (that loads the pose model)
-and its purpose lets a body be watched. Zones drawn on a camera without falls are kept, and
-``GET .../zones`` says that falls are off. A change reaches the worker through its
-CameraSpec: the supervisor restarts it with the new zones.
+Precedence: zones drawn in the dashboard replace all of the falls settings' zones for that
+camera; clearing them (saving an empty list) brings those back. Zones matter only where
+falls are on: the camera has falls settings (that loads the pose model) and its purpose lets
+a body be watched. Zones drawn on a camera without falls are kept, and ``GET .../zones``
+says that falls are off. A change reaches the worker through its CameraSpec: the supervisor
+pushes the new zones to the running worker (issue 14), whose open events stay open.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from affectlens.events.falls import FallSettings, Zone, Zones
 from affectlens.privacy.policy import expression_allowed
 from affectlens.security.audit import AuditLog
+from affectlens.service.camera_settings import parse_falls
 from affectlens.service.hub import Hub
 from affectlens.service.live_api import Caller, camera_or_404
 from affectlens.service.schemas import RowId, ZonesIn, ZonesOut
@@ -29,7 +31,6 @@ from affectlens.store.schema import Camera
 log = logging.getLogger(__name__)
 
 ZONES_CHANGE = "camera.zones_change"
-FallsFor = Callable[[str], FallSettings | None]  # the site config's falls of a camera, by name
 _ZONES: TypeAdapter[tuple[Zone, ...]] = TypeAdapter(Zones)
 
 
@@ -47,8 +48,8 @@ def drawn_zones(camera: Camera) -> tuple[Zone, ...] | None:
 
 
 def effective_falls(declared: FallSettings | None, camera: Camera) -> FallSettings | None:
-    """The camera's fall settings for its worker: the site config's, with the dashboard's
-    zones in place of its own when some were drawn; None: falls off."""
+    """The camera's fall settings for its worker: its own, with the dashboard's zones in
+    place of theirs when some were drawn; None: falls off."""
     drawn = drawn_zones(camera)
     if declared is None or drawn is None:
         return declared
@@ -69,12 +70,12 @@ def zones_of(camera: Camera, declared: FallSettings | None,
         zones, source = configured, "site_config" if configured else "none"
     falls = declared is not None and expression_allowed(camera.purpose)
     if declared is None:
-        note = ("falls are off for this camera (no falls: in the site config); its zones "
-                "are kept and apply once falls are turned on")
+        note = ("falls are off for this camera (no falls settings, in the site config or "
+                "through the API); its zones are kept and apply once falls are turned on")
     elif not falls:
         note = f"falls are off: a camera for {camera.purpose} never watches bodies"
     elif drawn is not None and configured:
-        note = "the zones drawn here replace the site config's"
+        note = "the zones drawn here replace those of the camera's falls settings"
     else:
         note = ""
     width, height = frame_size if frame_size is not None else (None, None)
@@ -83,7 +84,7 @@ def zones_of(camera: Camera, declared: FallSettings | None,
                     frame_width=width, frame_height=height)
 
 
-def zones_router(store: Store, hub: Hub, audit: AuditLog, falls_for: FallsFor,
+def zones_router(store: Store, hub: Hub, audit: AuditLog,
                  changed: Callable[[], None]) -> APIRouter:
     """Reading a camera's zones (and where they come from), and replacing the drawn ones;
     every change is written to the audit log with the zones before and after."""
@@ -92,7 +93,8 @@ def zones_router(store: Store, hub: Hub, audit: AuditLog, falls_for: FallsFor,
     @router.get("/api/cameras/{camera_id}/zones")
     def get_zones(camera_id: RowId) -> ZonesOut:
         camera = camera_or_404(store, camera_id)
-        return zones_of(camera, falls_for(camera.name), hub.frame_size(camera_id))
+        return zones_of(camera, parse_falls(camera.falls, camera.id),
+                        hub.frame_size(camera_id))
 
     @router.put("/api/cameras/{camera_id}/zones")
     def put_zones(camera_id: RowId, body: ZonesIn, caller: Caller) -> ZonesOut:
@@ -105,6 +107,7 @@ def zones_router(store: Store, hub: Hub, audit: AuditLog, falls_for: FallsFor,
         audit.append(caller.name, ZONES_CHANGE, f"camera:{camera_id}",
                      changes={"zones": [_json(drawn_zones(before)), _json(drawn_zones(camera))]})
         changed()
-        return zones_of(camera, falls_for(camera.name), hub.frame_size(camera_id))
+        return zones_of(camera, parse_falls(camera.falls, camera.id),
+                        hub.frame_size(camera_id))
 
     return router

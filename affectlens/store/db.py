@@ -13,7 +13,9 @@ transaction, to the outbox that the alert dispatcher sends from.
 from __future__ import annotations
 
 import json
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ from typing import Any, Literal
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, make_url, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -35,6 +37,7 @@ from affectlens.errors import AffectlensError
 from affectlens.store.schema import (
     AGE_BAND_COLUMNS,
     EXPRESSION_COUNT_COLUMNS,
+    SLUG_MAX,
     AlertOutbox,
     Camera,
     CameraHealth,
@@ -54,6 +57,23 @@ Phase = Literal["started", "ended"]
 
 class StoreError(AffectlensError):
     """The database cannot be reached, or a write breaks a rule (unknown camera, bad value)."""
+
+
+def slugify(name: str) -> str:
+    """A camera name as a key: lower-case ASCII letters, digits and ``-``
+    (``Room 12 (east)`` -> ``room-12-east``); ``camera`` when nothing is left."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:SLUG_MAX - 4]
+    return slug.strip("-") or "camera"
+
+
+def unique_slug(slug: str, taken: set[str]) -> str:
+    """``slug``, or ``slug-2``, ``slug-3``... whichever is not taken."""
+    n, candidate = 1, slug
+    while candidate in taken:
+        n += 1
+        candidate = f"{slug}-{n}"
+    return candidate
 
 
 def sqlite_url(path: Path) -> str:
@@ -76,8 +96,9 @@ def make_engine(url: str, foreign_keys: bool = True) -> Engine:
     record and count that refers to it, by cascade, silently.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=POOL_SIZE,
-                               max_overflow=POOL_OVERFLOW)
+        memory = make_url(url).database in (None, "", ":memory:")  # one connection, shared
+        pool = {} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record) -> None:
@@ -193,10 +214,18 @@ class Store:
     # cameras -------------------------------------------------------------------------------
 
     def add_camera(self, name: str, url: str, purpose: str, analysis_fps: float = 5.0,
-                   blur_faces: bool = True) -> Camera:
-        camera = Camera(name=name, url=url, purpose=purpose, analysis_fps=analysis_fps,
-                        enabled=True, created_at=now(), blur_faces=blur_faces)
+                   blur_faces: bool = True, *, slug: str | None = None,
+                   falls: str | None = None, distress: str | None = None,
+                   site_seed: str | None = None) -> Camera:
+        """Add a camera under ``slug``, its key for good; without one, a slug made from the
+        name (``-2``, ``-3``... when taken). ``falls`` and ``distress`` are JSON checked by the
+        caller (the store does not know the settings models)."""
         with self.session() as session:
+            taken = set(session.scalars(select(Camera.slug)))
+            camera = Camera(slug=slug or unique_slug(slugify(name), taken), name=name,
+                            url=url, purpose=purpose, analysis_fps=analysis_fps,
+                            enabled=True, created_at=now(), blur_faces=blur_faces,
+                            falls=falls, distress=distress, site_seed=site_seed)
             session.add(camera)
         return camera
 
@@ -205,9 +234,11 @@ class Store:
             return session.get(Camera, camera_id)
 
     def update_camera(self, camera_id: int, **changes: object) -> Camera | None:
-        """Change a camera's name, url, purpose, analysis_fps, enabled or blur_faces; None if
-        absent. Who may turn blurring off is the caller's to check (admins, audited)."""
-        allowed = {"name", "url", "purpose", "analysis_fps", "enabled", "blur_faces"}
+        """Change a camera's name, url, purpose, analysis_fps, enabled, blur_faces, falls,
+        distress or site_seed; None if absent. The slug never changes. Who may turn blurring
+        off is the caller's to check (admins, audited)."""
+        allowed = {"name", "url", "purpose", "analysis_fps", "enabled", "blur_faces", "falls",
+                   "distress", "site_seed"}
         if set(changes) - allowed:
             raise StoreError(f"cannot change {', '.join(sorted(set(changes) - allowed))}")
         with self.session() as session:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from affectlens.types import AGE_BANDS, EXPRESSIONS, UNCERTAIN
 
+SLUG_MAX = 64
 PURPOSES = ("care_safety", "consented_research", "anonymous_statistics")
 EXPRESSION_COUNT_COLUMNS = tuple(f"n_{name}" for name in (*EXPRESSIONS, UNCERTAIN))
 AGE_BAND_COLUMNS = tuple(
@@ -61,9 +62,13 @@ class Camera(Base):
     __table_args__ = (
         CheckConstraint(f"purpose IN {PURPOSES!r}", name="purpose_known"),
         CheckConstraint("analysis_fps > 0", name="analysis_fps_positive"),
+        UniqueConstraint("slug", name="uq_cameras_slug"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The camera's key, never changed once made: the site config finds its cameras by it,
+    # so a new display name (``name``) loses nothing (issue 14).
+    slug: Mapped[str] = mapped_column(String(SLUG_MAX))
     name: Mapped[str] = mapped_column(String(100), unique=True)
     url: Mapped[str] = mapped_column(String(2000))
     purpose: Mapped[str] = mapped_column(String(32))
@@ -76,6 +81,15 @@ class Camera(Base):
     # Fall zones drawn in the dashboard: a JSON list of falls.Zone; None: none drawn, the
     # site config's zones apply (issue 5).
     zones: Mapped[str | None] = mapped_column(Text)
+    # Fall and distress settings, as JSON of the keys someone set (the service's pydantic
+    # models validate them and hold the defaults). falls None: falls off; distress None: the
+    # defaults. Set by the site config or the API (issue 14).
+    falls: Mapped[str | None] = mapped_column(Text)
+    distress: Mapped[str | None] = mapped_column(Text)
+    # What the site config last set on this camera (JSON); None: never declared there. A
+    # start applies only what the file changed since, so a change made through the API is
+    # not undone by a file that still says what it said before.
+    site_seed: Mapped[str | None] = mapped_column(Text)
 
 
 class CameraHealth(Base):
@@ -102,6 +116,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_camera_started", "camera_id", "started_at"),
         Index("ix_events_kind_started", "kind", "started_at"),
+        Index("ix_events_started", "started_at", "id"),  # the feed, newest first (0011)
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_is_probability"),
         UniqueConstraint("key", name="uq_events_key"),
     )

@@ -7,8 +7,8 @@
 
 window.zones = (() => {
   const KINDS = ["bed", "chair", "floor"];
-  const SOURCES = { dashboard: "Drawn in the dashboard", site_config: "From the site config",
-                    none: "No zones yet" };
+  const SOURCES = { dashboard: "Drawn in the dashboard",
+                    site_config: "From the camera's falls settings", none: "No zones yet" };
   const editor = { camera: null, admin: false, zones: [], draft: [], scale: 1, picture: null };
   const byId = (id) => document.getElementById(id);
 
