@@ -23,6 +23,7 @@ from affectlens.privacy.retention import (
 from affectlens.security.audit import AuditLog
 from affectlens.service.api import create_app
 from affectlens.store import Store
+from affectlens.store.dead_letters import DeadLetters
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -145,3 +146,29 @@ def test_deleting_a_camera_deletes_its_media(store: Store, tmp_path: Path) -> No
     assert (tmp_path / str(door["id"]) / "b.jpg").is_file()  # other cameras' stay
     (record,) = [r for r in AuditLog(store).all_records() if r.action == "camera.delete"]
     assert '"media_files": 2' in record.detail
+
+
+def test_finished_alerts_go_with_the_default_event_retention(store: Store) -> None:
+    """Dead letters delivered or given up, and sent outbox rows, are kept as long as events
+    are (the site default), then deleted; a letter still being retried and an alert not yet
+    sent stay however old (they used to be kept for ever)."""
+    hall = store.add_camera("hall", "rtsp://h/hall", "care_safety")
+    recorded = store.record_event_once("run:1:fall:1", hall.id, "fall", days_ago(1), 0.9,
+                                       alert=True)
+    (sent,) = store.outbox()
+    store.finish_alert(sent.id)
+    queued = store.record_event_once("run:1:fall:2", hall.id, "fall", days_ago(1), 0.9,
+                                     alert=True)
+    letters = DeadLetters(store)
+    done, failed, retrying = (store.add_dead_letter("webhook", "https://x", recorded.event.id,
+                                                    "{}", 5, "timeout") for _ in range(3))
+    letters.delivered(done)
+    letters.give_up(failed, "too long")
+    keep = RetentionPolicy(Retention(events_days=90))
+    finished = datetime.now(UTC)  # the store stamps done_at with the real clock
+    soon = apply_retention(store, keep, clock=lambda: finished + timedelta(days=80))
+    assert soon.alerts == 0
+    run = apply_retention(store, keep, clock=lambda: finished + timedelta(days=91))
+    assert run.alerts == 3  # two letters and one sent alert
+    assert [letter.id for letter in store.dead_letters()] == [retrying.id]
+    assert [row.event_id for row in store.outbox()] == [queued.event.id]

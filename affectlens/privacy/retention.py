@@ -3,7 +3,9 @@ schedule, and each run is written to the audit log.
 
 Per camera: events are kept ``events_days`` (their health records too), event snapshots and
 fall clips ``snapshots_days`` (the JPEG or video is deleted and the event forgets its path),
-per-minute statistics ``stats_days``. An event still open is never deleted. The clock is
+per-minute statistics ``stats_days``. An event still open is never deleted. Site-wide, by the
+default policy's ``events_days``: dead letters once finished (delivered or given up; one still
+being retried stays) and sent alerts in the outbox, whose payloads describe events. The clock is
 passed in, so the tests move time instead of waiting for it.
 """
 
@@ -21,7 +23,15 @@ from sqlalchemy import delete, select, update
 from affectlens.security.audit import AuditLog
 from affectlens.store import Store
 from affectlens.store.db import now, slugify
-from affectlens.store.schema import Camera, CameraHealth, Event, MinuteStats
+from affectlens.store.dead_letters import DELIVERED, FAILED
+from affectlens.store.schema import (
+    AlertOutbox,
+    Camera,
+    CameraHealth,
+    DeadLetter,
+    Event,
+    MinuteStats,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -68,6 +78,7 @@ class RetentionRun:
     clips: int
     stats: int
     health: int
+    alerts: int = 0  # finished dead letters and sent outbox rows
 
 
 def remove_camera_media(snapshots_dir: Path | None, camera_id: int) -> int:
@@ -107,6 +118,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, snapshots_dir: Path |
     for camera in store.cameras():
         keep = policy.of(camera.name, camera.slug)
         counts = _one_camera(store, camera, keep, at, snapshots_dir, counts)
+    counts["alerts"] = _finished_alerts(store, at - timedelta(days=policy.default.events_days))
     run = RetentionRun(at, **counts)
     (audit or AuditLog(store, clock)).append("system:retention", "retention.run", "store",
                                              **counts)
@@ -139,6 +151,18 @@ def _one_camera(store: Store, camera: Camera, keep: Retention, at: datetime,
             MinuteStats.camera_id == camera.id,
             MinuteStats.minute < at - timedelta(days=keep.stats_days))).rowcount
     return counts
+
+
+def _finished_alerts(store: Store, cutoff: datetime) -> int:
+    """Dead letters delivered or given up, and outbox rows sent, before ``cutoff``: what
+    became of them is kept as long as events are, then they go."""
+    with store.session() as session:
+        letters = session.execute(delete(DeadLetter).where(
+            DeadLetter.status.in_((DELIVERED, FAILED)), DeadLetter.done_at.is_not(None),
+            DeadLetter.done_at < cutoff)).rowcount
+        sent = session.execute(delete(AlertOutbox).where(
+            AlertOutbox.done_at.is_not(None), AlertOutbox.done_at < cutoff)).rowcount
+    return letters + sent
 
 
 class RetentionJob:
