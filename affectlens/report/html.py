@@ -95,7 +95,11 @@ def _events_table(events: pd.DataFrame) -> str:
 
 def _body_timelines(result: Result) -> list[str]:
     """Per input where someone's body was tracked: each person's state over time and the
-    events, so a reader sees what led up to a fall (and what a missed one looked like)."""
+    events, so a reader sees what led up to a fall (and what a missed one looked like).
+
+    Only people with a recorded state or an event get a row, and an input with none gets one
+    line saying why instead of an empty chart: the rule judges a state only from enough of a
+    body (shoulders and hips), and never in a photo (no time line)."""
     persons, events = result.persons, result.events
     if persons is None or events is None or persons.empty:
         return []
@@ -104,7 +108,16 @@ def _body_timelines(result: Result) -> list[str]:
         if not (group.track_id >= 1).any():
             continue
         mine = events[events.source == source]
-        parts += [f"<h3>{escape(Path(source).name)}: body states</h3>",
+        name = escape(Path(source).name)
+        if not plots.charted_tracks(group, mine) and mine.empty:
+            kinds = result.sources.loc[result.sources.source == source, "kind"]
+            why = ("a photo has no time line: body states are followed in videos only"
+                   if (kinds == "image").any() else
+                   "no person was seen fully enough (shoulders and hips) to judge upright "
+                   "or down")
+            parts.append(f"<p class='muted'>{name}: no body state recorded ({why}).</p>")
+            continue
+        parts += [f"<h3>{name}: body states</h3>",
                   _img(plots.body_timeline(group, mine), "body state timeline per person")]
     return parts
 
