@@ -67,6 +67,16 @@ class Result:
         """Derived from ``frames`` once; the report, summary and files all read it."""
         return summarise_tracks(self.frames)
 
+    def no_tracks_reason(self) -> str:
+        """Why ``tracks`` is empty, in one line that agrees with the sources table's counts:
+        faces may have been detected (its ``faces``) without any being followed long enough
+        to start a track (its ``tracks``)."""
+        faces = int(self.sources.faces.fillna(0).sum())
+        if not faces:
+            return "No face was found in any input."
+        return (f"No face was tracked: {plural(faces, 'face')} detected, none seen on two "
+                "analysed frames in a row (a track starts on its second frame).")
+
     @property
     def errors(self) -> list[str]:
         return self.sources.loc[self.sources.status == "error", "message"].tolist()
@@ -191,6 +201,11 @@ def frame_rows(source: str, analysis: FaceAnalysis) -> list[dict[str, Any]]:
         )
         rows.append(row)
     return rows
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 face', '2 faces': a count with its noun in the right number."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def frames_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

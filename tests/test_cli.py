@@ -110,12 +110,21 @@ def test_analyze_reports_bad_files_and_keeps_good_ones(tmp_path: Path, demo_out:
 def test_analyze_fails_only_when_nothing_could_be_analysed(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\x00garbage" * 100)
-    result = runner.invoke(app, ["analyze", str(bad), str(tmp_path / "missing.mov"),
-                                 "--out", str(tmp_path / "out")])
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("not media\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", str(bad), str(tmp_path / "missing.mov"), str(notes),
+                                 "--out", str(out)])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
     assert "bad.jpg: not a readable image" in text
     assert "missing.mov: no such file or folder" in text
+    assert "notes: folder holds no video or image files" in text
+    # Nothing to show, so nothing written (no empty tables or report), and no report offered.
+    assert f"nothing analysed: none of the 3 inputs could be read; nothing written to {out}" \
+        in text
+    assert not out.exists() and "Open the report" not in text
 
 
 def test_invalid_option_is_a_clear_error(tmp_path: Path) -> None:

@@ -54,3 +54,14 @@ def test_body_chart_rows_only_for_people_with_a_state() -> None:
     html = render(result)
     assert html.count("body state timeline per person") == 1
     assert plots.charted_tracks(result.persons, result.events) == [1]
+
+
+def test_faces_detected_but_not_tracked_is_said_as_such() -> None:
+    """The sources table counts 2 faces: the report must not say none was found."""
+    html = render(_result([_source("brief.mp4", "video", 30, faces=2)], []))
+    assert "No face was found" not in html
+    assert "No face was tracked: 2 faces detected, none seen on two analysed frames" in html
+    one = _result([_source("brief.mp4", "video", 30, faces=1)], [])
+    assert one.no_tracks_reason().startswith("No face was tracked: 1 face detected,")
+    assert "No face was found in any input." in render(_result([_source("x.mp4", "video", 3)],
+                                                               []))

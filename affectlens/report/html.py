@@ -172,7 +172,7 @@ def render(result: Result, blurred: bool = True) -> str:
     if result.anonymous:
         parts += _statistics(result)
     elif tracks.empty:
-        parts.append("<p>No face was found in any input.</p>")
+        parts.append(f"<p>{escape(result.no_tracks_reason())}</p>")
     settings = "".join(
         f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>"
         for key, value in result.settings.items()
