@@ -59,6 +59,8 @@ def test_demo_writes_report_with_a_section_per_track(demo_out: Path) -> None:
     assert "Track 1" in html and "Track 2" in html
     assert "NOT blurred" not in html
     assert html.count("data:image/png;base64,") >= 6  # thumbnails, timelines, mixes
+    # Each blurred thumbnail says why it is blurred.
+    assert html.count("Face blurred for privacy.") == html.count('class="thumb"') == 2
 
 
 def test_annotated_video_has_every_face_blurred(demo_out: Path) -> None:

@@ -65,3 +65,16 @@ def test_faces_detected_but_not_tracked_is_said_as_such() -> None:
     assert one.no_tracks_reason().startswith("No face was tracked: 1 face detected,")
     assert "No face was found in any input." in render(_result([_source("x.mp4", "video", 3)],
                                                                []))
+
+
+def test_settings_read_as_settings_not_python() -> None:
+    """Groups as nested tables, unset values and empty lists in words, no Python reprs."""
+    settings = {"fps": None, "pose": True, "min_face_px": 24.0,
+                "falls": {"long_lie_s": 30.0, "zones": [], "lost_s": None}}
+    html = render(_result([_source("x.mp4", "video", 3)], [], settings=settings))
+    table = html[html.index("<h2>Settings</h2>"):]
+    assert "{" not in table and "None" not in table and "[]" not in table
+    assert "<th>fps</th><td><span class='muted'>not set</span></td>" in table
+    assert "<th>falls</th><td><table><tr><th>long_lie_s</th><td>30.0</td>" in table
+    assert "<th>zones</th><td><span class='muted'>none</span></td>" in table
+    assert "<th>pose</th><td>yes</td>" in table

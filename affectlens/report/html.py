@@ -26,7 +26,7 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#2
 h1{margin-bottom:.2rem} .muted{color:#666;font-size:.9rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1.5rem}
 td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
-th{background:#f4f4f4} .error{color:#b00020} .warning{color:#a15c00}
+th{background:#f4f4f4} td table{margin:0} .error{color:#b00020} .warning{color:#a15c00}
 .track{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;border-top:1px solid #eee;
 padding:1rem 0}
 .track img.thumb{width:160px;border-radius:4px} .alert{background:#b00020;color:#fff;
@@ -63,6 +63,8 @@ def _track_section(result: Result, track: dict) -> str:
     frames = result.frames
     rows = frames[(frames.source == track["source"]) & (frames.track_id == track["track_id"])]
     thumb = _thumbnail(result.thumbnails.get((track["source"], int(track["track_id"]))))
+    # Without it a reader takes the blurred thumbnail for a failed picture.
+    caption = "<p class='muted'>Face blurred for privacy.</p>" if thumb else ""
     shares = rows.expression.value_counts(normalize=True)
     timeline = _img(plots.track_timeline(rows), "expression timeline") if len(rows) > 1 else ""
     facts = (
@@ -72,7 +74,7 @@ def _track_section(result: Result, track: dict) -> str:
         f"age band: <b>{escape(track['age_band'])}</b> (estimate {track['age']:.0f})"
     )
     return (
-        f'<div class="track"><div>{thumb}<p>{facts}</p></div>'
+        f'<div class="track"><div>{thumb}{caption}<p>{facts}</p></div>'
         f"<div>{timeline}</div>"
         f"<div>{_img(plots.expression_mix(shares, 'expression mix'), 'expression mix')}</div></div>"
     )
@@ -140,6 +142,26 @@ def _statistics(result: Result) -> list[str]:
     ]
 
 
+def _setting(value: object) -> str:
+    """One setting as a reader wants it: a group (falls, voice) as a table of its own, an
+    unset value as 'not set' (Python's None means nothing to a reader), a list by items."""
+    if isinstance(value, dict):
+        return _settings_table(value)
+    if value is None:
+        return "<span class='muted'>not set</span>"
+    if isinstance(value, list | tuple):
+        return escape(", ".join(map(str, value))) if value else "<span class='muted'>none</span>"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return escape(str(value))
+
+
+def _settings_table(settings: dict) -> str:
+    rows = "".join(f"<tr><th>{escape(str(key))}</th><td>{_setting(value)}</td></tr>"
+                   for key, value in settings.items())
+    return f"<table>{rows}</table>"
+
+
 def render(result: Result, blurred: bool = True) -> str:
     """The report as one HTML string."""
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -173,11 +195,7 @@ def render(result: Result, blurred: bool = True) -> str:
         parts += _statistics(result)
     elif tracks.empty:
         parts.append(f"<p>{escape(result.no_tracks_reason())}</p>")
-    settings = "".join(
-        f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>"
-        for key, value in result.settings.items()
-    )
-    parts += ["<h2>Settings</h2>", f"<table>{settings}</table>", "</body></html>"]
+    parts += ["<h2>Settings</h2>", _settings_table(result.settings), "</body></html>"]
     return "\n".join(parts)
 
 
