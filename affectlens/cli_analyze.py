@@ -26,8 +26,9 @@ from affectlens.models.expression import SPECS
 from affectlens.pipeline import Pipeline
 from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
-from affectlens.result import Result, plural
+from affectlens.result import Result
 from affectlens.samples import write_sample_video
+from affectlens.types import plural
 
 commands = typer.Typer()
 

@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from affectlens.tracking.tracker import UNTRACKED
-from affectlens.types import AGE_BANDS, EXPRESSIONS, UNCERTAIN, FaceAnalysis, age_band
+from affectlens.types import (
+    AGE_BANDS,
+    EXPRESSIONS,
+    UNCERTAIN,
+    FaceAnalysis,
+    age_band,
+    plural,
+)
 from affectlens.voice.engine import VoiceOutput
 
 PROB_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
@@ -201,11 +208,6 @@ def frame_rows(source: str, analysis: FaceAnalysis) -> list[dict[str, Any]]:
         )
         rows.append(row)
     return rows
-
-
-def plural(count: int, noun: str) -> str:
-    """'1 face', '2 faces': a count with its noun in the right number."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def frames_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
