@@ -161,3 +161,20 @@ def test_help_teaches(tmp_path: Path) -> None:
     assert result.exit_code == 0
     for word in ("--fps", "--device", "--out", "--no-blur", "Examples"):
         assert word in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["analyze", "--help"], ["serve", "--help"]])
+def test_help_reads_as_prose(args: list[str]) -> None:
+    """Wide enough not to wrap, every sentence is on one line (docstring line breaks are not
+    kept), flags show no '<bool>' type and the usage line no '{inputs}'."""
+    output = runner.invoke(app, args, env={"COLUMNS": "250"}).output
+    assert "<bool>" not in output and "{inputs}" not in output
+    lines = {" ".join(line.strip(" │").split()) for line in output.splitlines()}
+    wanted = {
+        "--help": "a JSON summary and an HTML report.",
+        "analyze": "1 when none could be, 2 for a wrong or refused option (the message says why).",
+        "serve": "AFFECTLENS_* variables override the file (docs/serving.md).",
+    }[args[0]]
+    assert any(wanted in line for line in lines), output
+    if args[0] == "analyze":
+        assert any(line.endswith("analyze [OPTIONS] INPUTS...") for line in lines), output
