@@ -42,8 +42,8 @@ def test_no_empty_body_chart_when_no_state_was_recorded() -> None:
     html = render(_result([_source("closeup.mp4", "video", 480),
                            _source("group.jpg", "image", 1)], persons))
     assert "body state timeline" not in html and "body states</h3>" not in html
-    assert "closeup.mp4: no body state recorded (no person was seen fully enough" in html
-    assert "group.jpg: no body state recorded (a photo has no time line" in html
+    assert "closeup.mp4: no body state recorded; no person was seen fully enough" in html
+    assert "group.jpg: no body state recorded; a photo has no time line" in html
 
 
 def test_body_chart_rows_only_for_people_with_a_state() -> None:

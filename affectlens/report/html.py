@@ -113,11 +113,11 @@ def _body_timelines(result: Result) -> list[str]:
         name = escape(Path(source).name)
         if not plots.charted_tracks(group, mine) and mine.empty:
             kinds = result.sources.loc[result.sources.source == source, "kind"]
-            why = ("a photo has no time line: body states are followed in videos only"
+            why = ("a photo has no time line, and body states are followed in videos only"
                    if (kinds == "image").any() else
                    "no person was seen fully enough (shoulders and hips) to judge upright "
                    "or down")
-            parts.append(f"<p class='muted'>{name}: no body state recorded ({why}).</p>")
+            parts.append(f"<p class='muted'>{name}: no body state recorded; {why}.</p>")
             continue
         parts += [f"<h3>{name}: body states</h3>",
                   _img(plots.body_timeline(group, mine), "body state timeline per person")]
