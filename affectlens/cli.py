@@ -11,6 +11,7 @@ the commands' own help).
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 import typer
 import typer.main
 from rich.console import Console
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from affectlens.version import __version__
 
@@ -39,7 +40,47 @@ class LazyCommand:
         """Imports the module and builds the command as ``add_typer`` would have at start."""
         module, attribute = self.app.split(":")
         group = typer.main.get_group(getattr(importlib.import_module(module), attribute))
-        return group if self.sub is None else group.commands[self.sub]
+        return _tidied(group if self.sub is None else group.commands[self.sub])
+
+
+def tidy_help(text: str) -> str:
+    """A docstring's paragraphs as flowing text: typer (0.29) keeps the source's line breaks
+    after the first paragraph, so ``--help`` broke sentences mid-line. Indented paragraphs
+    (examples) and click's ``\\b`` (keep as written) paragraphs are left as they are."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        p if p.startswith("\b") or any(line[:1].isspace() for line in p.splitlines())
+        else " ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def _tidied(command: Any) -> Any:
+    """``command`` and its subcommands with their help tidied (tidy_help)."""
+    if command.help:
+        command.help = tidy_help(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _tidied(sub)
+    return command
+
+
+def _readable_help() -> None:
+    """Two things typer 0.29's ``--help`` shows that mean nothing to a reader: a type
+    ('<bool>') after on/off flags, which take no value, and a required argument as
+    '{inputs}...' on the usage line. Shown as click and earlier typer did: no type for a flag,
+    'INPUTS...' (optional: '[INPUTS]...'). Skipped if typer's internals differ."""
+    shown_type = getattr(TyperOption, "display_type_rich", None)
+    if shown_type is not None:
+        def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+            return None if self.is_flag else shown_type(self, ctx)
+        TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    if hasattr(TyperArgument, "_usage_display_name"):
+        def usage_name(self: TyperArgument) -> str:
+            name = self.display_name_raw.upper()
+            name = name if self.required else f"[{name}]"
+            return name + ("..." if self.nargs != 1 else "")
+        TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+
+_readable_help()
 
 
 # In the order `affectlens --help` lists them.
@@ -47,24 +88,24 @@ COMMANDS: dict[str, LazyCommand] = {
     "analyze": LazyCommand(
         "affectlens.cli_analyze:commands", sub="analyze",
         help="Analyse recorded video and images: per-frame and per-track tables, a JSON "
-        "summary and\nan HTML report."),
+        "summary and an HTML report."),
     "demo-report": LazyCommand(
         "affectlens.cli_analyze:commands", sub="demo-report",
         help="Analyse the built-in sample video (two faces from a public-domain portrait) "
-        "offline and\nwrite its report. Needs no data and no network."),
+        "offline and write its report. Needs no data and no network."),
     "serve": LazyCommand(
         "affectlens.cli_serve:commands", sub="serve",
         help="Run the live service: camera workers, the event store, the HTTP API and "
-        "dashboard,\nalerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables "
-        "override the file\n(docs/serving.md). Exit status 2: the config is wrong, or "
-        "names what this machine cannot\nserve (a missing database driver, an unusable "
-        "certificate, a host or port it cannot\nlisten on); one line per problem, naming "
+        "dashboard, alerts and /metrics, until SIGTERM or Ctrl-C. AFFECTLENS_* variables "
+        "override the file (docs/serving.md). Exit status 2: the config is wrong, or "
+        "names what this machine cannot serve (a missing database driver, an unusable "
+        "certificate, a host or port it cannot listen on); one line per problem, naming "
         "the field."),
     "demo": LazyCommand(
         "affectlens.cli_serve:commands", sub="demo",
         help="Start the live service with two cameras looping the built-in sample video, on "
-        "SQLite,\nand print the dashboard's address. Ctrl-C stops it. (The offline report "
-        "demo is\n`affectlens demo-report`.)"),
+        "SQLite, and print the dashboard's address. Ctrl-C stops it. (The offline report "
+        "demo is `affectlens demo-report`.)"),
     "eval": LazyCommand(
         "affectlens.cli_eval:eval_app",
         help="Measure accuracy, calibration and per-group error on labelled data; write "

@@ -28,6 +28,7 @@ from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
 from affectlens.result import Result
 from affectlens.samples import write_sample_video
+from affectlens.types import plural
 
 commands = typer.Typer()
 
@@ -150,9 +151,7 @@ def analyze_command(
     if video and not config.expression_allowed:
         _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
               "pictures of single people; leave out --video or choose another purpose")
-    result = _run(inputs, config, out, table_format, video, blur, report)
-    if (result.sources.status == "error").all():
-        raise typer.Exit(1)
+    _run(inputs, config, out, table_format, video, blur, report)  # exits 1 if nothing read
 
 
 @commands.command("demo-report")
@@ -194,6 +193,12 @@ def _run(
     for row in result.sources[result.sources.status != "ok"].itertuples():
         colour = "red" if row.status == "error" else "yellow"
         console.print(f"[{colour}]{row.status}:[/{colour}] {row.message}", highlight=False)
+    if (result.sources.status == "error").all():
+        # Nothing to show: empty tables and a report would only hide the failure above.
+        console.print(f"[red]error:[/red] nothing analysed: none of the "
+                      f"{plural(len(result.sources), 'input')} could be read; nothing written "
+                      f"to {out}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     _write_outputs(result, out, table_format, writer, blur, report)
     return result
 
@@ -227,7 +232,7 @@ def _print_tracks(result: Result) -> None:
         return
     tracks = result.tracks
     if tracks.empty:
-        console.print("no faces found")
+        console.print(result.no_tracks_reason())
         return
     table = Table("source", "track", "span (s)", "frames", "dominant expression", "age band")
     for row in tracks.itertuples():

@@ -18,6 +18,7 @@ from affectlens.service.demo import demo_login, demo_site
 from affectlens.service.preflight import listen_problem, serving_problems
 from affectlens.service.runtime import Service
 from affectlens.service.site import SiteConfig, SiteConfigError, check_host, load_site
+from affectlens.types import plural
 
 commands = typer.Typer()
 
@@ -41,7 +42,7 @@ def serve(
         _fail(str(exc))
     _fail_on(serving_problems(site, config))
     if check:
-        console.print(f"{config}: ok, {len(site.cameras)} cameras, serving on "
+        console.print(f"{config}: ok, {plural(len(site.cameras), 'camera')}, serving on "
                       f"{site.host}:{site.port}", highlight=False, soft_wrap=True)
         return
     _serve(site)

@@ -16,6 +16,18 @@ from affectlens.voice.settings import VoiceSettings
 Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
 
 
+def refuse_hard_lines(value: object) -> object:
+    """A purpose on a hard line is refused with the reason, not just 'not allowed' (the
+    Literal alone would list the allowed purposes and say nothing of why): for every model
+    with a purpose field, so a job, the API and site.yaml all say the same."""
+    if isinstance(value, str):
+        try:
+            check_config({"purpose": value})
+        except ValueError as exc:  # the field is named by whoever reports it, once
+            raise ValueError(str(exc).removeprefix("purpose: ")) from None
+    return value
+
+
 class AnalysisConfig(BaseModel):
     """How a video or image is analysed. Unknown keys are refused, not ignored."""
 
@@ -116,10 +128,7 @@ class AnalysisConfig(BaseModel):
     @field_validator("purpose", mode="before")
     @classmethod
     def _hard_lines(cls, value: object) -> object:
-        """A purpose on a hard line is refused with the reason, not just 'not allowed'."""
-        if isinstance(value, str):
-            check_config({"purpose": value})
-        return value
+        return refuse_hard_lines(value)
 
     @property
     def expression_allowed(self) -> bool:

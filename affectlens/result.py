@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from affectlens.tracking.tracker import UNTRACKED
-from affectlens.types import AGE_BANDS, EXPRESSIONS, UNCERTAIN, FaceAnalysis, age_band
+from affectlens.types import (
+    AGE_BANDS,
+    EXPRESSIONS,
+    UNCERTAIN,
+    FaceAnalysis,
+    age_band,
+    plural,
+)
 from affectlens.voice.engine import VoiceOutput
 
 PROB_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
@@ -66,6 +73,16 @@ class Result:
     def tracks(self) -> pd.DataFrame:
         """Derived from ``frames`` once; the report, summary and files all read it."""
         return summarise_tracks(self.frames)
+
+    def no_tracks_reason(self) -> str:
+        """Why ``tracks`` is empty, in one line that agrees with the sources table's counts:
+        faces may have been detected (its ``faces``) without any being followed long enough
+        to start a track (its ``tracks``)."""
+        faces = int(self.sources.faces.fillna(0).sum())
+        if not faces:
+            return "No face was found in any input."
+        return (f"No face was tracked: {plural(faces, 'face')} detected, none seen on two "
+                "analysed frames in a row (a track starts on its second frame).")
 
     @property
     def errors(self) -> list[str]:

@@ -97,3 +97,8 @@ class FaceAnalysis:
 
     def __len__(self) -> int:
         return len(self.faces)
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 face', '2 faces', '1 camera': a count with its (regular) noun in the right number."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -59,6 +59,8 @@ def test_demo_writes_report_with_a_section_per_track(demo_out: Path) -> None:
     assert "Track 1" in html and "Track 2" in html
     assert "NOT blurred" not in html
     assert html.count("data:image/png;base64,") >= 6  # thumbnails, timelines, mixes
+    # Each blurred thumbnail says why it is blurred.
+    assert html.count("Face blurred for privacy.") == html.count('class="thumb"') == 2
 
 
 def test_annotated_video_has_every_face_blurred(demo_out: Path) -> None:
@@ -110,12 +112,21 @@ def test_analyze_reports_bad_files_and_keeps_good_ones(tmp_path: Path, demo_out:
 def test_analyze_fails_only_when_nothing_could_be_analysed(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\x00garbage" * 100)
-    result = runner.invoke(app, ["analyze", str(bad), str(tmp_path / "missing.mov"),
-                                 "--out", str(tmp_path / "out")])
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("not media\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", str(bad), str(tmp_path / "missing.mov"), str(notes),
+                                 "--out", str(out)])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
     assert "bad.jpg: not a readable image" in text
     assert "missing.mov: no such file or folder" in text
+    assert "notes: folder holds no video or image files" in text
+    # Nothing to show, so nothing written (no empty tables or report), and no report offered.
+    assert f"nothing analysed: none of the 3 inputs could be read; nothing written to {out}" \
+        in text
+    assert not out.exists() and "Open the report" not in text
 
 
 def test_invalid_option_is_a_clear_error(tmp_path: Path) -> None:
@@ -150,3 +161,20 @@ def test_help_teaches(tmp_path: Path) -> None:
     assert result.exit_code == 0
     for word in ("--fps", "--device", "--out", "--no-blur", "Examples"):
         assert word in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["analyze", "--help"], ["serve", "--help"]])
+def test_help_reads_as_prose(args: list[str]) -> None:
+    """Wide enough not to wrap, every sentence is on one line (docstring line breaks are not
+    kept), flags show no '<bool>' type and the usage line no '{inputs}'."""
+    output = runner.invoke(app, args, env={"COLUMNS": "250"}).output
+    assert "<bool>" not in output and "{inputs}" not in output
+    lines = {" ".join(line.strip(" │").split()) for line in output.splitlines()}
+    wanted = {
+        "--help": "a JSON summary and an HTML report.",
+        "analyze": "1 when none could be, 2 for a wrong or refused option (the message says why).",
+        "serve": "AFFECTLENS_* variables override the file (docs/serving.md).",
+    }[args[0]]
+    assert any(wanted in line for line in lines), output
+    if args[0] == "analyze":
+        assert any(line.endswith("analyze [OPTIONS] INPUTS...") for line in lines), output

@@ -90,7 +90,11 @@ cameras:
      "  - {name: b, url: 'ftp://h/s', purpose: care_safety}\n", {},
      "site.yaml: cameras[1].url: scheme must be one of rtsp, rtsps, http, https, file, "
      "device, not 'ftp'"),
+    # A hard-line purpose: the reason, as `analyze` and the API give it, not pydantic's list.
     ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: staff_monitoring}\n", {},
+     "site.yaml: cameras[0].purpose: refused: expression analysis may not be used to monitor "
+     "staff"),
+    ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: carnival}\n", {},
      "site.yaml: cameras[0].purpose: Input should be 'care_safety', 'consented_research' or "
      "'anonymous_statistics'"),
     ("cameras:\n  - {name: a, url: 'rtsp://h/s', purpose: care_safety,"
@@ -161,6 +165,10 @@ def test_the_command_line_exits_2_with_the_message(tmp_path: Path) -> None:
                                 env={"AFFECTLENS_PORT": "9200"})
     assert result.exit_code == 0 and "site.yaml: ok, 2 cameras, serving on 127.0.0.1:9200" in (
         result.output)
+    one = write(tmp_path, "cameras:\n  - {name: a, url: rtsp://h/a, purpose: care_safety}\n")
+    result = CliRunner().invoke(app, ["serve", "--config", str(one), "--check"],
+                                env={"AFFECTLENS_PORT": "9200"})
+    assert result.exit_code == 0 and "site.yaml: ok, 1 camera, serving" in result.output
     bad = write(tmp_path, "cameras:\n  - {name: a, url: 'nonsense', purpose: care_safety}\n")
     result = CliRunner().invoke(app, ["serve", "--config", str(bad)])
     assert result.exit_code == 2

@@ -26,7 +26,7 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#2
 h1{margin-bottom:.2rem} .muted{color:#666;font-size:.9rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1.5rem}
 td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
-th{background:#f4f4f4} .error{color:#b00020} .warning{color:#a15c00}
+th{background:#f4f4f4} td table{margin:0} .error{color:#b00020} .warning{color:#a15c00}
 .track{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;border-top:1px solid #eee;
 padding:1rem 0}
 .track img.thumb{width:160px;border-radius:4px} .alert{background:#b00020;color:#fff;
@@ -63,6 +63,8 @@ def _track_section(result: Result, track: dict) -> str:
     frames = result.frames
     rows = frames[(frames.source == track["source"]) & (frames.track_id == track["track_id"])]
     thumb = _thumbnail(result.thumbnails.get((track["source"], int(track["track_id"]))))
+    # Without it a reader takes the blurred thumbnail for a failed picture.
+    caption = "<p class='muted'>Face blurred for privacy.</p>" if thumb else ""
     shares = rows.expression.value_counts(normalize=True)
     timeline = _img(plots.track_timeline(rows), "expression timeline") if len(rows) > 1 else ""
     facts = (
@@ -72,7 +74,7 @@ def _track_section(result: Result, track: dict) -> str:
         f"age band: <b>{escape(track['age_band'])}</b> (estimate {track['age']:.0f})"
     )
     return (
-        f'<div class="track"><div>{thumb}<p>{facts}</p></div>'
+        f'<div class="track"><div>{thumb}{caption}<p>{facts}</p></div>'
         f"<div>{timeline}</div>"
         f"<div>{_img(plots.expression_mix(shares, 'expression mix'), 'expression mix')}</div></div>"
     )
@@ -95,7 +97,11 @@ def _events_table(events: pd.DataFrame) -> str:
 
 def _body_timelines(result: Result) -> list[str]:
     """Per input where someone's body was tracked: each person's state over time and the
-    events, so a reader sees what led up to a fall (and what a missed one looked like)."""
+    events, so a reader sees what led up to a fall (and what a missed one looked like).
+
+    Only people with a recorded state or an event get a row, and an input with none gets one
+    line saying why instead of an empty chart: the rule judges a state only from enough of a
+    body (shoulders and hips), and never in a photo (no time line)."""
     persons, events = result.persons, result.events
     if persons is None or events is None or persons.empty:
         return []
@@ -104,7 +110,16 @@ def _body_timelines(result: Result) -> list[str]:
         if not (group.track_id >= 1).any():
             continue
         mine = events[events.source == source]
-        parts += [f"<h3>{escape(Path(source).name)}: body states</h3>",
+        name = escape(Path(source).name)
+        if not plots.charted_tracks(group, mine) and mine.empty:
+            kinds = result.sources.loc[result.sources.source == source, "kind"]
+            why = ("a photo has no time line, and body states are followed in videos only"
+                   if (kinds == "image").any() else
+                   "no person was seen fully enough (shoulders and hips) to judge upright "
+                   "or down")
+            parts.append(f"<p class='muted'>{name}: no body state recorded; {why}.</p>")
+            continue
+        parts += [f"<h3>{name}: body states</h3>",
                   _img(plots.body_timeline(group, mine), "body state timeline per person")]
     return parts
 
@@ -125,6 +140,26 @@ def _statistics(result: Result) -> list[str]:
         "has its counts suppressed. No individual is shown.</p>",
         f"<table><tr>{head}</tr>{rows}</table>",
     ]
+
+
+def _setting(value: object) -> str:
+    """One setting as a reader wants it: a group (falls, voice) as a table of its own, an
+    unset value as 'not set' (Python's None means nothing to a reader), a list by items."""
+    if isinstance(value, dict):
+        return _settings_table(value)
+    if value is None:
+        return "<span class='muted'>not set</span>"
+    if isinstance(value, list | tuple):
+        return escape(", ".join(map(str, value))) if value else "<span class='muted'>none</span>"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return escape(str(value))
+
+
+def _settings_table(settings: dict) -> str:
+    rows = "".join(f"<tr><th>{escape(str(key))}</th><td>{_setting(value)}</td></tr>"
+                   for key, value in settings.items())
+    return f"<table>{rows}</table>"
 
 
 def render(result: Result, blurred: bool = True) -> str:
@@ -159,12 +194,8 @@ def render(result: Result, blurred: bool = True) -> str:
     if result.anonymous:
         parts += _statistics(result)
     elif tracks.empty:
-        parts.append("<p>No face was found in any input.</p>")
-    settings = "".join(
-        f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>"
-        for key, value in result.settings.items()
-    )
-    parts += ["<h2>Settings</h2>", f"<table>{settings}</table>", "</body></html>"]
+        parts.append(f"<p>{escape(result.no_tracks_reason())}</p>")
+    parts += ["<h2>Settings</h2>", _settings_table(result.settings), "</body></html>"]
     return "\n".join(parts)
 
 

@@ -71,12 +71,20 @@ def _state_runs(times: list[float], states: list[object], step: float
     return runs
 
 
+def charted_tracks(persons: pd.DataFrame, events: pd.DataFrame) -> list[int]:
+    """The person tracks worth a row: those with a recorded state or an event. A track
+    never judged (too little of the body seen) would be an empty row."""
+    judged = persons[persons.state.isin(list(STATE_COLOURS))].track_id
+    tracks = set(judged.dropna().astype(int)) | set(events.track_id.dropna().astype(int))
+    return sorted(t for t in tracks if t >= 1)
+
+
 def body_timeline(persons: pd.DataFrame, events: pd.DataFrame) -> bytes:
     """One row per person track: its state over time as coloured spans where the person was
     seen, a hatched span from a fall's first floor frame to its end (the rule holds a fallen
     person on the floor while the pose model loses them), and the events where the rule fired
     them; inactivity (a zone's, no track) on a row of its own."""
-    tracks = sorted(int(t) for t in persons.track_id.dropna().unique() if t >= 1)
+    tracks = charted_tracks(persons, events)
     rows = {track: n for n, track in enumerate(tracks)}
     zones = bool(events.track_id.isna().any()) if not events.empty else False
     labels = [f"person {t}" for t in tracks] + (["zones"] if zones else [])

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from affectlens.config import AnalysisConfig
+from affectlens.config import AnalysisConfig, refuse_hard_lines
 from affectlens.errors import AffectlensError
 from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
@@ -129,6 +129,11 @@ class CameraConfig(_Strict):
     def key(self) -> str:
         """The slug the store knows this camera by."""
         return self.slug or slugify(self.name)
+
+    @field_validator("purpose", mode="before")
+    @classmethod
+    def _hard_lines(cls, value: object) -> object:
+        return refuse_hard_lines(value)
 
     @model_validator(mode="before")
     @classmethod
