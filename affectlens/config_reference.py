@@ -2,31 +2,19 @@
 so that every setting's default, range and meaning are documented as the model checks them.
 
 ``python -m affectlens.config_reference > docs/analysis-config.md`` writes it again;
-tests/test_docs.py fails when the file is stale. The schema is walked by the site config
-reference's own walker (``affectlens.service.site_reference``), so both pages describe a
-setting alike; it is private there, and would move to a shared public function the next time
-that module changes.
+tests/test_docs.py fails when the file is stale. The schema is walked and tabled by the site
+config reference's functions (``affectlens.service.site_reference``), so both pages describe
+a setting alike.
 """
 
 from __future__ import annotations
 
 from affectlens.config import AnalysisConfig
 from affectlens.service.site import OFFLINE_ONLY
-from affectlens.service.site_reference import Setting, _walk
-
-
-def settings() -> list[Setting]:
-    """Every setting of ``AnalysisConfig``, depth first, in the model's field order."""
-    schema = AnalysisConfig.model_json_schema()
-    return list(_walk(schema, schema.get("$defs", {}), ""))
+from affectlens.service.site_reference import model_settings, settings_table
 
 
 def markdown() -> str:
-    rows = ["| setting | type | default | range | meaning |", "|---|---|---|---|---|"]
-    for s in settings():
-        cells = [f"`{s.path}`", s.kind, f"`{s.default}`" if s.default else "",
-                 s.range, s.description]
-        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return (
         "# Analysis settings reference\n\n"
         "Every setting of `AnalysisConfig` (`affectlens/config.py`): how a video or image is\n"
@@ -40,7 +28,7 @@ def markdown() -> str:
         "reference](site-config.md)), except the offline-only ones ("
         + ", ".join(f"`{name}`" for name in sorted(OFFLINE_ONLY))
         + "): a camera has its own purpose, frame rate and `falls`.\n\n"
-        + "\n".join(rows) + "\n"
+        + settings_table(model_settings(AnalysisConfig))
     )
 
 

@@ -80,10 +80,9 @@ class PeoplePipeline:
     def apply(self, state: PeopleState, settings: FallSettings) -> None:
         """New thresholds and zones for a running source (issue 14): the rule keeps the
         people it holds, their states and clocks (a long lie under way goes on counting).
-        FallRule reads its settings at every frame; its threshold is copied from them once."""
+        FallRule reads its settings at every frame."""
         self.settings = settings
         state.rule.settings = settings
-        state.rule.threshold = settings.min_probability
 
     def analyse(self, frames: Sequence[Frame], state: PeopleState) -> list[PeopleAnalysis]:
         return [self._one(frame, people, state, self._second_look)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,3 +103,10 @@ class FaceAnalysis:
 def plural(count: int, noun: str) -> str:
     """'1 face', '2 faces', '1 camera': a count with its (regular) noun in the right number."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def doubled(values: Iterable[str]) -> list[str]:
+    """The values given more than once, sorted: names that must be unique (zones, cameras,
+    alert rules) are refused naming these."""
+    seen = list(values)
+    return sorted({v for v in seen if seen.count(v) > 1})

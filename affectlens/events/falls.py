@@ -38,6 +38,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import Posture, body_region, posture, window_features
+from affectlens.types import doubled
 
 State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
 FallKind = Literal["fall", "long_lie", "inactivity"]
@@ -85,10 +86,9 @@ class Zone(BaseModel):
 
 def _unique_names(zones: tuple[Zone, ...]) -> tuple[Zone, ...]:
     """Events and inactivity timers name their zone: two of one name would be mixed up."""
-    names = [z.name for z in zones]
-    doubled = sorted({n for n in names if names.count(n) > 1})
-    if doubled:
-        raise ValueError(f"zone names must be unique: {', '.join(doubled)}")
+    twice = doubled(z.name for z in zones)
+    if twice:
+        raise ValueError(f"zone names must be unique: {', '.join(twice)}")
     return zones
 
 
@@ -208,9 +208,8 @@ class FallRule:
 
     def __init__(self, settings: FallSettings | None = None,
                  classifier: FallClassifier | None = None) -> None:
-        self.settings = settings or FallSettings()
+        self.settings = settings or FallSettings()  # read at every frame: a hot change holds
         self.classifier = classifier or FallClassifier.load()
-        self.threshold = self.settings.min_probability
         self._people: dict[int, _Person] = {}
         self._last_motion: dict[str, float] = {}
         self._inactive: dict[str, FallEvent] = {}
@@ -323,8 +322,8 @@ class FallRule:
         """
         s, scale = self.settings, person.scale
         tilted = p.torso_angle >= s.floor_angle
-        legs, _ = self._legs(person, p)
-        standing, _ = self._standing_legs(person, p)
+        legs, knees = self._legs(person, p)
+        standing, _ = self._standing_legs(person, p, legs, knees)
         flat = tilted and p.aspect >= s.flat_aspect and not standing >= s.flat_legs
         if not person.upright_hips or not np.isfinite(scale):
             lying = flat or (tilted and legs < s.floor_level)
@@ -341,34 +340,36 @@ class FallRule:
         return "low" if (dropped and (level or short)) or sprawled else None
 
     @staticmethod
-    def _legs(person: _Person, p: Posture) -> tuple[float, float]:
+    def _unit(person: _Person, p: Posture) -> float:
+        """A torso length in pixels: the person's upright one, else this frame's."""
+        return person.scale if np.isfinite(person.scale) else p.torso_length
+
+    def _legs(self, person: _Person, p: Posture) -> tuple[float, float]:
         """Hip and knee heights above the ankles, in torso lengths (NaN where not seen)."""
-        unit = person.scale if np.isfinite(person.scale) else p.torso_length
+        unit = self._unit(person, p)
         if not unit > 0:
             return float("nan"), float("nan")
         return (p.ankle_y - p.hip[1]) / unit, (p.ankle_y - p.knee_y) / unit
 
-    def _standing_legs(self, person: _Person, p: Posture) -> tuple[float, float]:
+    def _standing_legs(self, person: _Person, p: Posture, legs: float, knees: float
+                       ) -> tuple[float, float]:
         """Hip and knee heights above the ankles as evidence of standing on the legs: as
         measured, or with the ankles out of view (a camera that cuts off the feet) twice the
         hips' height above the knees, the shin being about as long as the thigh.
 
         Only for "is this person up": an upright thigh shows hips held up by the legs (a bend),
         but a level one does not show hips at floor height (sitting on a chair has it too), so
-        the floor tests keep the measured heights.
+        the floor tests keep the measured heights. ``legs``, ``knees``: as ``_legs`` gives.
         """
-        legs, knees = self._legs(person, p)
-        if np.isfinite(legs) or not np.isfinite(p.knee_y):
-            return legs, knees
-        unit = person.scale if np.isfinite(person.scale) else p.torso_length
-        if not unit > 0:
+        unit = self._unit(person, p)
+        if np.isfinite(legs) or not np.isfinite(p.knee_y) or not unit > 0:
             return legs, knees
         thigh = (p.knee_y - p.hip[1]) / unit
         return 2.0 * thigh, thigh
 
     def _on_legs(self, person: _Person, p: Posture) -> bool:
         """Hips high above the ankles and knees up: standing, whatever the torso does."""
-        legs, knees = self._standing_legs(person, p)
+        legs, knees = self._standing_legs(person, p, *self._legs(person, p))
         return bool(legs >= self.settings.stand_level and knees >= self.settings.knee_level)
 
     def _low(self, person: _Person, p: Posture) -> bool:
@@ -432,7 +433,7 @@ class FallRule:
                                        person.scale)
             person.probability = float(self.classifier.probability(features)[0])
             zone = self._zone_at(person.hip, ("bed", "chair"))
-            if not recent or zone is not None or person.probability < self.threshold:
+            if not recent or zone is not None or person.probability < s.min_probability:
                 person.state = "lying"
                 return []
             person.pending = True

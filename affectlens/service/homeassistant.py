@@ -225,18 +225,14 @@ class HomeAssistant:
                 self._publish_states(camera_id)  # only what changed goes out
 
     def _describe(self, cameras: list[Camera]) -> dict[int, _Announced]:
-        """Camera id -> slug, name and sensors. The slug is the camera's registry slug (never
-        changed: a camera renamed stays one device with its history in Home Assistant), in
-        the underscores MQTT ids here use; one two cameras would share gets the id too."""
+        """Camera id -> slug, name and sensors. The slug is the camera's registry slug (unique
+        and never changed: a camera renamed stays one device with its history in Home
+        Assistant), in the underscores MQTT ids here use (``-`` -> ``_``: still unique)."""
         described: dict[int, _Announced] = {}
-        taken: set[str] = set()
-        for camera in sorted(cameras, key=lambda c: c.id):
-            name_slug = slug(camera.slug)
-            if name_slug in taken:
-                name_slug = f"{name_slug}_{camera.id}"
-            taken.add(name_slug)
+        for camera in cameras:
             kinds = tuple(k for k in EVENT_SENSORS if k in set(self.kinds_for(camera)))
-            described[camera.id] = _Announced(name_slug, camera.name, kinds, camera.enabled)
+            described[camera.id] = _Announced(slug(camera.slug), camera.name, kinds,
+                                              camera.enabled)
         return described
 
     def _withdraw(self, camera: _Announced) -> None:

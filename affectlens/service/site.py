@@ -40,6 +40,7 @@ from affectlens.privacy.retention import Retention, RetentionPolicy
 from affectlens.service.apprise_urls import check_apprise_url
 from affectlens.service.schemas import FALLS_DEFAULT_FPS, Purpose, Slug, check_stream_url
 from affectlens.store.db import slugify, sqlite_url
+from affectlens.types import doubled
 
 ENV_PREFIX = "AFFECTLENS_"
 LIVE_ANALYSIS = {"threads": 1, "full_scan_every_s": 1.0}
@@ -214,10 +215,9 @@ class AlertsConfig(_Strict):
     @field_validator("rules")
     @classmethod
     def _unique_rule_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
-        names = [r.name for r in rules]
-        doubled = sorted({n for n in names if names.count(n) > 1})
-        if doubled:
-            raise ValueError(f"rule names must be unique: {', '.join(doubled)}")
+        twice = doubled(r.name for r in rules)
+        if twice:
+            raise ValueError(f"rule names must be unique: {', '.join(twice)}")
         return rules
 
     @model_validator(mode="after")
@@ -346,14 +346,12 @@ class SiteConfig(_Strict):
     @field_validator("cameras")
     @classmethod
     def _unique_names(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
-        names = [c.name for c in cameras]
-        doubled = sorted({n for n in names if names.count(n) > 1})
-        if doubled:
-            raise ValueError(f"camera names must be unique: {', '.join(doubled)}")
-        keys = [c.key for c in cameras]
-        doubled = sorted({k for k in keys if keys.count(k) > 1})
-        if doubled:
-            raise ValueError(f"camera slugs must be unique: {', '.join(doubled)} (a slug "
+        twice = doubled(c.name for c in cameras)
+        if twice:
+            raise ValueError(f"camera names must be unique: {', '.join(twice)}")
+        twice = doubled(c.key for c in cameras)
+        if twice:
+            raise ValueError(f"camera slugs must be unique: {', '.join(twice)} (a slug "
                              "unset is made from the name: give these cameras a slug)")
         return cameras
 

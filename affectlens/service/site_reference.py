@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from affectlens.service.site import OFFLINE_ONLY, SiteConfig
 
 
@@ -26,8 +28,24 @@ class Setting:
 
 def settings() -> list[Setting]:
     """Every setting of the site config, depth first, in the models' field order."""
-    schema = SiteConfig.model_json_schema()
+    return model_settings(SiteConfig)
+
+
+def model_settings(model: type[BaseModel]) -> list[Setting]:
+    """Every setting of a pydantic settings model, depth first, in its field order (the
+    analysis settings' reference, config_reference.py, documents AnalysisConfig so)."""
+    schema = model.model_json_schema()
     return list(_walk(schema, schema.get("$defs", {}), ""))
+
+
+def settings_table(found: list[Setting]) -> str:
+    """The Markdown table both references print: path, type, default, range, meaning."""
+    rows = ["| setting | type | default | range | meaning |", "|---|---|---|---|---|"]
+    for s in found:
+        cells = [f"`{s.path}`", s.kind, f"`{s.default}`" if s.default else "",
+                 s.range, s.description]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -118,11 +136,6 @@ def _bounded(node: dict[str, Any]) -> bool:
 
 
 def markdown() -> str:
-    rows = ["| setting | type | default | range | meaning |", "|---|---|---|---|---|"]
-    for s in settings():
-        cells = [f"`{s.path}`", s.kind, f"`{s.default}`" if s.default else "",
-                 s.range, s.description]
-        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return (
         "# Site config reference\n\n"
         "Every setting of `affectlens serve --config site.yaml` (docs/serving.md), with its\n"
@@ -137,7 +150,7 @@ def markdown() -> str:
         "`analysis` takes the settings listed here; the offline-only ones ("
         + ", ".join(f"`{name}`" for name in sorted(OFFLINE_ONLY))
         + ") are refused, as live cameras never read them.\n\n"
-        + "\n".join(rows) + "\n"
+        + settings_table(settings())
     )
 
 
