@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlalchemy.exc import ArgumentError
 
+from affectlens.cli import _fail, console
 from affectlens.security.accounts import AccountError, Accounts
 from affectlens.security.audit import AuditLog
 from affectlens.service.site import SiteConfigError, load_site
@@ -30,7 +30,6 @@ user_app = typer.Typer(help="Dashboard accounts: admin, staff, auditor, screen."
 token_app = typer.Typer(help="API tokens for integrations (hashed at rest, revocable).",
                         no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-console = Console(stderr=True)
 
 Config = Annotated[Path | None, typer.Option("--config", "-c", help="The site's YAML config.")]
 Database = Annotated[str | None, typer.Option("--database", help="A database URL instead.")]
@@ -41,11 +40,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(token_app, name="token")
     app.add_typer(audit_app, name="audit")
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 def _store(config: Path | None, database: str | None) -> Store:

@@ -84,6 +84,6 @@ def _serve(site: SiteConfig) -> None:
     try:
         service = Service(site)
     except AffectlensError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     service.run()

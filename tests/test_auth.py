@@ -4,6 +4,7 @@ and expired tokens, lockout by name and throttling by address, the websocket's d
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -382,10 +383,14 @@ def test_a_database_that_is_no_url_is_a_clear_error(tmp_path: Path) -> None:
     now one line says what to give, exit status 2, and no file is made."""
     command = str(Path(sys.executable).with_name("affectlens"))
     path = tmp_path / "affectlens.db"
+    # A narrow terminal: the one line must not be hard-wrapped (CI's longer temporary path
+    # once split "is not" across two lines).
     done = subprocess.run([command, "audit", "verify", "--database", str(path)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "40"})
     assert done.returncode == 2, done.stderr
     assert "is not a database URL" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
     assert not path.exists()
 
 

@@ -152,10 +152,10 @@ def test_each_camera_is_announced_retained_and_its_states_follow_a_real_event_fl
                    "the people in view")
         recorder.handle(EventStarted(lounge.id, "run:1:fall:1", "fall", T0, 0.9, 3, T0,
                                      snapshot=b"\xff\xd8 a blurred jpeg"))
-        wait_until(lambda: client.last(state) == "ON", 5, "fall ON")
+        wait_until(lambda: client.last(state) == "ON", 30, "fall ON")
         assert client.last("affectlens/state/lounge_1/long_lie") == "OFF"
         recorder.handle(EventEnded(lounge.id, "run:1:fall:1", T0))
-        wait_until(lambda: client.last(state) == "OFF", 5, "fall OFF")
+        wait_until(lambda: client.last(state) == "OFF", 30, "fall OFF")
         assert client.payloads(state) == ["OFF", "ON", "OFF"]
         # Live states repeat every second; only changes are published.
         recorder.handle(WorkerMetrics(lounge.id, T0, 5.0, 2, 10, 10, 0, ()))
@@ -168,7 +168,7 @@ def test_each_camera_is_announced_retained_and_its_states_follow_a_real_event_fl
             assert "track" not in text and "snapshot" not in text and "jpeg" not in text
     finally:
         ha.close()
-    wait_until(lambda: client.last("affectlens/status") == "offline", 5, "offline at stop")
+    wait_until(lambda: client.last("affectlens/status") == "offline", 30, "offline at stop")
     client.close()
 
 
@@ -187,7 +187,7 @@ def test_a_lost_connection_reads_offline_then_everything_is_announced_again(
         ha.client.socket().close()  # the connection drops without a DISCONNECT
         wait_until(lambda: "offline" in client.payloads("affectlens/status"), 10, "last will")
         wait_until(lambda: client.last("affectlens/status") == "online", 40, "reconnected")
-        wait_until(lambda: client.last(state) == "ON", 5, "the fall, from the store")
+        wait_until(lambda: client.last(state) == "ON", 30, "the fall, from the store")
     finally:
         ha.close()
         client.close()
@@ -202,17 +202,17 @@ def test_home_assistant_restarting_gets_the_configs_again_and_removed_cameras_go
         topic = "homeassistant/sensor/affectlens_hall/people/config"
         wait_until(lambda: client.payloads(topic), 10, "announced")
         client.client.publish("homeassistant/status", "online", qos=1)  # its birth message
-        wait_until(lambda: len(client.payloads(topic)) == 2, 5, "announced again")
+        wait_until(lambda: len(client.payloads(topic)) == 2, 30, "announced again")
         online = "affectlens/state/lounge_1/online"
         hub_state = CameraLive(lounge.id, True, "", 5.0, 1, T0)
         hub.set_state(hub_state)
-        wait_until(lambda: client.last(online) == "ON", 5, "online")
+        wait_until(lambda: client.last(online) == "ON", 30, "online")
         store.update_camera(lounge.id, enabled=False)
         ha.refresh()  # what the API calls after a camera is changed: its worker is stopping
-        wait_until(lambda: client.last(online) == "OFF", 5, "a disabled camera is offline")
+        wait_until(lambda: client.last(online) == "OFF", 30, "a disabled camera is offline")
         store.delete_camera(hall.id)
         ha.refresh()  # ... or removed
-        wait_until(lambda: client.last(topic) == "", 5, "withdrawn")
+        wait_until(lambda: client.last(topic) == "", 30, "withdrawn")
         assert "hall" not in " ".join(client.configs())
         # Withdrawn means no retained config is left for a Home Assistant starting later.
         later = HomeAssistantClient(broker.port, ("homeassistant/#",))
