@@ -1,0 +1,71 @@
+"""``affectlens analyze FOLDER --cluster ADDRESS``: the inputs spread over a Ray cluster.
+
+One Ray task per input file, each running the same ``analyze`` as one machine does on that
+file alone (the inputs of one ``analyze`` call are analysed each on its own, so nothing is
+lost by the split); the driver puts the parts back together in the inputs' order
+(``result.combine``), so the files written are those of a one-machine run. Paths that are
+not media, or missing, go to one task of their own, which reports them as one machine would.
+
+Each part is fetched to the driver as soon as its task ends: a node that dies afterwards
+takes nothing finished with it (Ray would otherwise re-run a task whose result was held only
+in the dead node's object store), and the tasks it was running are run again elsewhere
+(``max_retries``). The inputs must be readable at the same path on every node (shared
+storage): video is never sent through the cluster. Long videos are not split into segments
+yet: one file is one task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from affectlens.analysis import analyze
+from affectlens.cluster.connect import connect, disconnect, require_ray
+from affectlens.config import AnalysisConfig
+from affectlens.result import Result, combine
+from affectlens.sources import expand_inputs
+from affectlens.voice.audio import AUDIO_SUFFIXES
+
+RETRIES = 3  # a task whose node died is run again, up to this many times
+Done = Callable[[int, int], None]  # (inputs finished, inputs in all)
+
+
+def _analyse(paths: list[str], config: AnalysisConfig) -> Result:
+    """Runs on a node: the one-machine analysis of ``paths``."""
+    return analyze([Path(p) for p in paths], config)
+
+
+def analyze_on_cluster(inputs: Sequence[Path], config: AnalysisConfig, address: str,
+                       done: Done | None = None) -> Result:
+    """Analyse ``inputs`` (files and folders, as ``analyze`` takes them) on the cluster at
+    ``address``; ``done`` hears how many inputs have finished."""
+    joined = connect(address)
+    try:
+        return _run(inputs, config, done)
+    finally:
+        disconnect(joined)
+
+
+def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None) -> Result:
+    ray = require_ray()
+    voice = config.expression_allowed and config.voice_allowed
+    files, missing = expand_inputs([Path(p) for p in inputs],
+                                   AUDIO_SUFFIXES if voice else frozenset())
+    # Missing paths first, as analyze reports them; then each file.
+    units = ([[str(p) for p, _ in missing]] if missing else []) + [[str(f)] for f in files]
+    task = ray.remote(_analyse).options(num_cpus=max(1, config.threads),
+                                        max_retries=RETRIES)
+    config_ref = ray.put(config)
+    pending = {task.remote(unit, config_ref): i for i, unit in enumerate(units)}
+    parts: dict[int, Result] = {}
+    if done is not None:
+        done(0, len(units))
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            parts[pending.pop(ref)] = ray.get(ref)  # here now: a dead node cannot lose it
+        if done is not None:
+            done(len(parts), len(units))
+    if not units:
+        return analyze([], config)  # nothing found: the empty result one machine gives
+    return combine([parts[i] for i in range(len(units))])
