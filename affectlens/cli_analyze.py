@@ -7,6 +7,7 @@ OpenCV): affectlens/cli.py imports it when one of them runs or its help is asked
 from __future__ import annotations
 
 import json
+import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,7 @@ from affectlens.service.site import check_cluster_address
 from affectlens.types import plural
 
 commands = typer.Typer()
+CHECKPOINT = ".cluster-parts"  # under --out: inputs a --cluster job finished, until it ends
 
 
 class TableFormat(StrEnum):
@@ -190,11 +192,12 @@ def _run(
 ) -> Result:
     writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
     if cluster is not None:
-        result = _on_cluster(inputs, config, cluster)
+        result = _on_cluster(inputs, config, cluster, out / CHECKPOINT)
     else:
         result = _here(inputs, config, writer)
     _check_read(result, out)
     _write_outputs(result, out, table_format, writer, blur, report)
+    shutil.rmtree(out / CHECKPOINT, ignore_errors=True)  # the job is done: nothing to resume
     return result
 
 
@@ -221,8 +224,11 @@ def _here(inputs: list[Path], config: AnalysisConfig, writer: AnnotatedVideoWrit
         )
 
 
-def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str) -> Result:
-    """On a Ray cluster: one progress bar for the whole job, in inputs finished."""
+def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkpoint: Path
+                ) -> Result:
+    """On a Ray cluster: one progress bar for the whole job, in inputs finished. Finished
+    inputs are kept in ``checkpoint`` until the outputs are written: run again after an
+    interruption, the job does not analyse them again."""
     from affectlens.cluster.offline import analyze_on_cluster
 
     with Progress(
@@ -232,7 +238,8 @@ def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str) -> Res
         job = bar.add_task(f"inputs on {address}"[:40], total=None)
         try:
             return analyze_on_cluster(inputs, config, address, lambda finished, total:
-                                      bar.update(job, completed=finished, total=total))
+                                      bar.update(job, completed=finished, total=total),
+                                      checkpoint)
         except AffectlensError as exc:
             _fail(str(exc))
 

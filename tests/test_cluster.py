@@ -14,6 +14,7 @@ Ray is an optional extra: without it these tests skip, unless AFFECTLENS_REQUIRE
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Iterator
@@ -163,3 +164,77 @@ def test_a_folder_analysed_on_the_cluster_gives_one_machines_files(
     for table in sorted(here.glob("*.csv")):
         pd.testing.assert_frame_equal(pd.read_csv(there / table.name), pd.read_csv(table))
     assert (there / "summary.json").read_text() == (here / "summary.json").read_text()
+
+
+def test_an_offline_job_outlives_a_dead_node_and_resumes_without_redoing_inputs(
+    cluster, tmp_path: Path
+) -> None:
+    """A node dies while the job runs: the job still ends with one machine's tables. Run
+    again after losing one finished part (an interruption), only that input is analysed."""
+    import affectlens
+    from affectlens.cluster.offline import analyze_on_cluster
+    from affectlens.config import AnalysisConfig
+
+    doomed = cluster.add_node(num_cpus=1, object_store_memory=SMALL_STORE)
+    folder = tmp_path / "in"
+    for n in range(4):
+        write_sample_video(folder / f"clip{n}.mp4", seconds=1.0)
+    config = AnalysisConfig(fps=4, threads=1, pose=False)
+    parts = tmp_path / "parts"
+    progress: list[tuple[int, int]] = []
+
+    def finished(done: int, total: int) -> None:
+        progress.append((done, total))
+        if done == 1:
+            cluster.remove_node(doomed, allow_graceful=False)  # mid-job
+
+    result = analyze_on_cluster([folder], config, cluster.address, finished, parts)
+    assert progress[0] == (0, 4) and progress[-1] == (4, 4)
+    assert doomed not in cluster.worker_nodes
+    here = affectlens.analyze(folder, config)
+    _same_tables(result, here, tmp_path)
+    kept = sorted(parts.iterdir())
+    assert len(kept) == 4
+    kept[2].unlink()
+    progress.clear()
+    again = analyze_on_cluster([folder], config, cluster.address,
+                               lambda done, total: progress.append((done, total)), parts)
+    assert progress == [(3, 4), (4, 4)]  # three parts kept: one input analysed again
+    _same_tables(again, here, tmp_path)
+
+
+def _same_tables(there, here, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    written = [p.name for p in there.to_csv(a)]
+    assert written == [p.name for p in here.to_csv(b)]
+    for name in written:
+        pd.testing.assert_frame_equal(pd.read_csv(a / name), pd.read_csv(b / name))
+    assert len(there.frames) > 0
+
+
+def test_a_cluster_address_is_checked_before_anything_starts(tmp_path: Path) -> None:
+    """No Ray needed: a wrong address or engine ray without one is refused with its field;
+    a right one passes `serve --check`."""
+    from typer.testing import CliRunner
+
+    from affectlens.cli import app
+    from affectlens.service.site import SiteConfigError, load_site
+
+    site = tmp_path / "site.yaml"
+    site.write_text("cameras:\n  - {name: a, url: rtsp://h/a, purpose: care_safety}\n")
+    env = {"AFFECTLENS_PORT": "9201"}
+    result = CliRunner().invoke(app, ["serve", "--config", str(site), "--check", "--cluster",
+                                      "ray://head:10001"], env=env)
+    assert result.exit_code == 2 and "--cluster: 'ray://head:10001' is not a Ray cluster " \
+        "address" in result.output
+    result = CliRunner().invoke(app, ["serve", "--config", str(site), "--check", "--cluster",
+                                      "10.0.0.5:6379"], env=env)
+    if importlib.util.find_spec("ray") is None:  # said before the service starts
+        assert result.exit_code == 2 and "ray is not installed" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+    site.write_text("cluster: {engine: ray}\n")
+    with pytest.raises(SiteConfigError, match="cluster: engine ray needs the cluster's address"):
+        load_site(site, {})
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path), "--cluster", "head"])
+    assert result.exit_code == 2 and "--cluster: 'head' is not a Ray cluster" in result.output
