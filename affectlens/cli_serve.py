@@ -114,4 +114,4 @@ def _launcher(cluster: ClusterConfig) -> Launcher | None:
         return None
     from affectlens.cluster.launcher import RayLauncher
 
-    return RayLauncher(cluster.address, cluster.num_cpus)
+    return RayLauncher(cluster.address, cluster.num_cpus, cluster.num_gpus)

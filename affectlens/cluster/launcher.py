@@ -158,7 +158,7 @@ class ActorWorker:
 class RayLauncher:
     """Launches camera actors on the Ray cluster at ``address`` (launcher.Launcher)."""
 
-    def __init__(self, address: str, num_cpus: float = 1.0) -> None:
+    def __init__(self, address: str, num_cpus: float = 1.0, num_gpus: float = 0.0) -> None:
         self._joined = connect(address)
         ray = self.ray = require_ray()
         from ray.util.queue import Queue
@@ -169,7 +169,8 @@ class RayLauncher:
         self.messages = Queue(QUEUE_SIZE, actor_options={"num_cpus": 0,
                                                          "scheduling_strategy": here})
         self._actor = ray.remote(CameraActor).options(
-            num_cpus=num_cpus, max_restarts=0, max_concurrency=4, scheduling_strategy="SPREAD")
+            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_concurrency=4,
+            scheduling_strategy="SPREAD")
 
     def launch(self, spec: CameraSpec) -> ActorWorker:
         actor = self._actor.remote(spec, self.messages)

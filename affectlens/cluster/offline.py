@@ -76,7 +76,9 @@ def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
                                    AUDIO_SUFFIXES if voice else frozenset())
     # Missing paths first, as analyze reports them; then each file.
     units = ([[str(p) for p, _ in missing]] if missing else []) + [[str(f)] for f in files]
+    # A cuda job's tasks go to GPU nodes, one task a GPU (the models are loaded per task).
     task = ray.remote(_analyse).options(num_cpus=max(1, config.threads),
+                                        num_gpus=1 if config.device == "cuda" else 0,
                                         max_retries=RETRIES)
     files_of = [None if checkpoint is None else _part_file(checkpoint, u, config) for u in units]
     parts: dict[int, Result] = {}

@@ -272,6 +272,9 @@ class ClusterConfig(_Strict):
         "Needed with engine ray.")
     num_cpus: float = Field(1.0, gt=0, le=256, description="CPUs each camera's actor asks "
                             "for; Ray places it on a node with that many free.")
+    num_gpus: float = Field(0.0, ge=0, le=16, description="GPUs (or a share of one, e.g. "
+                            "0.1) each camera's actor asks for: with analysis.device cuda, "
+                            "so that cameras land on GPU nodes.")
 
     @model_validator(mode="after")
     def _address_for_ray(self) -> ClusterConfig:
