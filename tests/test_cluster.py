@@ -26,7 +26,13 @@ import pytest
 from waiting import wait_until
 
 from affectlens.samples import write_sample_video
-from affectlens.service.messages import EventEnded, EventStarted, Message, MinuteCounts
+from affectlens.service.messages import (
+    EventEnded,
+    EventStarted,
+    Message,
+    MinuteCounts,
+    Preview,
+)
 from affectlens.service.recorder import Recorder
 from affectlens.service.supervisor import Supervisor
 from affectlens.service.worker import CameraSpec
@@ -73,7 +79,7 @@ def cluster() -> Iterator[object]:
 
 def spec_for(camera: Camera) -> CameraSpec:
     return CameraSpec(camera.id, camera.url, camera.purpose, 2.0, counts_every_s=1.0,
-                      backoff_s=(0.3, 0.6), preview_fps=0.5)
+                      backoff_s=(0.3, 0.6), preview_fps=0.5, blur_faces=camera.blur_faces)
 
 
 def node_id(node: str) -> str:
@@ -118,6 +124,15 @@ def test_cameras_run_as_actors_and_come_back_after_their_node_dies(
         again = wait_until(lambda: [e for e in store.open_events(missing.id)
                                     if e.id != outage.id], 30, "its new run's outage")[0]
         assert node_id(recorder.ready[playing.id].node) == first[playing.id]  # ran on
+        # A hot setting reaches the running actor through Ray: its previews come under the
+        # new generation, from the same worker (issue 14's push, not a restart).
+        pid = recorder.ready[playing.id].pid
+        store.update_camera(playing.id, blur_faces=False)
+        supervisor.request_sync()
+        wait_until(lambda: any(isinstance(m, Preview) and m.camera_id == playing.id
+                               and m.generation > 1 for m in handled), 30,
+                   "a preview made under the pushed settings")
+        assert recorder.ready[playing.id].pid == pid
     finally:
         supervisor.stop()
     stored = store.events()
