@@ -7,6 +7,7 @@ OpenCV): affectlens/cli.py imports it when one of them runs or its help is asked
 from __future__ import annotations
 
 import json
+import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -28,9 +29,11 @@ from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
 from affectlens.result import Result
 from affectlens.samples import write_sample_video
+from affectlens.service.site import check_cluster_address
 from affectlens.types import plural
 
 commands = typer.Typer()
+CHECKPOINT = ".cluster-parts"  # under --out: inputs a --cluster job finished, until it ends
 
 
 class TableFormat(StrEnum):
@@ -118,6 +121,14 @@ def analyze_command(
                      "(persons.csv, events.csv; videos only). --no-pose: faces only, about "
                      "20 ms a frame faster."),
     ] = _DEFAULTS.pose,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", metavar="ADDRESS", help="Spread the inputs over the Ray "
+                     "cluster at ADDRESS (the head node's host:port, or auto), one task per "
+                     "file; the same files are written as on one machine. The inputs must be "
+                     "at the same path on every node. Needs affectlens[cluster] "
+                     "(docs/cluster.md)."),
+    ] = None,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -151,7 +162,15 @@ def analyze_command(
     if video and not config.expression_allowed:
         _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
               "pictures of single people; leave out --video or choose another purpose")
-    _run(inputs, config, out, table_format, video, blur, report)  # exits 1 if nothing read
+    if cluster is not None:
+        if video:
+            _fail("--video: not with --cluster yet (annotated videos would be written on "
+                  "the nodes); leave out one of them")
+        try:
+            check_cluster_address(cluster)
+        except ValueError as exc:
+            _fail(f"--cluster: {exc}")
+    _run(inputs, config, out, table_format, video, blur, report, cluster)  # exits 1: none read
 
 
 @commands.command("demo-report")
@@ -169,13 +188,26 @@ def demo_report(
 
 def _run(
     inputs: list[Path], config: AnalysisConfig, out: Path, table_format: TableFormat,
-    video: bool, blur: bool, report: bool,
+    video: bool, blur: bool, report: bool, cluster: str | None = None,
 ) -> Result:
+    writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
+    if cluster is not None:
+        result = _on_cluster(inputs, config, cluster, out / CHECKPOINT)
+    else:
+        result = _here(inputs, config, writer)
+    _check_read(result, out)
+    _write_outputs(result, out, table_format, writer, blur, report)
+    shutil.rmtree(out / CHECKPOINT, ignore_errors=True)  # the job is done: nothing to resume
+    return result
+
+
+def _here(inputs: list[Path], config: AnalysisConfig, writer: AnnotatedVideoWriter | None
+          ) -> Result:
+    """On this machine, a progress bar per input."""
     try:
         pipeline = Pipeline(config)
     except AffectlensError as exc:
         _fail(str(exc))
-    writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console, transient=False,
@@ -187,9 +219,32 @@ def _run(
                 tasks[path] = bar.add_task(path.name[:40], total=total)
             bar.update(tasks[path], completed=done, total=max(total or done, done))
 
-        result = analyze(
+        return analyze(
             inputs, pipeline=pipeline, observers=[writer] if writer else [], progress=progress,
         )
+
+
+def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkpoint: Path
+                ) -> Result:
+    """On a Ray cluster: one progress bar for the whole job, in inputs finished. Finished
+    inputs are kept in ``checkpoint`` until the outputs are written: run again after an
+    interruption, the job does not analyse them again."""
+    from affectlens.cluster.offline import analyze_on_cluster
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    ) as bar:
+        job = bar.add_task(f"inputs on {address}"[:40], total=None)
+        try:
+            return analyze_on_cluster(inputs, config, address, lambda finished, total:
+                                      bar.update(job, completed=finished, total=total),
+                                      checkpoint)
+        except AffectlensError as exc:
+            _fail(str(exc))
+
+
+def _check_read(result: Result, out: Path) -> None:
     for row in result.sources[result.sources.status != "ok"].itertuples():
         colour = "red" if row.status == "error" else "yellow"
         console.print(f"[{colour}]{row.status}:[/{colour}] {row.message}", highlight=False)
@@ -199,7 +254,6 @@ def _run(
                       f"{plural(len(result.sources), 'input')} could be read; nothing written "
                       f"to {out}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    _write_outputs(result, out, table_format, writer, blur, report)
     return result
 
 

@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from affectlens.cli import _fail, _fail_on, console
 from affectlens.errors import AffectlensError
 from affectlens.service.demo import demo_login, demo_site
+from affectlens.service.launcher import Launcher
 from affectlens.service.preflight import listen_problem, serving_problems
 from affectlens.service.runtime import Service
-from affectlens.service.site import SiteConfig, SiteConfigError, check_host, load_site
+from affectlens.service.site import (
+    ClusterConfig,
+    SiteConfig,
+    SiteConfigError,
+    check_host,
+    load_site,
+)
 from affectlens.types import plural
 
 commands = typer.Typer()
@@ -26,6 +34,12 @@ commands = typer.Typer()
 @commands.command()
 def serve(
     config: Annotated[Path, typer.Option("--config", "-c", help="The site's YAML config.")],
+    cluster: Annotated[
+        str | None, typer.Option(
+            "--cluster", metavar="ADDRESS", help="Run the camera workers on the Ray cluster at "
+            "ADDRESS (the head node's host:port, or auto), as site.yaml's cluster: {engine: "
+            "ray, address: ...} does; needs affectlens[cluster] (docs/cluster.md).")
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Only check the config (and the environment's "
                            "overrides), then exit: 0 when it is usable.")
@@ -38,8 +52,13 @@ def serve(
     listen on); one line per problem, naming the field."""
     try:
         site = load_site(config)
+        if cluster is not None:
+            site = site.model_copy(update={"cluster": ClusterConfig(
+                **{**site.cluster.model_dump(), "engine": "ray", "address": cluster})})
     except SiteConfigError as exc:
         _fail(str(exc))
+    except ValidationError as exc:
+        _fail(f"--cluster: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}")
     _fail_on(serving_problems(site, config))
     if check:
         console.print(f"{config}: ok, {plural(len(site.cameras), 'camera')}, serving on "
@@ -82,8 +101,17 @@ def demo(
 
 def _serve(site: SiteConfig) -> None:
     try:
-        service = Service(site)
+        service = Service(site, _launcher(site.cluster))
     except AffectlensError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     service.run()
+
+
+def _launcher(cluster: ClusterConfig) -> Launcher | None:
+    """None: the default, local processes. Ray is imported only here, for a cluster."""
+    if cluster.engine != "ray" or cluster.address is None:
+        return None
+    from affectlens.cluster.launcher import RayLauncher
+
+    return RayLauncher(cluster.address, cluster.num_cpus, cluster.num_gpus)

@@ -146,6 +146,31 @@ class Result:
         return written
 
 
+def combine(parts: list[Result]) -> Result:
+    """One Result of the inputs of ``parts``, in their order, as one ``analyze`` call over
+    all of them gives: for inputs analysed apart (on a cluster's nodes, issue 15)."""
+    if not parts:
+        raise ValueError("nothing to combine")
+
+    def tables(name: str) -> pd.DataFrame | None:
+        found = [t for p in parts if (t := getattr(p, name)) is not None]
+        if not found:
+            return None
+        kept = [t for t in found if not t.empty] or found[:1]  # empty parts keep no dtypes
+        return pd.concat(kept, ignore_index=True)
+
+    voices = [p.voice for p in parts if p.voice is not None]
+    voice = None if not voices else VoiceOutput(
+        pd.concat([v.windows for v in voices], ignore_index=True),
+        [s for v in voices for s in v.sources], voices[0].model)
+    return Result(
+        frames=tables("frames"), sources=tables("sources"), settings=parts[0].settings,
+        thumbnails={k: v for p in parts for k, v in p.thumbnails.items()},
+        persons=tables("persons"), events=tables("events"), statistics=tables("statistics"),
+        voice=voice,
+    )
+
+
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 

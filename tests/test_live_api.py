@@ -24,6 +24,8 @@ from affectlens.security.guard import SecuritySettings
 from affectlens.service.api import create_app
 from affectlens.service.hub import CameraLive, Hub
 from affectlens.service.live_api import TEST_FAILED
+from affectlens.service.messages import StateChanged, WorkerReady
+from affectlens.service.recorder import Recorder
 from affectlens.store import Store
 
 HALL = {"name": "hall", "url": "rtsp://127.0.0.1:8554/hall", "purpose": "care_safety"}
@@ -56,7 +58,20 @@ def test_live_state_follows_the_hub(client: TestClient, hub: Hub, hall: int) -> 
     assert state["online"] is False and state["message"] == "connection refused"
     hub.set_state(live(hall, True))
     assert client.get("/api/live").json()[0]["online"] is True
+    assert client.get("/api/live").json()[0]["node"] is None  # no worker has said where
     assert client.get("/api/cameras/999/live").status_code == 404
+
+
+def test_live_state_names_the_node_a_worker_runs_on(client: TestClient, store: Store,
+                                                    hub: Hub, hall: int) -> None:
+    """Issue 15: a worker's hello says where it runs (on a cluster, the node's address and
+    id); the dashboard and /api/live show it, also once the camera reports online."""
+    recorder = Recorder(store, hub)
+    recorder.handle(WorkerReady(hall, 4321, ("face_detector",), node="10.0.0.7 5f2c9a1b0d3e"))
+    recorder.handle(StateChanged(hall, True, "", datetime.now(UTC)))
+    (state,) = client.get("/api/live").json()
+    assert state["online"] is True and state["node"] == "10.0.0.7 5f2c9a1b0d3e"
+    assert client.get(f"/api/cameras/{hall}/live").json()["node"] == state["node"]
 
 
 def test_snapshot_and_mjpeg_serve_the_blurred_preview(client: TestClient, hub: Hub, hall: int,

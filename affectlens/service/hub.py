@@ -34,6 +34,7 @@ class CameraLive:
     analysed_fps: float  # frames analysed per second, recently
     faces: int  # faces in the newest analysed frame
     at: datetime  # aware UTC time of this state
+    node: str = ""  # where its worker runs (a host name or a cluster node); "" not yet known
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "at": self.at.isoformat()}

@@ -224,7 +224,7 @@ def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog,
                                  analysed_fps=0.0, faces=0, at=None)
         return CameraLiveOut(camera_id=camera_id, name=name, online=state.online,
                              message=state.message, analysed_fps=state.analysed_fps,
-                             faces=state.faces, at=state.at)
+                             faces=state.faces, at=state.at, node=state.node or None)
 
     @router.get("/api/live")
     def all_live() -> list[CameraLiveOut]:

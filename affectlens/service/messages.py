@@ -26,6 +26,7 @@ class WorkerReady:
     camera_id: int
     pid: int
     models: tuple[str, ...]
+    node: str = ""  # where it runs: a host name, or a cluster node (set by its launcher)
 
 
 @dataclass(frozen=True)

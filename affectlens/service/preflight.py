@@ -3,7 +3,8 @@
 
 The site config's validation (site.py) judges each value alone and does no I/O; these checks
 need the machine: the database driver is installed, the TLS certificate and key are readable
-PEM and belong together, and the host and port can be listened on. Without them a
+PEM and belong together, the host and port can be listened on, and Ray is installed for a
+cluster. Without them a
 ``mysql://`` URL ended in a ModuleNotFoundError traceback, a DER certificate in an SSLError,
 and a port in use kept the process alive for a minute before it exited 3.
 """
@@ -11,6 +12,7 @@ and a port in use kept the process alive for a minute before it exited 3.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import re
 import socket
 import ssl
@@ -19,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from affectlens.service.site import SiteConfig, TlsConfig
+from affectlens.service.site import ClusterConfig, SiteConfig, TlsConfig
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql")  # the store's migrations and queries know these
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
@@ -30,8 +32,16 @@ def serving_problems(site: SiteConfig, config: Path) -> list[str]:
     """One line per problem, each naming the config file and the setting; [] when ``serve``
     can start. ``site`` is as ``load_site`` returns it (paths resolved)."""
     found = [database_problem(site.database_url), tls_problem(site.tls),
-             listen_problem(site.host, site.port)]
+             listen_problem(site.host, site.port), cluster_problem(site.cluster)]
     return [f"{config}: {problem}" for problem in found if problem is not None]
+
+
+def cluster_problem(cluster: ClusterConfig) -> str | None:
+    """Ray is installed when the workers are to run on a cluster (it is an optional extra;
+    found without importing it, which takes seconds)."""
+    if cluster.engine == "ray" and importlib.util.find_spec("ray") is None:
+        return "cluster.engine: ray is not installed: pip install 'affectlens[cluster]'"
+    return None
 
 
 def database_problem(url: str) -> str | None:

@@ -184,6 +184,7 @@ class Recorder:
                                faces=message.faces)
             case WorkerReady():
                 self.ready[message.camera_id] = message
+                self._set_live(message.camera_id, node=message.node)
                 log.info("camera %s: worker %s ready with %s", message.camera_id, message.pid,
                          ", ".join(message.models), extra={"camera_id": message.camera_id})
             case WorkerStopped():

@@ -26,6 +26,7 @@ from affectlens.service.api import create_app
 from affectlens.service.camera_settings import parse_distress, parse_falls
 from affectlens.service.homeassistant import HomeAssistant, watched_kinds
 from affectlens.service.hub import Hub
+from affectlens.service.launcher import Launcher
 from affectlens.service.logs import setup_logging
 from affectlens.service.metrics import ServiceMetrics
 from affectlens.service.mqtt import MqttPublisher
@@ -46,7 +47,9 @@ log = logging.getLogger(__name__)
 class Service:
     """The live service of one site; ``run()`` blocks until SIGTERM or SIGINT."""
 
-    def __init__(self, site: SiteConfig) -> None:
+    def __init__(self, site: SiteConfig, launcher: Launcher | None = None) -> None:
+        """``launcher``: where camera workers run; None: local processes (``site.cluster``
+        is read by the command line, which makes a Ray launcher for a cluster)."""
         setup_logging(site.log.format, site.log.level.upper())
         self.site = site
         self.store = Store(site.database_url)
@@ -62,7 +65,7 @@ class Service:
         w = site.workers
         self.supervisor = Supervisor(self.store, self.recorder, self.spec_for, poll_s=w.poll_s,
                                      stop_timeout_s=w.stop_timeout_s,
-                                     start_method=w.start_method)
+                                     start_method=w.start_method, launcher=launcher)
         self.home_assistant = self._home_assistant()
         self.retention = RetentionJob(self.store, site.retention.policy(),
                                       Path(site.snapshots_dir), every_s=site.retention.every_s)

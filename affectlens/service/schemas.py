@@ -157,6 +157,8 @@ class CameraLiveOut(BaseModel):
     analysed_fps: float
     faces: int
     at: datetime | None
+    node: str | None = Field(None, description="Where its worker runs: this machine's host "
+                             "name, or on a cluster the node's address and id.")
 
 
 class ConnectionTestIn(BaseModel):

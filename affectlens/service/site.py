@@ -80,6 +80,20 @@ def check_proxy(value: str) -> str:
     return str(network.network_address) if single else str(network)
 
 
+# "auto" (the cluster this machine's `ray start` joined), or the head's GCS address.
+_CLUSTER_ADDRESS = re.compile(r"^(auto|[A-Za-z0-9.\-\[\]:]+:\d{1,5})$")
+
+
+def check_cluster_address(address: str) -> str:
+    """``auto`` or ``host:port``, the address `ray start --head` printed. Ray Client
+    addresses (``ray://``) are refused: the service and the analysis run on a node of the
+    cluster, where the workers' messages and results come back to (docs/cluster.md)."""
+    if not _CLUSTER_ADDRESS.match(address):
+        raise ValueError(f"{address[:100]!r} is not a Ray cluster address: give the head "
+                         "node's host:port (e.g. 10.0.0.5:6379) or auto")
+    return address
+
+
 Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(check_host)]
 Proxy = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(check_proxy)]
 Seconds = Annotated[float, Field(ge=0, le=3600)]
@@ -245,6 +259,33 @@ class WorkersConfig(_Strict):
         "imported the worker code once (faster, less memory), or spawned afresh.")
 
 
+class ClusterConfig(_Strict):
+    """Where camera workers run (issue 15; docs/cluster.md)."""
+
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: a process per camera on this machine. ray: an actor per "
+        "camera on the nodes of a Ray cluster (needs affectlens[cluster]; the service runs "
+        "on a node of the cluster).")
+    address: str | None = Field(
+        None, min_length=1, max_length=300, description="The Ray cluster to join: the head "
+        "node's host:port, or auto (the cluster this machine joined with `ray start`). "
+        "Needed with engine ray.")
+    num_cpus: float = Field(1.0, gt=0, le=256, description="CPUs each camera's actor asks "
+                            "for; Ray places it on a node with that many free.")
+    num_gpus: float = Field(0.0, ge=0, le=16, description="GPUs (or a share of one, e.g. "
+                            "0.1) each camera's actor asks for: with analysis.device cuda, "
+                            "so that cameras land on GPU nodes.")
+
+    @model_validator(mode="after")
+    def _address_for_ray(self) -> ClusterConfig:
+        if self.engine == "ray" and self.address is None:
+            raise ValueError("engine ray needs the cluster's address (the head node's "
+                             "host:port, or auto)")
+        if self.address is not None:
+            check_cluster_address(self.address)
+        return self
+
+
 class RetentionDays(_Strict):
     """How long a camera's data is kept (issue 6); open events are never deleted."""
 
@@ -305,6 +346,7 @@ class SiteConfig(_Strict):
         default_factory=lambda: AnalysisConfig(**LIVE_ANALYSIS),
         description="Model settings for every worker.")
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     cameras: list[CameraConfig] = Field(default_factory=list, max_length=1000)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)

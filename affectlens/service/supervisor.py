@@ -1,13 +1,11 @@
-"""The supervisor: one worker process per enabled camera, kept in step with the store.
+"""The supervisor: one worker per enabled camera, kept in step with the store.
 
-Workers are separate processes, each with its own models, so cameras run on all cores. They
-start from multiprocessing's fork server by default: a clean single-threaded process that has
-imported the worker code once, so nothing of the service's threads, locks or database
-connections is inherited (as with ``spawn``), yet a worker starts in under a second instead of
-importing everything again, and the imported pages are shared: measured with four cameras,
-188 MB PSS a worker instead of 267 MB, all four ready in 3.8 s instead of 11.1 s.
-``start_method="spawn"`` remains available. They send messages over one queue; a reader thread hands
-them to the Recorder (store, alerts, hub, metrics). ``sync()`` compares the store's cameras
+Workers are separate processes, each with its own models, so cameras run on all cores. A
+launcher (launcher.py) starts them: by default as processes on this machine, from
+multiprocessing's fork server (measured with four cameras, 188 MB PSS a worker instead of
+267 MB with ``spawn``, all four ready in 3.8 s instead of 11.1 s); or as actors on the nodes
+of a Ray cluster (affectlens.cluster). They send messages over one channel; a reader thread
+hands them to the Recorder (store, alerts, hub, metrics). ``sync()`` compares the store's cameras
 with the running workers and starts, restarts and stops them; a watcher thread calls it every
 ``poll_s`` and restarts crashed workers with growing waits.
 
@@ -27,20 +25,17 @@ supervisor ends its events for it.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event as ProcessEvent
-from typing import Literal
 
+from affectlens.service.launcher import Launcher, LocalLauncher, StartMethod, WorkerHandle
 from affectlens.service.messages import Message
 from affectlens.service.recorder import Recorder
-from affectlens.service.worker import CameraSpec, HotSettings, needs_new_worker, run_process
+from affectlens.service.worker import CameraSpec, needs_new_worker
 from affectlens.store import Store
 from affectlens.store.schema import Camera
 
@@ -48,19 +43,15 @@ log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 HEALTHY_AFTER_S = 60.0  # a worker that ran this long starts its restart waits afresh
-QUEUE_SIZE = 2000
 STORE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 SpecFor = Callable[[Camera], CameraSpec]
-StartMethod = Literal["forkserver", "spawn"]
 
 
 @dataclass
 class _Worker:
     spec: CameraSpec
-    process: BaseProcess
-    stop: ProcessEvent
-    settings: multiprocessing.Queue[HotSettings]  # settings pushed to it (issue 14)
+    handle: WorkerHandle
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
     stop_asked: float = 0.0  # monotonic time the stop was asked (camera changed or removed)
@@ -75,18 +66,17 @@ class _Restart:
 class Supervisor:
     def __init__(self, store: Store, recorder: Recorder, spec_for: SpecFor,
                  poll_s: float = 2.0, restart_backoff_s: tuple[float, ...] = RESTART_BACKOFF_S,
-                 stop_timeout_s: float = 15.0, start_method: StartMethod = "forkserver"
-                 ) -> None:
+                 stop_timeout_s: float = 15.0, start_method: StartMethod = "forkserver",
+                 launcher: Launcher | None = None) -> None:
         self.store = store
         self.recorder = recorder
         self.spec_for = spec_for
         self.poll_s = poll_s
         self.restart_backoff_s = restart_backoff_s
         self.stop_timeout_s = stop_timeout_s
-        self._context = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            self._context.set_forkserver_preload(["__main__", "affectlens.service.worker"])
-        self.messages: multiprocessing.Queue[Message | None] = self._context.Queue(QUEUE_SIZE)
+        # ``start_method``: of the local launcher, the default one.
+        self.launcher = launcher or LocalLauncher(start_method)
+        self.messages = self.launcher.messages
         self._workers: dict[int, _Worker] = {}
         self._restarts: dict[int, _Restart] = {}
         self._generations: dict[int, int] = {}  # camera id -> its settings' latest generation
@@ -116,15 +106,16 @@ class Supervisor:
         with self._lock:
             workers = list(self._workers.values())
             for worker in workers:
-                worker.stop.set()
+                worker.handle.stop()
             deadline = time.monotonic() + self.stop_timeout_s
             for worker in workers:
-                worker.process.join(max(0.1, deadline - time.monotonic()))
-                if worker.process.is_alive():
+                worker.handle.join(max(0.1, deadline - time.monotonic()))
+                if worker.handle.alive():
                     log.error("camera %s: worker did not stop in time; killed",
                               worker.spec.camera_id)
-                    worker.process.kill()
-                    worker.process.join(5)
+                    worker.handle.kill()
+                    worker.handle.join(5)
+                worker.handle.close()
             self._workers.clear()
         if self._reader.is_alive():
             self.messages.put(None)  # after every worker's last message: the reader ends here
@@ -132,7 +123,7 @@ class Supervisor:
         ended = datetime.now(UTC)
         for worker in workers:  # only killed ones still have events open
             self.recorder.end_open(worker.spec.camera_id, ended)
-        self.messages.close()
+        self.launcher.close()
 
     def sync(self) -> None:
         """Bring the running workers in line with the store's enabled cameras."""
@@ -141,13 +132,13 @@ class Supervisor:
         wanted = {c.id: self.spec_for(c) for c in self.store.cameras() if c.enabled}
         with self._lock:
             for camera_id, worker in list(self._workers.items()):
-                if not worker.process.is_alive():
+                if not worker.handle.alive():
                     self._reap(worker)
                 elif (worker.stopping
                       and time.monotonic() - worker.stop_asked > self.stop_timeout_s):
                     log.error("camera %s: worker did not stop in time; killed", camera_id,
                               extra={"camera_id": camera_id})
-                    worker.process.kill()  # reaped by the next sync; its camera restarts then
+                    worker.handle.kill()  # reaped by the next sync; its camera restarts then
                 elif not worker.stopping and not self._same(worker.spec,
                                                             wanted.get(camera_id)):
                     self._change(worker, wanted.get(camera_id))
@@ -177,7 +168,7 @@ class Supervisor:
         blur_changed = spec is not None and spec.blur_faces != worker.spec.blur_faces
         if spec is not None and not needs_new_worker(worker.spec, spec):
             worker.spec = replace(spec, generation=self._next_generation(camera_id))
-            worker.settings.put(worker.spec.hot())
+            worker.handle.push(worker.spec.hot())
             pictures_from = worker.spec.generation
             log.info("camera %s: changed; settings pushed to its worker (generation %d)",
                      camera_id, pictures_from, extra={"camera_id": camera_id})
@@ -186,7 +177,7 @@ class Supervisor:
                      "changed" if spec is not None else "removed or disabled",
                      extra={"camera_id": camera_id})
             worker.stopping, worker.stop_asked = True, time.monotonic()
-            worker.stop.set()
+            worker.handle.stop()
             pictures_from = self._generations.get(camera_id, 0) + 1  # its successor's
         if spec is not None and blur_changed:
             # The newest preview was made under the old setting: it and the pictures still
@@ -200,33 +191,31 @@ class Supervisor:
         self._wake.set()
 
     def workers(self) -> dict[int, int | None]:
-        """camera id -> worker process id, for the cameras with a worker now."""
+        """camera id -> worker process id (on its node), for the cameras with a worker now."""
         with self._lock:
-            return {c: w.process.pid for c, w in self._workers.items()}
+            return {c: w.handle.pid for c, w in self._workers.items()}
+
+    def nodes(self) -> dict[int, str]:
+        """camera id -> the node its worker runs on, for the cameras with a worker now."""
+        with self._lock:
+            return {c: w.handle.node for c, w in self._workers.items()}
 
     # inside --------------------------------------------------------------------------------
 
     def _spawn(self, spec: CameraSpec) -> None:
-        stop = self._context.Event()
-        settings: multiprocessing.Queue[HotSettings] = self._context.Queue()
         spec = replace(spec, generation=self._next_generation(spec.camera_id))
-        process = self._context.Process(target=run_process,
-                                        args=(spec, self.messages, stop, settings),
-                                        name=f"camera-{spec.camera_id}", daemon=True)
-        process.start()
-        self._workers[spec.camera_id] = _Worker(spec, process, stop, settings)
+        handle = self.launcher.launch(spec)
+        self._workers[spec.camera_id] = _Worker(spec, handle)
         self._restarts.setdefault(spec.camera_id, _Restart())
-        log.info("camera %s: worker %s started", spec.camera_id, process.pid,
+        log.info("camera %s: worker %s started on %s", spec.camera_id, handle.pid, handle.node,
                  extra={"camera_id": spec.camera_id})
 
     def _reap(self, worker: _Worker) -> None:
-        """A worker process has ended: asked to (changed camera) or not (crashed)."""
+        """A worker has ended: asked to (changed camera) or not (crashed, or its node died)."""
         camera_id = worker.spec.camera_id
         del self._workers[camera_id]
-        worker.process.join(1)
-        worker.settings.cancel_join_thread()  # what it never read is of no use to anyone
-        worker.settings.close()
-        code = worker.process.exitcode
+        worker.handle.close()
+        code = worker.handle.exit_code()
         if worker.stopping:
             if code != 0:  # crashed or killed on its way out: its events are ended for it
                 log.warning("camera %s: stopping worker ended with exit code %s", camera_id,

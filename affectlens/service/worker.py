@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -487,8 +488,10 @@ def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFla
         signal.signal(number, signal.SIG_IGN)
     setup_logging(spec.log_format, spec.log_level)
     watch = _ParentWatch(stop)
+    node = socket.gethostname()
 
     def emit(message: Message) -> None:
+        message = located(message, node)
         if isinstance(message, Preview | WorkerMetrics):
             # Observations may be dropped when the supervisor lags; events never are.
             with contextlib.suppress(queue.Full):
@@ -505,6 +508,11 @@ def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFla
     finally:
         if watch.orphaned():  # nobody will read what is buffered: do not wait to flush it
             messages.cancel_join_thread()
+
+
+def located(message: Message, node: str) -> Message:
+    """The worker's hello says which node it runs on (the loop itself does not know)."""
+    return replace(message, node=node) if isinstance(message, WorkerReady) else message
 
 
 def _pushed(settings: multiprocessing.Queue | queue.Queue) -> HotSettings | None:

@@ -69,10 +69,12 @@ function statusOf(cameraId) {
   if (!live || live.online === null || live.online === undefined) {
     return { cls: "unknown", text: "no report yet" };
   }
+  // Where its worker runs: on a cluster, the node's address and id (issue 15).
+  const node = live.node ? ` · on ${live.node}` : "";
   if (live.online) {
-    return { cls: "online", text: `online · ${Number(live.analysed_fps).toFixed(1)} fps · ${live.faces} face${live.faces === 1 ? "" : "s"}` };
+    return { cls: "online", text: `online · ${Number(live.analysed_fps).toFixed(1)} fps · ${live.faces} face${live.faces === 1 ? "" : "s"}${node}` };
   }
-  return { cls: "offline", text: `offline${live.message ? ": " + live.message : ""}` };
+  return { cls: "offline", text: `offline${live.message ? ": " + live.message : ""}${node}` };
 }
 
 function renderCard(camera) {

@@ -1,0 +1,181 @@
+"""Camera workers as Ray actors: the supervisor's launcher on a cluster (issue 15).
+
+Each camera's worker is an actor asking for ``num_cpus`` CPUs; Ray places it on a node with
+them free, spreading cameras over the nodes. Inside, the same CameraLoop runs as in a local
+worker process, with the same models. Its messages go into one Ray queue (an actor pinned to
+the service's node, asking for no CPU), which the supervisor's reader takes them from as it
+takes them from the local processes' queue: the same Recorder, the same keys. An event's
+message is acknowledged when the queue holds it; the events a worker started and could not
+end (its node died) are ended by the supervisor, and a message handed in twice stores
+nothing twice (the keys of issue 14).
+
+When a node dies, Ray fails its actors' running calls; the supervisor sees the worker gone
+like a crashed process, ends its open events and launches a new actor, which Ray places on
+a node still there. Ray does not restart the actor itself (``max_restarts=0``): a restarted
+actor would come back with its first settings, not those pushed to it since.
+
+Actors share the fate of the service (Ray's default for actors that are not detached): when
+the service's process ends, its cameras' actors end with it, as local workers do when they
+find their parent gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from typing import Any
+
+from affectlens.cluster.connect import connect, disconnect, require_ray
+from affectlens.service.launcher import QUEUE_SIZE
+from affectlens.service.logs import setup_logging
+from affectlens.service.messages import Message, Preview, WorkerMetrics
+from affectlens.service.worker import (
+    CameraLoop,
+    CameraSpec,
+    HotSettings,
+    located,
+    make_analyser,
+    make_people,
+)
+
+LOST = -9  # exit code of a worker whose actor died without returning (its node died)
+
+
+class CameraActor:
+    """One camera's worker in a Ray actor; its methods are called by the supervisor (``run``
+    once, the others while ``run`` goes on: the actor runs calls in several threads)."""
+
+    def __init__(self, spec: CameraSpec, messages: Any) -> None:
+        ray = require_ray()
+        self.spec = spec
+        self.messages = messages  # a ray.util.queue.Queue
+        node_id = ray.get_runtime_context().get_node_id()
+        self.node = f"{ray.util.get_node_ip_address()} {node_id[:12]}"  # nodes share an IP
+        self._stop = threading.Event()
+        self._settings: queue.Queue[HotSettings] = queue.Queue()
+        self._generation = spec.generation
+
+    def where(self) -> tuple[int, str]:
+        return os.getpid(), self.node
+
+    def run(self) -> None:
+        """The camera's loop, until ``stop``; its last message sent, it returns."""
+        spec = self.spec
+        setup_logging(spec.log_format, spec.log_level)
+        CameraLoop(spec, make_analyser(spec), self._emit, make_people(spec)).run(
+            self._stop, self._pushed)
+
+    def push(self, hot: HotSettings) -> None:
+        """Settings pushed by the supervisor; calls may overtake each other in a threaded
+        actor, so only a newer generation than the last is taken."""
+        if hot.generation > self._generation:
+            self._generation = hot.generation
+            self._settings.put(hot)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _pushed(self) -> HotSettings | None:
+        try:
+            return self._settings.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _emit(self, message: Message) -> None:
+        """Observations may be dropped when the service lags; anything that changes the store
+        waits for room (the put returns when the service's queue holds it)."""
+        message = located(message, self.node)
+        if isinstance(message, Preview | WorkerMetrics):
+            with contextlib.suppress(queue.Full):  # ray's Full is a queue.Full
+                self.messages.put_nowait(message)
+            return
+        while True:
+            with contextlib.suppress(queue.Full):
+                self.messages.put(message, timeout=1.0)
+                return
+
+
+class ActorWorker:
+    """The supervisor's handle on one camera actor (launcher.WorkerHandle)."""
+
+    def __init__(self, actor: Any, run: Any, where: Any) -> None:
+        self.ray = require_ray()
+        self.actor, self._run, self._where = actor, run, where
+        self._pid: int | None = None
+        self._node = ""
+
+    def _located(self) -> None:
+        """Where the actor runs, once Ray has placed and started it (never waits)."""
+        if self._pid is None and self.ray.wait([self._where], timeout=0)[0]:
+            try:
+                self._pid, self._node = self.ray.get(self._where)
+            except self.ray.exceptions.RayError:
+                self._pid, self._node = -1, "lost"
+
+    @property
+    def pid(self) -> int | None:
+        self._located()
+        return self._pid
+
+    @property
+    def node(self) -> str:
+        self._located()
+        return self._node or "not placed yet"
+
+    def alive(self) -> bool:
+        return not self.ray.wait([self._run], timeout=0)[0]
+
+    def stop(self) -> None:
+        self.actor.stop.remote()
+
+    def push(self, hot: HotSettings) -> None:
+        self.actor.push.remote(hot)
+
+    def join(self, timeout: float) -> None:
+        self.ray.wait([self._run], timeout=timeout)
+
+    def kill(self) -> None:
+        self.ray.kill(self.actor, no_restart=True)
+
+    def exit_code(self) -> int | None:
+        if self.alive():
+            return None
+        try:
+            self.ray.get(self._run)
+        except self.ray.exceptions.RayTaskError:
+            return 1  # run raised (CameraLoop reports its own failures and returns)
+        except self.ray.exceptions.RayError:
+            return LOST
+        return 0
+
+    def close(self) -> None:
+        """The actor outlives its ``run``: killed, its CPUs go back to the cluster."""
+        self.ray.kill(self.actor, no_restart=True)
+
+
+class RayLauncher:
+    """Launches camera actors on the Ray cluster at ``address`` (launcher.Launcher)."""
+
+    def __init__(self, address: str, num_cpus: float = 1.0, num_gpus: float = 0.0) -> None:
+        self._joined = connect(address)
+        ray = self.ray = require_ray()
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                              soft=False)
+        self.messages = Queue(QUEUE_SIZE, actor_options={"num_cpus": 0,
+                                                         "scheduling_strategy": here})
+        self._actor = ray.remote(CameraActor).options(
+            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_concurrency=4,
+            scheduling_strategy="SPREAD")
+
+    def launch(self, spec: CameraSpec) -> ActorWorker:
+        actor = self._actor.remote(spec, self.messages)
+        return ActorWorker(actor, actor.run.remote(), actor.where.remote())
+
+    def close(self) -> None:
+        self.messages.shutdown(force=True)
+        disconnect(self._joined)

@@ -1,0 +1,107 @@
+"""``affectlens analyze FOLDER --cluster ADDRESS``: the inputs spread over a Ray cluster.
+
+One Ray task per input file, each running the same ``analyze`` as one machine does on that
+file alone (the inputs of one ``analyze`` call are analysed each on its own, so nothing is
+lost by the split); the driver puts the parts back together in the inputs' order
+(``result.combine``), so the files written are those of a one-machine run. Paths that are
+not media, or missing, go to one task of their own, which reports them as one machine would.
+
+Each part is fetched to the driver as soon as its task ends: a node that dies afterwards
+takes nothing finished with it (Ray would otherwise re-run a task whose result was held only
+in the dead node's object store), and the tasks it was running are run again elsewhere
+(``max_retries``). With a ``checkpoint`` folder each part is also kept on disk as it comes,
+named by its inputs (path, size, modification time) and the settings: a job run again after
+it was interrupted (the machine that ran the command died too) analyses only what was not
+finished. The parts are pickles: the folder is the job's own, never one shared with others.
+The inputs must be readable at the same path on every node (shared
+storage): video is never sent through the cluster. Long videos are not split into segments
+yet: one file is one task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from affectlens.analysis import analyze
+from affectlens.cluster.connect import connect, disconnect, require_ray
+from affectlens.config import AnalysisConfig
+from affectlens.result import Result, combine
+from affectlens.sources import expand_inputs
+from affectlens.voice.audio import AUDIO_SUFFIXES
+
+RETRIES = 3  # a task whose node died is run again, up to this many times
+Done = Callable[[int, int], None]  # (inputs finished, inputs in all)
+
+
+def _analyse(paths: list[str], config: AnalysisConfig) -> Result:
+    """Runs on a node: the one-machine analysis of ``paths``."""
+    return analyze([Path(p) for p in paths], config)
+
+
+def analyze_on_cluster(inputs: Sequence[Path], config: AnalysisConfig, address: str,
+                       done: Done | None = None, checkpoint: Path | None = None) -> Result:
+    """Analyse ``inputs`` (files and folders, as ``analyze`` takes them) on the cluster at
+    ``address``; ``done`` hears how many inputs have finished (those in ``checkpoint`` from
+    an interrupted run of the same job at once)."""
+    joined = connect(address)
+    try:
+        return _run(inputs, config, done, checkpoint)
+    finally:
+        disconnect(joined)
+
+
+def _part_file(folder: Path, unit: list[str], config: AnalysisConfig) -> Path:
+    """Names a part by what decides its result: its inputs as they are now, the settings."""
+    def stat(path: str) -> list[object]:
+        try:
+            info = Path(path).stat()
+        except OSError:
+            return [path]
+        return [path, info.st_size, info.st_mtime_ns]
+
+    key = json.dumps([[stat(p) for p in unit], config.model_dump(mode="json")],
+                     sort_keys=True)
+    return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+
+
+def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
+         checkpoint: Path | None) -> Result:
+    ray = require_ray()
+    voice = config.expression_allowed and config.voice_allowed
+    files, missing = expand_inputs([Path(p) for p in inputs],
+                                   AUDIO_SUFFIXES if voice else frozenset())
+    # Missing paths first, as analyze reports them; then each file.
+    units = ([[str(p) for p, _ in missing]] if missing else []) + [[str(f)] for f in files]
+    # A cuda job's tasks go to GPU nodes, one task a GPU (the models are loaded per task).
+    task = ray.remote(_analyse).options(num_cpus=max(1, config.threads),
+                                        num_gpus=1 if config.device == "cuda" else 0,
+                                        max_retries=RETRIES)
+    files_of = [None if checkpoint is None else _part_file(checkpoint, u, config) for u in units]
+    parts: dict[int, Result] = {}
+    for i, file in enumerate(files_of):
+        if file is not None and file.is_file():
+            parts[i] = pickle.loads(file.read_bytes())  # finished by an interrupted run
+    config_ref = ray.put(config)
+    pending = {task.remote(unit, config_ref): i for i, unit in enumerate(units)
+               if i not in parts}
+    if done is not None:
+        done(len(parts), len(units))
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            i = pending.pop(ref)
+            parts[i] = ray.get(ref)  # here now: a dead node cannot lose it
+            if (file := files_of[i]) is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                partial = file.with_suffix(".part")
+                partial.write_bytes(pickle.dumps(parts[i]))
+                partial.replace(file)
+        if done is not None:
+            done(len(parts), len(units))
+    if not units:
+        return analyze([], config)  # nothing found: the empty result one machine gives
+    return combine([parts[i] for i in range(len(units))])

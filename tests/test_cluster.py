@@ -1,0 +1,255 @@
+"""Issue 15: camera workers as actors on a real local Ray cluster (three nodes on this one
+machine: a head that runs only the service's side, and two or three worker nodes), real
+streams (the sample video played live in a loop, a camera whose file is missing), the real
+models and the store (PostgreSQL where AFFECTLENS_TEST_POSTGRES_URL is set, SQLite always);
+and the offline analysis spread over the cluster as Ray tasks, compared with one machine's.
+
+A node is killed mid-run: its cameras come back on a node still there within 30 s, the events
+their dead worker started are ended once for it, and every event a worker handed in is stored
+exactly once, also when all the messages are handed in again (a replay).
+
+Ray is an optional extra: without it these tests skip, unless AFFECTLENS_REQUIRE_SERVICES=1
+(as in CI, which installs it through the test extra), when they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from waiting import wait_until
+
+from affectlens.samples import write_sample_video
+from affectlens.service.messages import (
+    EventEnded,
+    EventStarted,
+    Message,
+    MinuteCounts,
+    Preview,
+)
+from affectlens.service.recorder import Recorder
+from affectlens.service.supervisor import Supervisor
+from affectlens.service.worker import CameraSpec
+from affectlens.store import Store
+from affectlens.store.schema import Camera
+
+
+def _ray():
+    try:
+        import ray
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        if os.environ.get("AFFECTLENS_REQUIRE_SERVICES") == "1":
+            pytest.fail("ray is not installed but services are required: "
+                        "pip install -e '.[test]' installs it")
+        pytest.skip("no Ray: pip install 'affectlens[cluster]'")
+    return ray, Cluster
+
+
+SMALL_STORE = 80 * 1024**2  # bytes of object store a node: messages and tables are small
+# Fast node-death detection for the test (Ray's defaults take about 15 s; docs/cluster.md).
+HEALTH = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3,
+          "health_check_initial_delay_ms": 0}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    """A head with no CPU (the service's queue lives there, no camera) and two worker nodes
+    of one CPU each (a test that kills one adds one first); this process joins it as the
+    driver, as `affectlens serve` would."""
+    ray, Cluster = _ray()
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "include_dashboard": False, "object_store_memory": SMALL_STORE,
+        "_system_config": HEALTH})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1, object_store_memory=SMALL_STORE)
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def spec_for(camera: Camera) -> CameraSpec:
+    return CameraSpec(camera.id, camera.url, camera.purpose, 2.0, counts_every_s=1.0,
+                      backoff_s=(0.3, 0.6), preview_fps=0.5, blur_faces=camera.blur_faces)
+
+
+def node_id(node: str) -> str:
+    """The node id's first characters in a worker's "address id" node name."""
+    return node.split()[-1]
+
+
+def test_cameras_run_as_actors_and_come_back_after_their_node_dies(
+    cluster, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from affectlens.cluster.launcher import RayLauncher
+
+    cluster.add_node(num_cpus=1, object_store_memory=SMALL_STORE)  # room for the moved one
+    clip = write_sample_video(tmp_path / "sample.mp4", seconds=2.0)
+    playing = store.add_camera("hall", f"file://{clip}", "anonymous_statistics")
+    missing = store.add_camera("door", f"file://{tmp_path / 'not-yet.mp4'}",
+                               "anonymous_statistics")
+    recorder = Recorder(store)
+    handled: list[Message] = []
+    monkeypatch.setattr(recorder, "handle", lambda m, handle=recorder.handle: (
+        handled.append(m), handle(m)))
+    launcher = RayLauncher(cluster.address)
+    supervisor = Supervisor(store, recorder, spec_for, poll_s=0.3,
+                            restart_backoff_s=(0.5, 1.0), launcher=launcher).start()
+    workers = {n.node_id[:12]: n for n in cluster.worker_nodes}
+    try:
+        ready = wait_until(lambda: len(recorder.ready) == 2 and recorder.ready, 120,
+                           "both cameras' actors loaded their models")
+        first = {c: node_id(m.node) for c, m in ready.items()}
+        assert set(first.values()) <= set(workers)
+        assert first[playing.id] != first[missing.id]  # spread over the nodes
+        outage = wait_until(lambda: store.open_events(missing.id), 30)[0]
+        wait_until(lambda: store.minute_stats(playing.id, *_today()), 30, "counts stored")
+        # The live state names the node, as /api/live and the dashboard show it.
+        assert recorder._live[missing.id].node == ready[missing.id].node
+        cluster.remove_node(workers[first[missing.id]], allow_graceful=False)
+        killed = time.monotonic()
+        wait_until(lambda: node_id(recorder.ready[missing.id].node) != first[missing.id],
+                   30, "the dead node's camera is back on another node")
+        assert time.monotonic() - killed < 30
+        assert node_id(recorder.ready[missing.id].node) in workers
+        again = wait_until(lambda: [e for e in store.open_events(missing.id)
+                                    if e.id != outage.id], 30, "its new run's outage")[0]
+        assert node_id(recorder.ready[playing.id].node) == first[playing.id]  # ran on
+        # A hot setting reaches the running actor through Ray: its previews come under the
+        # new generation, from the same worker (issue 14's push, not a restart).
+        pid = recorder.ready[playing.id].pid
+        store.update_camera(playing.id, blur_faces=False)
+        supervisor.request_sync()
+        wait_until(lambda: any(isinstance(m, Preview) and m.camera_id == playing.id
+                               and m.generation > 1 for m in handled), 30,
+                   "a preview made under the pushed settings")
+        assert recorder.ready[playing.id].pid == pid
+    finally:
+        supervisor.stop()
+    stored = store.events()
+    ended = next(e for e in stored if e.id == outage.id)
+    assert ended.ended_at is not None and again.key != outage.key
+    keys = {m.key for m in handled if isinstance(m, EventStarted)}
+    assert sorted(e.key for e in stored) == sorted(keys)  # every acknowledged event, once
+    # A replay of everything (a node's messages handed in again): nothing new, nothing twice.
+    before = [(e.key, e.ended_at) for e in store.events()]
+    counts = store.totals(*_today(), camera_id=playing.id)
+    for message in list(handled):
+        if isinstance(message, EventStarted | EventEnded | MinuteCounts):
+            recorder.handle(message)
+    assert [(e.key, e.ended_at) for e in store.events()] == before
+    assert store.totals(*_today(), camera_id=playing.id) == counts
+    assert counts["faces"] > 0
+
+
+def _today() -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    return now - timedelta(hours=1), now + timedelta(hours=1)
+
+
+def test_a_folder_analysed_on_the_cluster_gives_one_machines_files(
+    cluster, tmp_path: Path
+) -> None:
+    """The same folder with and without --cluster: the same files, the same tables."""
+    from typer.testing import CliRunner
+
+    from affectlens.cli import app
+
+    folder = tmp_path / "in"
+    for n, seconds in enumerate((1.0, 1.5, 2.0)):
+        write_sample_video(folder / f"clip{n}.mp4", seconds=seconds)
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    runner = CliRunner()
+    here, there = tmp_path / "here", tmp_path / "there"
+    common = ["analyze", str(folder), "--fps", "4", "--no-report"]
+    assert runner.invoke(app, [*common, "--out", str(here)]).exit_code == 0
+    result = runner.invoke(app, [*common, "--out", str(there), "--cluster",
+                                 cluster.address])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in there.iterdir()) == sorted(p.name for p in here.iterdir())
+    for table in sorted(here.glob("*.csv")):
+        pd.testing.assert_frame_equal(pd.read_csv(there / table.name), pd.read_csv(table))
+    assert (there / "summary.json").read_text() == (here / "summary.json").read_text()
+
+
+def test_an_offline_job_outlives_a_dead_node_and_resumes_without_redoing_inputs(
+    cluster, tmp_path: Path
+) -> None:
+    """A node dies while the job runs: the job still ends with one machine's tables. Run
+    again after losing one finished part (an interruption), only that input is analysed."""
+    import affectlens
+    from affectlens.cluster.offline import analyze_on_cluster
+    from affectlens.config import AnalysisConfig
+
+    doomed = cluster.add_node(num_cpus=1, object_store_memory=SMALL_STORE)
+    folder = tmp_path / "in"
+    for n in range(4):
+        write_sample_video(folder / f"clip{n}.mp4", seconds=1.0)
+    config = AnalysisConfig(fps=4, threads=1, pose=False)
+    parts = tmp_path / "parts"
+    progress: list[tuple[int, int]] = []
+
+    def finished(done: int, total: int) -> None:
+        progress.append((done, total))
+        if done == 1:
+            cluster.remove_node(doomed, allow_graceful=False)  # mid-job
+
+    result = analyze_on_cluster([folder], config, cluster.address, finished, parts)
+    assert progress[0] == (0, 4) and progress[-1] == (4, 4)
+    assert doomed not in cluster.worker_nodes
+    here = affectlens.analyze(folder, config)
+    _same_tables(result, here, tmp_path)
+    kept = sorted(parts.iterdir())
+    assert len(kept) == 4
+    kept[2].unlink()
+    progress.clear()
+    again = analyze_on_cluster([folder], config, cluster.address,
+                               lambda done, total: progress.append((done, total)), parts)
+    assert progress == [(3, 4), (4, 4)]  # three parts kept: one input analysed again
+    _same_tables(again, here, tmp_path)
+
+
+def _same_tables(there, here, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    written = [p.name for p in there.to_csv(a)]
+    assert written == [p.name for p in here.to_csv(b)]
+    for name in written:
+        pd.testing.assert_frame_equal(pd.read_csv(a / name), pd.read_csv(b / name))
+    assert len(there.frames) > 0
+
+
+def test_a_cluster_address_is_checked_before_anything_starts(tmp_path: Path) -> None:
+    """No Ray needed: a wrong address or engine ray without one is refused with its field;
+    a right one passes `serve --check`."""
+    from typer.testing import CliRunner
+
+    from affectlens.cli import app
+    from affectlens.service.site import SiteConfigError, load_site
+
+    site = tmp_path / "site.yaml"
+    site.write_text("cameras:\n  - {name: a, url: rtsp://h/a, purpose: care_safety}\n")
+    env = {"AFFECTLENS_PORT": "9201"}
+    result = CliRunner().invoke(app, ["serve", "--config", str(site), "--check", "--cluster",
+                                      "ray://head:10001"], env=env)
+    assert result.exit_code == 2 and "--cluster: 'ray://head:10001' is not a Ray cluster " \
+        "address" in result.output
+    result = CliRunner().invoke(app, ["serve", "--config", str(site), "--check", "--cluster",
+                                      "10.0.0.5:6379"], env=env)
+    if importlib.util.find_spec("ray") is None:  # said before the service starts
+        assert result.exit_code == 2 and "ray is not installed" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+    site.write_text("cluster: {engine: ray}\n")
+    with pytest.raises(SiteConfigError, match="cluster: engine ray needs the cluster's address"):
+        load_site(site, {})
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path), "--cluster", "head"])
+    assert result.exit_code == 2 and "--cluster: 'head' is not a Ray cluster" in result.output
