@@ -1,7 +1,10 @@
 """``analyze``: recorded videos and images in, a Result out.
 
-Each input is analysed on its own; one that cannot be read is reported in the result's
-``sources`` table (status "error", with a one-line reason) and the others still run.
+The offline sink of the engine (affectlens.engine): each input is one SourceSession, whose
+FrameResults become the tables (frames, persons, events) and feed the observers; which stages
+run, in what order, and every rule are the engine's, as for a live camera. Each input is
+analysed on its own; one that cannot be read is reported in the result's ``sources`` table
+(status "error", with a one-line reason) and the others still run.
 
 The purpose gate (``AnalysisConfig.purpose``): an ``anonymous_statistics`` job loads no
 expression or pose model, keeps no per-face or per-person row and no thumbnail; each source

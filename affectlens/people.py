@@ -1,9 +1,9 @@
 """The body path: frames -> pose -> person tracks -> fall rule -> per-frame people and events.
 
 It sits beside the face pipeline (pipeline.py) rather than inside it, so a camera or job that
-does not watch for falls never loads the pose model, and the face path is unchanged. Offline
-``analyze`` and the live worker use the same object; state lives in one ``PeopleState`` per
-source.
+does not watch for falls never loads the pose model, and the face path is unchanged. The
+engine (affectlens.engine) runs it for offline ``analyze`` and live cameras alike; state lives
+in one ``PeopleState`` per source.
 """
 
 from __future__ import annotations
