@@ -1,7 +1,10 @@
 """``analyze``: recorded videos and images in, a Result out.
 
-Each input is analysed on its own; one that cannot be read is reported in the result's
-``sources`` table (status "error", with a one-line reason) and the others still run.
+The offline sink of the engine (affectlens.engine): each input is one SourceSession, whose
+FrameResults become the tables (frames, persons, events) and feed the observers; which stages
+run, in what order, and every rule are the engine's, as for a live camera. Each input is
+analysed on its own; one that cannot be read is reported in the result's ``sources`` table
+(status "error", with a one-line reason) and the others still run.
 
 The purpose gate (``AnalysisConfig.purpose``): an ``anonymous_statistics`` job loads no
 expression or pose model, keeps no per-face or per-person row and no thumbnail; each source
@@ -11,7 +14,7 @@ yields one aggregate row (``Result.statistics``), blanked below ``min_group`` pe
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,17 +23,11 @@ import numpy as np
 import pandas as pd
 
 from affectlens.config import AnalysisConfig
+from affectlens.counting import Bucket
+from affectlens.engine import EVENT_COLUMNS, Engine, Event, FrameResult, event_row
 from affectlens.errors import InputError
-from affectlens.events.falls import FallEvent
 from affectlens.observers import FrameObserver, ThumbnailCollector
-from affectlens.people import (
-    EVENT_COLUMNS,
-    PERSON_COLUMNS,
-    PeoplePipeline,
-    PeopleState,
-    event_row,
-    person_rows,
-)
+from affectlens.people import PERSON_COLUMNS, PeoplePipeline, person_rows
 from affectlens.pipeline import Pipeline
 from affectlens.result import (
     PER_PERSON_SETTINGS,
@@ -67,7 +64,7 @@ def analyze(
     >>> result = affectlens.analyze("session.mp4", AnalysisConfig(fps=5))
     >>> result.tracks[["track_id", "dominant_expression", "age_band"]]
     >>> result.to_csv("out/")
-    >>> result.events  # falls, long lies and inactivity (when config.pose)
+    >>> result.events  # distress; falls, long lies and inactivity (when config.pose)
 
     With ``purpose="anonymous_statistics"`` only ``result.statistics`` is filled (observers
     and ``people`` are refused: they would see single people).
@@ -77,9 +74,10 @@ def analyze(
     cfg = pipeline.config
     if not cfg.expression_allowed:
         return _anonymous(paths, pipeline, list(observers), progress, people)
-    if people is None and cfg.pose:
-        people = PeoplePipeline(cfg.falls, cfg.device, cfg.threads)
-    body = _BodyRows(people) if people else None
+    # A lent body path keeps its own settings (cfg.falls is for the one made here).
+    engine = Engine(pipeline, cfg.falls if cfg.pose and people is None else None,
+                    cfg.distress, people)
+    tables = _Tables()
     thumbnails = ThumbnailCollector()
     watchers: list[FrameObserver] = [thumbnails, *observers]
     files, missing = expand_inputs(paths, AUDIO_SUFFIXES if cfg.voice_allowed else frozenset())
@@ -92,14 +90,14 @@ def analyze(
         if path.suffix.lower() in AUDIO_SUFFIXES:  # sound only: the voice path's alone
             sources.append(_audio_row(path, voice))
             continue
-        sources.append(_analyse_file(path, pipeline, watchers, rows, progress, body))
+        sources.append(_analyse_file(path, engine, watchers, rows, progress, tables))
     return Result(
         frames=frames_table(rows),
         sources=_sources_table(sources),
         settings=pipeline.config.model_dump(),
         thumbnails=thumbnails.thumbnails,
-        persons=body.persons_table() if body else None,
-        events=body.events_table() if body else None,
+        persons=tables.persons_table() if engine.people is not None else None,
+        events=tables.events_table(),
         voice=voice,
     )
 
@@ -126,9 +124,10 @@ def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObser
     files, missing = expand_inputs(paths)
     sources = [_source_row(str(p), None, 0, 0, 0, "error", m) for p, m in missing]
     stats: list[dict[str, Any]] = []
+    engine = Engine(pipeline)  # the purpose gate: no expression, no distress, no body
     for path in files:
         counts = _Counts(cfg.statistics_every_s)
-        row = _analyse_file(path, pipeline, [], [], progress, counts=counts)
+        row = _analyse_file(path, engine, [], [], progress, counts=counts)
         if row["status"] != "error":
             stats += counts.rows(str(path), cfg.min_group)
         sources.append(row | {"faces": None, "tracks": None})  # counts: statistics only
@@ -141,68 +140,48 @@ def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObser
 
 
 class _Counts:
-    """One source's frames, faces and each track's age estimates per time bucket (one bucket
-    for the whole file when ``every`` is None), for its aggregate rows."""
+    """One source's counts per time bucket (affectlens.counting; one bucket for the whole
+    file when ``every`` is None), for its aggregate rows."""
 
     def __init__(self, every: float | None) -> None:
         self.every = every
         self.last_s = 0.0
-        self.frames: Counter[int] = Counter()
-        self.faces: Counter[int] = Counter()
-        self.ages: defaultdict[int, dict[int, list[float]]] = defaultdict(dict)
+        self.buckets: defaultdict[int, Bucket] = defaultdict(Bucket)
 
     def add(self, analysis: FaceAnalysis) -> None:
-        bucket = int(analysis.timestamp // self.every) if self.every else 0
         self.last_s = max(self.last_s, analysis.timestamp)
-        self.frames[bucket] += 1
-        self.faces[bucket] += len(analysis)
-        for track, age in zip(analysis.track_ids, analysis.ages):
-            if track > 0:
-                self.ages[bucket].setdefault(int(track), []).append(float(age))
+        self.buckets[int(analysis.timestamp // self.every) if self.every else 0].add(analysis)
 
     def rows(self, source: str, min_group: int) -> list[dict[str, Any]]:
         """Every bucket from the start to the last frame, empty ones included (suppressed)."""
         if not self.every:
-            return [statistics_row(source, (0.0, self.last_s), self.frames[0], self.faces[0],
-                                   self.ages[0], min_group)]
+            return [statistics_row(source, (0.0, self.last_s), self.buckets[0], min_group)]
         return [
-            statistics_row(source, (b * self.every, (b + 1) * self.every), self.frames[b],
-                           self.faces[b], self.ages[b], min_group)
+            statistics_row(source, (b * self.every, (b + 1) * self.every), self.buckets[b],
+                           min_group)
             for b in range(int(self.last_s // self.every) + 1)
         ]
 
 
-class _BodyRows:
-    """Per-frame person rows and fall events of every source, for the Result's tables."""
+class _Tables:
+    """Per-frame person rows and the events of every source, for the Result's tables."""
 
-    def __init__(self, people: PeoplePipeline) -> None:
-        self.people = people
+    def __init__(self) -> None:
         self.persons: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
-        self._open: dict[int, FallEvent] = {}
-        self._state: PeopleState | None = None
+        self._open: dict[int, Event] = {}
 
-    def start(self, analysis_fps: float | None) -> None:
-        self._state = self.people.start_source(analysis_fps)
-        self._open = {}
+    def add(self, source: str, result: FrameResult) -> None:
+        if result.body is not None:
+            self.persons += person_rows(source, result.body)
+        self._open |= {id(e): e for e in result.events}
 
-    def add(self, source: str, batch: list[Frame]) -> list[np.ndarray]:
-        """Each frame's regions to blur besides faces (PeopleAnalysis.blur_boxes)."""
-        assert self._state is not None
-        extras = []
-        for analysis in self.people.analyse(batch, self._state):
-            self.persons += person_rows(source, analysis)
-            self._open |= {id(e): e for e in analysis.events}
-            extras.append(analysis.blur_boxes())
-        return extras
-
-    def finish(self, source: str) -> None:
+    def finish(self, source: str, ended: list[Event]) -> None:
         """Events in the order they fired, with their end times (open ones end now)."""
-        if self._state is not None:
-            self._open |= {id(e): e for e in self.people.finish(self._state)}
+        self._open |= {id(e): e for e in ended}
         self.events += [event_row(source, e) for e in
                         sorted(self._open.values(), key=lambda e: (e.detected_s, e.kind))]
-        self._state, self._open = None, {}
+        self._open = {}
 
     def persons_table(self) -> pd.DataFrame:
         table = pd.DataFrame(self.persons, columns=PERSON_COLUMNS)
@@ -213,11 +192,11 @@ class _BodyRows:
 
 
 def _analyse_file(
-    path: Path, pipeline: Pipeline, watchers: list[FrameObserver],
-    rows: list[dict[str, Any]], progress: Progress | None, body: _BodyRows | None = None,
+    path: Path, engine: Engine, watchers: list[FrameObserver],
+    rows: list[dict[str, Any]], progress: Progress | None, tables: _Tables | None = None,
     counts: _Counts | None = None,
 ) -> dict[str, Any]:
-    config = pipeline.config
+    config = engine.pipeline.config
     try:
         source = open_media(path, config.fps, config.max_image_side)
     except InputError as exc:
@@ -225,22 +204,22 @@ def _analyse_file(
         return _source_row(str(path), None, 0, 0, 0, "error", str(exc))
     info = source.info
     analysis_fps = min(config.fps or info.native_fps or 25.0, info.native_fps or 25.0)
-    state = pipeline.start_source(analysis_fps if info.kind == "video" else None)
+    session = engine.open(analysis_fps if info.kind == "video" else None)
     active = _start(watchers, info)
-    if body:
-        body.start(analysis_fps if info.kind == "video" else None)
     count, faces, tracks = 0, 0, set()
     try:
         for batch in _batches(source.frames(), config.batch_frames):
-            extras = body.add(str(path), batch) if body else [None] * len(batch)
-            for frame, analysis, extra in zip(batch, pipeline.analyse(batch, state), extras):
+            for result in session.step_many(batch):
+                analysis = result.faces
                 if counts is not None:
                     counts.add(analysis)
                     continue
                 rows += frame_rows(str(path), analysis)
                 faces += len(analysis)
                 tracks.update(int(t) for t in analysis.track_ids if t > 0)
-                active = _notify(active, frame, analysis, extra)
+                if tables is not None:
+                    tables.add(str(path), result)
+                active = _notify(active, result.frame, analysis, result.extra_regions)
             count += len(batch)
             if progress:
                 progress(path, count, info.frame_count)
@@ -254,8 +233,9 @@ def _analyse_file(
             except Exception:
                 log.exception("observer %s failed to finish; analysis goes on",
                               type(watcher).__name__)
-        if body:
-            body.finish(str(path))
+        ended = session.finish()
+        if tables is not None:
+            tables.finish(str(path), ended)
     for warning in info.warnings:
         log.warning("%s", warning)
     status = "warning" if info.warnings else "ok"

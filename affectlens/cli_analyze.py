@@ -118,8 +118,8 @@ def analyze_command(
     pose: Annotated[
         bool,
         typer.Option("--pose/--no-pose", help="Body pose, person tracks and falls "
-                     "(persons.csv, events.csv; videos only). --no-pose: faces only, about "
-                     "20 ms a frame faster."),
+                     "(persons.csv; fall events in events.csv; videos only). --no-pose: "
+                     "faces only (events.csv keeps distress), about 20 ms a frame faster."),
     ] = _DEFAULTS.pose,
     cluster: Annotated[
         str | None,

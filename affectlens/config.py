@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
 from affectlens.models.age import AgeModelName
 from affectlens.models.expression import ExpressionModelName
 from affectlens.models.runtime import Device
 from affectlens.privacy.policy import check_config, expression_allowed, voice_allowed
+from affectlens.vocabulary import Purpose
 from affectlens.voice.settings import VoiceSettings
-
-Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
 
 
 def refuse_hard_lines(value: object) -> object:
@@ -34,7 +32,7 @@ class AnalysisConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     purpose: Purpose = Field(
-        "consented_research",
+        Purpose.CONSENTED_RESEARCH,
         description="Why this job runs (the README's hard lines). care_safety or "
         "consented_research: expression, age, tracks and falls per person. "
         "anonymous_statistics: the expression and pose models are never loaded; only "
@@ -119,6 +117,11 @@ class AnalysisConfig(BaseModel):
     falls: FallSettings = Field(
         default_factory=FallSettings,
         description="Offline analysis: fall, long-lie and inactivity rule and its zones.",
+    )
+    distress: DistressSettings = Field(
+        default_factory=DistressSettings,
+        description="Offline analysis: sustained distress (events.csv), as on a live camera; "
+        "videos only, for purposes that allow expression analysis.",
     )
     voice: VoiceSettings = Field(
         default_factory=VoiceSettings,

@@ -27,7 +27,7 @@ def markdown() -> str:
         "site config's `analysis` section sets them for every camera ([site config\n"
         "reference](site-config.md)), except the offline-only ones ("
         + ", ".join(f"`{name}`" for name in sorted(OFFLINE_ONLY))
-        + "): a camera has its own purpose, frame rate and `falls`.\n\n"
+        + "): a camera has its own purpose, frame rate, `falls` and `distress`.\n\n"
         + settings_table(model_settings(AnalysisConfig))
     )
 

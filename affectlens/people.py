@@ -1,9 +1,9 @@
 """The body path: frames -> pose -> person tracks -> fall rule -> per-frame people and events.
 
 It sits beside the face pipeline (pipeline.py) rather than inside it, so a camera or job that
-does not watch for falls never loads the pose model, and the face path is unchanged. Offline
-``analyze`` and the live worker use the same object; state lives in one ``PeopleState`` per
-source.
+does not watch for falls never loads the pose model, and the face path is unchanged. The
+engine (affectlens.engine) runs it for offline ``analyze`` and live cameras alike; state lives
+in one ``PeopleState`` per source.
 """
 
 from __future__ import annotations
@@ -26,10 +26,6 @@ from affectlens.types import Frame
 PERSON_COLUMNS = [
     "source", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "pose_score", "state",
     "torso_angle", *[f"{name}_{axis}" for name in KEYPOINTS for axis in ("x", "y", "score")],
-]
-EVENT_COLUMNS = [
-    "source", "kind", "track_id", "started_s", "detected_s", "ended_s", "confidence", "zone",
-    "x", "y",
 ]
 
 
@@ -164,17 +160,6 @@ def person_rows(source: str, analysis: PeopleAnalysis) -> list[dict[str, Any]]:
             row |= {f"{name}_x": x, f"{name}_y": y, f"{name}_score": score}
         rows.append(row)
     return rows
-
-
-def event_row(source: str, event: FallEvent) -> dict[str, Any]:
-    """One row per fall, long_lie or inactivity event, in EVENT_COLUMNS order."""
-    x, y = event.location if event.location else (None, None)
-    return {
-        "source": source, "kind": event.kind, "track_id": event.track_id,
-        "started_s": round(event.started_s, 4), "detected_s": round(event.detected_s, 4),
-        "ended_s": None if event.ended_s is None else round(event.ended_s, 4),
-        "confidence": round(event.confidence, 4), "zone": event.zone, "x": x, "y": y,
-    }
 
 
 def _joined(parts: Sequence[PersonDetections]) -> PersonDetections:

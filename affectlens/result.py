@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from affectlens.counting import Bucket
 from affectlens.tracking.tracker import UNTRACKED
 from affectlens.types import (
     AGE_BANDS,
@@ -24,6 +25,7 @@ from affectlens.types import (
     age_band,
     plural,
 )
+from affectlens.vocabulary import FALL_KINDS
 from affectlens.voice.engine import VoiceOutput
 
 PROB_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
@@ -41,6 +43,7 @@ STATISTICS_COLUMNS = [
 # of its outputs, which say nothing about expression or a person's body.
 PER_PERSON_SETTINGS = frozenset({
     "expression_model", "smoothing_tau_s", "switch_margin", "min_confidence", "pose", "falls",
+    "distress",
 })
 SOURCE_COLUMNS = [
     "source", "kind", "width", "height", "native_fps", "frames_analysed", "faces", "tracks",
@@ -56,8 +59,10 @@ class Result:
     sources: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
     thumbnails: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
-    # Body pose and falls (affectlens.people): None when pose was not estimated.
+    # Body pose (affectlens.people): None when pose was not estimated.
     persons: pd.DataFrame | None = None
+    # Falls, long lies, inactivity and distress (affectlens.engine); None for anonymous
+    # statistics, which raise no event about anyone.
     events: pd.DataFrame | None = None
     # anonymous_statistics (the purpose gate): aggregate rows per source, STATISTICS_COLUMNS;
     # then ``frames`` and ``tracks`` are empty and no per-person table is written.
@@ -109,7 +114,9 @@ class Result:
         }
         if self.events is not None:
             events = self.events.astype(object).where(self.events.notna(), None)
-            summary["fall_events"] = events.to_dict(orient="records")
+            records = events.to_dict(orient="records")
+            summary["events"] = records
+            summary["fall_events"] = [e for e in records if e["kind"] in FALL_KINDS]
         if self.voice is not None:
             summary["voice"] = self.voice.summary()
         return summary
@@ -132,8 +139,9 @@ class Result:
         tables = [("frames", self.frames), ("tracks", self.tracks)]
         if self.statistics is not None:
             tables = [("statistics", self.statistics)]
-        elif self.persons is not None and self.events is not None:
-            tables += [("persons", self.persons), ("events", self.events)]
+        else:
+            tables += [(name, table) for name, table in
+                       (("persons", self.persons), ("events", self.events)) if table is not None]
         if self.voice is not None and self.statistics is None:
             tables.append(("voice", self.voice.windows))
         for name, table in tables:
@@ -175,22 +183,20 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
 
-def statistics_row(source: str, span: tuple[float, float], frames: int, faces: int,
-                   track_ages: dict[int, list[float]], min_group: int) -> dict[str, Any]:
-    """The aggregate of one source (or one time span of it): faces seen, distinct people
-    (tracks) and people per age band (each track's median age), in STATISTICS_COLUMNS order;
-    every count is blanked, with a note saying why, when fewer than ``min_group`` people
-    contributed."""
+def statistics_row(source: str, span: tuple[float, float], counts: Bucket,
+                   min_group: int) -> dict[str, Any]:
+    """The aggregate of one source (or one time span of it), people counted as
+    affectlens.counting says, in STATISTICS_COLUMNS order; every count is blanked, with a
+    note saying why, when fewer than ``min_group`` people contributed."""
     row: dict[str, Any] = {"source": source, "start_s": round(span[0], 4),
-                           "end_s": round(span[1], 4), "frames_analysed": frames}
-    if len(track_ages) < min_group:
+                           "end_s": round(span[1], 4), "frames_analysed": counts.frames}
+    if counts.people < min_group:
         return row | dict.fromkeys(["people", "faces", *AGE_BAND_COUNT_COLUMNS]) | {
             "suppressed": True,
             "note": f"suppressed: fewer than {min_group} people (min_group) were seen",
         }
-    bands = [age_band(float(np.median(ages))) for ages in track_ages.values()]
-    row |= {"people": len(track_ages), "faces": faces}
-    row |= {f"people_age_{name}": bands.count(name) for name, _, _ in AGE_BANDS}
+    row |= {"people": counts.people, "faces": counts.faces}
+    row |= {f"people_age_{name}": n for name, n in counts.bands().items()}
     return row | {"suppressed": False, "note": ""}
 
 

@@ -144,14 +144,16 @@ def test_refused_purpose_names_the_field_once_and_says_why(tmp_path: Path) -> No
 
 
 def test_no_pose_skips_the_body_path(tmp_path: Path, demo_out: Path) -> None:
-    """The demo (pose on, the default) writes persons.csv; --no-pose writes faces only."""
+    """The demo (pose on, the default) writes persons.csv; --no-pose analyses faces only."""
     assert (demo_out / "persons.csv").is_file()
     video = write_sample_video(tmp_path / "sample.mp4")
     result = runner.invoke(app, ["analyze", str(video), "--fps", "2", "--no-pose",
                                  "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     written = {p.name for p in (tmp_path / "out").iterdir()}
-    assert "frames.csv" in written and not {"persons.csv", "events.csv"} & written
+    assert "frames.csv" in written and "persons.csv" not in written
+    # events.csv stays, for distress (a face's); no body, so no fall, long lie or inactivity.
+    assert set(pd.read_csv(tmp_path / "out" / "events.csv").kind) <= {"distress"}
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["settings"]["pose"] is False
 

@@ -226,15 +226,15 @@ def test_worker_keys_are_unique_for_every_event_and_count_batch() -> None:
     the first only); count batches are numbered within the run."""
     sent: list = []
 
-    class Analyser:
-        models = ("face_detector",)
+    class Session:  # no frame is analysed here: no models needed
+        watches_bodies = False
 
-    loop = CameraLoop(CameraSpec(1, "file:///x", "care_safety"), Analyser(), sent.append)
+    loop = CameraLoop(CameraSpec(1, "file:///x", "care_safety"), Session(), sent.append)
     for online in (False, True, False, True):
         loop._on_state(CameraState(online, "", T0.timestamp()))
-    loop._tally.minute, loop._tally.counts["faces"] = T0, 3
+    loop._tally.minute, loop._tally.bucket.faces = T0, 3
     loop._send_counts()
-    loop._tally.counts["faces"] = 1
+    loop._tally.bucket.faces = 4  # one more since
     loop._send_counts()
     starts = [m.key for m in sent if isinstance(m, EventStarted)]
     ends = [m.key for m in sent if isinstance(m, EventEnded)]
@@ -242,7 +242,7 @@ def test_worker_keys_are_unique_for_every_event_and_count_batch() -> None:
     batches = [(m.run, m.seq) for m in sent if isinstance(m, MinuteCounts)]
     assert len({run for run, _ in batches}) == 1 and [seq for _, seq in batches] == [1, 2]
     assert all(key.startswith(batches[0][0]) for key in starts)  # the run's id leads
-    other = CameraLoop(CameraSpec(1, "file:///x", "care_safety"), Analyser(), sent.append)
+    other = CameraLoop(CameraSpec(1, "file:///x", "care_safety"), Session(), sent.append)
     assert other._run_id != loop._run_id  # the next run, even in the same process
 
 

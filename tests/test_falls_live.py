@@ -25,7 +25,7 @@ from affectlens.privacy.blur import BANNER_COLOUR, banner_height
 from affectlens.service.camera import LiveFrame
 from affectlens.service.clips import ClipBuffer
 from affectlens.service.messages import EventClip, EventStarted, Message
-from affectlens.service.worker import CameraSpec, CameraWorker, blurred_jpeg, make_analyser
+from affectlens.service.worker import CameraSpec, CameraWorker, blurred_jpeg, make_session
 from affectlens.store import Store
 from affectlens.tracking.persons import PersonTracker
 from affectlens.types import Frame
@@ -117,13 +117,13 @@ def test_a_clip_is_blurred_as_snapshots_are(pipeline_for: Callable[..., Pipeline
     """The worker's path: analysed frames -> blurred_jpeg -> ClipBuffer -> VP8. The face
     the detector finds in every source frame it finds in no frame of the clip; with blurring
     off (an admin's choice) it is there, under the red banner."""
-    analyser = make_analyser(CameraSpec(1, "file:///face", "care_safety"), pipeline_for())
+    session = make_session(CameraSpec(1, "file:///face", "care_safety"), pipeline_for())
     sent: list[EventClip] = []
     clips = ClipBuffer(1, before_s=1.0, after_s=1.0, fps=10.0, send=sent.append)
     source = moving_face_frames(portrait, 30)
     for index, image in enumerate(source):
         at = index / 10
-        analysis = analyser(Frame(image, index, at, "face"))
+        analysis = session.step(Frame(image, index, at, "face")).faces
         clips.add(at, blurred_jpeg(LiveFrame(image, index, at), analysis, blur=blur))
         if index == 12:
             clips.start("fall:1", fall_s=1.0)  # frames 0.0 to 1.9 s
@@ -147,17 +147,17 @@ def test_falls_are_off_unless_asked_for(store: Store, pipeline_for: Callable[...
     camera = store.add_camera("corridor", "file:///clip", "care_safety")
     worker = CameraWorker(camera.id, f"file://{fall_video}", store, pipeline_for(),
                           analysis_fps=10)
-    assert worker.loop.people is None  # no pose model loaded
+    assert not worker.loop.session.watches_bodies  # no pose model loaded
     statistics = CameraWorker(camera.id, "file:///none", store, pipeline_for(),
                               purpose="anonymous_statistics", falls=FallSettings())
-    assert statistics.loop.people is None  # a counting camera never watches bodies
+    assert not statistics.loop.session.watches_bodies  # counting cameras never watch bodies
 
 
-def test_site_config_turns_falls_on_per_camera_with_zones() -> None:
+def test_site_config_turns_falls_on_per_camera_with_zones(
+        pipeline_for: Callable[..., Pipeline]) -> None:
     from affectlens.service.registry import declared_values
     from affectlens.service.runtime import Service
     from affectlens.service.site import SiteConfig
-    from affectlens.service.worker import make_people
     from affectlens.store.schema import Camera
 
     site = SiteConfig.model_validate({"cameras": [
@@ -176,7 +176,7 @@ def test_site_config_turns_falls_on_per_camera_with_zones() -> None:
     room, hall = (service.spec_for(cameras[name]) for name in ("room 12", "hall"))
     assert room.falls is not None and room.falls.long_lie_s == 60
     assert room.falls.zones[0].kind == "bed" and hall.falls is None
-    people = make_people(room)
+    people = make_session(room, pipeline_for()).engine.people
     assert people is not None and people.settings.zones == room.falls.zones
     with pytest.raises(ValueError):
         SiteConfig.model_validate({"cameras": [

@@ -26,8 +26,7 @@ from affectlens.service.worker import (
     CameraLoop,
     CameraSpec,
     HotSettings,
-    make_analyser,
-    make_people,
+    make_session,
     needs_new_worker,
 )
 
@@ -54,7 +53,7 @@ def test_a_zone_edit_during_a_fall_keeps_its_events_and_the_long_lie_clock(
     spec = CameraSpec(1, "file:///fall.mp4", "care_safety", FPS, analysis=pipeline.config,
                       preview_fps=0.0, falls=falls, generation=1)
     sent: list[Message] = []
-    loop = CameraLoop(spec, make_analyser(spec, pipeline), sent.append, make_people(spec))
+    loop = CameraLoop(spec, make_session(spec, pipeline), sent.append)
     video = frames_of(fall_video)
     held = [video[-1]] * int(8 * FPS)  # the person stays on the floor 8 s more
     frames, done = video + held, [0]  # frames of the scene; how many were fed
@@ -82,7 +81,7 @@ def test_a_zone_edit_during_a_fall_keeps_its_events_and_the_long_lie_clock(
     hot = HotSettings(True, DistressSettings(threshold=0.8), new_falls, 2)
     assert not needs_new_worker(spec, spec.with_hot(hot))  # pushed, not restarted
     loop.apply(hot)
-    assert loop.spec.falls.zones == (CORNER,) and loop.rule.settings.threshold == 0.8
+    assert loop.spec.falls.zones == (CORNER,) and loop.session.distress.settings.threshold == 0.8
     feed(len(held), lambda: bool(started("long_lie")))
     (long_lie,) = started("long_lie")
     # The clock ran on through the edit: the long lie counts from the first floor frame, and
@@ -110,7 +109,7 @@ def test_pictures_carry_the_generation_of_the_settings_they_were_made_under(
     spec = CameraSpec(1, "file:///x.mp4", "care_safety", FPS, analysis=pipeline.config,
                       preview_fps=1000.0, blur_faces=False, generation=4)
     sent: list[Message] = []
-    loop = CameraLoop(spec, make_analyser(spec, pipeline), sent.append, make_people(spec))
+    loop = CameraLoop(spec, make_session(spec, pipeline), sent.append)
     loop.analyse(LiveFrame(portrait, 0, T0))
     loop.apply(replace(spec.hot(), blur_faces=True, generation=5))
     loop.analyse(LiveFrame(portrait, 1, T0 + 0.1))

@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from affectlens.people import EVENT_COLUMNS, PERSON_COLUMNS
+from affectlens.engine import EVENT_COLUMNS
+from affectlens.people import PERSON_COLUMNS
 from affectlens.report import plots
 from affectlens.report.html import render
 from affectlens.result import SOURCE_COLUMNS, Result, frames_table

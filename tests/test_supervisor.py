@@ -26,7 +26,7 @@ from affectlens.service.supervisor import Supervisor
 from affectlens.service.worker import CameraSpec
 from affectlens.store import Store
 from affectlens.store.db import sqlite_url
-from affectlens.store.schema import Camera
+from affectlens.store.schema import AGE_BAND_COLUMNS, Camera
 from affectlens.types import EXPRESSIONS
 
 
@@ -112,8 +112,10 @@ def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, m
     screen_totals = store.totals(*span, camera_id=screen.id)
     for totals in (care_totals, screen_totals):
         assert totals["faces"] >= 10 and 1 <= totals["people"] <= 3
-        # An adult, read as 50-70 while she cries (the README's limits): not a minor.
-        assert totals["n_age_0_12"] + totals["n_age_13_19"] <= 0.2 * totals["faces"]
+        # People per age band, each track once a minute (affectlens.counting). An adult,
+        # read as 50-70 while she cries (the README's limits): not a minor.
+        assert sum(totals[column] for column in AGE_BAND_COLUMNS) == totals["people"]
+        assert totals["n_age_0_12"] + totals["n_age_13_19"] <= 0.2 * totals["people"]
     assert sum(care_totals[f"n_{e}"] for e in (*EXPRESSIONS, "uncertain")) == care_totals["faces"]
     assert all(screen_totals[f"n_{e}"] == 0 for e in (*EXPRESSIONS, "uncertain"))
     # Previews and the event's snapshot are JPEGs in which the face detector finds no face:

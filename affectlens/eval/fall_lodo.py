@@ -30,6 +30,7 @@ from affectlens.eval.falls import (
 from affectlens.eval.intervals import clopper_pearson
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.falls import FallRule, FallSettings
+from affectlens.vocabulary import EventKind
 
 Progress = Callable[[str], None]
 
@@ -134,7 +135,7 @@ def score(dataset: FallDataset, model: FallClassifier, settings: FallSettings | 
     whole = [resampled(w, step) for w in recordings_of(dataset)]
     found = np.array([rule_detects_fall(FallRule(settings, model), w) for w in whole], np.int64)
     hold_s = (settings or FallSettings()).long_lie_s + 2.0
-    alarmed = np.array([bool({"fall", "long_lie"} & rule_event_kinds(
+    alarmed = np.array([bool({EventKind.FALL, EventKind.LONG_LIE} & rule_event_kinds(
         FallRule(settings, model), held_at_end(w, hold_s))) for w in whole], np.int64)
     truth, whole_names = np.array([w.label for w in whole]), [w.name for w in whole]
     return HeldOutResult(

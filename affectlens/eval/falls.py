@@ -25,6 +25,7 @@ from affectlens.events.falls import FallEvent, FallRule, FallSettings
 from affectlens.people import PeoplePipeline, PeopleState
 from affectlens.sources import open_media
 from affectlens.types import Frame
+from affectlens.vocabulary import EventKind
 
 # MD4FD's sequences are URFD's 640x480 RGB camera at 30 frames a second, normalised to [0, 1].
 MD4FD_SIZE = (640.0, 480.0)
@@ -220,7 +221,7 @@ def _f1(t: np.ndarray, p: np.ndarray) -> float:
 def rule_detects_fall(rule: FallRule, seq: PoseSequence) -> bool:
     """Runs the whole per-person rule over one sequence (one person, id 1): a fall event?"""
     for t, body in zip(seq.times, seq.bodies):
-        if any(e.kind == "fall" for e in rule.update(float(t), np.array([1]), body[None])):
+        if any(e.kind == EventKind.FALL for e in rule.update(float(t), np.array([1]), body[None])):
             return True
     return False
 
@@ -415,7 +416,7 @@ def evaluate_urfd_videos(folder: Path, people: PeoplePipeline, settings: FallSet
     timed = []
     for seq, video in labelled_videos(folder):
         run = run_video(video, people, settings)
-        falls = [e.detected_s for e in run.events if e.kind == "fall"]
+        falls = [e.detected_s for e in run.events if e.kind == EventKind.FALL]
         # URFD's frame numbers start at 1; a frame's time is (number - 1) / fps.
         falling = seq.frames[seq.frame_labels >= 0]
         lying = seq.frames[seq.frame_labels == 1]

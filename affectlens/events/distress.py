@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectlens.types import EXPRESSIONS
+from affectlens.vocabulary import EventKind
 
 NEGATIVE = ("angry", "disgust", "fear", "sad")
 _NEGATIVE_INDEX = [EXPRESSIONS.index(name) for name in NEGATIVE]
@@ -43,11 +44,17 @@ def negative_probability(smoothed: np.ndarray) -> float:
 
 @dataclass
 class DistressEvent:
-    track_id: int
+    """Has every field of falls.FallEvent, so one table (events.csv) and one live path carry
+    both: a face's distress has no zone and no floor location."""
+
+    track_id: int  # the face track (frames.csv), not a body track (persons.csv)
     started_s: float  # when the probability first rose above the threshold
     detected_s: float  # when the event fired: started_s + hold_s at the earliest
     confidence: float  # mean negative probability over the span so far
     ended_s: float | None = None
+    kind: EventKind = field(default=EventKind.DISTRESS, init=False)
+    zone: str | None = field(default=None, init=False)
+    location: tuple[float, float] | None = field(default=None, init=False)
 
 
 @dataclass

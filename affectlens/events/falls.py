@@ -39,9 +39,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import Posture, body_region, posture, window_features
 from affectlens.types import doubled
+from affectlens.vocabulary import EventKind
 
 State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
-FallKind = Literal["fall", "long_lie", "inactivity"]
 # Limits on zones, from the site config or the dashboard: each zone is tested for every
 # person in every analysed frame, and a pixel is never negative or past any camera's frame.
 MAX_ZONES = 32
@@ -163,7 +163,7 @@ class FallSettings(BaseModel):
 
 @dataclass
 class FallEvent:
-    kind: FallKind
+    kind: EventKind  # one of vocabulary.FALL_KINDS
     track_id: int | None
     started_s: float  # first floor frame (fall, long_lie); last movement (inactivity)
     detected_s: float  # when the rule fired
@@ -441,7 +441,7 @@ class FallRule:
             return []  # judged a fall; raised if still down (or unseen) at low_confirm_s
         person.pending = False
         person.state = "on_floor"
-        person.fall = FallEvent("fall", person.track_id, person.floor_since, t,
+        person.fall = FallEvent(EventKind.FALL, person.track_id, person.floor_since, t,
                                 person.probability, self._zone_name(person.hip), person.hip)
         return [*self._replaced_by(person, t), person.fall]
 
@@ -486,11 +486,11 @@ class FallRule:
         if since is None or t - since < self.settings.long_lie_s:
             return []
         if fall is not None:
-            person.long_lie = FallEvent("long_lie", person.track_id, fall.started_s, t,
+            person.long_lie = FallEvent(EventKind.LONG_LIE, person.track_id, fall.started_s, t,
                                         fall.confidence, fall.zone, fall.location)
         else:  # no fall was called: the classifier's probability says how fall-like it was
             confidence = person.probability if np.isfinite(person.probability) else 0.0
-            person.long_lie = FallEvent("long_lie", person.track_id, since, t, confidence,
+            person.long_lie = FallEvent(EventKind.LONG_LIE, person.track_id, since, t, confidence,
                                         self._zone_name(person.hip), person.hip)
         return [person.long_lie]
 
@@ -566,7 +566,8 @@ class FallRule:
                 open_event.ended_s = t
                 events.append(self._inactive.pop(zone.name))
             elif open_event is None and t - last >= zone.inactivity_minutes * 60:
-                self._inactive[zone.name] = FallEvent("inactivity", None, last, t, 1.0, zone.name)
+                self._inactive[zone.name] = FallEvent(EventKind.INACTIVITY, None, last, t, 1.0,
+                                                      zone.name)
                 events.append(self._inactive[zone.name])
         return events
 

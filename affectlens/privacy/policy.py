@@ -18,11 +18,9 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-PURPOSES = ("care_safety", "consented_research", "anonymous_statistics")
-EXPRESSION_PURPOSES = frozenset({"care_safety", "consented_research"})
-# Tone of voice (issue 20): its model is trained on research-only data (CC BY-NC-SA), and
-# speech in a room reaches further than a camera's view, so consented research only.
-VOICE_PURPOSES = frozenset({"consented_research"})
+from affectlens.vocabulary import EXPRESSION_PURPOSES, VOICE_PURPOSES, Purpose, values
+
+PURPOSES = values(Purpose)
 
 _SENSITIVE = frozenset({
     "race", "races", "racial", "ethnic", "ethnicity", "ethnicities", "skintone", "religion",
@@ -53,8 +51,7 @@ WHY = {
     "scoring": "refused: affectlens computes no danger, threat or criminality scores "
                "(the README's hard lines)",
     "watching": "refused: expression analysis may not be used to monitor staff, pupils or "
-                "workers; purposes allowed are care_safety, consented_research and "
-                "anonymous_statistics",
+                f"workers; purposes allowed are {', '.join(PURPOSES[:-1])} and {PURPOSES[-1]}",
 }
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 

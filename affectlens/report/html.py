@@ -20,6 +20,7 @@ from affectlens.report import plots
 from affectlens.report import voice as voice_report
 from affectlens.result import Result
 from affectlens.version import __version__
+from affectlens.vocabulary import FALL_KINDS
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -81,10 +82,11 @@ def _track_section(result: Result, track: dict) -> str:
 
 
 def _events_table(events: pd.DataFrame) -> str:
-    """One row per event; body pose only, no pictures (a person track identifies no one)."""
+    """One row per event, no pictures (a track identifies no one): a fall or long lie names
+    its person track (body), distress its face track."""
     if events.empty:
-        return "<p>No fall, long lie or inactivity event.</p>"
-    head = "".join(f"<th>{c}</th>" for c in ("source", "event", "person track", "floor from (s)",
+        return "<p>No fall, long lie, inactivity or distress event.</p>"
+    head = "".join(f"<th>{c}</th>" for c in ("source", "event", "track", "from (s)",
                                               "detected (s)", "ended (s)", "probability", "zone"))
     rows = []
     for e in events.to_dict(orient="records"):
@@ -109,7 +111,7 @@ def _body_timelines(result: Result) -> list[str]:
     for source, group in persons.groupby("source", sort=False):
         if not (group.track_id >= 1).any():
             continue
-        mine = events[events.source == source]
+        mine = events[(events.source == source) & events.kind.isin(FALL_KINDS)]
         name = escape(Path(source).name)
         if not plots.charted_tracks(group, mine) and mine.empty:
             kinds = result.sources.loc[result.sources.source == source, "kind"]
@@ -182,7 +184,8 @@ def render(result: Result, blurred: bool = True) -> str:
                      "run (--no-blur was given).</p>")
     parts += ["<h2>Inputs</h2>", _sources_table(result.sources)]
     if result.events is not None:
-        parts += ["<h2>Falls, long lies and inactivity</h2>", _events_table(result.events)]
+        parts += ["<h2>Events: falls, long lies, inactivity and distress</h2>",
+                  _events_table(result.events)]
         parts += _body_timelines(result)
     tracks = result.tracks
     voiced = voice_report.sources_with_voice(result.voice)

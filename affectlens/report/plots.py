@@ -15,6 +15,7 @@ from matplotlib.patches import Patch
 
 from affectlens.result import SMOOTHED_COLUMNS
 from affectlens.types import EXPRESSIONS, UNCERTAIN
+from affectlens.vocabulary import EventKind
 
 COLOURS = {
     "angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#f2b701",
@@ -52,8 +53,8 @@ STATE_COLOURS = {
     "upright": "#9ecae1", "falling": "#fd8d3c", "on_floor": "#d62728", "lying": "#756bb1",
     "recovered": "#31a354",
 }
-EVENT_MARKERS = {"fall": ("v", "#d62728"), "long_lie": ("s", "#7f0000"),
-                 "inactivity": ("o", "#636363")}
+EVENT_MARKERS = {EventKind.FALL: ("v", "#d62728"), EventKind.LONG_LIE: ("s", "#7f0000"),
+                 EventKind.INACTIVITY: ("o", "#636363")}
 
 
 def _state_runs(times: list[float], states: list[object], step: float
@@ -98,7 +99,7 @@ def body_timeline(persons: pd.DataFrame, events: pd.DataFrame) -> bytes:
             ax.broken_barh([(start, length)], (rows[int(track)] - 0.35, 0.7),
                            color=STATE_COLOURS[state], linewidth=0)
     end = float(persons.time_s.max())
-    for event in events[events.kind == "fall"].to_dict(orient="records"):
+    for event in events[events.kind == EventKind.FALL].to_dict(orient="records"):
         if pd.notna(event["track_id"]) and int(event["track_id"]) in rows:
             until = event["ended_s"] if pd.notna(event["ended_s"]) else end
             ax.broken_barh([(event["started_s"], until - event["started_s"])],

@@ -7,6 +7,10 @@ and decodes. A stream that fails to open, errors, ends or stalls past ``io_timeo
 camera offline and is retried with growing waits; the first frame after that marks it online.
 
 Only the newest frame is kept: a slow consumer makes frames drop (counted), never queue up.
+Unpaced (``paced=False``, file:// only) a recording is read once as fast as it is analysed
+instead: each frame waits until the one before was taken (none dropped), and carries the
+recording's own time line (the first frame's wall time plus its time in the file), so the
+live path can be compared with offline ``analyze`` frame for frame (tests/test_engine.py).
 Tested here: file loops, files that appear late, garbage files, refused RTSP connections, and
 real RTSP (TCP and UDP) and HTTP MJPEG streams killed and restarted. The V4L2 (USB) path is
 written but untested: this machine has no video device.
@@ -76,8 +80,12 @@ class LiveCamera:
         on_state: Callable[[CameraState], None] | None = None,
         io_timeout_s: float = 5.0,
         backoff_s: tuple[float, ...] = BACKOFF_S,
+        paced: bool = True,
     ) -> None:
         self.url = check_stream_url(url)
+        if not paced and urlsplit(url).scheme != "file":
+            raise ValueError("only a file:// source can be read unpaced")
+        self.paced = paced
         self.period = 1.0 / analysis_fps
         self.on_state = on_state
         self.io_timeout_s = io_timeout_s
@@ -86,6 +94,8 @@ class LiveCamera:
         self.state: CameraState | None = None
         self._stop = threading.Event()
         self._mailbox = _Mailbox()
+        self._origin: float | None = None  # unpaced: wall time of the file's first frame
+        self._read_through = False  # unpaced: the file was read to its end
         self._thread = threading.Thread(target=self._run, name=f"camera {url}", daemon=True)
 
     # control -------------------------------------------------------------------------------
@@ -112,7 +122,14 @@ class LiveCamera:
             if box.taken:
                 return None
             box.taken = True
+            box.condition.notify_all()  # an unpaced reader waits for this
             return box.frame
+
+    @property
+    def exhausted(self) -> bool:
+        """Unpaced: the file was read to its end and its last frame taken."""
+        with self._mailbox.condition:
+            return self._read_through and self._mailbox.taken
 
     # the thread ----------------------------------------------------------------------------
 
@@ -120,13 +137,17 @@ class LiveCamera:
         failures_in_a_row = 0
         while not self._stop.is_set():
             try:
-                for image in self._decode():
+                for image, media_s in self._decode():
                     if self.state is None or not self.state.online:
                         self._set_state(True, "receiving frames")
                         failures_in_a_row = 0
-                    self._offer(image)
+                    self._offer(image, media_s)
                     if self._stop.is_set():
                         return
+                if not self.paced:  # read once, to its end: nothing to retry
+                    with self._mailbox.condition:
+                        self._read_through = True
+                    return
             except (av.error.FFmpegError, OSError, _StreamEnded) as error:
                 self.stats.failures += 1
                 self._set_state(False, _reason(error))
@@ -139,10 +160,11 @@ class LiveCamera:
                 failures_in_a_row += 1
                 self._stop.wait(wait)
 
-    def _decode(self) -> Iterator[object]:
-        """Frames of one connection, at most one per analysis period; raises when it ends."""
+    def _decode(self) -> Iterator[tuple[object, float | None]]:
+        """Frames of one connection, at most one per analysis period, each with its time in
+        the file when unpaced (else None); raises when it ends (returns, unpaced)."""
         parts = urlsplit(self.url)
-        looping = parts.scheme == "file"
+        looping = parts.scheme == "file" and self.paced
         options = {}
         target, fmt = self.url, None
         if parts.scheme in ("rtsp", "rtsps"):
@@ -163,6 +185,7 @@ class LiveCamera:
             self.stats.connects += 1
             stream = container.streams.video[0]
             frame_s = 1.0 / float(stream.average_rate or 25)
+            first_s = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
             started, next_due, offset = time.monotonic(), 0.0, 0.0
             while True:
                 media_s = offset
@@ -173,22 +196,32 @@ class LiveCamera:
                         wait = media_s - (time.monotonic() - started)
                         if wait > 0 and self._stop.wait(wait):
                             return
-                    now = time.monotonic() - started
+                    # Unpaced, the analysis slots are the file's own (as sources/video.py's).
+                    now = (time.monotonic() - started if self.paced
+                           else float(frame.time or 0.0) - first_s)
                     if now + 1e-3 < next_due:
                         continue
                     next_due = max(next_due + self.period, now)
-                    yield frame.to_ndarray(format="bgr24")
+                    yield frame.to_ndarray(format="bgr24"), None if self.paced else now
+                if not self.paced:
+                    return
                 if not looping:
                     raise _StreamEnded("the stream ended")
                 offset = media_s + frame_s
                 container.seek(0)
 
-    def _offer(self, image: object) -> None:
+    def _offer(self, image: object, media_s: float | None = None) -> None:
         box = self._mailbox
         with box.condition:
+            if not self.paced:  # no frame dropped: wait for the one before to be taken
+                box.condition.wait_for(lambda: box.taken or self._stop.is_set())
             if not box.taken:
                 self.stats.frames_dropped += 1
-            box.frame = LiveFrame(image, self.stats.frames_delivered, time.time())
+            at = time.time()
+            if media_s is not None:
+                self._origin = at if self._origin is None else self._origin
+                at = self._origin + media_s
+            box.frame = LiveFrame(image, self.stats.frames_delivered, at)
             box.taken = False
             self.stats.frames_delivered += 1
             box.condition.notify_all()

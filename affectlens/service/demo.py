@@ -16,6 +16,7 @@ from affectlens.security.accounts import Accounts
 from affectlens.service.site import CameraConfig, SiteConfig
 from affectlens.store import Store
 from affectlens.store.db import sqlite_url
+from affectlens.vocabulary import Purpose
 
 DEMO_USER = "demo"
 
@@ -28,8 +29,8 @@ def demo_site(folder: Path, host: str = "127.0.0.1", port: int = 8080) -> SiteCo
         database_url=sqlite_url(folder / "affectlens.db"), host=host, port=port,
         snapshots_dir=str(folder / "snapshots"),
         cameras=[
-            CameraConfig(name="sample lounge", url=url, purpose="care_safety"),
-            CameraConfig(name="sample entrance", url=url, purpose="anonymous_statistics"),
+            CameraConfig(name="sample lounge", url=url, purpose=Purpose.CARE_SAFETY),
+            CameraConfig(name="sample entrance", url=url, purpose=Purpose.ANONYMOUS_STATISTICS),
         ],
     )
 

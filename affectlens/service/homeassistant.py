@@ -48,23 +48,24 @@ from affectlens.service.hub import Hub
 from affectlens.store import Store
 from affectlens.store.schema import Camera
 from affectlens.version import __version__
+from affectlens.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 
 ON, OFF = "ON", "OFF"
 AVAILABLE, NOT_AVAILABLE = "online", "offline"
 # Event kinds shown as binary sensors: (entity name, Home Assistant device class).
-EVENT_SENSORS = {"fall": ("Fall", "safety"), "long_lie": ("Long lie", "safety"),
-                 "distress": ("Distress", "problem")}
-FALL_KINDS = ("fall", "long_lie")
+EVENT_SENSORS = {EventKind.FALL: ("Fall", "safety"), EventKind.LONG_LIE: ("Long lie", "safety"),
+                 EventKind.DISTRESS: ("Distress", "problem")}
+FALL_KINDS = (EventKind.FALL, EventKind.LONG_LIE)
 
 
 def watched_kinds(purpose: str, falls: bool) -> tuple[str, ...]:
     """The event sensors a camera can turn ON: expression analysis (distress) and body pose
-    (falls, only with it, worker.make_people) need a purpose that allows them."""
+    (falls, only with it, the engine's body path) need a purpose that allows them."""
     if not expression_allowed(purpose):
         return ()
-    return ("distress", *FALL_KINDS) if falls else ("distress",)
+    return (EventKind.DISTRESS, *FALL_KINDS) if falls else (EventKind.DISTRESS,)
 
 
 def slug(name: str) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from affectlens.vocabulary import EventKind
+
 
 @dataclass(frozen=True)
 class WorkerReady:
@@ -41,7 +43,7 @@ class StateChanged:
 class EventStarted:
     camera_id: int
     key: str  # the event's name, unique everywhere; EventEnded names the same key
-    kind: str
+    kind: EventKind
     started_at: datetime
     confidence: float
     track_id: int | None

@@ -40,14 +40,16 @@ from affectlens.service.apprise_urls import privacy_label, quiet
 from affectlens.store import Store
 from affectlens.store.db import Alert
 from affectlens.store.schema import Camera, DeadLetter, Event
+from affectlens.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "apprise"
 AUDIT_ACTOR = "alerts"
-TITLES = {"fall": "Fall", "long_lie": "Long lie", "inactivity": "No movement",
-          "distress": "Distress", "camera_offline": "Camera offline"}
-URGENT = frozenset({"fall", "long_lie"})
+TITLES = {EventKind.FALL: "Fall", EventKind.LONG_LIE: "Long lie",
+          EventKind.INACTIVITY: "No movement", EventKind.DISTRESS: "Distress",
+          EventKind.CAMERA_OFFLINE: "Camera offline"}
+URGENT = frozenset({EventKind.FALL, EventKind.LONG_LIE})
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from pydantic import (
 from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings, Zone, Zones
 from affectlens.service.camera_settings import parse_distress, parse_falls
+from affectlens.vocabulary import Purpose
 
-Purpose = Literal["care_safety", "consented_research", "anonymous_statistics"]
 # URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
 FALLS_DEFAULT_FPS = 10.0
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "device")
@@ -183,16 +183,18 @@ class StatsSeries(BaseModel):
     since: datetime
     until: datetime
     minutes: list[datetime]
-    faces: list[int]
-    people: list[int]  # distinct tracks per minute
-    expressions: dict[str, list[int]]
-    age_bands: dict[str, list[int]]
+    faces: list[int]  # face-frames
+    people: list[int]  # distinct tracks per minute (affectlens.counting)
+    expressions: dict[str, list[int]]  # face-frames per dominant expression
+    age_bands: dict[str, list[int]]  # people per band, each track by its median age
 
 
 class ScreenOut(BaseModel):
     """The entrance display: aggregates over all cameras since the hour began, or, until
     ``min_people`` different people were surely seen, nothing but ``enough=False``.
-    ``people`` sums per-minute counts: someone seen over three minutes counts three times."""
+    ``people`` sums per-minute counts: someone seen over three minutes counts three times;
+    ``age_bands`` likewise counts people (each by its median age in the minute),
+    ``expressions`` face-frames (affectlens.counting)."""
 
     enough: bool
     min_people: int

@@ -38,9 +38,10 @@ from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
 from affectlens.privacy.retention import Retention, RetentionPolicy
 from affectlens.service.apprise_urls import check_apprise_url
-from affectlens.service.schemas import FALLS_DEFAULT_FPS, Purpose, Slug, check_stream_url
+from affectlens.service.schemas import FALLS_DEFAULT_FPS, Slug, check_stream_url
 from affectlens.store.db import slugify, sqlite_url
 from affectlens.types import doubled
+from affectlens.vocabulary import EventKind, Purpose
 
 ENV_PREFIX = "AFFECTLENS_"
 LIVE_ANALYSIS = {"threads": 1, "full_scan_every_s": 1.0}
@@ -48,7 +49,7 @@ DEFAULT_FPS = 5.0
 # AnalysisConfig settings that mean nothing to a live worker (it analyses one frame at a time,
 # of a camera's own rate and purpose, and watches for falls only where its camera says so).
 OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
-                          "batch_frames", "pose", "falls", "voice"})
+                          "batch_frames", "pose", "falls", "distress", "voice"})
 MAX_PATH = 4096  # Linux's PATH_MAX
 MAX_URL = 2000
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -100,7 +101,6 @@ Seconds = Annotated[float, Field(ge=0, le=3600)]
 AppriseUrl = Annotated[str, Field(min_length=3, max_length=MAX_URL),
                        AfterValidator(check_apprise_url)]
 CameraName = Annotated[str, Field(min_length=1, max_length=100)]
-EventKind = Literal["fall", "long_lie", "inactivity", "distress", "camera_offline"]
 
 
 class SiteConfigError(AffectlensError):
@@ -381,8 +381,8 @@ class SiteConfig(_Strict):
             if offline_only:
                 raise ValueError(
                     f"{', '.join(offline_only)}: offline analysis settings, not read by live "
-                    "cameras; set cameras[].purpose, cameras[].analysis_fps and "
-                    "cameras[].falls per camera")
+                    "cameras; set cameras[].purpose, cameras[].analysis_fps, "
+                    "cameras[].falls and cameras[].distress per camera")
         return value
 
     @field_validator("cameras")

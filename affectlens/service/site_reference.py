@@ -71,6 +71,11 @@ def _walk(model: dict[str, Any], defs: dict[str, Any], prefix: str):
         if "properties" in node:
             yield from _walk(node, defs, f"{path}.")
             continue
+        items = node.get("items")
+        if isinstance(items, dict) and "$ref" in items:  # a list of choices (an enum)
+            resolved, _ = _resolve(items, defs)
+            if "properties" not in resolved:
+                node = {**node, "items": resolved}
         yield _leaf(path, node, nullable)
         for suffix, inner in (("[]", node.get("items")), (".<name>",
                                                            node.get("additionalProperties"))):

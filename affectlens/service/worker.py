@@ -1,17 +1,18 @@
-"""One camera's analysis loop: live frames -> pipeline -> messages.
+"""One camera's analysis loop: live frames -> the engine -> messages.
 
-``CameraLoop`` joins a LiveCamera (frames, health), the offline engine's Pipeline (same models,
-tracking and smoothing) and the sustained-distress rule, and says what happens as messages
-(``affectlens.service.messages``): state changes, events starting and ending, per-minute
-counts, blurred previews and metrics. It never writes to the store itself.
+``CameraLoop`` joins a LiveCamera (frames, health) and a session of the engine that offline
+``analyze`` uses too (affectlens.engine: faces, tracks, smoothing, body pose, every rule), and
+says what happens as messages (``affectlens.service.messages``): state changes, events
+starting and ending, per-minute counts, blurred previews and metrics. It never writes to the
+store itself.
 
 Where it runs: ``run_process`` is the entry point of a worker process started by the
 supervisor (one process per camera, so the GIL never serialises cameras); ``CameraWorker``
 runs the same loop in a thread of the calling process and hands the messages straight to a
 Recorder, for tests and single-camera tools.
 
-The purpose gate is the pipeline's: a camera whose purpose is ``anonymous_statistics`` gets a
-Pipeline without the expression model (faces, tracks, age bands); it is never loaded.
+The purpose gate is the engine's: a camera whose purpose is ``anonymous_statistics`` gets no
+expression model, no distress rule and no body path (faces, tracks, age bands only).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ import cv2
 import numpy as np
 
 from affectlens.config import AnalysisConfig
-from affectlens.events.distress import DistressEvent, DistressRule, DistressSettings
-from affectlens.events.falls import FallEvent, FallSettings
-from affectlens.people import PeoplePipeline
+from affectlens.counting import Bucket
+from affectlens.engine import Engine, Event, FrameResult, SourceSession
+from affectlens.events.distress import DistressSettings
+from affectlens.events.falls import FallSettings
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, blur_regions, not_blurred_banner
-from affectlens.privacy.policy import expression_allowed
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
 from affectlens.service.clips import ClipBuffer
@@ -63,8 +64,8 @@ from affectlens.service.messages import (
 from affectlens.service.recorder import Recorder
 from affectlens.store import Store
 from affectlens.store.schema import AGE_BAND_COLUMNS
-from affectlens.tracking.tracker import UNTRACKED
-from affectlens.types import AGE_BANDS, FaceAnalysis, Frame, age_band
+from affectlens.types import AGE_BANDS, FaceAnalysis, Frame
+from affectlens.vocabulary import EventKind, Purpose
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class CameraSpec:
 
     camera_id: int
     url: str
-    purpose: str
+    purpose: Purpose
     analysis_fps: float = 5.0
     distress: DistressSettings = field(default_factory=DistressSettings)
     analysis: AnalysisConfig = field(default_factory=lambda: AnalysisConfig(threads=1))
@@ -107,6 +108,9 @@ class CameraSpec:
     falls: FallSettings | None = None  # None: no pose model, no fall events
     blur_faces: bool = True  # False (an admin's choice): pictures unblurred, with a banner
     generation: int = 0  # of these settings; the supervisor numbers them per camera
+    # False: a file:// recording read once as fast as it is analysed, no frame dropped, on
+    # its own time line (LiveCamera's unpaced mode: tests and replays, never a camera).
+    paced: bool = True
 
     def hot(self) -> HotSettings:
         return HotSettings(self.blur_faces, self.distress, self.falls, self.generation)
@@ -145,42 +149,16 @@ def needs_new_worker(running: CameraSpec, wanted: CameraSpec) -> bool:
     return cold(running) != cold(wanted)
 
 
-class Analyser(Protocol):
-    models: tuple[str, ...]
-
-    def __call__(self, frame: Frame) -> FaceAnalysis: ...
-
-
-class PipelineAnalyser:
-    """The pipeline on one source: faces, age and tracks, and expression (with smoothing)
-    where the pipeline's purpose allows it."""
-
-    def __init__(self, pipeline: Pipeline, analysis_fps: float) -> None:
-        self.pipeline = pipeline
-        self.state = pipeline.start_source(analysis_fps)
-        expression = ("expression",) if pipeline.models.expression is not None else ()
-        self.models = ("face_detector", *expression, "age")
-
-    def __call__(self, frame: Frame) -> FaceAnalysis:
-        (analysis,) = self.pipeline.analyse([frame], self.state)
-        return analysis
-
-
-def make_analyser(spec: CameraSpec, pipeline: Pipeline | None = None) -> PipelineAnalyser:
-    """The analyser the camera's purpose allows (the pipeline's purpose gate: an
-    ``anonymous_statistics`` camera never loads or calls the expression model);
-    ``pipeline`` lends already loaded models."""
+def make_session(spec: CameraSpec, pipeline: Pipeline | None = None) -> SourceSession:
+    """The engine's session for one run of the camera: faces (the purpose gate: an
+    ``anonymous_statistics`` camera never loads or calls the expression model), the distress
+    rule, and the body path (pose, person tracks, falls) when the camera asks for falls and
+    its purpose lets it watch bodies. ``pipeline`` lends already loaded models."""
     config = (spec.analysis if pipeline is None else pipeline.config).model_copy(
         update={"purpose": spec.purpose})
-    return PipelineAnalyser(Pipeline(config, pipeline.models if pipeline else None),
-                            spec.analysis_fps)
-
-
-def make_people(spec: CameraSpec) -> PeoplePipeline | None:
-    """The body path (pose, person tracks, fall rule) when the camera asks for falls."""
-    if spec.falls is None or not expression_allowed(spec.purpose):
-        return None  # anonymous statistics count; they never watch a person's body
-    return PeoplePipeline(spec.falls, spec.analysis.device, spec.analysis.threads)
+    engine = Engine(Pipeline(config, pipeline.models if pipeline else None), spec.falls,
+                    spec.distress)
+    return engine.open(spec.analysis_fps)
 
 
 def make_clips(spec: CameraSpec, emit: Emit) -> ClipBuffer | None:
@@ -213,61 +191,65 @@ def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis,
 
 
 class _Tally:
-    """The current minute's counts; ``people`` counts each track once per minute, even when
-    the minute is sent in several parts."""
+    """The current minute's counts (affectlens.counting: people are face tracks, each once
+    in the minute, in the band of its median age). Faces and expressions go out as they come
+    (``take``); people and their age bands when the minute is over or the run ends
+    (``take(final=True)``), since a track's median age is known only then."""
 
     def __init__(self) -> None:
         self.minute: datetime | None = None
-        self.counts: Counter[str] = Counter()
-        self.tracks: set[int] = set()
-        self.sent_tracks: set[int] = set()
+        self.bucket = Bucket()
+        self._sent = Counter[str]()  # faces and expressions sent for this minute
+        self._closed = False  # its people sent
 
     def count(self, analysis: FaceAnalysis, minute: datetime) -> None:
-        """Adds one analysed frame; send what there is (``take``) before a new minute."""
+        """Adds one analysed frame; send what there is (``take(final=True)``) before a new
+        minute."""
         if minute != self.minute:
-            self.minute, self.sent_tracks = minute, set()
-        self.counts["faces"] += len(analysis)
-        self.tracks.update(int(t) for t in analysis.track_ids if t != UNTRACKED)
-        for label in analysis.dominant:
-            self.counts[f"n_{label}"] += 1
-        for age in analysis.ages:
-            self.counts[_BAND_COLUMN[age_band(float(age))]] += 1
+            self.minute, self.bucket, self._sent, self._closed = minute, Bucket(), Counter(), False
+        self.bucket.add(analysis)
 
-    def take(self) -> tuple[datetime, dict[str, int]] | None:
+    def take(self, final: bool = False) -> tuple[datetime, dict[str, int]] | None:
         """What is not yet sent, if anything."""
-        new_people = self.tracks - self.sent_tracks
-        if self.minute is None or not (self.counts or new_people):
+        if self.minute is None:
             return None
-        counts = dict(self.counts)
-        if new_people:
-            counts["people"] = len(new_people)
-        self.sent_tracks |= new_people
-        self.tracks.clear()
-        self.counts.clear()
-        return self.minute, counts
+        bucket = self.bucket
+        total = Counter({"faces": bucket.faces} | {
+            f"n_{label}": n for label, n in bucket.expressions.items()})
+        counts = total - self._sent  # what came since the last take
+        self._sent = total
+        if final and not self._closed:
+            self._closed = True
+            counts["people"] = bucket.people
+            counts.update({_BAND_COLUMN[band]: n for band, n in bucket.bands().items()})
+        sent = {column: n for column, n in counts.items() if n}
+        return (self.minute, sent) if sent else None
 
 
 class CameraLoop:
-    """Runs one camera until told to stop; every outcome leaves through ``emit``."""
+    """Runs one camera until told to stop; every outcome leaves through ``emit``.
 
-    def __init__(self, spec: CameraSpec, analyser: Analyser, emit: Emit,
-                 people: PeoplePipeline | None = None) -> None:
+    The live sink of the engine (affectlens.engine): ``session`` analyses each frame and
+    runs every rule; this loop keeps what is live only: the camera and its pacing (a slow
+    loop drops frames, counted), previews, fall clips, messages with their keys and
+    generations, per-minute counts, metrics, and hot settings handed to the session."""
+
+    def __init__(self, spec: CameraSpec, session: SourceSession, emit: Emit) -> None:
         self.spec = spec
-        self.analyser = analyser
+        self.session = session
         self.emit = emit
-        self.rule = DistressRule(spec.distress)
-        self.people = people
-        self._body = people.start_source(spec.analysis_fps, spec.falls) if people else None
-        self._clips = make_clips(spec, self._stamped(spec.generation)) if people else None
+        self._clips = (make_clips(spec, self._stamped(spec.generation))
+                       if session.watches_bodies else None)
         self.camera = LiveCamera(spec.url, spec.analysis_fps, on_state=self._on_state,
-                                 io_timeout_s=spec.io_timeout_s, backoff_s=spec.backoff_s)
+                                 io_timeout_s=spec.io_timeout_s, backoff_s=spec.backoff_s,
+                                 paced=spec.paced)
         # Keys of events and count batches: the run's random id, then a number, so they are
         # unique everywhere (the store refuses a key twice: a message handled again), even
         # when one track is distressed twice or the camera goes offline twice in a run.
         self._run_id = uuid.uuid4().hex
         self._numbers = itertools.count(1)  # next() is atomic: the camera's thread uses it too
         self._batches = itertools.count(1)
-        self._open: dict[str, str] = {}  # what is open ("distress:<track>"...) -> its event key
+        self._open: dict[str, str] = {}  # what is open ("fall:<track>:<start>"...) -> its key
         self._tally = _Tally()
         self._started = 0.0
         self._last_counts = self._last_metrics = self._last_preview = time.monotonic()
@@ -279,7 +261,7 @@ class CameraLoop:
     def run(self, stop: StopFlag, updates: Updates | None = None) -> None:
         """Analyse frames until ``stop`` is set, then end open events and send the counts.
         ``updates`` gives the settings pushed since it was last asked, if any (apply)."""
-        self.emit(WorkerReady(self.spec.camera_id, os.getpid(), self.analyser.models))
+        self.emit(WorkerReady(self.spec.camera_id, os.getpid(), self.session.engine.models))
         self.camera.start()
         error = ""
         try:
@@ -302,9 +284,7 @@ class CameraLoop:
         clocks stay. Blurring turned back on drops the frames kept for clips (they were not
         blurred); clips under way then have none."""
         before, self.spec = self.spec, self.spec.with_hot(hot)
-        self.rule.settings = hot.distress  # DistressRule reads its settings at every frame
-        if self.people is not None and self._body is not None and hot.falls is not None:
-            self.people.apply(self._body, hot.falls)
+        self.session.apply(hot.falls, hot.distress)
         if hot.blur_faces and not before.blur_faces and self._clips is not None:
             self._clips = make_clips(self.spec, self._stamped(hot.generation))
         log.info("camera %s: settings of generation %d applied", self.spec.camera_id,
@@ -319,62 +299,37 @@ class CameraLoop:
         if not self._started:
             self._started = live.timestamp
         frame = Frame(live.image, live.index, live.timestamp - self._started, self.spec.url)
-        analysis = self.analyser(frame)
+        result = self.session.step(frame)
         minute = _minute(live.timestamp)
         if self._tally.minute is not None and minute != self._tally.minute:
-            self._send_counts()
-        self._tally.count(analysis, minute)
-        if analysis.dominant:  # expression analysed: the distress rule may fire
-            for i, track_id in enumerate(analysis.track_ids):
-                if track_id != UNTRACKED:
-                    for event in self.rule.update(int(track_id), frame.timestamp,
-                                                  analysis.smoothed_probs[i]):
-                        self._distress(event, live.timestamp, live, analysis)
-        for event in self.rule.expire(frame.timestamp):  # faces that left
-            self._distress(event, live.timestamp)
-        blurred = None  # this frame blurred as JPEG, made once for clip, snapshot and preview
-        extra = None  # what else to blur: pose heads, people held on the floor unseen
-        if self.people is not None and self._body is not None:
-            (body,) = self.people.analyse([frame], self._body)
-            extra = body.blur_boxes()
-            blurred = (blurred_jpeg(live, analysis, extra, self.spec.blur_faces)
-                       if self._clips is not None or body.events else None)
-            if self._clips is not None:
-                self._clips.add(frame.timestamp, blurred)
-            for fall in body.events:
-                self._fall(fall, live.timestamp, blurred)
-        self._preview(live, analysis, blurred, extra)
+            self._send_counts(final=True)
+        self._tally.count(result.faces, minute)
+        # This frame blurred as JPEG, made once for clip, snapshots and preview.
+        blurred = (blurred_jpeg(live, result.faces, result.extra_regions, self.spec.blur_faces)
+                   if self._clips is not None or any(e.ended_s is None for e in result.events)
+                   else None)
+        if self._clips is not None:
+            self._clips.add(frame.timestamp, blurred)
+        for event in result.events:
+            self._event(event, live.timestamp, blurred)
+        self._preview(live, result, blurred)
         self._analysed += 1
-        self._faces = len(analysis)
+        self._faces = len(result.faces)
         self._latencies.append(time.time() - live.timestamp)
-
-    def _distress(self, event: DistressEvent, observed: float, live: LiveFrame | None = None,
-                  analysis: FaceAnalysis | None = None) -> None:
-        slot = f"distress:{event.track_id}"
-        if event.ended_s is None:
-            key = self._new_key(slot)
-            snapshot = (blurred_jpeg(live, analysis, blur=self.spec.blur_faces)
-                        if live and analysis else None)
-            self.emit(EventStarted(self.spec.camera_id, key, "distress",
-                                   _wall(self._started + event.started_s), event.confidence,
-                                   event.track_id, _wall(observed), snapshot,
-                                   generation=self.spec.generation))
-        elif (key := self._open.pop(slot, None)) is not None:
-            self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
 
     def _new_key(self, slot: str) -> str:
         """A new event's key, remembered as ``slot``'s until it ends."""
         key = self._open[slot] = f"{self._run_id}:{next(self._numbers)}:{slot}"
         return key
 
-    def _fall(self, event: FallEvent, observed: float, snapshot: bytes | None = None) -> None:
-        """fall, long_lie and inactivity start and end as distress events do; a fall also
-        gets a clip, unless the camera's settings ask for none."""
+    def _event(self, event: Event, observed: float, snapshot: bytes | None = None) -> None:
+        """An engine event starts or ends; a fall also gets a clip, unless the camera's
+        settings ask for none."""
         who = event.track_id if event.track_id is not None else event.zone
         slot = f"{event.kind}:{who}:{event.started_s:.3f}"
         if event.ended_s is None:
             key = self._new_key(slot)
-            clips = self._clips if event.kind == "fall" else None
+            clips = self._clips if event.kind == EventKind.FALL else None
             self.emit(EventStarted(self.spec.camera_id, key, event.kind,
                                    _wall(self._started + event.started_s), event.confidence,
                                    event.track_id, _wall(observed), snapshot,
@@ -386,24 +341,25 @@ class CameraLoop:
 
     def _on_state(self, state: CameraState) -> None:
         """Runs in the camera's reader thread."""
-        camera_id, slot = self.spec.camera_id, "camera_offline"
+        camera_id, slot = self.spec.camera_id, EventKind.CAMERA_OFFLINE
         self.emit(StateChanged(camera_id, state.online, state.message, _wall(state.at)))
         if not state.online and slot not in self._open:
-            self.emit(EventStarted(camera_id, self._new_key(slot), "camera_offline",
+            self.emit(EventStarted(camera_id, self._new_key(slot), EventKind.CAMERA_OFFLINE,
                                    _wall(state.at), 1.0, None, _wall(state.at)))
         elif state.online and (key := self._open.pop(slot, None)) is not None:
             self.emit(EventEnded(camera_id, key, _wall(state.at)))
 
-    def _preview(self, live: LiveFrame, analysis: FaceAnalysis, blurred: bytes | None = None,
-                 extra: np.ndarray | None = None) -> None:
-        """``blurred``: the frame already blurred for a fall clip, reused; else it is made
-        here, blurring ``extra`` (pose heads, people held unseen) besides faces."""
+    def _preview(self, live: LiveFrame, result: FrameResult, blurred: bytes | None = None
+                 ) -> None:
+        """``blurred``: the frame already blurred for a clip or snapshot, reused; else it is
+        made here, blurring what the engine says besides faces."""
         period = 1.0 / self.spec.preview_fps if self.spec.preview_fps > 0 else None
         now = time.monotonic()
         if period is None or now - self._last_preview < period:
             return
         self._last_preview = now
-        jpeg = blurred or blurred_jpeg(live, analysis, extra, blur=self.spec.blur_faces)
+        jpeg = blurred or blurred_jpeg(live, result.faces, result.extra_regions,
+                                       blur=self.spec.blur_faces)
         if jpeg is not None:
             height, width = live.image.shape[:2]
             self.emit(Preview(self.spec.camera_id, jpeg, _wall(live.timestamp), (width, height),
@@ -413,9 +369,10 @@ class CameraLoop:
         if self._clips is not None and self._started:  # a clip due while no frame comes
             self._clips.flush(time.time() - self._started)
         now = time.monotonic()
-        if now - self._last_counts >= self.spec.counts_every_s or self._minute_passed():
+        passed = self._minute_passed()
+        if now - self._last_counts >= self.spec.counts_every_s or passed:
             self._last_counts = now
-            self._send_counts()
+            self._send_counts(final=passed)
         if now - self._last_metrics >= self.spec.metrics_every_s:
             self._send_metrics(now - self._last_metrics)
             self._last_metrics = now
@@ -424,8 +381,8 @@ class CameraLoop:
         minute = self._tally.minute
         return minute is not None and _minute(time.time()) > minute
 
-    def _send_counts(self) -> None:
-        taken = self._tally.take()
+    def _send_counts(self, final: bool = False) -> None:
+        taken = self._tally.take(final)
         if taken is not None:
             self.emit(MinuteCounts(self.spec.camera_id, *taken, self._run_id,
                                    next(self._batches)))
@@ -445,17 +402,14 @@ class CameraLoop:
         """The run's end: open events end, counts and metrics go, then WorkerStopped."""
         self.camera.stop()
         ended = time.time()
-        for event in self.rule.finish():
-            self._distress(event, ended)
-        if self.people is not None and self._body is not None:
-            for fall in self.people.finish(self._body):
-                self._fall(fall, ended)
+        for event in self.session.finish():
+            self._event(event, ended)
         if self._clips is not None:
             self._clips.finish()  # before the worker's last message, with what there is
         for key in self._open.values():  # a camera still offline: the outage ends with us
             self.emit(EventEnded(self.spec.camera_id, key, _wall(ended)))
         self._open.clear()
-        self._send_counts()
+        self._send_counts(final=True)
         self._send_metrics(max(time.monotonic() - self._last_metrics, 1e-3))
         self.emit(WorkerStopped(self.spec.camera_id, error))
 
@@ -503,7 +457,7 @@ def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFla
                 return
 
     try:
-        CameraLoop(spec, make_analyser(spec), emit, make_people(spec)).run(
+        CameraLoop(spec, make_session(spec), emit).run(
             watch, None if settings is None else lambda: _pushed(settings))
     finally:
         if watch.orphaned():  # nobody will read what is buffered: do not wait to flush it
@@ -532,7 +486,7 @@ class CameraWorker:
         self, camera_id: int, url: str, store: Store, pipeline: Pipeline,
         analysis_fps: float = 5.0, distress: DistressSettings | None = None,
         io_timeout_s: float = 5.0, backoff_s: tuple[float, ...] | None = None,
-        alerts: AlertDispatcher | None = None, purpose: str = "care_safety",
+        alerts: AlertDispatcher | None = None, purpose: Purpose = Purpose.CARE_SAFETY,
         hub: Hub | None = None, falls: FallSettings | None = None,
         snapshots: Path | None = None, blur_faces: bool = True,
     ) -> None:
@@ -540,8 +494,7 @@ class CameraWorker:
         spec = CameraSpec(camera_id, url, purpose, analysis_fps,
                           distress or DistressSettings(), pipeline.config, io_timeout_s,
                           backoff_s or BACKOFF_S, falls=falls, blur_faces=blur_faces)
-        self.loop = CameraLoop(spec, make_analyser(spec, pipeline), self.recorder.handle,
-                               make_people(spec))
+        self.loop = CameraLoop(spec, make_session(spec, pipeline), self.recorder.handle)
         self._stop = threading.Event()
         self._settings: queue.Queue[HotSettings] = queue.Queue()
         self._thread = threading.Thread(target=self.loop.run,

@@ -46,6 +46,7 @@ from affectlens.store.schema import (
     Event,
     MinuteStats,
 )
+from affectlens.vocabulary import EventKind, Purpose
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 COUNT_COLUMNS = ("faces", "people", *EXPRESSION_COUNT_COLUMNS, *AGE_BAND_COLUMNS)
@@ -213,7 +214,7 @@ class Store:
 
     # cameras -------------------------------------------------------------------------------
 
-    def add_camera(self, name: str, url: str, purpose: str, analysis_fps: float = 5.0,
+    def add_camera(self, name: str, url: str, purpose: Purpose | str, analysis_fps: float = 5.0,
                    blur_faces: bool = True, *, slug: str | None = None,
                    falls: str | None = None, distress: str | None = None,
                    site_seed: str | None = None) -> Camera:
@@ -223,7 +224,7 @@ class Store:
         with self.session() as session:
             taken = set(session.scalars(select(Camera.slug)))
             camera = Camera(slug=slug or unique_slug(slugify(name), taken), name=name,
-                            url=url, purpose=purpose, analysis_fps=analysis_fps,
+                            url=url, purpose=str(purpose), analysis_fps=analysis_fps,
                             enabled=True, created_at=now(), blur_faces=blur_faces,
                             falls=falls, distress=distress, site_seed=site_seed)
             session.add(camera)
@@ -245,8 +246,8 @@ class Store:
             camera = session.get(Camera, camera_id)
             if camera is None:
                 return None
-            for key, value in changes.items():
-                setattr(camera, key, value)
+            for key, value in changes.items():  # a Purpose is stored as its plain string
+                setattr(camera, key, str(value) if key == "purpose" else value)
         return camera
 
     def set_zones(self, camera_id: int, zones: str | None) -> Camera | None:
@@ -283,14 +284,14 @@ class Store:
     # events --------------------------------------------------------------------------------
 
     def record_event(
-        self, camera_id: int, kind: str, started_at: datetime, confidence: float,
+        self, camera_id: int, kind: EventKind | str, started_at: datetime, confidence: float,
         ended_at: datetime | None = None, track_id: int | None = None,
         snapshot: str | None = None, key: str | None = None,
     ) -> Event:
         """Write an event and commit it before returning; no alert is queued. Without a
         ``key`` it gets a new one (``store:<uuid>``). Worker messages go through
         ``record_event_once``."""
-        item = Event(key=key or f"store:{uuid.uuid4().hex}", camera_id=camera_id, kind=kind,
+        item = Event(key=key or f"store:{uuid.uuid4().hex}", camera_id=camera_id, kind=str(kind),
                      started_at=started_at, ended_at=ended_at, confidence=confidence,
                      track_id=track_id, snapshot=snapshot)
         with self.session() as session:
@@ -298,14 +299,15 @@ class Store:
         return item
 
     def record_event_once(
-        self, key: str, camera_id: int, kind: str, started_at: datetime, confidence: float,
-        track_id: int | None = None, snapshot: str | None = None, alert: bool = False,
+        self, key: str, camera_id: int, kind: EventKind | str, started_at: datetime,
+        confidence: float, track_id: int | None = None, snapshot: str | None = None,
+        alert: bool = False,
     ) -> Recorded:
         """Store the event named ``key`` unless it is stored already, in one transaction with
         its start alert in the outbox (``alert``). Handed in again, even after a commit whose
         acknowledgement was lost, it stores and queues nothing and returns the stored row
         (``new`` False; its snapshot is the first one's)."""
-        values = {"key": key, "camera_id": camera_id, "kind": kind, "started_at": started_at,
+        values = {"key": key, "camera_id": camera_id, "kind": str(kind), "started_at": started_at,
                   "confidence": confidence, "track_id": track_id, "snapshot": snapshot}
         statement = self._insert(Event).values(**values).on_conflict_do_nothing(
             index_elements=["key"]).returning(Event.id)  # no row: it was there already

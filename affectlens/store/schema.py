@@ -24,9 +24,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from affectlens.types import AGE_BANDS, EXPRESSIONS, UNCERTAIN
+from affectlens.vocabulary import Purpose, values
 
 SLUG_MAX = 64
-PURPOSES = ("care_safety", "consented_research", "anonymous_statistics")
+PURPOSES = values(Purpose)  # plain strings: the CHECK constraint spells them
 EXPRESSION_COUNT_COLUMNS = tuple(f"n_{name}" for name in (*EXPRESSIONS, UNCERTAIN))
 AGE_BAND_COLUMNS = tuple(
     "n_age_" + name.replace("-", "_").replace("+", "_plus") for name, _, _ in AGE_BANDS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from affectlens.privacy.policy import VOICE_PURPOSES
+from affectlens.vocabulary import VOICE_PURPOSES
 
 
 class VoiceSettings(BaseModel):
