@@ -36,8 +36,7 @@ from affectlens.service.worker import (
     CameraSpec,
     HotSettings,
     located,
-    make_analyser,
-    make_people,
+    make_session,
 )
 
 LOST = -9  # exit code of a worker whose actor died without returning (its node died)
@@ -64,7 +63,7 @@ class CameraActor:
         """The camera's loop, until ``stop``; its last message sent, it returns."""
         spec = self.spec
         setup_logging(spec.log_format, spec.log_level)
-        CameraLoop(spec, make_analyser(spec), self._emit, make_people(spec)).run(
+        CameraLoop(spec, make_session(spec), self._emit).run(
             self._stop, self._pushed)
 
     def push(self, hot: HotSettings) -> None:
