@@ -30,7 +30,7 @@ from affectlens.voice.settings import VoiceSettings
 from affectlens.voice.vad import speech_flags, windows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voice"
-# The shipped model's validation actors (training/train_voice.py: never trained on).
+# Left out of the shipped model's training and calibration (training/train_voice.py --holdout).
 UNSEEN = ("Actor_09", "Actor_10")
 
 

@@ -40,7 +40,7 @@ def test_eval_voice_on_class_folders_writes_report_and_card(tmp_path: Path) -> N
 
 
 def test_eval_voice_on_unseen_ravdess_actors(tmp_path: Path) -> None:
-    """Actors 09 and 10 (never trained on; calibration actors): well above chance (12.5%)."""
+    """Actors 09 and 10 (never trained on nor calibrated on): well above chance (12.5%)."""
     if not ARCHIVE.is_file():
         pytest.skip(f"shared voice data not present: {ARCHIVE}")
     with tarfile.open(ARCHIVE) as tar:

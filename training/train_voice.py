@@ -9,10 +9,13 @@ Features are ``affectlens.voice.features.window_features``, the code analysis ru
 small ensemble of MLPs (standardisation and the average of the members inside one ONNX graph).
 
 Every split is by actor, never by file: an actor's voice on both sides inflates every figure.
-- ``cross_validate``: 5 folds of actors (about 5 test actors each, both genders). In each fold,
-  4 of the training actors (2 male, 2 female) are the validation actors: they choose the epoch
-  and fit the temperature and the abstention threshold; the test actors are only scored.
-- The shipped model: trained on 20 actors, calibrated on the other 4 (the same rule).
+- ``cross_validate``: 5 folds of actors (about 5 test actors each, both genders); the test
+  actors are only scored. In each fold (``--calibration cross-fit``, the default) each member
+  leaves out its own group of the training actors, and the temperature and abstention
+  threshold are fitted on all of them, each utterance scored by the member that never heard
+  it (``fit_cross``). ``--calibration validation`` (the previous model): 4 training actors
+  (2 male, 2 female), never trained on, fit them for all members (``fit``).
+- The shipped model: the same rule on 22 actors; ``--holdout`` (09 and 10) never heard.
 Windows: each utterance whole (RAVDESS trims to 0.25 s of silence) plus random 1.5-3.5 s crops
 of it for training, as analysis classifies 1-4 s windows of longer speech, and the utterance
 played 0.9 and 1.1 times as fast (speed perturbation: pitch and formants shift as they do
@@ -187,6 +190,40 @@ def fit(feats: Features, train: np.ndarray, val: np.ndarray, args: argparse.Name
                               f"{', '.join(actors)} (training/train_voice.py)")
 
 
+def fit_cross(feats: Features, actors: list[str], args: argparse.Namespace
+              ) -> tuple[Ensemble, Calibration]:
+    """An ensemble whose members each leave out a different group of ``actors`` (dealt by
+    gender), calibrated on every actor at once: each utterance scored by the one member that
+    never trained on it. The temperature and threshold then rest on all the actors' voices,
+    not on four (actors differ more than utterances do). The threshold is fitted on single
+    members' scores, less accurate than the average, so it errs on the safe side. (The
+    standardisation's mean and spread are of all the actors' windows: no labels.)
+    """
+    rows = _mask(feats, actors)
+    mean = feats.x[rows].mean(0)
+    std = feats.x[rows].std(0) + 1e-6
+    standard = lambda rows: np.clip((feats.x[rows] - mean) / std, -8, 8).astype(np.float32)  # noqa: E731
+    members, logits, truth = [], [], []
+    for seed, group in enumerate(actor_folds(actors, args.members)):
+        train = _mask(feats, [a for a in actors if a not in group])
+        held = _mask(feats, group) & feats.whole
+        member = train_member(standard(train), feats.y[train], standard(held),
+                              feats.y[held], args, seed).eval()
+        with torch.no_grad():
+            logits.append(member(torch.tensor(standard(held))).numpy())
+        truth.append(feats.y[held])
+        members.append(member)
+    out_of_fold, labels = np.concatenate(logits), np.concatenate(truth)
+    temperature = fit_temperature(out_of_fold, labels)
+    probs = Calibration(temperature).probabilities(out_of_fold)
+    threshold = abstention_threshold(probs, labels, args.target_accuracy)
+    return Ensemble(mean, std, members).eval(), Calibration(
+        temperature, threshold, args.target_accuracy,
+        fitted_on=f"{len(labels)} utterances of {len(actors)} actors, each scored by the one of "
+        f"{len(members)} members that left its actor out (training/train_voice.py --calibration "
+        "cross-fit)")
+
+
 def predict(model: Ensemble, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return model(torch.tensor(x, dtype=torch.float32)).numpy()
@@ -225,12 +262,15 @@ def cross_validate(feats: Features, args: argparse.Namespace) -> dict:
     fold_of = np.zeros(n, int)
     for k, test_actors in enumerate(actor_folds(feats.speakers, args.folds)):
         rest = sorted(set(feats.speakers) - set(test_actors))
-        val_actors = validation_actors(rest, seed=k, per_gender=args.validation_pairs)
-        train_actors = [a for a in rest if a not in val_actors]
-        train, val = _mask(feats, train_actors), _mask(feats, val_actors)
         test = _mask(feats, test_actors) & feats.whole
         started = time.perf_counter()
-        model, calibration = fit(feats, train, val, args)
+        if args.calibration == "cross-fit":
+            model, calibration = fit_cross(feats, rest, args)
+        else:
+            val_actors = validation_actors(rest, seed=k, per_gender=args.validation_pairs)
+            train_actors = [a for a in rest if a not in val_actors]
+            model, calibration = fit(feats, _mask(feats, train_actors),
+                                     _mask(feats, val_actors), args)
         logits = predict(model, feats.x[test])
         utts = feats.utterance[test]
         raw[utts] = Calibration().probabilities(logits)
@@ -328,6 +368,14 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speeds", type=float, nargs="*", default=[0.9, 1.1],
                         help="also train on each utterance played at these speeds: pitch and "
                         "formants move as between speakers (none: --speeds)")
+    parser.add_argument("--calibration", choices=("cross-fit", "validation"),
+                        default="cross-fit",
+                        help="cross-fit: each member leaves out its own group of actors and "
+                        "the calibration is fitted on all of them; validation: the members "
+                        "share 4 validation actors, never trained on, that calibrate")
+    parser.add_argument("--holdout", nargs="*", default=["actor09", "actor10"],
+                        help="with --calibration cross-fit, actors the shipped model never "
+                        "hears at all (the tests' unseen actors)")
     parser.add_argument("--target-accuracy", type=float, default=TARGET_ACCURACY)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--select-epoch", action="store_true",
@@ -360,9 +408,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.cv_only:
         return
     actors = sorted(set(feats.speakers))
-    val_actors = validation_actors(actors, seed=len(actors), per_gender=args.validation_pairs)
-    train = _mask(feats, [a for a in actors if a not in val_actors])
-    model, calibration = fit(feats, train, _mask(feats, val_actors), args)
+    if args.calibration == "cross-fit":
+        model, calibration = fit_cross(
+            feats, [a for a in actors if a not in args.holdout], args)
+    else:
+        val_actors = validation_actors(actors, seed=len(actors),
+                                       per_gender=args.validation_pairs)
+        train = _mask(feats, [a for a in actors if a not in val_actors])
+        model, calibration = fit(feats, train, _mask(feats, val_actors), args)
     path = export(model, calibration, args.out)
     print(f"wrote {path} and its calibration (T {calibration.temperature:.3f}, abstain below "
           f"{calibration.abstain_below:.3f}; {calibration.fitted_on}); "
