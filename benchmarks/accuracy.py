@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from affectlens.errors import ModelError
@@ -31,16 +32,20 @@ from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
 
 
+def _expression_models() -> Iterator[tuple[str, ExpressionClassifier]]:
+    """Every shipped expression model; one that is missing is printed as a row and skipped."""
+    for model in SPECS:
+        try:
+            yield model, ExpressionClassifier(model)
+        except ModelError as error:
+            print(f"| {model} | not shipped: {error} |")
+
+
 def expression_rows(data: Path, resamples: int) -> None:
     print("| model | data | faces | accuracy (95% CI) | macro-F1 | ECE (uncalibrated) "
           "| coverage / accuracy covered | no face |")
     print("|---|---|---|---|---|---|---|---|")
-    for model in SPECS:
-        try:
-            classifier = ExpressionClassifier(model)
-        except ModelError as error:
-            print(f"| {model} | not shipped: {error} |")
-            continue
+    for model, classifier in _expression_models():
         for name in ("publictest", "ckplus48"):
             if not _present(data / name):
                 continue
@@ -69,12 +74,7 @@ def ferplus_rows(data: Path, resamples: int) -> None:
           "macro-F1 | ECE calibrated (raw) | top has >= 30% of votes (Wilson CI) | "
           "cross-entropy (floor) |")
     print("|---|---|---|---|---|---|---|---|")
-    for model in SPECS:
-        try:
-            classifier = ExpressionClassifier(model)
-        except ModelError as error:
-            print(f"| {model} | not shipped: {error} |")
-            continue
+    for model, classifier in _expression_models():
         r = evaluate_expressions(
             predict_expressions(dataset, classifier, FaceMode.crops), classifier.calibration,
             model=model, data="ferplus-valid", mode="crops", left_out=dataset.left_out,
