@@ -43,6 +43,7 @@ from affectlens.eval.datasets import (
     is_held_out,
     read_expression_folder,
     read_expressions,
+    read_people,
     read_utkface,
 )
 from affectlens.eval.disparity import audit, score_faces
@@ -247,6 +248,9 @@ def disparity_command(
     ] = FaceMode.crops,
     min_age: Annotated[int, typer.Option(
         min=0, help="Only faces of this age and over (adults by default).")] = ADULT_AGE,
+    people: Annotated[Path | None, typer.Option(
+        help="A CSV of 'file name,person id' lines, where the data says who is who: intervals "
+        "then resample people, not images.")] = None,
     data_kind: Annotated[DataKind | None, Kind] = None,
     out: Annotated[Path, Out] = Path("affectlens-eval/disparity"),
     resamples: Annotated[int, Resamples] = 1000,
@@ -255,19 +259,22 @@ def disparity_command(
 
     Per gender, race group (the data's own labels, as a measurement of our model only) and age
     band: the mean calibrated probability and the share of faces given each label, and each
-    group's difference from the largest group with 95% bootstrap intervals (by image: UTKFace
-    does not say who is who). The group labels are read from the file names by this evaluation
-    only, after the model has run. It cannot say whether the model or the photos differ.
+    group's difference from the largest group with 95% bootstrap intervals, resampled by person
+    with --people, else by image (UTKFace does not say who is who). The group labels are read
+    from the file names by this evaluation only, after the model has run. It cannot say whether
+    the model or the photos differ.
 
     Example: affectlens eval disparity --data utkface/ --out eval/disparity
     """
     with _clear_errors():
         _check_folder(out, "--out")
         dataset = read_utkface(data)
+        who = None if people is None else read_people(people, dataset.paths)
         classifier = _load_expression_model(model)
         seen = _seen(classifier.name, classifier.model.path, dataset.paths)
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
-            scores = score_faces(dataset, classifier, classifier.calibration, mode, advance)
+            scores = score_faces(dataset, classifier, classifier.calibration, mode, advance,
+                                 people=who)
         report = audit(scores, model=classifier.name, data=str(data), mode=mode.value,
                        min_age=min_age, malformed=len(dataset.malformed),
                        temperature=classifier.calibration.temperature, resamples=resamples,

@@ -86,6 +86,25 @@ def test_disparity_on_real_utkface_faces(dataset, tmp_path: Path) -> None:
     assert (out / "label_shares.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_people_table_resamples_by_person(dataset, tmp_path: Path) -> None:
+    """With a file-to-person table (made up here: UTKFace has none) the audit resamples people,
+    and an image without a person id is a clear error."""
+    data = _subset(dataset("utkface-dev"), tmp_path / "data", 120)
+    names = sorted(p.name for p in data.iterdir())
+    table = tmp_path / "people.csv"
+    table.write_text("".join(f"{n},person{i // 2}\n" for i, n in enumerate(names)))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["eval", "disparity", "--data", str(data), "--out", str(out),
+                                 "--resamples", "50", "--people", str(table)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "report.json").read_text())["resampled_by"] == "person"
+    assert "by person (all of a person's images together)" in (out / "card.md").read_text()
+    table.write_text("".join(f"{n},p\n" for n in names[1:]))
+    result = runner.invoke(app, ["eval", "disparity", "--data", str(data), "--people",
+                                 str(table)])
+    assert result.exit_code == 2 and "have no person id" in " ".join(result.output.split())
+
+
 def test_group_labels_never_reach_the_model(dataset, tmp_path: Path) -> None:
     """The same pixels under names with other gender and race fields get the same scores."""
     source = dataset("utkface-dev")

@@ -283,6 +283,22 @@ class AgeSet:
                       pick(self.races), list(self.malformed))
 
 
+def read_people(table: Path, paths: list[Path]) -> list[str]:
+    """Who is in each image, from a CSV of ``file name,person id`` lines: the audit then
+    resamples people, not images. Every image must be named; an id is only a label (never a
+    face template: nothing here recognises anyone)."""
+    table = Path(table)
+    if not table.is_file():
+        raise InputError(f"--people {table}: no such file")
+    with table.open(newline="") as f:
+        ids = {row[0].strip(): row[1].strip() for row in csv.reader(f) if len(row) >= 2}
+    missing = [p.name for p in paths if p.name not in ids]
+    if missing:
+        raise InputError(f"--people {table}: {len(missing)} of the {len(paths)} images have no "
+                         f"person id (first: {missing[0]}); give one line per image")
+    return [ids[p.name] for p in paths]
+
+
 def parse_utkface_name(name: str) -> tuple[int, str, str] | None:
     """``<age>_<gender>_<race>_<datetime>.jpg...`` -> (age, gender, race); None if malformed."""
     fields = name.split("_")
