@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from affectlens.errors import AffectlensError, InputError
-from affectlens.eval.age import evaluate_ages, predict_ages
+from affectlens.eval.age import ADULT_AGE, evaluate_ages, predict_ages
 from affectlens.eval.calibration import (
     abstention_threshold,
     fit_temperature,
@@ -27,15 +27,26 @@ from affectlens.eval.calibration import (
     require_enough_validation,
     target_reachable,
 )
-from affectlens.eval.card import Card, age_card, expression_card, pct, years
+from affectlens.eval.card import (
+    Card,
+    age_card,
+    disparity_card,
+    expression_card,
+    interval,
+    pct,
+    years,
+)
 from affectlens.eval.datasets import (
     DataKind,
     Seen,
     detect_kind,
     is_held_out,
     read_expression_folder,
+    read_expressions,
+    read_people,
     read_utkface,
 )
+from affectlens.eval.disparity import audit, score_faces
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
 from affectlens.eval.fall_datasets import LE2I_FILES, load_fall_datasets
@@ -52,6 +63,7 @@ from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.calibration import DEFAULT_TARGET_ACCURACY, Calibration
 from affectlens.models.expression import SPECS, ExpressionClassifier
 from affectlens.people import PeoplePipeline
+from affectlens.types import EXPRESSIONS
 
 eval_app = typer.Typer(
     help="Measure accuracy, calibration and per-group error on labelled data; write model cards.",
@@ -103,7 +115,9 @@ def _load_expression_model(model: str) -> ExpressionClassifier:
 
 @eval_app.command("expression")
 def expression_command(
-    data: Annotated[Path, typer.Option(help="Folder of <class>/<image> (FER2013 or CK+ layout).")],
+    data: Annotated[Path, typer.Option(
+        help="Folder of <class>/<image> (FER2013 or CK+ layout), or a FERPlus folder: the PNGs "
+        "with label.csv (10 annotators' votes) beside them.")],
     model: Annotated[str, ExpressionModel] = "fer",
     mode: Annotated[FaceMode, ExpressionMode] = FaceMode.crops,
     data_kind: Annotated[DataKind | None, Kind] = None,
@@ -116,7 +130,11 @@ def expression_command(
     """Accuracy, macro-F1, recall per class, confusion, calibration (ECE) and coverage.
 
     Class folders are mapped to affectlens's seven labels (anger->angry, sadness->sad, ...);
-    a class the model lacks, such as CK+'s contempt, is reported and left out.
+    a class the model lacks, such as CK+'s contempt, is reported and left out. A folder with a
+    label.csv is read as FERPlus: accuracy and calibration against the majority label (ties,
+    and contempt, unknown or not-a-face majorities left out and counted), and against the whole
+    vote distribution: cross-entropy, and the share where the top prediction has at least 30%
+    of the votes.
 
     Example: affectlens eval expression --data publictest/ --model fer --out eval/fer
     """
@@ -124,7 +142,7 @@ def expression_command(
         _check_folder(out, "--out")
         if calibration is not None and not calibration.is_file():
             raise InputError(f"--calibration {calibration}: no such file")
-        dataset = read_expression_folder(data)
+        dataset = read_expressions(data)
         classifier = _load_expression_model(model)
         fitted = Calibration.load(calibration) if calibration else classifier.calibration
         seen = _seen(classifier.name, classifier.model.path, dataset.paths)
@@ -149,9 +167,16 @@ def expression_command(
     table.add_row("accuracy on covered", pct(report.covered_accuracy), "")
     for name, recall in report.recall.items():
         table.add_row(f"recall {name}", pct(recall), "")
+    if report.votes is not None:
+        v = report.votes
+        table.add_row(f"top prediction has >= {v.threshold:.0%} of votes ({v.images} images)",
+                      pct(v.plausible_share), interval(v.plausible_ci))
+        table.add_row(f"cross-entropy vs votes, nats (floor {v.vote_entropy:.3f})",
+                      f"{v.cross_entropy:.3f}", interval(v.cross_entropy_ci, percent=False))
     console.print(table)
     for name, n in report.left_out.items():
-        console.print(f"left out: class {name!r} ({n} images), not predicted by this model")
+        console.print(f"left out: {name!r} ({n} images)" if report.votes is not None else
+                      f"left out: class {name!r} ({n} images), not predicted by this model")
     _unreadable(predictions.unreadable)
     _write(expression_card(report, _command()), asdict(report), out)
 
@@ -211,6 +236,57 @@ def age_command(
                       f"{dataset.malformed[0]}", highlight=False)
     _unreadable(predictions.unreadable)
     _write(age_card(report, predictions, _command()), asdict(report), out)
+
+
+@eval_app.command("disparity")
+def disparity_command(
+    data: Annotated[Path, typer.Option(
+        help="Folder of faces named <age>_<gender>_<race>_<date>.jpg (UTKFace's scheme).")],
+    model: Annotated[str, ExpressionModel] = "affectlens",
+    mode: Annotated[FaceMode, typer.Option(
+        "--mode", help=_MODE + "images without a face are left out and counted.")
+    ] = FaceMode.crops,
+    min_age: Annotated[int, typer.Option(
+        min=0, help="Only faces of this age and over (adults by default).")] = ADULT_AGE,
+    people: Annotated[Path | None, typer.Option(
+        help="A CSV of 'file name,person id' lines, where the data says who is who: intervals "
+        "then resample people, not images.")] = None,
+    data_kind: Annotated[DataKind | None, Kind] = None,
+    out: Annotated[Path, Out] = Path("affectlens-eval/disparity"),
+    resamples: Annotated[int, Resamples] = 1000,
+) -> None:
+    """Does the expression model read groups of people differently? No expression labels needed.
+
+    Per gender, race group (the data's own labels, as a measurement of our model only) and age
+    band: the mean calibrated probability and the share of faces given each label, and each
+    group's difference from the largest group with 95% bootstrap intervals, resampled by person
+    with --people, else by image (UTKFace does not say who is who). The group labels are read
+    from the file names by this evaluation only, after the model has run. It cannot say whether
+    the model or the photos differ.
+
+    Example: affectlens eval disparity --data utkface/ --out eval/disparity
+    """
+    with _clear_errors():
+        _check_folder(out, "--out")
+        dataset = read_utkface(data)
+        who = None if people is None else read_people(people, dataset.paths)
+        classifier = _load_expression_model(model)
+        seen = _seen(classifier.name, classifier.model.path, dataset.paths)
+        with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
+            scores = score_faces(dataset, classifier, classifier.calibration, mode, advance,
+                                 people=who)
+        report = audit(scores, model=classifier.name, data=str(data), mode=mode.value,
+                       min_age=min_age, malformed=len(dataset.malformed),
+                       temperature=classifier.calibration.temperature, resamples=resamples,
+                       data_kind=data_kind or detect_kind(dataset.paths), seen=seen)
+    for g in report.groupings:
+        table = Table("group", "n", *(c for c in EXPRESSIONS),
+                      title=f"{classifier.name}: share of faces given each label, by {g.name}")
+        for s in g.groups:
+            table.add_row(s.name, str(s.n), *(pct(s.label_share[c]) for c in EXPRESSIONS))
+        console.print(table)
+    _unreadable(scores.unreadable)
+    _write(disparity_card(report, _command()), asdict(report), out)
 
 
 @eval_app.command("calibrate")

@@ -1,23 +1,30 @@
 """Accuracy of every shipped model on the shared data: the README's accuracy tables.
 
-    python benchmarks/accuracy.py [--data /tmp/data] [--resamples 1000]
+    python benchmarks/accuracy.py [--data /tmp/data] [--resamples 1000] [--only ferplus]
 
 Data (see ../shared/data/README.md), unpacked into --data:
 fer2013-publictest.tar.gz -> publictest/, ckplus48.tar.gz -> ckplus48/,
-utkface-dev.tar.gz -> utkface/. Each row is what `affectlens eval` reports for the same model,
-data and mode; the age rows use the held-out fifth of UTKFace (`--split test`), which the
-fine-tuned age model never saw.
+utkface-dev.tar.gz -> utkface/, ferplus.tar.gz -> ferplus/ (its valid/ folder is PublicTest with
+10 annotators' votes). A set that is not there is named and skipped. Each row is what
+`affectlens eval` reports for the same model, data and mode; the age rows use the held-out
+fifth of UTKFace (`--split test`), which the fine-tuned age model never saw.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from affectlens.errors import ModelError
 from affectlens.eval.age import evaluate_ages, predict_ages
-from affectlens.eval.datasets import is_held_out, read_expression_folder, read_utkface
+from affectlens.eval.datasets import (
+    is_held_out,
+    read_expression_folder,
+    read_ferplus,
+    read_utkface,
+)
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
 from affectlens.eval.machine import machine_report
@@ -25,17 +32,23 @@ from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
 
 
+def _expression_models() -> Iterator[tuple[str, ExpressionClassifier]]:
+    """Every shipped expression model; one that is missing is printed as a row and skipped."""
+    for model in SPECS:
+        try:
+            yield model, ExpressionClassifier(model)
+        except ModelError as error:
+            print(f"| {model} | not shipped: {error} |")
+
+
 def expression_rows(data: Path, resamples: int) -> None:
     print("| model | data | faces | accuracy (95% CI) | macro-F1 | ECE (uncalibrated) "
           "| coverage / accuracy covered | no face |")
     print("|---|---|---|---|---|---|---|---|")
-    for model in SPECS:
-        try:
-            classifier = ExpressionClassifier(model)
-        except ModelError as error:
-            print(f"| {model} | not shipped: {error} |")
-            continue
+    for model, classifier in _expression_models():
         for name in ("publictest", "ckplus48"):
+            if not _present(data / name):
+                continue
             dataset = read_expression_folder(data / name)
             for mode in FaceMode:
                 r = evaluate_expressions(
@@ -50,7 +63,36 @@ def expression_rows(data: Path, resamples: int) -> None:
                       f"{100 * r.covered_accuracy:.1f}% | {r.missed_faces} |", flush=True)
 
 
+def ferplus_rows(data: Path, resamples: int) -> None:
+    """FERPlus valid (= FER2013 PublicTest) against the majority label and the whole votes."""
+    folder = data / "ferplus" / "valid"
+    if not (folder / "label.csv").is_file():
+        print(f"\nFERPlus: skipped, no {folder}/label.csv (unpack ferplus.tar.gz into --data)")
+        return
+    dataset = read_ferplus(folder)
+    print("\n| model | FERPlus valid | majority images | accuracy vs majority (95% CI) | "
+          "macro-F1 | ECE calibrated (raw) | top has >= 30% of votes (Wilson CI) | "
+          "cross-entropy (floor) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model, classifier in _expression_models():
+        r = evaluate_expressions(
+            predict_expressions(dataset, classifier, FaceMode.crops), classifier.calibration,
+            model=model, data="ferplus-valid", mode="crops", left_out=dataset.left_out,
+            resamples=resamples)
+        v = r.votes
+        assert v is not None
+        print(f"| {model} | crops | {r.images} | {100 * r.accuracy:.1f}% "
+              f"({100 * r.accuracy_ci[0]:.1f}-{100 * r.accuracy_ci[1]:.1f}) | {r.macro_f1:.3f} | "
+              f"{r.ece:.3f} ({r.ece_uncalibrated:.3f}) | {100 * v.plausible_share:.1f}% "
+              f"({100 * v.plausible_ci[0]:.1f}-{100 * v.plausible_ci[1]:.1f}) of {v.images} | "
+              f"{v.cross_entropy:.3f} ({v.vote_entropy:.3f}) |", flush=True)
+    print("|  | left out of the majority figures: " + ", ".join(
+        f"{k} {n}" for k, n in dataset.left_out.items()) + " |")
+
+
 def age_rows(data: Path, resamples: int) -> None:
+    if not _present(data / "utkface"):
+        return
     dataset = read_utkface(data / "utkface")
     test = dataset.subset([is_held_out(p, 5) for p in dataset.paths])
     print("\n| model | faces | n | MAE (95% CI) | MAE 60+ | mean error | " + " | ".join(
@@ -77,15 +119,26 @@ def age_rows(data: Path, resamples: int) -> None:
                     f"{g.name} {g.mae:.2f} (n={g.n})" for g in r.races_adult) + " |")
 
 
+def _present(folder: Path) -> bool:
+    if not folder.is_dir():
+        print(f"| skipped: no {folder} (unpack ../shared/data into --data) |")
+    return folder.is_dir()
+
+
+TABLES = {"expression": expression_rows, "ferplus": ferplus_rows, "age": age_rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/tmp/data"))
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--only", choices=sorted(TABLES), help="one table only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with machine_report():
-        expression_rows(args.data, args.resamples)
-        age_rows(args.data, args.resamples)
+        for name, rows in TABLES.items():
+            if args.only in (None, name):
+                rows(args.data, args.resamples)
 
 
 if __name__ == "__main__":

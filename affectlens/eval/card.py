@@ -17,8 +17,14 @@ import numpy as np
 
 from affectlens.eval.age import ADULT_AGE, AgePredictions, AgeReport, GroupError
 from affectlens.eval.datasets import DataKind
+from affectlens.eval.disparity import DisparityReport
 from affectlens.eval.expression import ExpressionReport
-from affectlens.eval.plots import age_errors, confusion_plot, reliability_diagram
+from affectlens.eval.plots import (
+    age_errors,
+    confusion_plot,
+    group_label_shares,
+    reliability_diagram,
+)
 from affectlens.types import EXPRESSIONS
 
 # What each public dataset cannot show; chosen by the files' naming scheme (detect_kind) or
@@ -173,7 +179,9 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
         + (f" {report.unreadable_images} files that are not readable images are left out."
            if report.unreadable_images else "")
     )
-    if report.left_out:
+    if report.votes is not None:
+        card.text(_ferplus_rules(report))
+    elif report.left_out:
         card.text("Classes this model does not predict, left out: " + ", ".join(
             f"{name} ({n} images)" for name, n in report.left_out.items()))
     card.heading("Summary")
@@ -186,6 +194,16 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
         [f"coverage at confidence >= {report.abstain_below:.2f}", pct(report.coverage), ""],
         ["accuracy on covered faces", pct(report.covered_accuracy), ""],
     ])
+    if report.votes is not None:
+        v = report.votes
+        card.heading("Against the whole vote distribution")
+        card.table(["measure", "value", "95% interval"], [
+            [f"top prediction has at least {v.threshold:.0%} of the votes ({v.images} images)",
+             pct(v.plausible_share), interval(v.plausible_ci) + " (Wilson)"],
+            ["cross-entropy against the vote shares, nats", f"{v.cross_entropy:.3f}",
+             interval(v.cross_entropy_ci, percent=False)],
+            ["entropy of the votes themselves (its floor)", f"{v.vote_entropy:.3f}", ""],
+        ])
     card.heading("Recall per class")
     card.table(["class", "recall"], [[c, pct(r)] for c, r in report.recall.items()])
     card.heading("Confusion and calibration")
@@ -198,6 +216,21 @@ def expression_card(report: ExpressionReport, command: str) -> Card:
     card.heading("Limits")
     card.text(limits_for(report.data_kind))
     return card
+
+
+def _ferplus_rules(report: ExpressionReport) -> str:
+    v = report.votes
+    assert v is not None
+    counts = ", ".join(f"{name} {n}" for name, n in report.left_out.items()) or "none"
+    return (
+        f"FERPlus votes: accuracy, macro-F1, recall, confusion and calibration are against the "
+        f"majority label (the class with the most of the 10 votes) on {report.images} images; "
+        f"the vote figures are over the {v.images} images with a vote for one of our seven "
+        f"classes, including {v.no_majority} with no majority label. Left out or without a "
+        f"majority label: {counts}. A tied top vote has no majority label; an image whose top "
+        "vote is unknown or not a face is left out; contempt votes are dropped (the model has "
+        "no contempt class, and mapping it to disgust or anger would score it against a label "
+        "no annotator gave), and an image whose top vote is contempt has no majority label.")
 
 
 def _group_rows(groups: list[GroupError]) -> list[list[str]]:
@@ -240,3 +273,59 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
     return card
 
 
+
+
+def _points(value: float, ci: tuple[float, float]) -> str:
+    """A difference of shares in percentage points, with its interval."""
+    return f"{100 * value:+.1f} ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
+
+
+def disparity_card(report: DisparityReport, command: str) -> Card:
+    card = Card(f"Expression disparity audit: {report.model} on {Path(report.data).name}",
+                command)
+    card.text(
+        f"{report.faces} faces of people {report.min_age} and over from {report.data} "
+        f"({report.malformed_names} malformed file names skipped, {report.missed_faces} images "
+        f"without a face found left out), faces taken as {report.mode}; probabilities "
+        f"calibrated (T={report.temperature:.2f}); a face's label is its top class, as analysis "
+        "gives it before abstaining. Group labels come from the file names and are read by this "
+        "evaluation only, after the model has run: no model sees them and no output of "
+        "analysis or the service carries them. Race groups are the dataset's own coarse labels, "
+        "used only to measure whether our model reads groups differently. "
+        + training_overlap(report.seen_in_training, report.trained_on, report.faces))
+    card.text(
+        "Differences are from the largest group, in percentage points, with 95% bootstrap "
+        "intervals; each group resampled on its own "
+        + ("by person (all of a person's images together)." if report.resampled_by == "person"
+           else "by image: the data does not say who is who, so a person with several photos "
+           "counts as several, and the intervals are too narrow by as much as that happens.")
+        + " Label shares per group carry Wilson intervals in report.json.")
+    card.heading("What this can and cannot conclude")
+    card.text(
+        "It shows whether the model's output differs between groups of these photos. It cannot "
+        "say why: without a reference signal measured without our model (such as a face-mesh "
+        "smile measure, the next step), a gap may come from the model or from the photos "
+        "themselves (who smiles in the pictures a dataset scraped). A gap here is a reason to "
+        "check, not proof of bias; no gap here is no proof of fairness on other faces.")
+    plots = []
+    for g in report.groupings:
+        card.heading(f"Per {g.name}: share of faces given each label")
+        card.table(["group", "n", *EXPRESSIONS], [
+            [s.name, str(s.n), *(pct(s.label_share[c]) for c in EXPRESSIONS)]
+            for s in g.groups])
+        card.text(f"Difference from {g.reference}, percentage points: label share, then mean "
+                  "probability.")
+        card.table(["group", "measure", *EXPRESSIONS], [
+            row for d in g.differences for row in (
+                [d.group, "label share", *(_points(d.label_share[c], d.label_share_ci[c])
+                                           for c in EXPRESSIONS)],
+                [d.group, "mean probability",
+                 *(_points(d.mean_probability[c], d.mean_probability_ci[c])
+                   for c in EXPRESSIONS)])])
+        plots.append((g.name, [s.name for s in g.groups],
+                      np.array([[s.label_share[c] for c in EXPRESSIONS] for s in g.groups])))
+    card.image("label_shares.png", group_label_shares(plots, list(EXPRESSIONS)),
+               "share of faces given each label, per group")
+    card.heading("Limits")
+    card.text(limits_for(report.data_kind))
+    return card

@@ -4,6 +4,7 @@ was trained on (by its training manifest)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+
+import numpy as np
 
 from affectlens.errors import InputError
 from affectlens.sources.base import IMAGE_SUFFIXES
@@ -145,8 +148,10 @@ class ExpressionSet:
 
     root: Path
     paths: list[Path] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)  # NO_MAJORITY where votes name none
     left_out: dict[str, int] = field(default_factory=dict)
+    # FERPlus: (images, 7) annotator votes in EXPRESSIONS order; None for class folders.
+    votes: np.ndarray | None = None
 
     def subset(self, keep: list[bool]) -> ExpressionSet:
         return ExpressionSet(
@@ -154,7 +159,84 @@ class ExpressionSet:
             [p for p, k in zip(self.paths, keep) if k],
             [y for y, k in zip(self.labels, keep) if k],
             dict(self.left_out),
+            None if self.votes is None else self.votes[np.asarray(keep, bool)],
         )
+
+
+# FERPlus label.csv: file, face box, then votes in this order (of 10 annotators in all).
+FERPLUS_COLUMNS = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear",
+                   "contempt", "unknown", "not a face")
+FERPLUS_LABELS = "label.csv"
+NO_MAJORITY = -1  # a FERPlus image whose votes name no one class of ours (see read_ferplus)
+
+
+def is_ferplus_folder(root: Path) -> bool:
+    """FERPlus's layout: the PNGs and a ``label.csv`` of votes side by side in one folder."""
+    return (Path(root) / FERPLUS_LABELS).is_file()
+
+
+def read_ferplus(root: Path) -> ExpressionSet:
+    """A FERPlus folder (``valid/``: PNGs + label.csv, no header): every image's votes for our
+    seven classes, and its majority label where there is one.
+
+    The majority label is the class with the most votes of all ten columns. An image is kept for
+    the vote figures but has no majority label (NO_MAJORITY) where the top count is shared by
+    two classes (a tie; counted as ``tied top vote``). It is left out altogether where
+    ``unknown`` or ``not a face`` has the most votes (or shares the top), or none of its votes is
+    for our seven classes. ``contempt`` votes are dropped: the model has no contempt class,
+    and mapping it to disgust or anger would score the model against a label no annotator gave;
+    an image whose top vote is contempt is left out of the majority figures (``contempt``).
+    """
+    root = Path(root)
+    labels = root / FERPLUS_LABELS
+    if not labels.is_file():
+        raise InputError(f"{root}: no {FERPLUS_LABELS}; a FERPlus folder holds the PNGs and "
+                         "label.csv (file, face box, 10 vote counts)")
+    ours = [FERPLUS_COLUMNS.index(c) for c in EXPRESSIONS]
+    dataset = ExpressionSet(root, left_out={"unknown or not a face": 0, "tied top vote": 0,
+                                            "contempt": 0, "no image file": 0})
+    rows: list[list[int]] = []
+    with labels.open(newline="") as f:
+        for line, row in enumerate(csv.reader(f), 1):
+            if not row:
+                continue
+            try:
+                counts = [int(v) for v in row[2:]]
+            except ValueError:
+                counts = []
+            if len(counts) != len(FERPLUS_COLUMNS) or min(counts) < 0:
+                raise InputError(f"{labels}:{line}: expected file, face box and "
+                                 f"{len(FERPLUS_COLUMNS)} vote counts, got {row!r}")
+            path = root / row[0]
+            if not path.is_file():
+                dataset.left_out["no image file"] += 1
+                continue
+            top = max(counts)
+            leaders = [FERPLUS_COLUMNS[i] for i, c in enumerate(counts) if c == top]
+            mine = [counts[i] for i in ours]
+            if top == 0 or {"unknown", "not a face"} & set(leaders) or not any(mine):
+                dataset.left_out["unknown or not a face"] += 1
+                continue
+            label = NO_MAJORITY
+            if len(leaders) > 1:
+                dataset.left_out["tied top vote"] += 1
+            elif leaders == ["contempt"]:
+                dataset.left_out["contempt"] += 1
+            else:
+                label = EXPRESSIONS.index(leaders[0])
+            dataset.paths.append(path)
+            dataset.labels.append(label)
+            rows.append(mine)
+    if not dataset.paths:
+        raise InputError(f"{labels}: no image with votes for {', '.join(EXPRESSIONS)}")
+    dataset.votes = np.array(rows, np.float64)
+    dataset.left_out = {k: n for k, n in dataset.left_out.items() if n}
+    return dataset
+
+
+def read_expressions(root: Path) -> ExpressionSet:
+    """Either layout: FERPlus (label.csv of votes beside the images) or class folders."""
+    return read_ferplus(root) if is_ferplus_folder(root) else read_expression_folder(root)
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -199,6 +281,22 @@ class AgeSet:
 
         return AgeSet(self.root, pick(self.paths), pick(self.ages), pick(self.genders),
                       pick(self.races), list(self.malformed))
+
+
+def read_people(table: Path, paths: list[Path]) -> list[str]:
+    """Who is in each image, from a CSV of ``file name,person id`` lines: the audit then
+    resamples people, not images. Every image must be named; an id is only a label (never a
+    face template: nothing here recognises anyone)."""
+    table = Path(table)
+    if not table.is_file():
+        raise InputError(f"--people {table}: no such file")
+    with table.open(newline="") as f:
+        ids = {row[0].strip(): row[1].strip() for row in csv.reader(f) if len(row) >= 2}
+    missing = [p.name for p in paths if p.name not in ids]
+    if missing:
+        raise InputError(f"--people {table}: {len(missing)} of the {len(paths)} images have no "
+                         f"person id (first: {missing[0]}); give one line per image")
+    return [ids[p.name] for p in paths]
 
 
 def parse_utkface_name(name: str) -> tuple[int, str, str] | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.errors import InputError
-from affectlens.eval.datasets import DataKind, ExpressionSet, Seen
+from affectlens.eval.datasets import NO_MAJORITY, DataKind, ExpressionSet, Seen
 from affectlens.eval.faces import FaceMode, Progress, batched, load_faces, readable_faces
 from affectlens.eval.metrics import (
     accuracy,
@@ -21,6 +21,7 @@ from affectlens.eval.metrics import (
     reliability,
     selective_accuracy,
 )
+from affectlens.eval.votes import VoteFigures, vote_figures
 from affectlens.models.calibration import Calibration
 from affectlens.models.expression import ExpressionClassifier
 from affectlens.types import EXPRESSIONS
@@ -30,13 +31,20 @@ MISSED = -1
 
 @dataclass
 class ExpressionPredictions:
-    """Uncalibrated logits per readable image (zeros where no face was found), the true labels,
-    and the files that could not be read (left out of every figure)."""
+    """Uncalibrated logits per readable image (zeros where no face was found), the true labels
+    (NO_MAJORITY where FERPlus votes name none), the votes where the data has them, and the
+    files that could not be read (left out of every figure)."""
 
     truth: np.ndarray
     logits: np.ndarray
     found: np.ndarray
     unreadable: list[Path] = field(default_factory=list)
+    votes: np.ndarray | None = None
+
+    def subset(self, keep: np.ndarray) -> ExpressionPredictions:
+        return ExpressionPredictions(
+            self.truth[keep], self.logits[keep], self.found[keep], self.unreadable,
+            None if self.votes is None else self.votes[keep])
 
 
 def predict_expressions(
@@ -51,7 +59,8 @@ def predict_expressions(
     logits = batched(classifier.logits, faces.crops)
     logits[~faces.found] = 0.0
     truth = np.array(dataset.labels)[faces.kept]
-    return ExpressionPredictions(truth, logits, faces.found, faces.unreadable)
+    votes = None if dataset.votes is None else dataset.votes[faces.kept]
+    return ExpressionPredictions(truth, logits, faces.found, faces.unreadable, votes)
 
 
 @dataclass
@@ -81,6 +90,7 @@ class ExpressionReport:
     data_kind: str = DataKind.other.value  # which public dataset: picks the card's Limits
     seen_in_training: int | None = None  # of these images, by the model's manifest
     trained_on: str = ""  # the manifest's words; "" where the model ships no manifest
+    votes: VoteFigures | None = None  # FERPlus: figures against the whole vote distribution
 
 
 def _labels(logits: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -100,7 +110,20 @@ def evaluate_expressions(
     seen: Seen | None = None,
 ) -> ExpressionReport:
     """Metrics over every image: a missed face counts as a wrong answer for accuracy and F1.
-    Calibration figures use the images where a face was found (a miss has no confidence)."""
+    Calibration figures use the images where a face was found (a miss has no confidence).
+
+    With FERPlus votes, the vote figures are over every image with votes; accuracy, F1, recall,
+    confusion and calibration over those with a majority label (ties have none)."""
+    votes = None
+    if predictions.votes is not None and predictions.found.any():
+        found = predictions.found
+        votes = vote_figures(
+            calibration.probabilities(predictions.logits[found]), found, predictions.votes,
+            no_majority=int(np.sum(predictions.truth == NO_MAJORITY)), resamples=resamples)
+        predictions = predictions.subset(predictions.truth != NO_MAJORITY)
+        if not len(predictions.truth):
+            raise InputError(f"{data}: no image has a majority label (every top vote is tied "
+                             "or contempt), so accuracy cannot be measured")
     truth, found = predictions.truth, predictions.found
     if not found.any():
         raise InputError(
@@ -150,4 +173,5 @@ def evaluate_expressions(
         data_kind=data_kind.value,
         seen_in_training=seen.images if seen else None,
         trained_on=seen.trained_on if seen else "",
+        votes=votes,
     )

@@ -72,3 +72,22 @@ def age_errors(truth: np.ndarray, predicted: np.ndarray, title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return png(fig)
+
+
+def group_label_shares(groupings: list[tuple[str, list[str], np.ndarray]],
+                       classes: list[str]) -> bytes:
+    """Per grouping (title, group names, (groups, classes) label shares): grouped bars."""
+    fig = Figure(figsize=(7.5, 2.6 * len(groupings)))
+    axes = np.atleast_1d(fig.subplots(len(groupings), 1))
+    for ax, (title, names, shares) in zip(axes, groupings):
+        width = 0.8 / max(len(names), 1)
+        for i, (name, row) in enumerate(zip(names, shares)):
+            ax.bar(np.arange(len(classes)) + (i - (len(names) - 1) / 2) * width, row,
+                   width=width, label=name)
+        ax.set_xticks(range(len(classes)), classes, fontsize=8)
+        ax.set_ylabel("share of faces", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, ncol=min(len(names), 6))
+    fig.tight_layout()
+    return png(fig)
