@@ -37,6 +37,7 @@ from affectlens.eval.fall_datasets import FallDataset, load_fall_datasets  # noq
 from affectlens.eval.fall_lodo import (  # noqa: E402
     Detector,
     LogisticDetector,
+    false_falls,
     fit_on,
     leave_one_dataset_out,
     recordings_of,
@@ -137,17 +138,7 @@ def held_out(datasets: list[FallDataset], fitter: Fitter) -> None:
 def false_falls_per_hour(datasets: list[FallDataset], detectors: dict[str, Detector]) -> None:
     """False fall events over the daily-activity recordings, each dataset judged by the
     models that never saw it (``detectors`` by held-out dataset); Poisson 95% interval."""
-    events, seconds = 0, 0.0
-    for held in datasets:
-        if not held.has_negatives:
-            continue
-        for whole in recordings_of(held):
-            if whole.label:
-                continue
-            rule = detectors[held.name].rule(None)
-            events += sum(e.kind == "fall" for t, b in zip(whole.times, whole.bodies)
-                          for e in rule.update(float(t), np.array([1]), b[None]))
-            seconds += float(whole.times[-1] - whole.times[0]) + 1 / held.fps
+    events, seconds = false_falls(datasets, lambda held: detectors[held.name])
     hours = seconds / 3600
     low, high = poisson_rate(events, hours)
     print(f"    {events} in {seconds / 60:.1f} minutes = {events / hours:.1f} an hour "

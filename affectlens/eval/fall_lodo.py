@@ -226,3 +226,25 @@ def leave_one_dataset_out(datasets: Sequence[FallDataset], settings: FallSetting
         else:
             results.append(score(held, model, settings, trained_on))
     return results
+
+
+def false_falls(datasets: Sequence[FallDataset],
+                model_for: Callable[[FallDataset], FallClassifier | Detector],
+                settings: FallSettings | None = None) -> tuple[int, float]:
+    """Fall events raised by the whole rule over every daily-activity recording, each
+    dataset's judged by ``model_for(dataset)`` (one that never saw it): (events, seconds of
+    that footage)."""
+    events, seconds = 0, 0.0
+    for held in datasets:
+        if not held.has_negatives:
+            continue
+        model = model_for(held)
+        detector = LogisticDetector(model) if isinstance(model, FallClassifier) else model
+        for whole in recordings_of(held):
+            if whole.label:
+                continue
+            rule = detector.rule(settings)
+            events += sum(e.kind == "fall" for t, b in zip(whole.times, whole.bodies)
+                          for e in rule.update(float(t), np.array([1]), b[None]))
+            seconds += float(whole.times[-1] - whole.times[0]) + 1 / held.fps
+    return events, seconds

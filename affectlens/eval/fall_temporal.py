@@ -33,7 +33,7 @@ import numpy as np
 from affectlens.errors import ModelError
 from affectlens.eval.falls import PoseSequence
 from affectlens.events.fall_features import BODY, HIPS, MIN_KEYPOINT_SCORE, SHOULDERS
-from affectlens.events.falls import FallRule, FallSettings
+from affectlens.events.falls import FallEvent, FallRule, FallSettings, _Person
 from affectlens.models.runtime import WEIGHTS_DIR, open_session
 
 MODEL_FILE = WEIGHTS_DIR / "affectlens_falls_temporal.onnx"
@@ -195,7 +195,7 @@ class TemporalRule(FallRule):
         self._judging: tuple[int, float] | None = None
 
     def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray,
-               weak: np.ndarray | None = None) -> list:
+               weak: np.ndarray | None = None) -> list[FallEvent]:
         keep = self.settings.window_s + 1.0
         for track_id, body in zip(np.asarray(track_ids).tolist(), bodies):
             if track_id < 1:
@@ -206,7 +206,8 @@ class TemporalRule(FallRule):
                 frames.popleft()
         return super().update(time_s, track_ids, bodies, weak)
 
-    def _decide(self, person, t):  # type: ignore[no-untyped-def]
+    def _decide(self, person: _Person, t: float) -> list[FallEvent]:
+        """The rule's own decision; only which person's window the model reads is noted."""
         self._judging = (person.track_id, t)
         return super()._decide(person, t)
 
