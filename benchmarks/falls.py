@@ -448,7 +448,7 @@ def augmentation_table(datasets: list[FallDataset]) -> None:
     for aug in AUGMENTATIONS:
         cells = []
         for d in datasets:
-            r = score(augmented(d.ordered(), aug), models[d.name], step=aug.step)
+            r = score(augmented(d.ordered(), aug), models[d.name], step=aug.step, alone=False)
             sens, spec = sensitivity(r.recordings), specificity(r.recordings)
             false = f", {spec.total - spec.hits} false" if spec.total else ""
             cells.append(f"{sens.hits}/{sens.total}{false}")

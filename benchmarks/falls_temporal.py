@@ -182,7 +182,7 @@ def augmentation_table(datasets: list[FallDataset], detectors: dict[str, dict[st
         cells = []
         for d in datasets:
             changed = augmented(d.ordered(), aug)
-            lo = score(changed, detectors["rule + logistic"][d.name], step=aug.step)
+            lo = score(changed, detectors["rule + logistic"][d.name], step=aug.step, alone=False)
             te = score(changed, detectors["temporal"][d.name], step=aug.step)
             assert te.alone is not None
             cells += [_caught(lo.recordings), _caught(te.recordings), _caught(te.alone)]

@@ -166,10 +166,11 @@ def recordings_of(dataset: FallDataset) -> list[PoseSequence]:
 
 def score(dataset: FallDataset, model: FallClassifier | Detector,
           settings: FallSettings | None = None, trained_on: list[str] | None = None,
-          note: str = "", step: int = 1) -> HeldOutResult:
+          note: str = "", step: int = 1, alone: bool = True) -> HeldOutResult:
     """The model alone and the whole rule on every window and recording of ``dataset``; with
     ``step`` > 1 on every step-th frame (a slower camera), taken after stitching. ``model``:
-    the logistic classifier, or any Detector (the temporal model, fall_temporal)."""
+    the logistic classifier, or any Detector (the temporal model, fall_temporal).
+    ``alone``: also the model alone per recording (its sliding windows; seconds more)."""
     detector = LogisticDetector(model) if isinstance(model, FallClassifier) else model
     seqs = [resampled(s, step) for s in dataset.sequences]
     labels = dataset.labels
@@ -181,8 +182,8 @@ def score(dataset: FallDataset, model: FallClassifier | Detector,
     hold_s = (settings or FallSettings()).long_lie_s + 2.0
     alarmed = np.array([bool({"fall", "long_lie"} & rule_event_kinds(
         detector.rule(settings), held_at_end(w, hold_s))) for w in whole], np.int64)
-    alone = np.array([detector.recording_probability(w) >= detector.threshold for w in whole],
-                     np.int64)
+    by_model = np.array([detector.recording_probability(w) >= detector.threshold
+                         for w in whole], np.int64) if alone else None
     truth, whole_names = np.array([w.label for w in whole]), [w.name for w in whole]
     return HeldOutResult(
         dataset.name, trained_on or [],
@@ -191,7 +192,7 @@ def score(dataset: FallDataset, model: FallClassifier | Detector,
         Outcome(truth, found, whole_names),
         note,
         Outcome(truth, alarmed, whole_names),
-        Outcome(truth, alone, whole_names),
+        Outcome(truth, by_model, whole_names) if by_model is not None else None,
     )
 
 

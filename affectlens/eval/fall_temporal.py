@@ -186,7 +186,8 @@ class _Judge:
 class TemporalRule(FallRule):
     """FallRule with the temporal model's p(fall) in place of the logistic classifier's when
     a floor posture is judged; every gate (states, timings, zones, min_probability) is the
-    rule's own, untouched. Keeps each person's last ``window_s`` of joints for the model."""
+    rule's own, untouched. Keeps the last seconds of joints of each person the rule
+    remembers, for the model."""
 
     def __init__(self, settings: FallSettings | None, model: TemporalFallModel) -> None:
         super().__init__(settings, _Judge(model, self))  # type: ignore[arg-type]
@@ -196,7 +197,7 @@ class TemporalRule(FallRule):
 
     def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray,
                weak: np.ndarray | None = None) -> list[FallEvent]:
-        keep = self.settings.window_s + 1.0
+        keep = max(self.settings.window_s, WINDOW_S) + 1.0
         for track_id, body in zip(np.asarray(track_ids).tolist(), bodies):
             if track_id < 1:
                 continue
@@ -204,7 +205,10 @@ class TemporalRule(FallRule):
             frames.append((time_s, np.array(body, np.float64)))
             while frames and frames[0][0] < time_s - keep:
                 frames.popleft()
-        return super().update(time_s, track_ids, bodies, weak)
+        events = super().update(time_s, track_ids, bodies, weak)
+        for track_id in set(self._frames) - set(self._people):  # forgotten by the rule
+            del self._frames[track_id]
+        return events
 
     def _decide(self, person: _Person, t: float) -> list[FallEvent]:
         """The rule's own decision; only which person's window the model reads is noted."""
