@@ -51,9 +51,9 @@ from affectlens.eval.fall_augment import (
 )
 from affectlens.eval.fall_datasets import FallDataset, load_fall_datasets
 from affectlens.eval.fall_lodo import (
+    false_falls,
     fit_on,
     leave_one_dataset_out,
-    recordings_of,
     score,
     sensitivity,
     specificity,
@@ -430,18 +430,8 @@ def unseen_rooms(falls: Path) -> None:
 def false_falls_per_hour(datasets: list[FallDataset]) -> None:
     """False fall events over the daily-activity footage, each dataset judged by a classifier
     that never saw it; a Poisson 95% interval. Minutes of footage, not hours: said."""
-    events, seconds = 0, 0.0
-    for held in datasets:
-        if not held.has_negatives:
-            continue
-        model = fit_on([d for d in datasets if d is not held])
-        for whole in recordings_of(held):
-            if whole.label:
-                continue
-            rule = FallRule(None, model)
-            events += sum(e.kind == "fall" for t, b in zip(whole.times, whole.bodies)
-                          for e in rule.update(float(t), np.array([1]), b[None]))
-            seconds += float(whole.times[-1] - whole.times[0]) + 1 / held.fps
+    events, seconds = false_falls(datasets,
+                                  lambda held: fit_on([d for d in datasets if d is not held]))
     hours = seconds / 3600
     low, high = poisson_rate(events, hours)
     print(f"  false fall events in daily activities: {events} in {seconds / 60:.1f} minutes of "
@@ -458,7 +448,7 @@ def augmentation_table(datasets: list[FallDataset]) -> None:
     for aug in AUGMENTATIONS:
         cells = []
         for d in datasets:
-            r = score(augmented(d.ordered(), aug), models[d.name], step=aug.step)
+            r = score(augmented(d.ordered(), aug), models[d.name], step=aug.step, alone=False)
             sens, spec = sensitivity(r.recordings), specificity(r.recordings)
             false = f", {spec.total - spec.hits} false" if spec.total else ""
             cells.append(f"{sens.hits}/{sens.total}{false}")
