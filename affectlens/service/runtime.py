@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -86,7 +87,11 @@ class Service:
             distress=parse_distress(camera.distress, camera.id),
         )
 
-    def run(self) -> None:
+    def run(self, on_listening: Callable[[], None] | None = None) -> None:
+        """``on_listening`` is called once the HTTP port accepts connections (not before:
+        an address printed earlier failed on the first click)."""
+        if on_listening is not None:
+            self._announce_when_listening(on_listening)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.alerts.start()
@@ -113,6 +118,16 @@ class Service:
             sender.close()  # type: ignore[attr-defined]
         self.store.engine.dispose()
         log.info("stopped")
+
+    def _announce_when_listening(self, on_listening: Callable[[], None]) -> None:
+        startup = self.server.startup
+
+        async def startup_then_announce(sockets: list | None = None) -> None:
+            await startup(sockets=sockets)
+            if self.server.started:  # uvicorn sets it once its sockets listen
+                on_listening()
+
+        self.server.startup = startup_then_announce  # type: ignore[method-assign]
 
     def _on_signal(self, number: int, _frame: FrameType | None) -> None:
         """Also called again by uvicorn after it has stopped (it re-raises what it caught)."""
