@@ -307,7 +307,7 @@ function connectSocket() {
 // charts -------------------------------------------------------------------------------------
 
 const FIT_HOURS = 3;  // "fit": the last 3 hours, or less when the data began later
-const FIT_MIN_MINUTES = 15;
+const FIT_MIN_MINUTES = 5;
 
 // The minutes from the first one with data (FIT_MIN_MINUTES at least): a new site's data is
 // the chart, not a spike at the right edge of 3 empty hours.
