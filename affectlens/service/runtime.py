@@ -50,6 +50,7 @@ class Service:
     def __init__(self, site: SiteConfig) -> None:
         setup_logging(site.log.format, site.log.level.upper())
         self.site = site
+        self._masks = {camera.key: camera.masks for camera in site.cameras}
         self.store = Store(site.database_url)
         sync_cameras(self.store, site.cameras)
         self.hub = Hub()
@@ -76,7 +77,8 @@ class Service:
     def spec_for(self, camera: Camera) -> CameraSpec:
         """The worker's settings: the store's camera (its falls and distress included,
         registry.py), with the zones drawn in the dashboard in place of its falls' own
-        (zones.py); the site config adds only what every worker shares."""
+        (zones.py); the site config adds what every worker shares, and the camera's privacy
+        masks (only the site config sets them for now: not stored, no API)."""
         w = self.site.workers
         return CameraSpec(
             camera.id, camera.url, camera.purpose, camera.analysis_fps,
@@ -85,6 +87,7 @@ class Service:
             blur_faces=camera.blur_faces,
             falls=effective_falls(parse_falls(camera.falls, camera.id), camera),
             distress=parse_distress(camera.distress, camera.id),
+            masks=self._masks.get(camera.slug, ()),
         )
 
     def run(self, on_listening: Callable[[], None] | None = None) -> None:

@@ -42,6 +42,7 @@ from affectlens.events.falls import FallEvent, FallSettings
 from affectlens.people import PeoplePipeline
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, blur_regions, not_blurred_banner
+from affectlens.privacy.masks import Mask, black_out
 from affectlens.privacy.policy import expression_allowed
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
@@ -106,6 +107,7 @@ class CameraSpec:
     falls: FallSettings | None = None  # None: no pose model, no fall events
     blur_faces: bool = True  # False (an admin's choice): pictures unblurred, with a banner
     generation: int = 0  # of these settings; the supervisor numbers them per camera
+    masks: tuple[Mask, ...] = ()  # privacy masks: black in every frame before analysis
 
     def hot(self) -> HotSettings:
         return HotSettings(self.blur_faces, self.distress, self.falls, self.generation)
@@ -315,6 +317,8 @@ class CameraLoop:
 
     def analyse(self, live: LiveFrame) -> None:
         """One frame (``run`` calls it; a test may too, with frames on its own clock)."""
+        # Privacy masks first: nothing below, and no picture made from the frame, sees them.
+        live = replace(live, image=black_out(live.image, self.spec.masks))
         if not self._started:
             self._started = live.timestamp
         frame = Frame(live.image, live.index, live.timestamp - self._started, self.spec.url)
