@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import cv2
+import numpy as np
 import pytest
 from waiting import wait_until
 
@@ -48,7 +50,7 @@ def play(config: CameraConfig, pipeline: Pipeline, until_s: float) -> list[Messa
     """The camera's video up to ``until_s`` through the worker's loop, every frame at its
     time; the messages it sent, the ones at finish() included."""
     spec = CameraSpec(1, config.url, config.purpose, config.analysis_fps, config.distress,
-                      pipeline.config, falls=config.falls, preview_fps=0)
+                      pipeline.config, falls=config.falls, preview_fps=0, masks=config.masks)
     sent: list[Message] = []
     loop = CameraLoop(spec, make_analyser(spec, pipeline), sent.append, make_people(spec))
     for frame in open_media(Path(urlsplit(config.url).path), config.analysis_fps).frames():
@@ -101,6 +103,11 @@ def test_the_lounge_face_turns_sad_and_raises_distress(
     assert distress.observed_at - distress.started_at == pytest.approx(
         timedelta(seconds=hold), abs=timedelta(seconds=0.5))
     assert seconds(distress.observed_at) <= 20  # within the demo's first minute
+    picture = cv2.imdecode(np.frombuffer(distress.snapshot, np.uint8), cv2.IMREAD_COLOR)
+    (mask,) = lounge.masks  # the demo's privacy mask: black in the event's picture
+    (x1, y1), _, (x2, y2), _ = mask.points
+    assert picture[int(y1) : int(y2) - 3, int(x1) + 4 : int(x2)].mean() < 3
+    assert picture[int(y2) + 4 :, : int(x1) - 4].mean() > 50  # the rest of the room is there
     (ended,) = [m for m in sent if isinstance(m, EventEnded)]
     assert scene.calm_s <= seconds(ended.ended_at) <= scene.calm_s + scene.turn_s + 1
 

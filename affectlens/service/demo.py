@@ -3,6 +3,7 @@
 Each camera shows one thing the product is for, within about a minute of the start:
 
 - lounge (care): a face that turns sad and stays so: a distress event after its hold time;
+  a privacy mask blacks out a corner of it (never analysed, black in every picture);
 - bedroom (care, falls): a drawn person who falls (a fall event with its blurred clip), lies
   on the floor (a long lie, with a demo-only long_lie_s of 10 s instead of the default), and
   gets up half a minute later (both events end); the loop repeats;
@@ -21,6 +22,7 @@ import secrets
 from pathlib import Path
 
 from affectlens.events.falls import FallSettings
+from affectlens.privacy.masks import Mask
 from affectlens.samples import (
     SadScene,
     sad_frames,
@@ -37,6 +39,8 @@ DEMO_USER = "demo"
 # Demo-only: a long lie after 10 s on the floor (the default is FallSettings' long_lie_s), so
 # that it shows within the first minute; said in the demo's printout.
 DEMO_FALLS = FallSettings(long_lie_s=10.0)
+# A privacy mask on the lounge, clear of the face: its corner is black in every picture.
+DEMO_MASK = Mask(name="neighbour's window", points=((520, 0), (640, 0), (640, 110), (520, 110)))
 FALL_FPS = 10  # the fall camera's analysis rate (schemas.FALLS_DEFAULT_FPS): no frame skipped
 SAD_FPS = 5
 
@@ -52,7 +56,8 @@ def demo_site(folder: Path, host: str = "127.0.0.1", port: int = 8080) -> SiteCo
         database_url=sqlite_url(folder / "affectlens.db"), host=host, port=port,
         snapshots_dir=str(folder / "snapshots"),
         cameras=[
-            CameraConfig(name="demo lounge", url=_url(sad), purpose="care_safety"),
+            CameraConfig(name="demo lounge", url=_url(sad), purpose="care_safety",
+                         masks=[DEMO_MASK]),
             CameraConfig(name="demo bedroom", url=_url(fall), purpose="care_safety",
                          analysis_fps=FALL_FPS, falls=DEMO_FALLS),
             CameraConfig(name="demo entrance", url=_url(sample),
@@ -71,7 +76,7 @@ def demo_notes(site: SiteConfig) -> list[str]:
         "What the demo shows (videos made at start from a public-domain portrait and a drawn "
         "figure):",
         f"  demo lounge:   a face turns sad; distress about {sad.sad_s + hold:.0f} s after "
-        "the camera starts",
+        f"the camera starts; a privacy mask ({DEMO_MASK.name}) black in the top right corner",
         f"  demo bedroom:  a fall at about {fall.floor_s:.0f} s (with its blurred clip), a long "
         f"lie {DEMO_FALLS.long_lie_s:.0f} s later (demo setting: long_lie_s "
         f"{DEMO_FALLS.long_lie_s:g}, default {FallSettings().long_lie_s:g}), up again at "
