@@ -103,9 +103,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "the field."),
     "demo": LazyCommand(
         "affectlens.cli_serve:commands", sub="demo",
-        help="Start the live service with two cameras looping the built-in sample video, on "
-        "SQLite, and print the dashboard's address. Ctrl-C stops it. (The offline report "
-        "demo is `affectlens demo-report`.)"),
+        help="Start the live service on SQLite with demo cameras playing videos made at start "
+        "from public-domain pictures, and print the dashboard's address once it listens. "
+        "Ctrl-C stops it. (The offline report demo is `affectlens demo-report`.)"),
     "eval": LazyCommand(
         "affectlens.cli_eval:eval_app",
         help="Measure accuracy, calibration and per-group error on labelled data; write "

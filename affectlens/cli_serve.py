@@ -6,7 +6,9 @@ workers): affectlens/cli.py imports it when one of them runs or its help is aske
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 
 from affectlens.cli import _fail, _fail_on, console
 from affectlens.errors import AffectlensError
-from affectlens.service.demo import demo_login, demo_site
+from affectlens.service.demo import demo_login, demo_notes, demo_site
 from affectlens.service.launcher import Launcher
 from affectlens.service.preflight import listen_problem, serving_problems
 from affectlens.service.runtime import Service
@@ -29,6 +31,7 @@ from affectlens.service.site import (
 from affectlens.types import plural
 
 commands = typer.Typer()
+_UVICORN_STARTUP_FAILURE = 3  # uvicorn.server.STARTUP_FAILURE, its exit when it cannot listen
 
 
 @commands.command()
@@ -73,39 +76,68 @@ def demo(
                     ] = 8080,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     folder: Annotated[
-        Path | None, typer.Option(help="Folder for the sample and database. Default: a new "
-                                  "temporary folder.")
+        Path | None, typer.Option(help="Folder for the demo's videos and database, kept "
+                                  "afterwards. Default: a new temporary folder, removed on "
+                                  "exit unless --keep.")
     ] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary folder (its "
+                                       "database, snapshots and clips) after the demo.")
+                    ] = False,
 ) -> None:
-    """Start the live service with two cameras looping the built-in sample video, on SQLite,
-    and print the dashboard's address. Ctrl-C stops it. (The offline report demo is
-    `affectlens demo-report`.)"""
+    """Start the live service on SQLite with demo cameras playing videos made at start from
+    public-domain pictures, and print the dashboard's address once it listens. Ctrl-C stops
+    it. (The offline report demo is `affectlens demo-report`.)"""
     try:
         check_host(host)
     except ValueError as exc:
         _fail(f"--host: {exc}")
-    # Before the sample video is written: a port in use is said at once.
-    _fail_on([f"--{problem}" for problem in (listen_problem(host, port),) if problem])
+    # Before the videos are written: a port in use is said at once.
+    _fail_on_port(host, port)
+    temporary = folder is None
     folder = folder or Path(tempfile.mkdtemp(prefix="affectlens-demo-"))
-    site = demo_site(folder, host, port)
-    user, password = demo_login(site)
-    console.print(f"demo data in {folder}")
-    console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]", highlight=False)
-    console.print(f"Statistics screen: http://{host}:{port}/screen", highlight=False)
-    console.print(f"API (OpenAPI):     http://{host}:{port}/openapi.json (with a login)",
-                  highlight=False)
-    console.print(f"Log in as {user!r} with password {password!r} (this demo only)\n",
-                  highlight=False)
-    _serve(site)
+    try:
+        site = demo_site(folder, host, port)
+        user, password = demo_login(site)
+
+        def announce() -> None:
+            console.print(f"demo data in {folder}"
+                          + (" (removed on exit; --keep keeps it)" if temporary and not keep
+                             else ""), highlight=False, soft_wrap=True)
+            for line in demo_notes(site):
+                console.print(line, highlight=False, soft_wrap=True)
+            console.print(f"\nDashboard:         [bold]http://{host}:{port}/[/bold]",
+                          highlight=False)
+            console.print(f"Statistics screen: http://{host}:{port}/screen", highlight=False)
+            console.print(f"API (OpenAPI):     http://{host}:{port}/openapi.json (with a "
+                          "login)", highlight=False)
+            console.print(f"Log in as {user!r} with password {password!r} (this demo only)\n",
+                          highlight=False)
+
+        try:
+            _serve(site, announce)
+        except SystemExit as exc:  # uvicorn's own exit when it could not listen after all
+            if exc.code == _UVICORN_STARTUP_FAILURE:  # taken while the demo started
+                _fail_on_port(host, port)
+            raise
+    finally:
+        if temporary and not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _serve(site: SiteConfig) -> None:
+def _fail_on_port(host: str, port: int) -> None:
+    problem = listen_problem(host, port)
+    if problem is not None:
+        other = port + 1 if port < 65535 else port - 1
+        _fail(f"--{problem}; choose another with --port, e.g. affectlens demo --port {other}")
+
+
+def _serve(site: SiteConfig, on_listening: Callable[[], None] | None = None) -> None:
     try:
         service = Service(site, _launcher(site.cluster))
     except AffectlensError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    service.run()
+    service.run(on_listening)
 
 
 def _launcher(cluster: ClusterConfig) -> Launcher | None:

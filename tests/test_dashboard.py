@@ -437,3 +437,140 @@ def test_an_admin_sees_undelivered_alerts_and_replays_one(page, browser, server:
     expect(staff.locator("#who")).to_have_text("sam (staff)")
     expect(staff.locator("#dead-letters-section")).to_be_hidden()
     staff.context.close()
+
+
+# -- issue 19, items 9 and 10 -------------------------------------------------------------------
+
+
+def snapshot_file(tmp_path: Path, camera_id: int, name: str) -> str:
+    """A JPEG where the app serves events' media from; its path as the store keeps it."""
+    folder = tmp_path / "snapshots" / str(camera_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    image = np.full((240, 320, 3), 90, np.uint8)
+    cv2.putText(image, name, (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+    (folder / f"{name}.jpg").write_bytes(cv2.imencode(".jpg", image)[1].tobytes())
+    return f"{camera_id}/{name}.jpg"
+
+
+def test_an_offline_camera_says_so_and_its_picture_is_not_asked_for(
+    page, store: Store, hub: Hub, portrait, models
+) -> None:
+    """The card said nothing where the picture goes, and asked for snapshot.jpg every second
+    (a 503 each time)."""
+    garden = store.add_camera("garden", "rtsp://127.0.0.1:8554/garden", "care_safety")
+    hub.set_state(live(garden.id, False, "connection refused"))
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url)
+            if f"/api/cameras/{garden.id}/snapshot.jpg" in request.url else None)
+    open_dashboard(page)
+    card = page.locator(f"#camera-{garden.id}")
+    expect(card.locator(".preview-off")).to_have_text("camera offline: connection refused")
+    expect(card.locator(".preview")).to_be_hidden()
+    page.wait_for_timeout(2500)  # the previews are refreshed every second
+    assert asked == []
+    from_thread(hub.set_state, live(garden.id, True))  # back: its picture is asked for again
+    from_thread(hub.set_preview, garden.id, blurred_jpeg(portrait, models.detector))
+    expect(card.locator(".preview-off")).to_be_hidden()
+    page.wait_for_function(  # a function, not a string: the page's CSP forbids eval
+        f"() => document.querySelector('#camera-{garden.id} .preview').naturalWidth > 0")
+    assert asked
+
+
+def test_events_show_a_confidence_only_where_it_is_calibrated_and_their_pictures(
+    page, store: Store, tmp_path: Path
+) -> None:
+    """camera offline and fall events said '(100%)'; a fall's clip was a black 0:00 player
+    and no event's snapshot was shown."""
+    hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    now = datetime.now(UTC)
+    offline = store.record_event(hall.id, "camera_offline", now - timedelta(minutes=9), 1.0)
+    fall = store.record_event(hall.id, "fall", now - timedelta(minutes=8), 0.9999,
+                              ended_at=now, snapshot=snapshot_file(tmp_path, hall.id, "fall"))
+    frames = [ClipFrame(i / 10, cv2.imencode(".jpg", np.full((240, 320, 3), 10 * i, np.uint8))
+                        [1].tobytes()) for i in range(20)]
+    (tmp_path / "snapshots" / str(hall.id) / "fall.webm").write_bytes(encode_clip(frames))
+    store.set_clip(fall.id, f"{hall.id}/fall.webm")
+    long_lie = store.record_event(hall.id, "long_lie", now - timedelta(minutes=7), 0.9999,
+                                  ended_at=now,
+                                  snapshot=snapshot_file(tmp_path, hall.id, "long-lie"))
+    distress = store.record_event(hall.id, "distress", now - timedelta(minutes=6), 0.81,
+                                  track_id=2,
+                                  snapshot=snapshot_file(tmp_path, hall.id, "distress"))
+    open_dashboard(page)
+    what = {event.id: page.locator(f"#event-{event.id} .what")
+            for event in (offline, fall, long_lie, distress)}
+    expect(what[offline.id]).to_have_text("camera offline · hall")
+    expect(what[fall.id]).to_have_text("fall · hall")
+    expect(what[long_lie.id]).to_have_text("long lie · hall")
+    expect(what[distress.id]).to_have_text("distress · hall (81%)")
+    video = page.locator(f"#event-{fall.id} video.clip")
+    expect(video).to_have_attribute("poster", f"/api/events/{fall.id}/snapshot.jpg")
+    page.wait_for_function(f"""async () => (await fetch('/api/events/{fall.id}/snapshot.jpg'))
+                               .headers.get('content-type') === 'image/jpeg'""")
+    for event in (long_lie, distress):  # the moment that raised it, blurred as stored
+        picture = page.locator(f"#event-{event.id} img.snapshot")
+        expect(picture).to_have_attribute("src", f"/api/events/{event.id}/snapshot.jpg")
+        page.wait_for_function(f"""() => document.querySelector(
+            '#event-{event.id} img.snapshot').naturalWidth === 320""")
+    expect(page.locator(f"#event-{offline.id} img")).to_have_count(0)  # an outage has none
+    expect(page.locator(f"#event-{fall.id} img.snapshot")).to_have_count(0)  # the poster is it
+
+
+def test_repeats_of_one_ongoing_situation_are_one_row(page, store: Store, hub: Hub) -> None:
+    """A looping fall clip raised 57 ongoing falls in 3 minutes, each a row of its own."""
+    hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    lounge = store.add_camera("lounge", "rtsp://127.0.0.1:8554/lounge", "care_safety")
+    now = datetime.now(UTC)
+    repeats = [store.record_event(hall.id, "fall", now - timedelta(seconds=10 * i), 0.99)
+               for i in range(5, 0, -1)]
+    other = store.record_event(lounge.id, "fall", now - timedelta(seconds=25), 0.99)
+    ended = store.record_event(hall.id, "fall", now - timedelta(minutes=5), 0.99,
+                               ended_at=now - timedelta(minutes=4))
+    open_dashboard(page)
+    rows = page.locator("#event-feed > li")
+    expect(rows).to_have_count(3)
+    newest = page.locator(f"#event-{repeats[-1].id}")
+    expect(newest).to_have_attribute("data-count", "5")
+    expect(newest.locator(".when")).to_have_text(re.compile(r"ongoing · 5 times since "))
+    for event in (other, ended):
+        expect(page.locator(f"#event-{event.id}")).to_have_attribute("data-count", "1")
+    later = store.record_event(hall.id, "fall", now, 0.99)  # one more, live: the same row
+    from_thread(hub.publish_event, EventOut.model_validate(later).model_dump(mode="json"))
+    expect(page.locator(f"#event-{later.id}")).to_have_attribute("data-count", "6")
+    expect(rows).to_have_count(3)
+    page.locator(f"#event-{later.id} button.acknowledge").click()
+    expect(page.locator(f"#event-{later.id} .acked")).to_have_text("acknowledged by ada")
+    assert all(e.acknowledged_by == "ada"
+               for e in store.events(camera_id=hall.id) if e.ended_at is None)
+    assert [e.acknowledged_at for e in store.events(camera_id=lounge.id)] == [None]
+
+
+@pytest.mark.parametrize(("locale", "time"), [("en-US", r"\d{1,2}:\d{2}\s?[AP]M"),
+                                              ("de-DE", r"\d{1,2}:\d{2}")])
+def test_charts_fit_a_new_sites_data_with_times_in_the_browsers_locale(
+    browser, server: LiveServer, store: Store, locale: str, time: str
+) -> None:
+    """They showed 3 hours, a new site's 20 minutes a spike at the right edge, and the last
+    time label was cut off (its AM/PM missing)."""
+    door = store.add_camera("door", "rtsp://127.0.0.1:8554/door", "care_safety")
+    now = datetime.now(UTC)
+    for minute in range(20):
+        store.add_counts(door.id, now - timedelta(minutes=minute),
+                         {"faces": 3 + minute % 4, "people": 1, "n_neutral": 3})
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.url,
+                                  locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    open_dashboard(page)
+    line = page.locator("#chart-counts polyline").first
+    expect(line).to_be_visible()
+    minutes = len(line.get_attribute("points").split())
+    assert 20 <= minutes <= 22, minutes  # from the first minute with data, not 180
+    labels = page.locator("#chart-counts text.tick")
+    last = labels.last
+    assert re.fullmatch(time, last.text_content().strip()), last.text_content()
+    right = last.evaluate("text => text.getBBox().x + text.getBBox().width")
+    assert right <= 720  # the chart's width: the label is whole
+    page.select_option("#chart-hours", "3")  # the chosen range is as it was
+    expect(line).to_have_attribute("points", re.compile(r"^(\S+ ){179,180}\S+$"))
+    context.close()

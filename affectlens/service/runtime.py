@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -52,6 +53,7 @@ class Service:
         is read by the command line, which makes a Ray launcher for a cluster)."""
         setup_logging(site.log.format, site.log.level.upper())
         self.site = site
+        self._masks = {camera.key: camera.masks for camera in site.cameras}
         self.store = Store(site.database_url)
         sync_cameras(self.store, site.cameras)
         self.hub = Hub()
@@ -78,7 +80,8 @@ class Service:
     def spec_for(self, camera: Camera) -> CameraSpec:
         """The worker's settings: the store's camera (its falls and distress included,
         registry.py), with the zones drawn in the dashboard in place of its falls' own
-        (zones.py); the site config adds only what every worker shares."""
+        (zones.py); the site config adds what every worker shares, and the camera's privacy
+        masks (only the site config sets them for now: not stored, no API)."""
         w = self.site.workers
         return CameraSpec(
             camera.id, camera.url, camera.purpose, camera.analysis_fps,
@@ -87,9 +90,14 @@ class Service:
             blur_faces=camera.blur_faces,
             falls=effective_falls(parse_falls(camera.falls, camera.id), camera),
             distress=parse_distress(camera.distress, camera.id),
+            masks=self._masks.get(camera.slug, ()),
         )
 
-    def run(self) -> None:
+    def run(self, on_listening: Callable[[], None] | None = None) -> None:
+        """``on_listening`` is called once the HTTP port accepts connections (not before:
+        an address printed earlier failed on the first click)."""
+        if on_listening is not None:
+            self._announce_when_listening(on_listening)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.alerts.start()
@@ -116,6 +124,16 @@ class Service:
             sender.close()  # type: ignore[attr-defined]
         self.store.engine.dispose()
         log.info("stopped")
+
+    def _announce_when_listening(self, on_listening: Callable[[], None]) -> None:
+        startup = self.server.startup
+
+        async def startup_then_announce(sockets: list | None = None) -> None:
+            await startup(sockets=sockets)
+            if self.server.started:  # uvicorn sets it once its sockets listen
+                on_listening()
+
+        self.server.startup = startup_then_announce  # type: ignore[method-assign]
 
     def _on_signal(self, number: int, _frame: FrameType | None) -> None:
         """Also called again by uvicorn after it has stopped (it re-raises what it caught)."""

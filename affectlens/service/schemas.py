@@ -138,6 +138,9 @@ class EventOut(BaseModel):
     clip: Annotated[bool, BeforeValidator(lambda path: bool(path))] = Field(
         False, description="A blurred video of the seconds around this fall is stored: "
         "GET /api/events/{id}/clip.webm")
+    snapshot: Annotated[bool, BeforeValidator(lambda path: bool(path))] = Field(
+        False, description="The blurred frame that raised this event is stored: "
+        "GET /api/events/{id}/snapshot.jpg")
 
 
 class Acknowledgement(BaseModel):

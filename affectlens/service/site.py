@@ -36,6 +36,7 @@ from affectlens.config import AnalysisConfig, refuse_hard_lines
 from affectlens.errors import AffectlensError
 from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
+from affectlens.privacy.masks import Masks
 from affectlens.privacy.retention import Retention, RetentionPolicy
 from affectlens.service.apprise_urls import check_apprise_url
 from affectlens.service.schemas import FALLS_DEFAULT_FPS, Slug, check_stream_url
@@ -134,6 +135,10 @@ class CameraConfig(_Strict):
         None, description="Falls, long lies and inactivity from body pose, with this camera's "
         "zones (bed, chair, floor polygons in pixels; zones drawn in the dashboard replace "
         "them); unset: off (no pose model loaded).")
+    masks: Masks = Field(
+        (), description="Privacy masks: polygons (pixels of the camera's frame) painted black "
+        "in every frame before anything analyses it, so they are in no preview, snapshot or "
+        "clip either (a bathroom door, a neighbour's window). A change needs a restart.")
 
     @field_validator("url")
     @classmethod

@@ -45,6 +45,7 @@ from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, blur_regions, not_blurred_banner
+from affectlens.privacy.masks import Mask, black_out
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
 from affectlens.service.clips import ClipBuffer
@@ -111,6 +112,7 @@ class CameraSpec:
     # False: a file:// recording read once as fast as it is analysed, no frame dropped, on
     # its own time line (LiveCamera's unpaced mode: tests and replays, never a camera).
     paced: bool = True
+    masks: tuple[Mask, ...] = ()  # privacy masks: black in every frame before analysis
 
     def hot(self) -> HotSettings:
         return HotSettings(self.blur_faces, self.distress, self.falls, self.generation)
@@ -296,6 +298,8 @@ class CameraLoop:
 
     def analyse(self, live: LiveFrame) -> None:
         """One frame (``run`` calls it; a test may too, with frames on its own clock)."""
+        # Privacy masks first: nothing below, and no picture made from the frame, sees them.
+        live = replace(live, image=black_out(live.image, self.spec.masks))
         if not self._started:
             self._started = live.timestamp
         frame = Frame(live.image, live.index, live.timestamp - self._started, self.spec.url)

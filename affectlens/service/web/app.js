@@ -97,8 +97,10 @@ function renderCard(camera) {
     const live = element("a", { href: `/api/cameras/${camera.id}/preview.mjpeg`, target: "_blank" },
                          "live stream");
     actions.append(edit, test, remove, zones, live);
+    // In the picture's place while the camera sends none (offline, or no report yet).
+    const off = element("p", { className: "preview-off", role: "status" });
     card.append(element("h3", { className: "name" }), element("span", { className: "badge status" }),
-                preview, element("p", { className: "camera-note note" }), actions);
+                preview, off, element("p", { className: "camera-note note" }), actions);
     $("camera-grid").append(card);
   }
   card.querySelector(".name").textContent = camera.name;
@@ -108,6 +110,11 @@ function renderCard(camera) {
   badge.textContent = status.text;
   card.dataset.status = status.cls;
   card.classList.toggle("disabled", !camera.enabled);
+  const showing = status.cls === "online";
+  card.querySelector(".preview").hidden = !showing;
+  const off = card.querySelector(".preview-off");
+  off.hidden = showing;
+  off.textContent = status.cls === "offline" ? `camera ${status.text}` : "no picture yet";
 }
 
 function renderCameras() {
@@ -131,9 +138,11 @@ async function loadCameras() {
   renderEvents();
 }
 
+// Only online cameras' pictures are asked for: an offline camera's is a 503 every second.
 function refreshPreviews() {
   const stamp = Date.now();
   for (const camera of state.cameras.values()) {
+    if (statusOf(camera.id).cls !== "online") continue;
     const image = document.querySelector(`#camera-${camera.id} .preview`);
     if (image) image.src = `/api/cameras/${camera.id}/snapshot.jpg?t=${stamp}`;
   }
@@ -160,54 +169,99 @@ async function deleteCamera(cameraId) {
 
 // events -------------------------------------------------------------------------------------
 
-function renderEvent(event) {
+// A confidence is shown only where it is a calibrated probability: distress's is the mean
+// of the expression model's calibrated probabilities. A fall's (and its long lie's) is the
+// fall classifier's raw score, and an outage or inactivity has none (stored as 1.0).
+const CALIBRATED_KINDS = new Set(["distress"]);
+
+function eventLabel(event) {
+  const camera = state.cameras.get(event.camera_id);
+  const kind = event.kind ? event.kind.replace(/_/g, " ") : "event";
+  const confidence = CALIBRATED_KINDS.has(event.kind) && event.confidence !== undefined ?
+    ` (${Math.round(event.confidence * 100)}%)` : "";
+  return { kind, text: `${kind} · ${camera ? camera.name : "camera " + event.camera_id}${confidence}` };
+}
+
+// One row of the feed: an event, or repeats of one ongoing situation (``group``, newest first).
+function renderEvent(event, group = [event]) {
   let item = $(`event-${event.id}`);
   if (!item) {
     item = element("li", { id: `event-${event.id}`, className: "event" });
     item.append(element("span", { className: "what" }), element("span", { className: "when note" }),
                 element("span", { className: "ack" }));
   }
-  const camera = state.cameras.get(event.camera_id);
-  const kind = event.kind ? event.kind.replace(/_/g, " ") : "event";
-  const confidence = event.confidence !== undefined ? ` (${Math.round(event.confidence * 100)}%)` : "";
-  item.querySelector(".what").textContent =
-    `${kind} · ${camera ? camera.name : "camera " + event.camera_id}${confidence}`;
+  const { kind, text } = eventLabel(event);
+  item.querySelector(".what").textContent = text;
+  item.dataset.count = group.length;
   const started = event.started_at ? new Date(event.started_at).toLocaleString() : "";
-  item.querySelector(".when").textContent =
+  const first = group[group.length - 1];
+  item.querySelector(".when").textContent = group.length > 1 ?
+    `${started} – ongoing · ${group.length} times since ${new Date(first.started_at).toLocaleTimeString()}` :
     `${started}${event.ended_at ? " – ended" : " – ongoing"}`;
   item.classList.toggle("ongoing", !event.ended_at);
+  const snapshot = event.snapshot ? `/api/events/${event.id}/snapshot.jpg` : null;
   if (event.clip && !item.querySelector("video")) {  // a fall's blurred video, fetched on play
-    item.querySelector(".when").after(element("video", {
+    const video = element("video", {
       className: "clip", controls: "", preload: "none", src: `/api/events/${event.id}/clip.webm`,
-      "aria-label": `blurred video of the seconds around the ${kind}` }));
+      "aria-label": `blurred video of the seconds around the ${kind}` });
+    if (snapshot) video.setAttribute("poster", snapshot);  // not a black 0:00 player
+    item.querySelector(".when").after(video);
+  } else if (!event.clip && snapshot && !item.querySelector("img.snapshot")) {
+    item.querySelector(".when").after(element("img", {
+      className: "snapshot", src: snapshot, loading: "lazy",
+      alt: `blurred picture of the moment of the ${kind}` }));
   }
   const ack = item.querySelector(".ack");
-  if (event.acknowledged_at) {
-    item.classList.add("acknowledged");
+  const waiting = group.filter((e) => !e.acknowledged_at);
+  item.classList.toggle("acknowledged", waiting.length === 0);
+  if (waiting.length === 0) {
     ack.replaceChildren(element("span", { className: "acked" },
       `acknowledged by ${event.acknowledged_by}${event.comment ? ": " + event.comment : ""}`));
-  } else if (!ack.querySelector("button")) {
+  } else if (!ack.querySelector("button") || ack.dataset.waiting !== String(waiting.length)) {
     const comment = element("input", { className: "comment", maxlength: "2000", placeholder: "comment" });
-    const button = element("button", { type: "button", className: "acknowledge" }, "Acknowledge");
+    const button = element("button", { type: "button", className: "acknowledge" },
+                           waiting.length > 1 ? `Acknowledge all ${waiting.length}` : "Acknowledge");
     const error = element("span", { className: "error" });
-    button.addEventListener("click", () => acknowledge(event.id, comment.value, error));
+    button.addEventListener("click", () => acknowledge(waiting.map((e) => e.id), comment.value, error));
+    ack.dataset.waiting = waiting.length;
     ack.replaceChildren(comment, button, error);
   }
   return item;
 }
 
+// Repeats of one ongoing situation (open events of one kind on one camera: a looping clip
+// raised 57 falls in 3 minutes) are one row with a count, at the newest's place; its button
+// acknowledges those of them not acknowledged yet.
+function feedRows(sorted) {
+  const rows = [];
+  const open = new Map();
+  for (const event of sorted) {
+    if (event.ended_at) {
+      rows.push([event]);
+      continue;
+    }
+    const key = `${event.camera_id}:${event.kind}`;
+    if (open.has(key)) open.get(key).push(event);
+    else { open.set(key, [event]); rows.push(open.get(key)); }
+  }
+  return rows;
+}
+
 function renderEvents() {
   const sorted = [...state.events.values()].sort(
     (a, b) => (b.started_at || "").localeCompare(a.started_at || "") || b.id - a.id);
-  $("event-feed").replaceChildren(...sorted.slice(0, 100).map(renderEvent));
+  $("event-feed").replaceChildren(
+    ...feedRows(sorted).slice(0, 100).map((group) => renderEvent(group[0], group)));
   $("no-events").hidden = sorted.length > 0;
 }
 
-async function acknowledge(eventId, comment, errorNode) {
-  try {  // recorded under the logged-in account's name
-    const event = await api("POST", `/api/events/${eventId}/acknowledge`,
-                            { comment: comment || null });
-    state.events.set(event.id, event);
+async function acknowledge(eventIds, comment, errorNode) {
+  try {  // recorded under the logged-in account's name, each event of a grouped row
+    for (const eventId of eventIds) {
+      const event = await api("POST", `/api/events/${eventId}/acknowledge`,
+                              { comment: comment || null });
+      state.events.set(event.id, event);
+    }
     renderEvents();
   } catch (error) { errorNode.textContent = error.message; }
 }
@@ -254,12 +308,30 @@ function connectSocket() {
 
 // charts -------------------------------------------------------------------------------------
 
+const FIT_HOURS = 3;  // "fit": the last 3 hours, or less when the data began later
+const FIT_MIN_MINUTES = 5;
+
+// The minutes from the first one with data (FIT_MIN_MINUTES at least): a new site's data is
+// the chart, not a spike at the right edge of 3 empty hours.
+function fitted(series) {
+  const counts = [series.faces, series.people, ...Object.values(series.expressions)];
+  let first = series.minutes.findIndex((_, i) => counts.some((c) => c[i] > 0));
+  if (first < 0) first = series.minutes.length;
+  const from = Math.max(0, Math.min(first, series.minutes.length - FIT_MIN_MINUTES));
+  const cut = (values) => values.slice(from);
+  return { minutes: cut(series.minutes), faces: cut(series.faces), people: cut(series.people),
+           expressions: Object.fromEntries(
+             Object.entries(series.expressions).map(([name, values]) => [name, cut(values)])) };
+}
+
 async function loadCharts() {
   const cameraId = $("chart-camera").value;
   if (!cameraId) return;
-  const hours = $("chart-hours").value;
+  const chosen = $("chart-hours").value;
+  const hours = chosen === "fit" ? FIT_HOURS : chosen;
   try {
-    const series = await api("GET", `/api/cameras/${cameraId}/stats?hours=${hours}`);
+    const answer = await api("GET", `/api/cameras/${cameraId}/stats?hours=${hours}`);
+    const series = chosen === "fit" ? fitted(answer) : answer;
     window.charts.lineChart($("chart-counts"), series.minutes,
                             { faces: series.faces, people: series.people });
     window.charts.shareChart($("chart-expressions"), series.minutes, series.expressions);

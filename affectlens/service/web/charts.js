@@ -25,9 +25,12 @@ function chartFrame(minutes, maxValue, yLabel) {
   for (let t = 0; t < ticks; t++) {
     const i = Math.round((t / Math.max(1, ticks - 1)) * (minutes.length - 1));
     const when = new Date(minutes[i]);
-    const label = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    const left = Math.min(x(i) - 14, CHART.width - 32);
-    svg.append(svgElement("text", { x: left, y: CHART.height - 6, class: "tick" }, label));
+    // The browser's locale (AM/PM where it has it); the first label starts at its tick, the
+    // last ends at it, so neither is cut off at the chart's edge.
+    const label = when.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    const anchor = i === 0 ? "start" : i === minutes.length - 1 ? "end" : "middle";
+    svg.append(svgElement("text", { x: x(i), y: CHART.height - 6, class: "tick",
+                                    "text-anchor": anchor }, label));
   }
   return { svg, x, y };
 }

@@ -1,14 +1,18 @@
-"""The built-in sample: a short video made from a public-domain portrait, for the demo and tests.
+"""The built-in samples: videos made at run time from a public-domain portrait, for the demo
+and tests (no data set, no download).
 
-Grace Hopper's 1984 US Navy portrait (public domain, shipped in matplotlib's sample data)
-appears twice, a large copy and a smaller mirrored one, each drifting slowly across a grey
-640x360 frame, so the sample has two faces and two tracks, with known positions.
+Grace Hopper's 1984 US Navy portrait (public domain, shipped in matplotlib's sample data).
+The sample: the portrait twice, a large copy and a smaller mirrored one, each drifting slowly
+across a grey 640x360 frame, so it has two faces and two tracks, with known positions. The
+sad sample (faces.py): one face that turns sad and back. The fall scene (figure.py): a drawn
+person who falls, lies and gets up.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +20,8 @@ import av
 import cv2
 import numpy as np
 from matplotlib import cbook
+
+from affectlens.samples.faces import saddened
 
 WIDTH, HEIGHT = 640, 360
 
@@ -27,6 +33,35 @@ def portrait() -> np.ndarray:
     if image is None:
         raise FileNotFoundError(f"matplotlib's sample image is missing: {path}")
     return image
+
+
+def sad_frames(scene: SadScene, fps: int = 5) -> Iterator[np.ndarray]:
+    """One loop of the sad sample: the face drifts slowly across a grey 640x360 frame,
+    neutral, turning sad over ``turn_s``, sad until ``calm_s``, turning back."""
+    face = portrait()
+    steps = 8  # strengths warped once each: a warp per frame would cost more than the rest
+    looks = [cv2.resize(saddened(face, k / steps), (220, 258), interpolation=cv2.INTER_AREA)
+             for k in range(steps + 1)]
+    for i in range(round(scene.length_s * fps)):
+        t = i / fps
+        rising = np.clip((t - scene.sad_s) / scene.turn_s, 0, 1)
+        falling = np.clip((t - scene.calm_s) / scene.turn_s, 0, 1)
+        look = looks[round((rising - falling) * steps)]
+        canvas = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
+        x = 180 + round(60 * np.sin(2 * np.pi * t / scene.length_s))
+        canvas[50 : 50 + 258, x : x + 220] = look
+        yield canvas
+
+
+@dataclass(frozen=True)
+class SadScene:
+    """The sad sample's timeline, seconds: neutral until ``sad_s``, sad from ``sad_s`` +
+    ``turn_s`` to ``calm_s``, neutral again ``turn_s`` later; ``length_s`` in all."""
+
+    sad_s: float = 4.0
+    turn_s: float = 2.0
+    calm_s: float = 30.0
+    length_s: float = 36.0
 
 
 def sample_frames(seconds: float = 4.0, fps: int = 10) -> list[tuple[np.ndarray, list[tuple]]]:
