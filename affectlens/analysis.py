@@ -78,7 +78,7 @@ def analyze(
     if not cfg.expression_allowed:
         return _anonymous(paths, pipeline, list(observers), progress, people)
     if people is None and cfg.pose:
-        people = PeoplePipeline(cfg.falls, cfg.device, cfg.threads)
+        people = PeoplePipeline(cfg.falls, cfg.device, cfg.threads, landmarks=cfg.pose_landmarks)
     body = _BodyRows(people) if people else None
     thumbnails = ThumbnailCollector()
     watchers: list[FrameObserver] = [thumbnails, *observers]

@@ -18,6 +18,7 @@ from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import from_coco, posture
 from affectlens.events.falls import FallEvent, FallRule, FallSettings
 from affectlens.models.pose import KEYPOINTS, REGION_TURNS, PersonDetections, PoseEstimator
+from affectlens.models.pose_landmarks import PoseLandmarksName, pose_estimator
 from affectlens.models.runtime import Device
 from affectlens.tracking.persons import PersonTracker
 from affectlens.tracking.tracker import UNTRACKED
@@ -67,9 +68,10 @@ class PeoplePipeline:
 
     def __init__(self, settings: FallSettings | None = None, device: Device = "cpu",
                  threads: int = 0, estimator: PoseEstimator | None = None,
-                 classifier: FallClassifier | None = None) -> None:
+                 classifier: FallClassifier | None = None,
+                 landmarks: PoseLandmarksName = "none") -> None:
         self.settings = settings or FallSettings()
-        self.estimator = estimator or PoseEstimator(device, threads=threads)
+        self.estimator = estimator or pose_estimator(landmarks, device, threads)
         self.classifier = classifier or FallClassifier.load()
 
     def start_source(self, analysis_fps: float | None,

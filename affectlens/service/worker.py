@@ -179,7 +179,8 @@ def make_people(spec: CameraSpec) -> PeoplePipeline | None:
     """The body path (pose, person tracks, fall rule) when the camera asks for falls."""
     if spec.falls is None or not expression_allowed(spec.purpose):
         return None  # anonymous statistics count; they never watch a person's body
-    return PeoplePipeline(spec.falls, spec.analysis.device, spec.analysis.threads)
+    return PeoplePipeline(spec.falls, spec.analysis.device, spec.analysis.threads,
+                          landmarks=spec.analysis.pose_landmarks)
 
 
 def make_clips(spec: CameraSpec, emit: Emit) -> ClipBuffer | None:
