@@ -17,7 +17,13 @@ import numpy as np
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import from_coco, posture
 from affectlens.events.falls import FallEvent, FallRule, FallSettings
-from affectlens.models.pose import KEYPOINTS, REGION_TURNS, PersonDetections, PoseEstimator
+from affectlens.models.pose import (
+    KEYPOINTS,
+    REGION_TURNS,
+    PersonDetections,
+    PoseEstimator,
+    upright_turn,
+)
 from affectlens.models.pose_landmarks import PoseLandmarksName, pose_estimator
 from affectlens.models.runtime import Device
 from affectlens.tracking.persons import PersonTracker
@@ -134,6 +140,7 @@ class PeoplePipeline:
             people, ids = _joined([people, more]), np.concatenate([ids, more_ids])
         weak = np.arange(len(ids)) >= len(ids) - len(more)
         events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints), weak)
+        _remember_turns(state, ids, people)
         states = state.rule.states()
         labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
         # Found only by the second look, at a low score: their head keypoints may be too weak
@@ -144,6 +151,17 @@ class PeoplePipeline:
             [remembered[t] for t in more_ids.tolist() if t in remembered]).reshape(-1, 4)])
         return PeopleAnalysis(frame.index, frame.timestamp, people, ids, labels, tuple(events),
                               regions)
+
+
+def _remember_turns(state: PeopleState, ids: np.ndarray, people: PersonDetections) -> None:
+    """For each person held down and seen now, the turn their torso says sets them upright:
+    the first crop a second look takes of them (cycling from 'as it is' looked the wrong way
+    round first, and a landmark model finds a person upside down as readily as upright)."""
+    down = state.rule.down_boxes()
+    for track_id, keypoints in zip(ids.tolist(), people.keypoints):
+        turn = upright_turn(keypoints) if track_id in down else None
+        if turn is not None:
+            state.look_turns[track_id] = turn
 
 
 def person_rows(source: str, analysis: PeopleAnalysis) -> list[dict[str, Any]]:

@@ -30,6 +30,24 @@ REGION_TURNS: tuple[int | None, ...] = (None, cv2.ROTATE_90_CLOCKWISE,
                                         cv2.ROTATE_90_COUNTERCLOCKWISE)
 
 
+def upright_turn(keypoints: np.ndarray, min_score: float = 0.1) -> int | None:
+    """The REGION_TURNS index that turns this person's torso (hips -> shoulders) nearest to
+    upright, or None when both hips and shoulders are not seen or the torso is upside down.
+
+    Why: a person held on the floor is looked for again in a crop of their last box, and the
+    turn is only a guess unless the body's direction is known; the torso they were last seen
+    with says which way their head lies.
+    """
+    seen = keypoints[:, 2] >= min_score
+    if not (seen[5:7].any() and seen[11:13].any()):
+        return None
+    dx, dy = keypoints[5:7][seen[5:7], :2].mean(axis=0) - keypoints[11:13][seen[11:13], :2].mean(
+        axis=0)
+    if abs(dy) >= abs(dx):
+        return 0 if dy < 0 else None
+    return 1 if dx < 0 else 2  # head to the left: a quarter clockwise sets it upright
+
+
 @dataclass(frozen=True)
 class PersonDetections:
     """People found in one frame, as parallel arrays.

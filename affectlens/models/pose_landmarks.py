@@ -42,6 +42,11 @@ HIP_CENTRE, BODY_TOP = 33, 34  # auxiliary landmarks: the crop for the next pass
 ROI_SCALE = 1.25  # MediaPipe's RectTransformationCalculator scale around the body circle
 PRESENT = 0.5  # MediaPipe's pose-flag threshold: below it, no person in the crop
 HEATMAP_KERNEL, HEATMAP_MIN = 7, 0.5
+# Body circle radius over the box's farthest edge from the hips: MoveNet's box ends at the
+# outermost keypoints (eyes, ankles), the body circle at the top of the head and the soles.
+# 1.2, where 1.0 and 0.8 saw no one in more crops of fall-01 (chosen on that clip, the only
+# real fall video: not checked on another).
+RADIUS_MARGIN = 1.2
 MIN_JOINT_SCORE = 0.1  # MoveNet joints trusted to place the crop (fall_features' threshold)
 # Up in the frame for each predict_region turn (pose.REGION_TURNS): as it is, the body's head
 # to the left (a quarter clockwise turns it upright), to the right.
@@ -91,7 +96,7 @@ def roi_from_person(box: np.ndarray, keypoints: np.ndarray | None,
                     up: tuple[float, float] | None = None) -> Roi:
     """The crop for a person MoveNet found: centre on the hips (else the box centre), up from
     hips to shoulders (else to the nose, else ``up``, else upright), radius to the box's
-    farthest corner (the box is about the body's extent)."""
+    farthest edge (the box is about the body's extent)."""
     x1, y1, x2, y2 = (float(v) for v in box)
     centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
     direction = None
@@ -105,10 +110,13 @@ def roi_from_person(box: np.ndarray, keypoints: np.ndarray | None,
             keypoints[0, :2] if seen[0] else None)
         if len(hips) and head is not None and np.hypot(*(head - centre)) > 1:
             direction = (head - centre) / np.hypot(*(head - centre))
+    cx, cy = (float(v) for v in centre)
     if direction is None:
         direction = np.array(up if up is not None else (0.0, -1.0))
-    corners = np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]])
-    radius = max(float(np.hypot(*(corners - centre).T).max()), 4.0)
+    # The box's farthest edge from the centre: for a person standing, hips to the top of the
+    # head, the radius of MediaPipe's body circle (its corners gave crops too large: the
+    # landmark model then saw no one in more of fall-01's frames, benchmarks/pose_floor.py).
+    radius = max(cx - x1, x2 - cx, cy - y1, y2 - cy, 4.0) * RADIUS_MARGIN
     return roi_from_points(centre, centre + direction * radius)
 
 
@@ -130,7 +138,7 @@ class PoseLandmarker:
         marks = raw.reshape(39, 5)
         xy = _refine(marks[:, :2].astype(np.float64), heatmaps[0])
         frame_xy = xy @ affine[:, :2].T + affine[:, 2]
-        visibility = 1.0 / (1.0 + np.exp(-marks[:, 3]))
+        visibility = _sigmoid(marks[:, 3])
         height, width = image.shape[:2]
         inside = ((frame_xy[:, 0] >= 0) & (frame_xy[:, 0] <= width - 1)
                   & (frame_xy[:, 1] >= 0) & (frame_xy[:, 1] <= height - 1))
@@ -153,6 +161,11 @@ class PoseLandmarker:
         return found
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) without overflow for large logits."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64)))
+
+
 def _refine(xy: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
     """MediaPipe's heatmap refinement: each landmark moves to the confidence-weighted centre of
     a 7x7 window of its heatmap around it, where that window's peak is >= 0.5."""
@@ -165,7 +178,7 @@ def _refine(xy: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
             continue
         r0, r1 = max(0, row - half), min(size, row + half + 1)
         c0, c1 = max(0, col - half), min(size, col + half + 1)
-        conf = 1.0 / (1.0 + np.exp(-heatmaps[r0:r1, c0:c1, i].astype(np.float64)))
+        conf = _sigmoid(heatmaps[r0:r1, c0:c1, i])
         total = conf.sum()
         if conf.max() < HEATMAP_MIN or total <= 0:
             continue
@@ -180,9 +193,10 @@ class LandmarkPoseEstimator(PoseEstimator):
     joints, on a crop per person turned upright. A person whose crop the landmark model does
     not see (pose flag < 0.5) keeps MoveNet's keypoints.
 
-    ``passes``: landmark passes per person a frame (2: the second on the crop the first's
-    auxiliary landmarks give, as MediaPipe tracks). The second look at a held person
-    (predict_region) always makes two: its first crop's turn is only a guess.
+    ``passes``: landmark passes per person (2: the second on the crop the first's auxiliary
+    landmarks give, as MediaPipe tracks from frame to frame). 1 by default: on fall-01 the
+    second pass found the person in fewer crops, standing and lying
+    (benchmarks/pose_floor.py).
     """
 
     def __init__(self, device: Device = "cpu", input_px: int = 320, min_score: float = 0.15,
@@ -206,9 +220,12 @@ class LandmarkPoseEstimator(PoseEstimator):
     def predict_region(self, image: np.ndarray, box: Sequence[float], min_score: float,
                        turn: int | None = None, margin: float = 0.5) -> PersonDetections:
         """The held person's joints in a crop around ``box``, first turned as ``turn`` says
-        (pose.REGION_TURNS), then as the landmarks say; score = mean joint visibility."""
+        (pose.REGION_TURNS); score = mean joint visibility. The turn matters: the landmark model
+        places an upside-down person's joints as confidently as an upright one's, so the
+        person's last seen torso (people._remember_turns) chooses it."""
         found = self.landmarker.track(
-            image, roi_from_person(np.asarray(box, np.float64), None, TURN_UP[turn]), 2)
+            image, roi_from_person(np.asarray(box, np.float64), None, TURN_UP[turn]),
+            self.passes)
         if found.presence < PRESENT:
             return PersonDetections.empty()
         keypoints = found.keypoints
@@ -230,9 +247,9 @@ PoseLandmarksName = Literal["none", "mediapipe"]
 def pose_estimator(landmarks: PoseLandmarksName = "none", device: Device = "cpu",
                    threads: int = 0) -> PoseEstimator:
     """The pose backend a setting names: MoveNet alone ("none"), or MoveNet's people with
-    MediaPipe's landmarks ("mediapipe"; two passes a person, see LandmarkPoseEstimator)."""
+    MediaPipe's landmarks ("mediapipe", see LandmarkPoseEstimator)."""
     if landmarks == "mediapipe":
-        return LandmarkPoseEstimator(device, threads=threads, passes=2)
+        return LandmarkPoseEstimator(device, threads=threads)
     if landmarks == "none":
         return PoseEstimator(device, threads=threads)
     raise ValueError(f"pose landmarks must be 'none' or 'mediapipe', got {landmarks!r}")
