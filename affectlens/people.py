@@ -67,6 +67,7 @@ class PeopleState:
     tracker: PersonTracker | None  # None for a still image: no time, no falls
     rule: FallRule
     look_turns: dict[int, int] = field(default_factory=dict)  # track id -> REGION_TURNS index
+    turn_from_torso: bool = False  # the second look's first turn from the last seen torso
 
 
 class PeoplePipeline:
@@ -83,7 +84,8 @@ class PeoplePipeline:
     def start_source(self, analysis_fps: float | None,
                      settings: FallSettings | None = None) -> PeopleState:
         tracker = PersonTracker(analysis_fps) if analysis_fps else None
-        return PeopleState(tracker, FallRule(settings or self.settings, self.classifier))
+        return PeopleState(tracker, FallRule(settings or self.settings, self.classifier),
+                           turn_from_torso=self.estimator.turn_from_torso)
 
     def apply(self, state: PeopleState, settings: FallSettings) -> None:
         """New thresholds and zones for a running source (issue 14): the rule keeps the
@@ -140,7 +142,8 @@ class PeoplePipeline:
             people, ids = _joined([people, more]), np.concatenate([ids, more_ids])
         weak = np.arange(len(ids)) >= len(ids) - len(more)
         events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints), weak)
-        _remember_turns(state, ids, people)
+        if state.turn_from_torso:
+            _remember_turns(state, ids, people)
         states = state.rule.states()
         labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
         # Found only by the second look, at a low score: their head keypoints may be too weak

@@ -15,7 +15,8 @@ run another way), for each pose backend (affectlens.models.pose_landmarks.pose_e
 2. Through tracking and the fall rule at 10 and 30 fps, with and without the second look (a
    crop of a held person's last box): floor frames where the person is seen (by the whole-
    frame pass or the second look), with the torso the right way, and held on the floor;
-   MoveNet also as before the second look's first turn came from the last seen torso.
+   MoveNet also with the second look's first turn from the last seen torso (the landmark
+   backend's way; MoveNet's own cycles the turns from upright).
 3. End to end on the clip at 10 fps: the fall and long-lie events, and the classifier's
    p(fall) on every 3 s window ending on a floor frame (the joint-mapping gap: the classifier
    was fitted on MediaPipe joints).
@@ -35,7 +36,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from affectlens import people as people_module
 from affectlens.eval.falls import rgb_half, run_video
 from affectlens.eval.machine import machine_report
 from affectlens.events.fall_features import from_coco, posture, reference_scale, window_features
@@ -71,10 +71,6 @@ def torso_right(keypoints: np.ndarray, truth: np.ndarray) -> bool:
     axis = keypoints[5:7][seen[5:7], :2].mean(0) - keypoints[11:13][seen[11:13], :2].mean(0)
     norm = float(np.hypot(*axis))
     return norm > 0 and float(axis @ truth) / norm >= np.cos(np.radians(MAX_OFF_DEG))
-
-
-def _nothing(*_: object) -> None:
-    return None
 
 
 def best(people: PersonDetections) -> np.ndarray | None:
@@ -193,12 +189,12 @@ def main() -> None:
               "seen / torso the right way / held on the floor")
         for name, people in pipelines.items():
             tracked(frames, people, name)
-        if "movenet" in pipelines:  # as before the turn was remembered: cycled from upright
-            remember, people_module._remember_turns = people_module._remember_turns, _nothing
+        if "movenet" in pipelines:  # MoveNet with the turn from the last seen torso
+            pipelines["movenet"].estimator.turn_from_torso = True
             try:
-                tracked(frames, pipelines["movenet"], "movenet, turns cycled")
+                tracked(frames, pipelines["movenet"], "movenet, turn from torso")
             finally:
-                people_module._remember_turns = remember
+                pipelines["movenet"].estimator.turn_from_torso = False
         print("\n3. end to end on fall-01 (RGB half)")
         for name, people in pipelines.items():
             end_to_end(video, people, name)

@@ -90,6 +90,11 @@ def _input_size(width: int, height: int, long_side: int) -> tuple[int, int, floa
 class PoseEstimator:
     """predict(images) -> one PersonDetections per BGR image.
 
+    ``turn_from_torso``: whether the second look at a held person should first turn the crop
+    as their last seen torso says (people._remember_turns). False for MoveNet: it then finds
+    the person in fewer floor frames of fall-01 than cycling the turns from upright does
+    (benchmarks/pose_floor.py, part 2).
+
     ``input_px`` is the long side the frame is scaled to (MoveNet is trained near 256; 320 keeps
     URFD's 320x240 at its native size). ``min_score`` drops people whose mean keypoint score
     is lower: 0.15, because a person falling or lying scores 0.15-0.3 on real footage while the
@@ -101,6 +106,7 @@ class PoseEstimator:
         threads: int = 0,
     ) -> None:
         self.model = OnnxModel(WEIGHTS_DIR / WEIGHTS_FILE, device, threads)
+        self.turn_from_torso = False
         self.input_px = input_px
         self.min_score = min_score
 

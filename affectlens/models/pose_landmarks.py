@@ -204,6 +204,7 @@ class LandmarkPoseEstimator(PoseEstimator):
         super().__init__(device, input_px, min_score, threads)
         self.landmarker = PoseLandmarker(device, threads)
         self.passes = passes
+        self.turn_from_torso = True  # it finds an upside-down person as readily as upright
 
     def predict_one(self, image: np.ndarray) -> PersonDetections:
         people = super().predict_one(image)
