@@ -17,9 +17,10 @@ run another way), for each pose backend (affectlens.models.pose_landmarks.pose_e
    frame pass or the second look), with the torso the right way, and held on the floor;
    MoveNet also with the second look's first turn from the last seen torso (the landmark
    backend's way; MoveNet's own cycles the turns from upright).
-3. End to end on the clip at 10 fps: the fall and long-lie events, and the classifier's
-   p(fall) on every 3 s window ending on a floor frame (the joint-mapping gap: the classifier
-   was fitted on MediaPipe joints).
+3. End to end on the clip at 10 fps: the fall and long-lie events; the classifier's p(fall)
+   on every 3 s window ending on a seen frame, floor and before it, each backend's joints
+   (the joint-mapping gap: the classifier was fitted on MediaPipe joints); and where each
+   fall joint lands, landmarks against MoveNet, on the standing frames.
 4. CPU and wall time per frame of each backend's whole-frame pass, one thread.
 
 fall-01 is the only real fall video in ../shared/data (its frames carry a drawn skeleton and
@@ -38,7 +39,13 @@ import numpy as np
 
 from affectlens.eval.falls import rgb_half, run_video
 from affectlens.eval.machine import machine_report
-from affectlens.events.fall_features import from_coco, posture, reference_scale, window_features
+from affectlens.events.fall_features import (
+    FALL_JOINTS,
+    from_coco,
+    posture,
+    reference_scale,
+    window_features,
+)
 from affectlens.events.falls import FallSettings
 from affectlens.models.pose import PersonDetections, PoseEstimator
 from affectlens.models.pose_landmarks import LandmarkPoseEstimator
@@ -126,9 +133,11 @@ def end_to_end(video: Path, people: PeoplePipeline, name: str) -> None:
     print(f"  {name:22s} 10 fps, last frame held 4 s, long lie after 3 s: {said}")
 
 
-def classifier_gap(frames: list[np.ndarray], people: PeoplePipeline, name: str) -> None:
-    """p(fall) of every window_s window ending on a floor frame, the person's seen joints at
-    10 fps (whole-frame pass and second look), as the rule builds its windows."""
+def classifier_probabilities(frames: list[np.ndarray], people: PeoplePipeline
+                             ) -> tuple[dict[float, float], float]:
+    """p(fall) of the window_s window ending on every frame the person is seen (10 fps,
+    whole-frame pass and second look), as the rule builds its windows; and the upright torso
+    length in pixels."""
     settings = FallSettings()
     state = people.start_source(10.0)
     times, postures = [], []
@@ -140,18 +149,58 @@ def classifier_gap(frames: list[np.ndarray], people: PeoplePipeline, name: str) 
             postures.append(posture(from_coco(kps).astype(np.float64)))
     scale = reference_scale(postures)
     t = np.array(times)
-    probs = []
-    for end in t[t >= FLOOR.start / 30.0]:
+    probs = {}
+    for end in t:
         keep = (t > end - settings.window_s) & (t <= end)
         features = window_features(t[keep], [p for p, k in zip(postures, keep) if k], scale)
-        probs.append(float(people.classifier.probability(features)[0]))
-    if probs:
-        p = np.array(probs)
-        print(f"  {name:22s} p(fall) over {len(p)} windows ending on seen floor frames: "
-              f"min {p.min():.3f}, median {np.median(p):.3f}, max {p.max():.3f}; "
-              f"upright torso {scale:.1f} px")
-    else:
-        print(f"  {name:22s} no floor frame seen")
+        probs[float(end)] = float(people.classifier.probability(features)[0])
+    return probs, scale
+
+
+def classifier_gap(frames: list[np.ndarray], pipelines: dict[str, PeoplePipeline]) -> None:
+    """The classifier on each backend's joints: floor windows, and every window both saw."""
+    runs = {name: classifier_probabilities(frames, people) for name, people in pipelines.items()}
+    floor_s = FLOOR.start / 30.0
+    for name, (probs, scale) in runs.items():
+        floor = np.array([p for t, p in probs.items() if t >= floor_s])
+        before = np.array([p for t, p in probs.items() if t < floor_s])
+        said = (f"min {floor.min():.3f}, median {np.median(floor):.3f}" if len(floor)
+                else "none seen")
+        print(f"  {name:22s} p(fall), windows ending on seen floor frames ({len(floor)}): "
+              f"{said}; before the floor ({len(before)}): max {before.max():.3f}, "
+              f"median {np.median(before):.3f}; upright torso {scale:.1f} px")
+    if len(runs) == 2:
+        (a, (pa, _)), (b, (pb, _)) = runs.items()
+        both = sorted(set(pa) & set(pb))
+        diff = np.abs(np.array([pa[t] - pb[t] for t in both]))
+        print(f"  |p({a}) - p({b})| over the {len(both)} windows both saw: "
+              f"median {np.median(diff):.3f}, max {diff.max():.3f}")
+
+
+def joint_offsets(frames: list[np.ndarray], movenet: PoseEstimator,
+                  landmarks: LandmarkPoseEstimator) -> None:
+    """Where each fall joint lands, landmarks against MoveNet, on the standing frames both
+    see: median offset (x, y) and distance in torso lengths (shoulder to hip centre)."""
+    offsets, seen = [], 0
+    for i in STANDING:
+        a, b = movenet.predict_one(frames[i]), landmarks.predict_one(frames[i])
+        if not len(a) or np.array_equal(a.keypoints, b.keypoints):
+            continue  # no one, or the landmark model saw no one in the crop
+        ka, kb = from_coco(best(a)), from_coco(best(b))
+        torso = posture(ka.astype(np.float64)).torso_length
+        if ka[:9, 2].min() < 0.1 or not np.isfinite(torso) or torso <= 0:
+            continue
+        seen += 1
+        offsets.append((kb[:, :2] - ka[:, :2]) / torso)
+    if not offsets:
+        print("  no standing frame with every body joint seen by both")
+        return
+    median = np.median(np.array(offsets), axis=0)
+    dist = np.median(np.hypot(*np.array(offsets).transpose(2, 0, 1)), axis=0)
+    print(f"  joints, landmarks - MoveNet, {seen} standing frames, torso lengths "
+          "(x, y; distance):")
+    print("   " + "; ".join(f"{name} {median[j, 0]:+.2f},{median[j, 1]:+.2f} ({dist[j]:.2f})"
+                            for j, name in enumerate(FALL_JOINTS[:9])))
 
 
 def cost(frames: list[np.ndarray], backends: dict[str, PoseEstimator]) -> None:
@@ -170,6 +219,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--backends", default="movenet,mediapipe")
+    parser.add_argument("--parts", default="1,2,3,4", help="which parts to run")
     args = parser.parse_args()
     video = args.data / "falls" / "fall-01-cam0.mp4"
     frames = [rgb_half(f.image) for f in open_media(video).frames()]
@@ -183,24 +233,32 @@ def main() -> None:
                 if name.split(",")[0] in chosen}
     pipelines = {name: PeoplePipeline(estimator=estimator) for name, estimator in
                  backends.items() if name != "mediapipe, 2 passes"}
+    parts = set(args.parts.split(","))
     with machine_report():
-        per_frame(frames, backends)
-        print("\n2. through tracking and the rule, floor frames 113-160: "
-              "seen / torso the right way / held on the floor")
-        for name, people in pipelines.items():
-            tracked(frames, people, name)
-        if "movenet" in pipelines:  # MoveNet with the turn from the last seen torso
+        if "1" in parts:
+            per_frame(frames, backends)
+        if "2" in parts:
+            print("\n2. through tracking and the rule, floor frames 113-160: "
+                  "seen / torso the right way / held on the floor")
+            for name, people in pipelines.items():
+                tracked(frames, people, name)
+        if "movenet" in pipelines and "2" in parts:  # the turn from the last seen torso
             pipelines["movenet"].estimator.turn_from_torso = True
             try:
                 tracked(frames, pipelines["movenet"], "movenet, turn from torso")
             finally:
                 pipelines["movenet"].estimator.turn_from_torso = False
-        print("\n3. end to end on fall-01 (RGB half)")
-        for name, people in pipelines.items():
-            end_to_end(video, people, name)
-        for name, people in pipelines.items():
-            classifier_gap(frames, people, name)
-        cost(frames, backends)
+        if "3" in parts:
+            print("\n3. end to end on fall-01 (RGB half), and the joint-mapping gap")
+            for name, people in pipelines.items():
+                end_to_end(video, people, name)
+            classifier_gap(frames, pipelines)
+            if {"movenet", "mediapipe"} <= set(backends):
+                landmarks = backends["mediapipe"]
+                assert isinstance(landmarks, LandmarkPoseEstimator)
+                joint_offsets(frames, backends["movenet"], landmarks)
+        if "4" in parts:
+            cost(frames, backends)
 
 
 if __name__ == "__main__":

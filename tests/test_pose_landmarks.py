@@ -136,3 +136,30 @@ def test_the_setting_chooses_the_backend() -> None:
         AnalysisConfig(pose_landmarks="openpose")
     with pytest.raises(ValueError):
         pose_estimator("openpose")  # type: ignore[arg-type]
+
+
+def test_analyze_runs_the_backend_the_option_names(frames: dict[int, np.ndarray],
+                                                   tmp_path: Path) -> None:
+    """`analyze --pose-landmarks mediapipe` on fall-01 at 10 fps: the person's joints in
+    persons.csv are the landmark model's (not MoveNet's), and the fall is still found."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from affectlens.cli import app
+
+    result = CliRunner().invoke(app, [
+        "analyze", str(FALL_01), "--fps", "10", "--pose-landmarks", "mediapipe", "--no-report",
+        "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    events = pd.read_csv(tmp_path / "events.csv")
+    assert "fall" in events["kind"].tolist()
+    persons = pd.read_csv(tmp_path / "persons.csv")
+    row = persons[persons["frame"] == 69].iloc[0]  # every third frame at 10 fps
+    cap = cv2.VideoCapture(str(FALL_01))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 69)
+    whole = cap.read()[1]  # analyze sees the whole 640x240 frame
+    expected = LandmarkPoseEstimator(threads=1).predict_one(whole).keypoints[0]
+    movenet = PoseEstimator(threads=1).predict_one(whole).keypoints[0]
+    got = np.array([[row[f"{name}_x"], row[f"{name}_y"]] for name in KEYPOINTS])
+    assert np.abs(got - expected[:, :2]).max() < 0.5
+    assert np.abs(got - movenet[:, :2]).max() > 2

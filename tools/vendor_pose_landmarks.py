@@ -90,9 +90,10 @@ def convert(tflite_path: Path, workdir: Path) -> Path:
 
 
 def frames(video: Path, step: int) -> list[np.ndarray]:
-    """Float [0, 1] RGB 256x256 inputs from real frames: the frame letterboxed, and turned by
-    a quarter, a half and three quarters (a person lying, upside down), as the runtime's
-    rotated crops would give them."""
+    """Float [0, 1] RGB 256x256 inputs from real frames: the whole frame letterboxed, and the
+    square of its right side where fall-01's person stands and lies (as a person crop), each
+    turned by a quarter, a half or three quarters in turn, as the runtime's crops turn a
+    lying person."""
     cap = cv2.VideoCapture(str(video))
     out, index = [], 0
     turns = [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE]
@@ -104,17 +105,23 @@ def frames(video: Path, step: int) -> list[np.ndarray]:
             if frame.shape[1] == 2 * 320 and frame.shape[0] == 240:
                 frame = frame[:, 320:]
             turn = turns[(index // step) % len(turns)]
-            if turn is not None:
-                frame = cv2.rotate(frame, turn)
-            scale = SIDE / max(frame.shape[:2])
-            size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
-            small = cv2.resize(frame, size)
-            canvas = np.zeros((SIDE, SIDE, 3), np.uint8)
-            top, left = (SIDE - small.shape[0]) // 2, (SIDE - small.shape[1]) // 2
-            canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
-            out.append(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
+            side = min(frame.shape[:2])
+            for image in (frame, frame[:side, frame.shape[1] - side:]):
+                if turn is not None:
+                    image = cv2.rotate(image, turn)
+                out.append(_letterboxed(image))
         index += 1
     return out
+
+
+def _letterboxed(image: np.ndarray) -> np.ndarray:
+    scale = SIDE / max(image.shape[:2])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    small = cv2.resize(image, size)
+    canvas = np.zeros((SIDE, SIDE, 3), np.uint8)
+    top, left = (SIDE - small.shape[0]) // 2, (SIDE - small.shape[1]) // 2
+    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
 def verify(tflite_path: Path, onnx_path: Path, images: list[np.ndarray]) -> str:

@@ -220,23 +220,22 @@ class LandmarkPoseEstimator(PoseEstimator):
 
     def predict_region(self, image: np.ndarray, box: Sequence[float], min_score: float,
                        turn: int | None = None, margin: float = 0.5) -> PersonDetections:
-        """The held person's joints in a crop around ``box``, first turned as ``turn`` says
+        """The held person's joints in a crop around ``box``, turned as ``turn`` says
         (pose.REGION_TURNS); score = mean joint visibility. The turn matters: the landmark model
         places an upside-down person's joints as confidently as an upright one's, so the
-        person's last seen torso (people._remember_turns) chooses it."""
+        person's last seen torso (people._remember_turns) chooses it. Where the landmark model
+        sees no one there, MoveNet's own second look on the turned crop (its person then
+        landmarked in that crop, where they stand upright)."""
         found = self.landmarker.track(
             image, roi_from_person(np.asarray(box, np.float64), None, TURN_UP[turn]),
             self.passes)
-        if found.presence < PRESENT:
-            return PersonDetections.empty()
         keypoints = found.keypoints
         score = float(keypoints[:, 2].mean())
-        if score < min_score:
-            return PersonDetections.empty()
         xy = keypoints[:, :2]
         person_box = np.concatenate([xy.min(axis=0), xy.max(axis=0)])
-        if person_box[2] <= person_box[0] or person_box[3] <= person_box[1]:
-            return PersonDetections.empty()
+        if (found.presence < PRESENT or score < min_score or person_box[2] <= person_box[0]
+                or person_box[3] <= person_box[1]):
+            return super().predict_region(image, box, min_score, turn, margin)
         return PersonDetections(person_box[None].astype(np.float32),
                                 np.array([score], np.float32), keypoints[None])
 
