@@ -22,6 +22,10 @@ run another way), for each pose backend (affectlens.models.pose_landmarks.pose_e
    (the joint-mapping gap: the classifier was fitted on MediaPipe joints); and where each
    fall joint lands, landmarks against MoveNet, on the standing frames.
 4. CPU and wall time per frame of each backend's whole-frame pass, one thread.
+5. The joint-mapping gap where it matters, on data the classifier never saw: URFD, Le2i and
+   UP-Fall each scored by a classifier fitted on the other two (as benchmarks/falls.py part 0),
+   with the datasets' MediaPipe joints (what the landmark backend gives) and with each joint
+   moved to where MoveNet puts it (the offsets part 3 measures, turned with the body).
 
 fall-01 is the only real fall video in ../shared/data (its frames carry a drawn skeleton and
 box from another detector, burnt into the RGB; the person lies half out of the frame).
@@ -37,6 +41,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from affectlens.eval.fall_augment import Augmentation, augmented
+from affectlens.eval.fall_datasets import load_fall_datasets
+from affectlens.eval.fall_lodo import fit_on, score, sensitivity, specificity
 from affectlens.eval.falls import rgb_half, run_video
 from affectlens.eval.machine import machine_report
 from affectlens.events.fall_features import (
@@ -178,7 +185,7 @@ def classifier_gap(frames: list[np.ndarray], pipelines: dict[str, PeoplePipeline
 
 
 def joint_offsets(frames: list[np.ndarray], movenet: PoseEstimator,
-                  landmarks: LandmarkPoseEstimator) -> None:
+                  landmarks: LandmarkPoseEstimator) -> np.ndarray | None:
     """Where each fall joint lands, landmarks against MoveNet, on the standing frames both
     see: median offset (x, y) and distance in torso lengths (shoulder to hip centre)."""
     offsets, seen = [], 0
@@ -194,13 +201,55 @@ def joint_offsets(frames: list[np.ndarray], movenet: PoseEstimator,
         offsets.append((kb[:, :2] - ka[:, :2]) / torso)
     if not offsets:
         print("  no standing frame with every body joint seen by both")
-        return
+        return None
     median = np.median(np.array(offsets), axis=0)
     dist = np.median(np.hypot(*np.array(offsets).transpose(2, 0, 1)), axis=0)
     print(f"  joints, landmarks - MoveNet, {seen} standing frames, torso lengths "
           "(x, y; distance):")
     print("   " + "; ".join(f"{name} {median[j, 0]:+.2f},{median[j, 1]:+.2f} ({dist[j]:.2f})"
                             for j, name in enumerate(FALL_JOINTS[:9])))
+    return np.array(offsets)
+
+
+def movenet_placed(offsets: np.ndarray) -> Augmentation:
+    """MediaPipe joints moved to where MoveNet puts them: each joint by minus the median
+    landmarks - MoveNet offset measured on fall-01's standing frames, in torso lengths along
+    and across the body's own axis (so it turns with a lying body), plus a random offset of
+    the measured frame-to-frame spread (1.4826 x the median absolute deviation)."""
+    shift = -np.median(offsets, axis=0)
+    spread = 1.4826 * np.median(np.abs(offsets - np.median(offsets, axis=0)), axis=0)
+
+    def fn(body: np.ndarray, rng: np.random.Generator, size: tuple[float, float]) -> np.ndarray:
+        up = body[1:3, :2].mean(0) - body[3:5, :2].mean(0)
+        torso = float(np.hypot(*up))
+        if torso <= 0:
+            return body
+        down = -up / torso
+        across = np.array([down[1], -down[0]])  # image x for an upright body
+        moved = shift + rng.normal(0.0, 1.0, shift.shape) * spread
+        body[:, :2] += torso * (moved[:, :1] * across + moved[:, 1:] * down)
+        return body
+    return Augmentation("joints where MoveNet places them", fn)
+
+
+def held_out_gap(falls: Path, offsets: np.ndarray) -> None:
+    """Part 5: the held-out datasets (each scored by a classifier fitted on the other two, as
+    benchmarks/falls.py part 0) as recorded (MediaPipe joints, as the landmark backend gives)
+    and with each joint moved to where MoveNet places it: recordings caught, false alarms."""
+    datasets = load_fall_datasets(falls)
+    print("\n5. the joint-mapping gap on data the classifier never saw, per recording "
+          "(falls caught / false alarms), each dataset scored by a classifier fitted on the "
+          "other two")
+    print("    " + f"{'':40s}" + "".join(f"{d.name:>18s}" for d in datasets))
+    models = {d.name: fit_on([o for o in datasets if o is not d]) for d in datasets}
+    for aug in (Augmentation("MediaPipe joints (as recorded)"), movenet_placed(offsets)):
+        cells = []
+        for d in datasets:
+            r = score(augmented(d.ordered(), aug), models[d.name])
+            sens, spec = sensitivity(r.recordings), specificity(r.recordings)
+            false = f", {spec.total - spec.hits} false" if spec.total else ""
+            cells.append(f"{sens.hits}/{sens.total}{false}")
+        print(f"    {aug.name:40s}" + "".join(f"{c:>18s}" for c in cells))
 
 
 def cost(frames: list[np.ndarray], backends: dict[str, PoseEstimator]) -> None:
@@ -219,7 +268,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--backends", default="movenet,mediapipe")
-    parser.add_argument("--parts", default="1,2,3,4", help="which parts to run")
+    parser.add_argument("--parts", default="1,2,3,4,5", help="which parts to run")
     args = parser.parse_args()
     video = args.data / "falls" / "fall-01-cam0.mp4"
     frames = [rgb_half(f.image) for f in open_media(video).frames()]
@@ -253,10 +302,13 @@ def main() -> None:
             for name, people in pipelines.items():
                 end_to_end(video, people, name)
             classifier_gap(frames, pipelines)
-            if {"movenet", "mediapipe"} <= set(backends):
-                landmarks = backends["mediapipe"]
-                assert isinstance(landmarks, LandmarkPoseEstimator)
-                joint_offsets(frames, backends["movenet"], landmarks)
+        offsets = None
+        if {"3", "5"} & parts and {"movenet", "mediapipe"} <= set(backends):
+            landmarks = backends["mediapipe"]
+            assert isinstance(landmarks, LandmarkPoseEstimator)
+            offsets = joint_offsets(frames, backends["movenet"], landmarks)
+        if "5" in parts and offsets is not None:
+            held_out_gap(args.data / "falls", offsets)
         if "4" in parts:
             cost(frames, backends)
 
