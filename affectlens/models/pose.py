@@ -41,8 +41,8 @@ def upright_turn(keypoints: np.ndarray, min_score: float = 0.1) -> int | None:
     seen = keypoints[:, 2] >= min_score
     if not (seen[5:7].any() and seen[11:13].any()):
         return None
-    dx, dy = keypoints[5:7][seen[5:7], :2].mean(axis=0) - keypoints[11:13][seen[11:13], :2].mean(
-        axis=0)
+    shoulders = keypoints[5:7][seen[5:7], :2].mean(axis=0)
+    dx, dy = shoulders - keypoints[11:13][seen[11:13], :2].mean(axis=0)
     if abs(dy) >= abs(dx):
         return 0 if dy < 0 else None
     return 1 if dx < 0 else 2  # head to the left: a quarter clockwise sets it upright
