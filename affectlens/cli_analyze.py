@@ -10,7 +10,7 @@ import json
 import shutil
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import pandas as pd
 import typer
@@ -24,6 +24,7 @@ from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
 from affectlens.models.age import AGE_MODELS
 from affectlens.models.expression import SPECS
+from affectlens.models.pose_landmarks import PoseLandmarksName
 from affectlens.pipeline import Pipeline
 from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
@@ -49,9 +50,12 @@ class DeviceChoice(StrEnum):
 
 ExpressionModelChoice = StrEnum("ExpressionModelChoice", {name: name for name in SPECS})
 AgeModelChoice = StrEnum("AgeModelChoice", {name: name for name in AGE_MODELS})
+PoseLandmarksChoice = StrEnum("PoseLandmarksChoice",
+                              {name: name for name in get_args(PoseLandmarksName)})
 _DEFAULTS = AnalysisConfig()
 DEFAULT_EXPRESSION_MODEL = ExpressionModelChoice(_DEFAULTS.expression_model)
 DEFAULT_AGE_MODEL = AgeModelChoice(_DEFAULTS.age_model)
+DEFAULT_POSE_LANDMARKS = PoseLandmarksChoice(_DEFAULTS.pose_landmarks)
 
 
 @commands.command("analyze")
@@ -129,6 +133,11 @@ def analyze_command(
                      "at the same path on every node. Needs affectlens[cluster] "
                      "(docs/cluster.md)."),
     ] = None,
+    pose_landmarks: Annotated[
+        PoseLandmarksChoice,
+        typer.Option(help="Who places the body joints: none, MoveNet alone; mediapipe, "
+                     "MediaPipe's pose landmarks on each person MoveNet finds (docs/falls.md)."),
+    ] = DEFAULT_POSE_LANDMARKS,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -151,6 +160,7 @@ def analyze_command(
             fps=fps, device=device.value, min_face_px=min_face,
             expression_model=expression_model.value, age_model=age_model.value,
             purpose=purpose, min_group=min_group, statistics_every_s=every, pose=pose,
+            pose_landmarks=pose_landmarks.value,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

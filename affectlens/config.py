@@ -8,6 +8,7 @@ from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings
 from affectlens.models.age import AgeModelName
 from affectlens.models.expression import ExpressionModelName
+from affectlens.models.pose_landmarks import PoseLandmarksName
 from affectlens.models.runtime import Device
 from affectlens.privacy.policy import check_config, expression_allowed, voice_allowed
 from affectlens.vocabulary import Purpose
@@ -113,6 +114,12 @@ class AnalysisConfig(BaseModel):
     pose: bool = Field(
         True, description="Offline analysis: estimate body pose, track people and detect falls "
         "(videos only). Live cameras use their own 'falls' setting instead."
+    )
+    pose_landmarks: PoseLandmarksName = Field(
+        "none", description="Who places the body joints (with pose on, and on live cameras "
+        "with falls): none, MoveNet alone; mediapipe, MoveNet finds the people and MediaPipe's "
+        "pose landmark model, the one the fall data were made with, places each one's joints "
+        "on a crop turned upright (docs/falls.md, 'Pose model at run time')."
     )
     falls: FallSettings = Field(
         default_factory=FallSettings,

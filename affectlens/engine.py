@@ -84,7 +84,8 @@ class Engine:
         watch = falls is not None and self.expression
         if watch and people is None:
             config = pipeline.config
-            people = PeoplePipeline(falls, config.device, config.threads)
+            people = PeoplePipeline(falls, config.device, config.threads,
+                                    landmarks=config.pose_landmarks)
         self.people = people
         self.falls = falls if falls is not None else (people.settings if people else None)
         self.distress = distress or DistressSettings()

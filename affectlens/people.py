@@ -17,7 +17,14 @@ import numpy as np
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import from_coco, posture
 from affectlens.events.falls import FallEvent, FallRule, FallSettings
-from affectlens.models.pose import KEYPOINTS, REGION_TURNS, PersonDetections, PoseEstimator
+from affectlens.models.pose import (
+    KEYPOINTS,
+    REGION_TURNS,
+    PersonDetections,
+    PoseEstimator,
+    upright_turn,
+)
+from affectlens.models.pose_landmarks import PoseLandmarksName, pose_estimator
 from affectlens.models.runtime import Device
 from affectlens.tracking.persons import PersonTracker
 from affectlens.tracking.tracker import UNTRACKED
@@ -56,6 +63,7 @@ class PeopleState:
     tracker: PersonTracker | None  # None for a still image: no time, no falls
     rule: FallRule
     look_turns: dict[int, int] = field(default_factory=dict)  # track id -> REGION_TURNS index
+    turn_from_torso: bool = False  # the second look's first turn from the last seen torso
 
 
 class PeoplePipeline:
@@ -63,15 +71,17 @@ class PeoplePipeline:
 
     def __init__(self, settings: FallSettings | None = None, device: Device = "cpu",
                  threads: int = 0, estimator: PoseEstimator | None = None,
-                 classifier: FallClassifier | None = None) -> None:
+                 classifier: FallClassifier | None = None,
+                 landmarks: PoseLandmarksName = "none") -> None:
         self.settings = settings or FallSettings()
-        self.estimator = estimator or PoseEstimator(device, threads=threads)
+        self.estimator = estimator or pose_estimator(landmarks, device, threads)
         self.classifier = classifier or FallClassifier.load()
 
     def start_source(self, analysis_fps: float | None,
                      settings: FallSettings | None = None) -> PeopleState:
         tracker = PersonTracker(analysis_fps) if analysis_fps else None
-        return PeopleState(tracker, FallRule(settings or self.settings, self.classifier))
+        return PeopleState(tracker, FallRule(settings or self.settings, self.classifier),
+                           turn_from_torso=self.estimator.turn_from_torso)
 
     def apply(self, state: PeopleState, settings: FallSettings) -> None:
         """New thresholds and zones for a running source (issue 14): the rule keeps the
@@ -128,6 +138,8 @@ class PeoplePipeline:
             people, ids = _joined([people, more]), np.concatenate([ids, more_ids])
         weak = np.arange(len(ids)) >= len(ids) - len(more)
         events = state.rule.update(frame.timestamp, ids, from_coco(people.keypoints), weak)
+        if state.turn_from_torso:
+            _remember_turns(state, ids, people)
         states = state.rule.states()
         labels = tuple(states.get(int(t)) or "" if t != UNTRACKED else "" for t in ids)
         # Found only by the second look, at a low score: their head keypoints may be too weak
@@ -138,6 +150,17 @@ class PeoplePipeline:
             [remembered[t] for t in more_ids.tolist() if t in remembered]).reshape(-1, 4)])
         return PeopleAnalysis(frame.index, frame.timestamp, people, ids, labels, tuple(events),
                               regions)
+
+
+def _remember_turns(state: PeopleState, ids: np.ndarray, people: PersonDetections) -> None:
+    """For each person held down and seen now, the turn their torso says sets them upright:
+    the first crop a second look takes of them (cycling from 'as it is' looked the wrong way
+    round first, and a landmark model finds a person upside down as readily as upright)."""
+    down = state.rule.down_boxes()
+    for track_id, keypoints in zip(ids.tolist(), people.keypoints):
+        turn = upright_turn(keypoints) if track_id in down else None
+        if turn is not None:
+            state.look_turns[track_id] = turn
 
 
 def person_rows(source: str, analysis: PeopleAnalysis) -> list[dict[str, Any]]:

@@ -30,6 +30,24 @@ REGION_TURNS: tuple[int | None, ...] = (None, cv2.ROTATE_90_CLOCKWISE,
                                         cv2.ROTATE_90_COUNTERCLOCKWISE)
 
 
+def upright_turn(keypoints: np.ndarray, min_score: float = 0.1) -> int | None:
+    """The REGION_TURNS index that turns this person's torso (hips -> shoulders) nearest to
+    upright, or None when both hips and shoulders are not seen or the torso is upside down.
+
+    Why: a person held on the floor is looked for again in a crop of their last box, and the
+    turn is only a guess unless the body's direction is known; the torso they were last seen
+    with says which way their head lies.
+    """
+    seen = keypoints[:, 2] >= min_score
+    if not (seen[5:7].any() and seen[11:13].any()):
+        return None
+    shoulders = keypoints[5:7][seen[5:7], :2].mean(axis=0)
+    dx, dy = shoulders - keypoints[11:13][seen[11:13], :2].mean(axis=0)
+    if abs(dy) >= abs(dx):
+        return 0 if dy < 0 else None
+    return 1 if dx < 0 else 2  # head to the left: a quarter clockwise sets it upright
+
+
 @dataclass(frozen=True)
 class PersonDetections:
     """People found in one frame, as parallel arrays.
@@ -72,6 +90,11 @@ def _input_size(width: int, height: int, long_side: int) -> tuple[int, int, floa
 class PoseEstimator:
     """predict(images) -> one PersonDetections per BGR image.
 
+    ``turn_from_torso``: whether the second look at a held person should first turn the crop
+    as their last seen torso says (people._remember_turns). False for MoveNet: it then finds
+    the person in fewer floor frames of fall-01 than cycling the turns from upright does
+    (benchmarks/pose_floor.py, part 2).
+
     ``input_px`` is the long side the frame is scaled to (MoveNet is trained near 256; 320 keeps
     URFD's 320x240 at its native size). ``min_score`` drops people whose mean keypoint score
     is lower: 0.15, because a person falling or lying scores 0.15-0.3 on real footage while the
@@ -83,6 +106,7 @@ class PoseEstimator:
         threads: int = 0,
     ) -> None:
         self.model = OnnxModel(WEIGHTS_DIR / WEIGHTS_FILE, device, threads)
+        self.turn_from_torso = False
         self.input_px = input_px
         self.min_score = min_score
 
