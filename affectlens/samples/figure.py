@@ -32,7 +32,7 @@ STANDING: dict[str, tuple[float, float]] = {
     "neck": (0.0, 0.85), "head": (0.0, 0.93),
 }
 # BGR
-SKIN, HAIR = (150, 180, 225), (70, 80, 95)
+BARE, HAIR = (150, 180, 225), (70, 80, 95)  # bare arms and head; HAIR on top
 SHIRT, TROUSERS, SHOES = (150, 80, 40), (60, 50, 45), (30, 30, 30)
 SIZE = (640, 480)  # width, height of the scene
 FLOOR_Y = 450  # the floor line the figure stands and lies on, pixels
@@ -117,7 +117,7 @@ def draw_figure(image: np.ndarray, joints: dict[str, np.ndarray], height_px: flo
         _capsule(image, j[f"hip_{side}"], j[f"knee_{side}"], 0.045 * r, shade(TROUSERS))
         _capsule(image, j[f"knee_{side}"], j[f"ankle_{side}"], 0.038 * r, shade(TROUSERS))
         _capsule(image, j[f"shoulder_{side}"], j[f"elbow_{side}"], 0.032 * r, shade(SHIRT))
-        _capsule(image, j[f"elbow_{side}"], j[f"wrist_{side}"], 0.027 * r, shade(SKIN))
+        _capsule(image, j[f"elbow_{side}"], j[f"wrist_{side}"], 0.027 * r, shade(BARE))
         shin = j[f"ankle_{side}"] - j[f"knee_{side}"]
         shin /= np.linalg.norm(shin) + 1e-9
         outward = np.array([-shin[1], shin[0]]) * (1 if side == "r" else -1)
@@ -125,7 +125,7 @@ def draw_figure(image: np.ndarray, joints: dict[str, np.ndarray], height_px: flo
                  j[f"ankle_{side}"] + outward * 0.05 * r + shin * 0.01 * r, 0.022 * r, SHOES)
     centre = tuple(int(v) for v in np.round(j["head"] * _ONE))
     radius = round(0.068 * r * _ONE)
-    cv2.circle(image, centre, radius, SKIN, -1, cv2.LINE_AA, _SHIFT)
+    cv2.circle(image, centre, radius, BARE, -1, cv2.LINE_AA, _SHIFT)
     cv2.ellipse(image, centre, (radius, radius), tilt_deg, 180, 360, HAIR, -1, cv2.LINE_AA,
                 _SHIFT)
     return image
