@@ -53,7 +53,6 @@ class Service:
         is read by the command line, which makes a Ray launcher for a cluster)."""
         setup_logging(site.log.format, site.log.level.upper())
         self.site = site
-        self._masks = {camera.key: camera.masks for camera in site.cameras}
         self.store = Store(site.database_url)
         sync_cameras(self.store, site.cameras)
         self.hub = Hub()
@@ -90,7 +89,7 @@ class Service:
             blur_faces=camera.blur_faces,
             falls=effective_falls(parse_falls(camera.falls, camera.id), camera),
             distress=parse_distress(camera.distress, camera.id),
-            masks=self._masks.get(camera.slug, ()),
+            masks=next((c.masks for c in self.site.cameras if c.key == camera.slug), ()),
         )
 
     def run(self, on_listening: Callable[[], None] | None = None) -> None:
