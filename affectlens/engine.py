@@ -128,10 +128,10 @@ class SourceSession:
         """Frames of this source in order, through the models together (a batch), then
         through tracking and the rules one by one."""
         faces = self.engine.pipeline.analyse(frames, self._faces)
-        people = self.engine.people
+        people, body = self.engine.people, self._body
         bodies: list[PeopleAnalysis | None] = (
-            list(people.analyse(frames, self._body)) if people is not None and self._body
-            is not None else [None] * len(frames))
+            list(people.analyse(frames, body)) if people is not None and body is not None
+            else [None] * len(frames))
         return [FrameResult(frame, face, body, (*self._distress(face), *(
                     body.events if body is not None else ())))
                 for frame, face, body in zip(frames, faces, bodies)]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Annotated, Protocol, TypeVar
 
 import numpy as np
+from pydantic import Field
 
 EXPRESSIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 UNCERTAIN = "uncertain"
@@ -110,3 +112,29 @@ def doubled(values: Iterable[str]) -> list[str]:
     alert rules) are refused naming these."""
     seen = list(values)
     return sorted({v for v in seen if seen.count(v) > 1})
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedT = TypeVar("NamedT", bound=_Named)
+
+
+def names_unique(what: str) -> Callable[[tuple[NamedT, ...]], tuple[NamedT, ...]]:
+    """A pydantic after-validator for one camera's polygons (zones, privacy masks): events,
+    timers and the dashboard name them, so two of one name would be mixed up."""
+
+    def check(items: tuple[NamedT, ...]) -> tuple[NamedT, ...]:
+        twice = doubled(item.name for item in items)
+        if twice:
+            raise ValueError(f"{what} names must be unique: {', '.join(twice)}")
+        return items
+
+    return check
+
+
+MAX_COORDINATE = 65_535.0
+# A polygon corner (zones, privacy masks), in pixels of a camera's frame.
+Coordinate = Annotated[float, Field(ge=0, le=MAX_COORDINATE, allow_inf_nan=False)]

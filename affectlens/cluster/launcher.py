@@ -21,7 +21,6 @@ find their parent gone.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
@@ -30,13 +29,13 @@ from typing import Any
 from affectlens.cluster.connect import connect, disconnect, require_ray
 from affectlens.service.launcher import QUEUE_SIZE
 from affectlens.service.logs import setup_logging
-from affectlens.service.messages import Message, Preview, WorkerMetrics
 from affectlens.service.worker import (
     CameraLoop,
     CameraSpec,
     HotSettings,
-    located,
     make_session,
+    pushed,
+    queue_sender,
 )
 
 LOST = -9  # exit code of a worker whose actor died without returning (its node died)
@@ -63,8 +62,8 @@ class CameraActor:
         """The camera's loop, until ``stop``; its last message sent, it returns."""
         spec = self.spec
         setup_logging(spec.log_format, spec.log_level)
-        CameraLoop(spec, make_session(spec), self._emit).run(
-            self._stop, self._pushed)
+        CameraLoop(spec, make_session(spec), queue_sender(self.messages, self.node)).run(
+            self._stop, lambda: pushed(self._settings))
 
     def push(self, hot: HotSettings) -> None:
         """Settings pushed by the supervisor; calls may overtake each other in a threaded
@@ -75,25 +74,6 @@ class CameraActor:
 
     def stop(self) -> None:
         self._stop.set()
-
-    def _pushed(self) -> HotSettings | None:
-        try:
-            return self._settings.get_nowait()
-        except queue.Empty:
-            return None
-
-    def _emit(self, message: Message) -> None:
-        """Observations may be dropped when the service lags; anything that changes the store
-        waits for room (the put returns when the service's queue holds it)."""
-        message = located(message, self.node)
-        if isinstance(message, Preview | WorkerMetrics):
-            with contextlib.suppress(queue.Full):  # ray's Full is a queue.Full
-                self.messages.put_nowait(message)
-            return
-        while True:
-            with contextlib.suppress(queue.Full):
-                self.messages.put(message, timeout=1.0)
-                return
 
 
 class ActorWorker:

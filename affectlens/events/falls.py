@@ -38,7 +38,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import Posture, body_region, posture, window_features
-from affectlens.types import doubled
+from affectlens.types import Coordinate, names_unique
 from affectlens.vocabulary import EventKind
 
 State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
@@ -46,8 +46,6 @@ State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
 # person in every analysed frame, and a pixel is never negative or past any camera's frame.
 MAX_ZONES = 32
 MAX_ZONE_POINTS = 64
-MAX_COORDINATE = 65_535.0
-Coordinate = Annotated[float, Field(ge=0, le=MAX_COORDINATE, allow_inf_nan=False)]
 
 
 class Zone(BaseModel):
@@ -84,15 +82,8 @@ class Zone(BaseModel):
         return inside
 
 
-def _unique_names(zones: tuple[Zone, ...]) -> tuple[Zone, ...]:
-    """Events and inactivity timers name their zone: two of one name would be mixed up."""
-    twice = doubled(z.name for z in zones)
-    if twice:
-        raise ValueError(f"zone names must be unique: {', '.join(twice)}")
-    return zones
-
-
-Zones = Annotated[tuple[Zone, ...], Field(max_length=MAX_ZONES), AfterValidator(_unique_names)]
+Zones = Annotated[tuple[Zone, ...], Field(max_length=MAX_ZONES),
+                  AfterValidator(names_unique("zone"))]
 
 
 class FallSettings(BaseModel):

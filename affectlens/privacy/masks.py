@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from affectlens.types import doubled
+from affectlens.types import Coordinate, names_unique
 
 MAX_MASKS = 32
 MAX_MASK_POINTS = 64
-Coordinate = Annotated[float, Field(ge=0, le=65_535.0, allow_inf_nan=False)]
 
 
 class Mask(BaseModel):
@@ -32,14 +31,8 @@ class Mask(BaseModel):
         min_length=3, max_length=MAX_MASK_POINTS, description="Polygon corners (x, y), pixels.")
 
 
-def _unique_names(masks: tuple[Mask, ...]) -> tuple[Mask, ...]:
-    twice = doubled(m.name for m in masks)
-    if twice:
-        raise ValueError(f"mask names must be unique: {', '.join(twice)}")
-    return masks
-
-
-Masks = Annotated[tuple[Mask, ...], Field(max_length=MAX_MASKS), AfterValidator(_unique_names)]
+Masks = Annotated[tuple[Mask, ...], Field(max_length=MAX_MASKS),
+                  AfterValidator(names_unique("mask"))]
 
 
 def black_out(image: np.ndarray, masks: tuple[Mask, ...]) -> np.ndarray:

@@ -446,26 +446,38 @@ def run_process(spec: CameraSpec, messages: multiprocessing.Queue, stop: StopFla
         signal.signal(number, signal.SIG_IGN)
     setup_logging(spec.log_format, spec.log_level)
     watch = _ParentWatch(stop)
-    node = socket.gethostname()
+    emit = queue_sender(messages, socket.gethostname(), waiting=lambda: not watch.orphaned())
+    try:
+        CameraLoop(spec, make_session(spec), emit).run(
+            watch, None if settings is None else lambda: pushed(settings))
+    finally:
+        if watch.orphaned():  # nobody will read what is buffered: do not wait to flush it
+            messages.cancel_join_thread()
+
+
+class _Queue(Protocol):
+    def put(self, item: Message, timeout: float) -> None: ...
+    def put_nowait(self, item: Message) -> None: ...
+
+
+def queue_sender(messages: _Queue, node: str,
+                 waiting: Callable[[], bool] = lambda: True) -> Emit:
+    """How a worker sends, whatever carries its messages (a process queue, a Ray queue):
+    observations may be dropped when the service lags; anything that changes the store
+    waits for room while ``waiting()`` (a worker whose service died stops waiting)."""
 
     def emit(message: Message) -> None:
         message = located(message, node)
         if isinstance(message, Preview | WorkerMetrics):
-            # Observations may be dropped when the supervisor lags; events never are.
-            with contextlib.suppress(queue.Full):
+            with contextlib.suppress(queue.Full):  # Ray's Full is a queue.Full too
                 messages.put_nowait(message)
             return
-        while not watch.orphaned():  # a full queue waits for the supervisor, if it lives
+        while waiting():
             with contextlib.suppress(queue.Full):
                 messages.put(message, timeout=1.0)
                 return
 
-    try:
-        CameraLoop(spec, make_session(spec), emit).run(
-            watch, None if settings is None else lambda: _pushed(settings))
-    finally:
-        if watch.orphaned():  # nobody will read what is buffered: do not wait to flush it
-            messages.cancel_join_thread()
+    return emit
 
 
 def located(message: Message, node: str) -> Message:
@@ -473,7 +485,7 @@ def located(message: Message, node: str) -> Message:
     return replace(message, node=node) if isinstance(message, WorkerReady) else message
 
 
-def _pushed(settings: multiprocessing.Queue | queue.Queue) -> HotSettings | None:
+def pushed(settings: multiprocessing.Queue | queue.Queue) -> HotSettings | None:
     try:
         return settings.get_nowait()
     except queue.Empty:
@@ -502,7 +514,7 @@ class CameraWorker:
         self._stop = threading.Event()
         self._settings: queue.Queue[HotSettings] = queue.Queue()
         self._thread = threading.Thread(target=self.loop.run,
-                                        args=(self._stop, lambda: _pushed(self._settings)),
+                                        args=(self._stop, lambda: pushed(self._settings)),
                                         name=f"worker {camera_id}", daemon=True)
 
     def apply(self, hot: HotSettings) -> None:
