@@ -80,16 +80,25 @@ def store_float16(model: onnx.ModelProto) -> None:
 
 
 def convert(tflite_path: Path, workdir: Path) -> Path:
-    raw = workdir / "movenet_raw.onnx"
+    return save_float16(tf2onnx(tflite_path, workdir / "movenet_raw.onnx"), OUT_NAME)
+
+
+def tf2onnx(tflite_path: Path, raw: Path) -> onnx.ModelProto:
+    """tf2onnx's conversion of a TFLite file (opset 17), loaded."""
     subprocess.run(
         [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite_path),
          "--output", str(raw), "--opset", "17"],
         check=True,
     )
-    model = onnx.load(raw)
+    return onnx.load(raw)
+
+
+def save_float16(model: onnx.ModelProto, out_name: str) -> Path:
+    """The converted graph with float16 weights kept (store_float16), checked, saved into
+    the package's weights."""
     store_float16(model)
     onnx.checker.check_model(model)
-    out = WEIGHTS / OUT_NAME
+    out = WEIGHTS / out_name
     onnx.save(model, out)
     return out
 

@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from ai_edge_litert.interpreter import Interpreter
-from vendor_pose import WEIGHTS, store_float16, vendor  # tools/ is this script's own folder
+from vendor_pose import WEIGHTS, save_float16, tf2onnx, vendor  # tools/ is this script's own folder
 
 WHEEL = "mediapipe==0.10.21"
 MEMBER = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
@@ -61,13 +61,7 @@ def extract(workdir: Path) -> Path:
 
 
 def convert(tflite_path: Path, workdir: Path) -> Path:
-    raw = workdir / "landmark_raw.onnx"
-    subprocess.run(
-        [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite_path),
-         "--output", str(raw), "--opset", "17"],
-        check=True,
-    )
-    model = onnx.load(raw)
+    model = tf2onnx(tflite_path, workdir / "landmark_raw.onnx")
     keep = [o.name for o in model.graph.output if o.name in KEEP]
     if len(keep) != len(KEEP):
         sys.exit(f"expected outputs {KEEP}, the converted graph has "
@@ -76,12 +70,7 @@ def convert(tflite_path: Path, workdir: Path) -> Path:
     onnx.save(model, pruned)
     onnx.utils.extract_model(str(pruned), str(pruned),
                              [i.name for i in model.graph.input], keep, check_model=False)
-    model = onnx.load(pruned)
-    store_float16(model)
-    onnx.checker.check_model(model)
-    out = WEIGHTS / OUT_NAME
-    onnx.save(model, out)
-    return out
+    return save_float16(onnx.load(pruned), OUT_NAME)
 
 
 def frames(video: Path, step: int) -> list[np.ndarray]:
