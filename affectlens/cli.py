@@ -193,3 +193,7 @@ def _fail_on(problems: list[str]) -> None:
         console.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(2)
+
+
+if __name__ == "__main__":  # `python -m affectlens.cli`, as from a checkout without the script
+    app()

@@ -100,3 +100,13 @@ def test_the_package_exposes_analysis_on_first_use() -> None:
     assert set(affectlens.__all__) <= set(dir(affectlens))
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = affectlens.no_such_name
+
+
+@pytest.mark.parametrize("module", ["affectlens", "affectlens.cli"])
+def test_python_dash_m_runs_the_command_line(module: str) -> None:
+    """From a checkout without the installed script, `python -m affectlens` is the command line
+    (`python -m affectlens.cli` printed nothing: the module had no main guard)."""
+    done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"affectlens {affectlens.__version__}"
