@@ -61,6 +61,15 @@ def test_yin_finds_the_pitch_of_a_voice() -> None:
     assert np.isnan(unvoiced).mean() > 0.9
 
 
+def test_the_polyphase_half_band_filter_is_the_full_convolution_decimated() -> None:
+    """_half_rate skips the outputs it would throw away; what it keeps must not change."""
+    from affectlens.voice.features import _HALFBAND, _half_rate
+    for length in (1, 30, 31, 32, 16_001, 48_000):
+        x = voice(length / 16_000 + 0.01)[:length].astype(np.float64)
+        expected = np.convolve(x, _HALFBAND, mode="same")[::2]
+        assert np.allclose(_half_rate(x), expected, rtol=0, atol=1e-12)
+
+
 def test_vad_windows_cover_the_speech_and_only_the_speech() -> None:
     audio = np.concatenate([silence(2), voice(3.0), silence(2), voice(6.0, 200), silence(1)])
     found = windows(speech_flags(audio, 2), min_s=1, max_s=4, length_s=3, hop_s=1.5,

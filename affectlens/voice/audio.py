@@ -66,23 +66,37 @@ def _start_s(stream: av.stream.Stream) -> float:
     return float(stream.start_time * stream.time_base) if stream.start_time else 0.0
 
 
+# Decoded frames are resampled a second at a time: PyAV's resampler costs about as much per
+# call as a short frame's conversion, so frame by frame it outweighed the decoding; FFmpeg's
+# resampler carries its state between calls, so the samples are the same however they come.
+BLOCK_S = 1.0
+
+
 def _decode(container: av.container.InputContainer, stream: av.AudioStream, path: Path,
             max_seconds: float | None) -> list[np.ndarray]:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    fifo = av.AudioFifo()
     chunks: list[np.ndarray] = []
-    total, limit = 0, None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+
+    def convert(frame: av.AudioFrame | None) -> None:
+        for out in resampler.resample(frame):
+            chunks.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+
     try:
         for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1).astype(np.float32))
-                total += len(chunks[-1])
-            if limit is not None and total >= limit:
-                break
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1).astype(np.float32))
+            frame.pts = None  # the fifo checks timestamps are contiguous; the samples are kept
+            fifo.write(frame)
+            if fifo.samples >= BLOCK_S * fifo.sample_rate:
+                convert(fifo.read())
+                if limit is not None and sum(map(len, chunks)) >= limit:
+                    break
     except (av.error.FFmpegError, ValueError) as exc:
-        if not chunks:
+        if not chunks and not fifo.samples:
             raise InputError(f"{path}: its audio cannot be decoded ({_reason(exc)})") from exc
+    if fifo.samples:
+        convert(fifo.read())
+    convert(None)
     return chunks
 
 
