@@ -114,7 +114,7 @@ def create_app(
                   docs_url=None, redoc_url=None)  # their pages need inline script (CSP)
     app.state.services = Services(
         store=store, hub=hub if hub is not None else Hub(), accounts=accounts,
-        audit=AuditLog(store, security.clock), security=security,
+        audit=AuditLog(store, security.clock),
         login_limiter=AttemptLimiter(security.login_attempts_per_minute),
         camera_tests=AttemptLimiter(security.camera_tests_per_minute),
         screen_min_people=screen_min_people, snapshots_dir=snapshots_dir,

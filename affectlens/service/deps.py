@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 
 from affectlens.security.accounts import Accounts, Principal
 from affectlens.security.audit import AuditLog
-from affectlens.security.guard import SecuritySettings, principal_of
+from affectlens.security.guard import principal_of
 from affectlens.security.throttle import AttemptLimiter
 from affectlens.service.hub import Hub
 from affectlens.store import Store
@@ -38,7 +38,6 @@ class Services:
     hub: Hub
     accounts: Accounts
     audit: AuditLog
-    security: SecuritySettings
     login_limiter: AttemptLimiter  # password attempts, per client address
     camera_tests: AttemptLimiter  # connection tests, one budget for the whole service
     screen_min_people: int
