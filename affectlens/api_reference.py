@@ -1,5 +1,5 @@
 """The HTTP API's reference (docs/api.md), made as Markdown from the app's own OpenAPI
-document, with who may call each route from the access table.
+document, with who may call each route from the roles each route declares.
 
 ``python -m affectlens.api_reference > docs/api.md`` writes it again; tests/test_docs.py fails
 when the file is stale. Markdown rather than an OpenAPI viewer: the page builds and reads
@@ -13,19 +13,50 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from affectlens.security.access import ACCESS, OPEN_PATHS, PAGES
+from fastapi import FastAPI
+from starlette.routing import WebSocketRoute
+
+from affectlens.security.access import OPEN_PATHS, PAGES, roles_of
+from affectlens.security.guard import flat_routes
 from affectlens.service.api import create_app
 from affectlens.store import Store
 
 METHODS = ("get", "post", "put", "patch", "delete")
+Rules = dict[tuple[str, str], frozenset[str]]
+
+
+def _app(store: Store) -> FastAPI:
+    """The app as ``affectlens serve`` builds it, ``/metrics`` included."""
+    return create_app(store, metrics=lambda: b"")
+
+
+def _rules(app: FastAPI) -> Rules:
+    """(method, path) to the roles each of the app's routes declares; ``WS`` for a
+    websocket, ``GET`` for a mount."""
+    rules: Rules = {}
+    for route in flat_routes(app.routes):
+        roles = roles_of(route)
+        if roles is None:
+            continue
+        if isinstance(getattr(route, "original_route", route), WebSocketRoute):
+            methods = {"WS"}
+        else:
+            methods = (getattr(route, "methods", None) or {"GET"}) - {"HEAD"}
+        rules |= {(method, route.path): roles for method in methods}
+    return rules
 
 
 def openapi() -> dict[str, Any]:
     """The document ``/openapi.json`` serves. No database is opened: building the app and its
     schema reads none, so an in-memory SQLite URL that is never migrated is enough."""
+    return _document()[0]
+
+
+def _document() -> tuple[dict[str, Any], Rules]:
     store = Store("sqlite://", migrate_first=False)
     try:
-        return create_app(store).openapi()
+        app = _app(store)
+        return app.openapi(), _rules(app)
     finally:
         store.engine.dispose()
 
@@ -86,11 +117,11 @@ def _default(node: dict[str, Any]) -> str:
     return f"`{shown}`"
 
 
-def _who(method: str, path: str) -> str:
+def _who(rules: Rules, method: str, path: str) -> str:
     if path in OPEN_PATHS:
         return "anyone, without a login"
-    roles = ACCESS.get((method.upper(), path))
-    return ", ".join(sorted(roles)) if roles else "nobody (no rule in the access table)"
+    roles = rules.get((method.upper(), path))
+    return ", ".join(sorted(roles)) if roles else "nobody (the route declares no roles)"
 
 
 def _section(path: str) -> str:
@@ -99,11 +130,11 @@ def _section(path: str) -> str:
     return parts[1] if parts[0] == "api" and len(parts) > 1 else parts[0]
 
 
-def _operation(path: str, method: str, op: dict[str, Any]) -> Iterator[str]:
+def _operation(rules: Rules, path: str, method: str, op: dict[str, Any]) -> Iterator[str]:
     yield f"### {method.upper()} `{path}`\n"
     yield " ".join(part for part in (op.get("summary", "") + ".",
                                      _text(op.get("description", ""))) if part) + "\n"
-    yield f"Who may call it: {_who(method, path)}.\n"
+    yield f"Who may call it: {_who(rules, method, path)}.\n"
     if op.get("parameters"):
         yield "| parameter | in | type | required | default | range | meaning |"
         yield "|---|---|---|---|---|---|---|"
@@ -149,7 +180,7 @@ def _schema(name: str, node: dict[str, Any]) -> Iterator[str]:
 
 
 def markdown() -> str:
-    doc = openapi()
+    doc, rules = _document()
     out = [
         "# HTTP API reference\n",
         "The HTTP API that `affectlens serve` answers, made from the OpenAPI document it serves",
@@ -164,12 +195,12 @@ def markdown() -> str:
         _text(doc["info"].get("description", "")) + "\n",
     ]
     served = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
-    others = sorted(key for key in ACCESS if key not in served)
+    others = sorted(key for key in rules if key not in served)
     if others:
         out.append("Also served, outside the OpenAPI document:\n")
         out += [f"- {method} `{path}`" + (" (a page: without a login it sends you to "
                                           "`/login`)" if path in PAGES else "")
-                + f": {_who(method, path)}" for method, path in others]
+                + f": {_who(rules, method, path)}" for method, path in others]
         out.append("")
     sections: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, ops in doc["paths"].items():
@@ -179,7 +210,7 @@ def markdown() -> str:
     for section, operations in sections.items():
         out.append(f"## {section}\n")
         for path, method, op in operations:
-            out += _operation(path, method, op)
+            out += _operation(rules, path, method, op)
     out.append("## Schemas\n")
     for name, node in doc.get("components", {}).get("schemas", {}).items():
         out += _schema(name, node)

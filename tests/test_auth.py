@@ -307,8 +307,7 @@ def test_a_metrics_token_reads_metrics_and_the_role_survives_migration_0007(url:
     store = Store(url)
     try:
         value, _ = Accounts(store).add_token("prometheus", "metrics", "tests")
-        app = create_app(store)
-        app.add_api_route("/metrics", lambda: {"up": 1}, methods=["GET"])
+        app = create_app(store, metrics=lambda: b"up 1\n")  # as `affectlens serve` makes it
         scraper = TestClient(app, headers={"Authorization": f"Bearer {value}"})
         assert scraper.get("/metrics").status_code == 200
         assert scraper.get("/api/events").status_code == 403

@@ -21,7 +21,7 @@ from waiting import wait_until
 from affectlens.security.audit import AuditLog
 from affectlens.service.alerts import AlertDispatcher, RetryPolicy
 from affectlens.service.api import create_app
-from affectlens.service.dead_letter_api import DEAD_LETTER_REPLAY
+from affectlens.service.routers.dead_letters import DEAD_LETTER_REPLAY
 from affectlens.service.site import AlertsConfig
 from affectlens.service.webhook import (
     IDEMPOTENCY_HEADER,

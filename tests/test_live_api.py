@@ -23,9 +23,9 @@ from affectlens.security.audit import AuditLog
 from affectlens.security.guard import SecuritySettings
 from affectlens.service.api import create_app
 from affectlens.service.hub import CameraLive, Hub
-from affectlens.service.live_api import TEST_FAILED
 from affectlens.service.messages import StateChanged, WorkerReady
 from affectlens.service.recorder import Recorder
+from affectlens.service.routers.live import TEST_FAILED
 from affectlens.store import Store
 
 HALL = {"name": "hall", "url": "rtsp://127.0.0.1:8554/hall", "purpose": "care_safety"}
@@ -112,7 +112,7 @@ def test_connection_test_reports_frames_or_one_uniform_failure(
     clip = write_sample_video(tmp_path / "clip.mp4", seconds=1.0)
     good = client.post("/api/cameras/test", json={"url": f"file://{clip}"}).json()
     assert good["ok"] is True and good["width"] > 0 and good["height"] > 0
-    caplog.set_level(logging.INFO, logger="affectlens.service.live_api")
+    caplog.set_level(logging.INFO, logger="affectlens.service.routers.live")
     gone = client.post("/api/cameras/test", json={"url": f"file://{tmp_path}/none.mp4",
                                                   "timeout_s": 1.5}).json()
     refused = client.post(f"/api/cameras/{hall}/test", params={"timeout_s": 3})

@@ -9,7 +9,6 @@ import itertools
 
 import pytest
 from authutil import ROLES, bearer
-from fastapi import Response
 from fastapi.testclient import TestClient
 from starlette.routing import Mount, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse
@@ -102,19 +101,14 @@ def app_routes(app) -> set[tuple[str, str]]:
 
 @pytest.fixture
 def world(store: Store, tmp_path):
-    """The app as `affectlens serve` builds it (with /metrics added after create_app), a
+    """The app as `affectlens serve` builds it (with /metrics), a
     camera with a preview, an event with a snapshot and a clip, a user and a token to act
     on."""
     hub = Hub()
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "event.jpg").write_bytes(b"\xff\xd8 blurred")
     (tmp_path / "1" / "event.webm").write_bytes(b"\x1a\x45\xdf\xa3 blurred")
-    app = create_app(store, hub, snapshots_dir=tmp_path)
-
-    def metrics() -> Response:
-        return Response("# metrics\n", media_type="text/plain")
-
-    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+    app = create_app(store, hub, snapshots_dir=tmp_path, metrics=lambda: b"# metrics\n")
     camera = store.add_camera("hall", DEAD_PORT, "care_safety")
     hub.set_preview(camera.id, b"\xff\xd8 blurred")
     event = store.record_event(camera.id, "distress", camera.created_at, 0.9,

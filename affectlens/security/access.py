@@ -1,11 +1,16 @@
-"""Who may call what: one table from (method, route path) to the roles allowed.
+"""Who may call what: the roles, and each route's rule declared on the route itself.
 
-The guard looks every request up here. A route missing from the table is refused to every
-role (and logged), so a route added later is closed until someone decides who may use it;
-the authorisation matrix test enumerates the app's routes against this table.
+A route says who may call it where it is written (``@requires(READERS)`` under its
+``@router.get``); the guard reads the rule from the route a request matches. A route without
+one is refused to every role (and logged), so a route added later is closed until someone
+decides who may use it; the authorisation matrix test (tests/test_security_matrix.py)
+enumerates the app's routes and checks every role against each.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 ADMIN, STAFF, AUDITOR, SCREEN = "admin", "staff", "auditor", "screen"
 METRICS = "metrics"  # a Prometheus scraper's token: /metrics and its own login, nothing else
@@ -15,6 +20,7 @@ OPERATORS = frozenset({ADMIN, STAFF})  # people who watch cameras and answer eve
 READERS = frozenset({ADMIN, STAFF, AUDITOR})
 ONLY_ADMIN = frozenset({ADMIN})
 ONLY_AUDITOR = frozenset({AUDITOR})
+SCRAPERS = frozenset({ADMIN, METRICS})  # /metrics: admins, and Prometheus with its token
 
 # Reachable without logging in. The login page and its two assets, the login call itself,
 # and /api/health (load balancers and `affectlens serve`'s own checks poll it; without a
@@ -24,53 +30,28 @@ OPEN_PATHS = frozenset({"/login", "/static/login.js", "/static/style.css",
 # Pages a browser opens: without a login they redirect to /login rather than answer 401.
 PAGES = frozenset({"/", "/screen"})
 
-ACCESS: dict[tuple[str, str], frozenset[str]] = {
-    ("GET", "/"): OPERATORS,
-    ("GET", "/screen"): EVERY_ROLE,
-    ("GET", "/static"): EVERY_ROLE,  # the dashboard's scripts: code, no data
-    ("GET", "/openapi.json"): READERS,
-    ("GET", "/metrics"): frozenset({ADMIN, METRICS}),  # added by `affectlens serve`
-    # accounts
-    ("GET", "/api/auth/me"): ACCOUNT_HOLDERS,
-    ("POST", "/api/auth/logout"): ACCOUNT_HOLDERS,
-    ("POST", "/api/auth/password"): ACCOUNT_HOLDERS,  # one's own, with the current one
-    ("GET", "/api/users"): ONLY_ADMIN,
-    ("POST", "/api/users"): ONLY_ADMIN,
-    ("PATCH", "/api/users/{username}"): ONLY_ADMIN,
-    ("GET", "/api/tokens"): ONLY_ADMIN,
-    ("POST", "/api/tokens"): ONLY_ADMIN,
-    ("DELETE", "/api/tokens/{token_id}"): ONLY_ADMIN,
-    ("GET", "/api/audit"): ONLY_AUDITOR,
-    ("GET", "/api/audit/export"): ONLY_AUDITOR,
-    ("GET", "/api/audit/verify"): ONLY_AUDITOR,
-    # cameras and events
-    ("GET", "/api/cameras"): READERS,
-    ("POST", "/api/cameras"): ONLY_ADMIN,
-    ("GET", "/api/cameras/{camera_id}"): READERS,
-    ("PATCH", "/api/cameras/{camera_id}"): ONLY_ADMIN,
-    ("DELETE", "/api/cameras/{camera_id}"): ONLY_ADMIN,
-    ("POST", "/api/cameras/test"): ONLY_ADMIN,
-    ("POST", "/api/cameras/{camera_id}/test"): ONLY_ADMIN,
-    ("GET", "/api/events"): READERS,
-    ("POST", "/api/events/{event_id}/acknowledge"): OPERATORS,
-    ("GET", "/api/events/{event_id}/snapshot.jpg"): OPERATORS,
-    ("GET", "/api/events/{event_id}/clip.webm"): OPERATORS,  # blurred video around a fall
-    # live state and media (blurred, still pictures of people: operators only)
-    ("GET", "/api/live"): OPERATORS,
-    ("GET", "/api/cameras/{camera_id}/live"): OPERATORS,
-    ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): OPERATORS,
-    ("GET", "/api/cameras/{camera_id}/preview.mjpeg"): OPERATORS,
-    ("GET", "/api/cameras/{camera_id}/stats"): READERS,
-    ("GET", "/api/cameras/{camera_id}/zones"): READERS,  # polygons, no pixels
-    ("PUT", "/api/cameras/{camera_id}/zones"): ONLY_ADMIN,
-    ("GET", "/api/screen"): EVERY_ROLE,
-    # alerts a webhook or the broker did not take (their targets, payloads): admins only
-    ("GET", "/api/dead-letters"): ONLY_ADMIN,
-    ("POST", "/api/dead-letters/{letter_id}/replay"): ONLY_ADMIN,  # audited
-    ("WS", "/api/ws"): OPERATORS,
-}
+ROLES_ATTRIBUTE = "__affectlens_roles__"
+Declared = TypeVar("Declared")
 
 
-def allowed(method: str, path: str) -> frozenset[str] | None:
-    """The roles allowed, or None when the table has no rule (refused to all)."""
-    return ACCESS.get(("GET" if method == "HEAD" else method, path))
+def requires(roles: frozenset[str]) -> Callable[[Declared], Declared]:
+    """Declares who may call a route: put it under the route's decorator (it marks the
+    endpoint the route keeps), or wrap a mounted app with it. The mark is data only: the
+    guard enforces it before the route runs."""
+    if not roles or not roles <= ACCOUNT_HOLDERS:
+        raise ValueError(f"unknown or no roles: {sorted(roles)}")
+
+    def declare(target: Declared) -> Declared:
+        setattr(target, ROLES_ATTRIBUTE, frozenset(roles))
+        return target
+
+    return declare
+
+
+def roles_of(route: object) -> frozenset[str] | None:
+    """The roles a route (or a mount: the app it serves) declares; None: no rule."""
+    for target in (getattr(route, "endpoint", None), getattr(route, "app", None)):
+        roles = getattr(target, ROLES_ATTRIBUTE, None)
+        if isinstance(roles, frozenset):
+            return roles
+    return None

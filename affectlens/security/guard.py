@@ -1,9 +1,10 @@
 """The ASGI guard in front of the whole app: security headers, a request body limit,
-authentication (session cookie or bearer token), the role check from ``access.ACCESS``
+authentication (session cookie or bearer token), the role check against the roles the
+matched route declares (``access.requires``; a route that declares none is refused to all)
 and CSRF protection for cookie-authenticated changes.
 
 It is plain ASGI rather than a route dependency so that nothing escapes it: mounted static
-files, routes added after ``create_app`` (``/metrics``), websockets and streaming media all
+files, routes added after ``create_app``, websockets and streaming media all
 pass through it. Anonymous callers learn nothing about which routes exist (401 everywhere
 but the open paths).
 
@@ -37,7 +38,7 @@ except ImportError:  # FastAPI before lazily included routers: app.routes is alr
     def iter_route_contexts(routes: Sequence[BaseRoute]) -> Sequence[BaseRoute]:  # type: ignore[misc]
         return routes
 
-from affectlens.security.access import OPEN_PATHS, PAGES, allowed
+from affectlens.security.access import OPEN_PATHS, PAGES, roles_of
 from affectlens.security.accounts import Accounts, Clock, LoginPolicy, Principal
 from affectlens.store.db import now
 
@@ -190,16 +191,16 @@ class Guard:
         cookie = _cookie(scope, SESSION_COOKIE)
         return self.accounts.session_principal(cookie) if cookie else None
 
-    def _template(self, scope: Scope) -> str | None:
-        """The matched route's path template (a mount's prefix), or None. A HEAD is matched
-        as the GET it asks about, so a role that may not GET a route gets the same 403 for
-        HEAD (the router's 405 told it the route exists)."""
+    def _route(self, scope: Scope) -> BaseRoute | None:
+        """The route a request matches (a mount for the files under it), or None. A HEAD is
+        matched as the GET it asks about, so a role that may not GET a route gets the same
+        403 for HEAD (the router's 405 told it the route exists)."""
         if scope["type"] == "http" and scope["method"] == "HEAD":
             scope = {**scope, "method": "GET"}
         for route in flat_routes(self.routes()):
             match, _ = route.matches(scope)
             if match == Match.FULL:
-                return getattr(route, "path", None)
+                return route
         return None
 
     def _refusal(self, scope: Scope, principal: Principal | None) -> tuple[int, str] | None:
@@ -210,10 +211,11 @@ class Guard:
                 and not same_origin(scope) else None
         if principal is None:
             return 401, "log in, or send Authorization: Bearer <API token>"
-        template = self._template(scope)
-        if template is None:
+        route = self._route(scope)
+        if route is None:
             return None  # the router answers 404 or 405 to a logged-in caller
-        roles = allowed(method, template)
+        template = getattr(route, "path", scope["path"])
+        roles = roles_of(route)
         if roles is None:
             log.warning("no access rule for %s %s: refused to every role", method, template)
             return 403, f"no access rule for {method} {template}"

@@ -39,9 +39,18 @@ class Me(BaseModel):
     csrf_token: str | None = None  # send it as X-CSRF-Token with every change
 
 
-class UserIn(BaseModel):
+class UserBase(BaseModel):
+    """What an admin may set on a user, in the shape of a change (left out: as it is);
+    ``UserIn`` makes them required for a new user, ``UserPatch`` adds what only a change
+    sets. The password rules are ``NewPassword``'s, once."""
+
     model_config = ConfigDict(extra="forbid")
 
+    role: Role | None = None
+    password: NewPassword | None = None
+
+
+class UserIn(UserBase):
     username: str = Username
     role: Role
     password: NewPassword
@@ -56,12 +65,8 @@ class PasswordChange(BaseModel):
     new_password: NewPassword
 
 
-class UserPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    role: Role | None = None
+class UserPatch(UserBase):
     enabled: bool | None = None
-    password: NewPassword | None = None
 
 
 class UserOut(BaseModel):

@@ -35,8 +35,8 @@ import apprise
 
 from affectlens.security.audit import AuditLog
 from affectlens.service.alerts import Interrupted
-from affectlens.service.api import media_file
 from affectlens.service.apprise_urls import privacy_label, quiet
+from affectlens.service.media import media_file
 from affectlens.store import Store
 from affectlens.store.db import Alert
 from affectlens.store.schema import Camera, DeadLetter, Event

@@ -18,8 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi import FastAPI
 
 from affectlens.privacy.retention import RetentionJob
 from affectlens.service.alerts import AlertDispatcher, Channel, RetryPolicy
@@ -178,14 +177,7 @@ class Service:
             self.home_assistant.refresh()
 
     def _app(self) -> FastAPI:
-        app = create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
-                         on_cameras_changed=self._cameras_changed,
-                         snapshots_dir=Path(self.site.snapshots_dir),
-                         on_replay=self.alerts.wake)
-        metrics = self.metrics
-
-        def scrape() -> Response:
-            return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-        app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
-        return app
+        return create_app(self.store, self.hub, screen_min_people=self.site.screen_min_people,
+                          on_cameras_changed=self._cameras_changed,
+                          snapshots_dir=Path(self.site.snapshots_dir),
+                          on_replay=self.alerts.wake, metrics=self.metrics.exposition)

@@ -66,20 +66,40 @@ def _stored_distress(value: object) -> object:
     return parse_distress(value) if value is None or isinstance(value, str) else value
 
 
-class CameraIn(BaseModel):
+# Each field's constraints once, for the site config's cameras too where they agree.
+CameraName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$")]
+AnalysisFps = Annotated[float, Field(gt=0, le=30)]
+
+
+class CameraBase(BaseModel):
+    """What a client may set on a camera, in the shape of a change: every field optional,
+    left out (or null) meaning "as it is". ``CameraIn`` makes a new camera's fields required
+    or gives them their defaults; ``CameraPatch`` adds what only a change sets."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$")
+    name: CameraName | None = None
+    url: StreamUrl | None = None
+    purpose: Purpose | None = None
+    analysis_fps: AnalysisFps | None = None
+    blur_faces: bool | None = Field(None, description="Admins only; every change is audited "
+                                    "as camera.blur_change.")
+    falls: FallSettings | None = Field(None, description=FALLS_HELP + " Audited as "
+                                       "camera.falls_change.")
+    distress: DistressSettings | None = Field(None, description=DISTRESS_HELP)
+
+
+class CameraIn(CameraBase):
+    name: CameraName
     slug: Slug | None = Field(None, description="The camera's key for good (the site config "
                               "finds it by this); unset: made from the name.")
     url: StreamUrl
     purpose: Purpose
-    analysis_fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second; "
-                                f"unset: 5, or {FALLS_DEFAULT_FPS:g} with falls.")
+    analysis_fps: AnalysisFps = Field(5.0, description="Frames analysed per second; "
+                                      f"unset: 5, or {FALLS_DEFAULT_FPS:g} with falls.")
     blur_faces: bool = Field(True, description="Blur faces in previews and snapshots; off "
                              "(admins only, audited) marks every served frame.")
     falls: FallSettings | None = Field(None, description=FALLS_HELP)
-    distress: DistressSettings | None = Field(None, description=DISTRESS_HELP)
 
     @model_validator(mode="after")
     def _falls_fps(self) -> CameraIn:
@@ -90,19 +110,8 @@ class CameraIn(BaseModel):
         return self
 
 
-class CameraPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[\w .-]+$")
-    url: StreamUrl | None = None
-    purpose: Purpose | None = None
-    analysis_fps: float | None = Field(None, gt=0, le=30)
+class CameraPatch(CameraBase):
     enabled: bool | None = None
-    blur_faces: bool | None = Field(None, description="Admins only; every change is audited "
-                                    "as camera.blur_change.")
-    falls: FallSettings | None = Field(None, description=FALLS_HELP + " Audited as "
-                                       "camera.falls_change.")
-    distress: DistressSettings | None = Field(None, description=DISTRESS_HELP)
 
 
 class CameraOut(BaseModel):

@@ -7,31 +7,25 @@ camera; clearing them (saving an empty list) brings those back. Zones matter onl
 falls are on: the camera has falls settings (that loads the pose model) and its purpose lets
 a body be watched. Zones drawn on a camera without falls are kept, and ``GET .../zones``
 says that falls are off. A change reaches the worker through its CameraSpec: the supervisor
-pushes the new zones to the running worker (issue 14), whose open events stay open.
+pushes the new zones to the running worker (issue 14), whose open events stay open. The
+routes are in routers/zones.py.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from fastapi import APIRouter, HTTPException
 from pydantic import TypeAdapter, ValidationError
 
 from affectlens.events.falls import FallSettings, Zone, Zones
 from affectlens.privacy.policy import expression_allowed
-from affectlens.security.audit import AuditLog
-from affectlens.service.camera_settings import parse_falls
-from affectlens.service.hub import Hub
-from affectlens.service.live_api import Caller, camera_or_404
-from affectlens.service.schemas import RowId, ZonesIn, ZonesOut
-from affectlens.store import Store
+from affectlens.service.schemas import ZonesOut
 from affectlens.store.schema import Camera
 
 log = logging.getLogger(__name__)
 
 ZONES_CHANGE = "camera.zones_change"
-_ZONES: TypeAdapter[tuple[Zone, ...]] = TypeAdapter(Zones)
+ZONES: TypeAdapter[tuple[Zone, ...]] = TypeAdapter(Zones)
 
 
 def drawn_zones(camera: Camera) -> tuple[Zone, ...] | None:
@@ -41,7 +35,7 @@ def drawn_zones(camera: Camera) -> tuple[Zone, ...] | None:
     if camera.zones is None:
         return None
     try:
-        return _ZONES.validate_json(camera.zones)
+        return ZONES.validate_json(camera.zones)
     except ValidationError as error:
         log.error("camera %s: its stored zones are not valid, ignored: %s", camera.id, error)
         return None
@@ -56,8 +50,9 @@ def effective_falls(declared: FallSettings | None, camera: Camera) -> FallSettin
     return declared.model_copy(update={"zones": drawn})
 
 
-def _json(zones: tuple[Zone, ...] | None) -> list | None:
-    return None if zones is None else _ZONES.dump_python(zones, mode="json")
+def zones_json(zones: tuple[Zone, ...] | None) -> list | None:
+    """Zones as the audit log records them."""
+    return None if zones is None else ZONES.dump_python(zones, mode="json")
 
 
 def zones_of(camera: Camera, declared: FallSettings | None,
@@ -82,32 +77,3 @@ def zones_of(camera: Camera, declared: FallSettings | None,
     return ZonesOut(camera_id=camera.id, zones=zones, source=source,
                     site_config_zones=configured, falls=falls, note=note,
                     frame_width=width, frame_height=height)
-
-
-def zones_router(store: Store, hub: Hub, audit: AuditLog,
-                 changed: Callable[[], None]) -> APIRouter:
-    """Reading a camera's zones (and where they come from), and replacing the drawn ones;
-    every change is written to the audit log with the zones before and after."""
-    router = APIRouter()
-
-    @router.get("/api/cameras/{camera_id}/zones")
-    def get_zones(camera_id: RowId) -> ZonesOut:
-        camera = camera_or_404(store, camera_id)
-        return zones_of(camera, parse_falls(camera.falls, camera.id),
-                        hub.frame_size(camera_id))
-
-    @router.put("/api/cameras/{camera_id}/zones")
-    def put_zones(camera_id: RowId, body: ZonesIn, caller: Caller) -> ZonesOut:
-        """Replaces the drawn zones; an empty list clears them."""
-        before = camera_or_404(store, camera_id)
-        camera = store.set_zones(camera_id, _ZONES.dump_json(body.zones).decode()
-                                 if body.zones else None)
-        if camera is None:
-            raise HTTPException(404, f"no camera {camera_id}")
-        audit.append(caller.name, ZONES_CHANGE, f"camera:{camera_id}",
-                     changes={"zones": [_json(drawn_zones(before)), _json(drawn_zones(camera))]})
-        changed()
-        return zones_of(camera, parse_falls(camera.falls, camera.id),
-                        hub.frame_size(camera_id))
-
-    return router

@@ -6,31 +6,28 @@ with the next try's time, ``delivered``, or ``failed`` after the site's ``retry_
 ``POST /api/dead-letters/{id}/replay`` makes one due at once and starts its retries over;
 the alert dispatcher (the only thread that sends) is woken and sends it under the alert's own
 idempotency key. Replaying is written to the audit log; a delivered letter is not sent again
-(409). Both routes are for admins only (security/access.py).
+(409). Both routes are for admins only.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from affectlens.privacy.policy import redact_url
-from affectlens.security.accounts import Principal
-from affectlens.security.audit import AuditLog
-from affectlens.security.guard import principal_of
+from affectlens.security.access import ONLY_ADMIN, requires
+from affectlens.service.deps import AuditDep, Caller, ServicesDep, StoreDep
 from affectlens.service.schemas import RowId
-from affectlens.store import Store
 from affectlens.store.dead_letters import DELIVERED, DeadLetters
 from affectlens.store.schema import DeadLetter
 
 DEAD_LETTER_REPLAY = "alert.dead_letter_replay"
-Caller = Annotated[Principal, Depends(principal_of)]
 Status = Literal["retrying", "delivered", "failed"]
+router = APIRouter()
 
 
 class DeadLetterOut(BaseModel):
@@ -69,38 +66,34 @@ class DeadLetterOut(BaseModel):
             replayed_at=letter.replayed_at)
 
 
-def dead_letter_router(store: Store, audit: AuditLog,
-                       on_replay: Callable[[], None] | None = None) -> APIRouter:
-    """``on_replay`` wakes the alert dispatcher; without one it finds the letter at its
-    next look (``poll_s``)."""
-    router = APIRouter()
-    letters = DeadLetters(store)
+@router.get("/api/dead-letters")  # their targets and payloads: admins only
+@requires(ONLY_ADMIN)
+def list_dead_letters(store: StoreDep, status: Status | None = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                      ) -> list[DeadLetterOut]:
+    return [DeadLetterOut.of(letter) for letter in DeadLetters(store).list(status, limit)]
 
-    @router.get("/api/dead-letters")
-    def list_dead_letters(status: Status | None = None,
-                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                          ) -> list[DeadLetterOut]:
-        return [DeadLetterOut.of(letter) for letter in letters.list(status, limit)]
 
-    @router.post("/api/dead-letters/{letter_id}/replay", status_code=202)
-    def replay_dead_letter(letter_id: RowId, caller: Caller) -> DeadLetterOut:
-        """Sent again soon, once; 409 when it was delivered already."""
-        before = letters.get(letter_id)
-        if before is None:
-            raise HTTPException(404, f"no dead letter {letter_id}")
-        if before.status == DELIVERED:
-            raise HTTPException(409, f"dead letter {letter_id} was delivered already")
-        letter = letters.replay(letter_id)
-        if letter is None:
-            raise HTTPException(404, f"no dead letter {letter_id}")
-        if letter.status == DELIVERED:  # delivered by a retry just now
-            raise HTTPException(409, f"dead letter {letter_id} was delivered already")
-        audit.append(caller.name, DEAD_LETTER_REPLAY, f"dead_letter:{letter_id}",
-                     channel=letter.channel, to=redact_url(letter.target),
-                     event_id=letter.event_id, status_before=before.status,
-                     attempts=before.attempts)
-        if on_replay is not None:
-            on_replay()
-        return DeadLetterOut.of(letter)
-
-    return router
+@router.post("/api/dead-letters/{letter_id}/replay", status_code=202)
+@requires(ONLY_ADMIN)
+def replay_dead_letter(letter_id: RowId, caller: Caller, services: ServicesDep,
+                       audit: AuditDep) -> DeadLetterOut:
+    """Sent again soon, once; 409 when it was delivered already."""
+    letters = DeadLetters(services.store)
+    before = letters.get(letter_id)
+    if before is None:
+        raise HTTPException(404, f"no dead letter {letter_id}")
+    if before.status == DELIVERED:
+        raise HTTPException(409, f"dead letter {letter_id} was delivered already")
+    letter = letters.replay(letter_id)
+    if letter is None:
+        raise HTTPException(404, f"no dead letter {letter_id}")
+    if letter.status == DELIVERED:  # delivered by a retry just now
+        raise HTTPException(409, f"dead letter {letter_id} was delivered already")
+    audit.append(caller.name, DEAD_LETTER_REPLAY, f"dead_letter:{letter_id}",
+                 channel=letter.channel, to=redact_url(letter.target),
+                 event_id=letter.event_id, status_before=before.status,
+                 attempts=before.attempts)
+    if services.on_replay is not None:  # wakes the dispatcher; else its next look finds it
+        services.on_replay()
+    return DeadLetterOut.of(letter)

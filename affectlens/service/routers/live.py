@@ -18,16 +18,23 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, WebSocket
+from fastapi import APIRouter, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from affectlens.privacy.policy import redact_url
+from affectlens.security.access import EVERY_ROLE, ONLY_ADMIN, OPERATORS, READERS, requires
 from affectlens.security.accounts import Principal
-from affectlens.security.audit import AuditLog
-from affectlens.security.guard import principal_of
-from affectlens.security.throttle import AttemptLimiter
 from affectlens.service.camera import CameraState, LiveCamera
+from affectlens.service.deps import (
+    AuditDep,
+    Caller,
+    HubDep,
+    Services,
+    ServicesDep,
+    StoreDep,
+    camera_or_404,
+)
 from affectlens.service.hub import Hub
 from affectlens.service.schemas import (
     CameraLiveOut,
@@ -38,7 +45,7 @@ from affectlens.service.schemas import (
     StatsSeries,
 )
 from affectlens.store import Store
-from affectlens.store.schema import AGE_BAND_COLUMNS, EXPRESSION_COUNT_COLUMNS, Camera
+from affectlens.store.schema import AGE_BAND_COLUMNS, EXPRESSION_COUNT_COLUMNS
 from affectlens.types import AGE_BANDS
 
 log = logging.getLogger(__name__)
@@ -46,7 +53,6 @@ BOUNDARY = "frame"
 KEEPALIVE_S = 5.0  # an unchanged preview is sent again this often, so proxies keep the stream
 _BANDS = dict(zip(AGE_BAND_COLUMNS, (name for name, _, _ in AGE_BANDS)))
 _EXPRESSIONS = {column: column.removeprefix("n_") for column in EXPRESSION_COUNT_COLUMNS}
-Caller = Annotated[Principal, Depends(principal_of)]
 # An admin's connection test opens any URL from this host: told apart, "refused", "no route"
 # and "timed out" would map the site's internal network. Every failure reads the same and
 # takes the whole timeout; the reason goes to the service log.
@@ -54,6 +60,7 @@ TEST_FAILED = ("no frames within the timeout: the address may not exist, be unre
                "refuse the connection, need other credentials, or not be a supported stream; "
                "the reason is in the service log")
 TESTS_KEY = "camera-tests"  # one budget for the whole service: extra admin tokens add none
+router = APIRouter()
 
 
 def _minute(at: datetime) -> datetime:
@@ -180,111 +187,120 @@ async def push_live(websocket: WebSocket, hub: Hub,
         await stream.aclose()
 
 
-def camera_or_404(store: Store, camera_id: int) -> Camera:
-    camera = store.camera(camera_id)
-    if camera is None:
-        raise HTTPException(404, f"no camera {camera_id}")
-    return camera
+def connection_test(services: Services, url: str, timeout_s: float, caller: Principal,
+                    target: str) -> ConnectionTestOut:
+    """A test within the budget (at most ``camera_tests_per_minute``, then 429), audited
+    with its outcome; a failure in the uniform words, answered once the whole timeout has
+    passed."""
+    tests = services.camera_tests
+    wait = tests.attempt(TESTS_KEY)
+    if wait:
+        log.warning("connection test by %s refused: over %d a minute", caller.name,
+                    tests.per_minute)
+        raise HTTPException(429, f"at most {tests.per_minute} connection tests a minute",
+                            headers={"Retry-After": str(math.ceil(wait))})
+    started = time.monotonic()
+    result = check_connection(url, timeout_s)
+    services.audit.append(caller.name, "camera.test", target, url=redact_url(url), ok=result.ok)
+    if result.ok:
+        return result
+    log.info("connection test of %s by %s failed: %s", redact_url(url), caller.name,
+             result.message)
+    time.sleep(max(0.0, timeout_s - (time.monotonic() - started)))
+    return ConnectionTestOut(ok=False, message=TEST_FAILED,
+                             seconds=round(time.monotonic() - started, 1))
 
 
-def live_router(store: Store, hub: Hub, min_people: int, audit: AuditLog,
-                tests_per_minute: int = 10) -> APIRouter:
-    """Routes that read the hub, the statistics and the screen's aggregates. Every view of
-    a camera's pictures is written to the audit log (repeats coalesced), and so is every
-    connection test, at most ``tests_per_minute`` of them (then 429)."""
-    router = APIRouter()
-    tests = AttemptLimiter(tests_per_minute)
+def live_of(hub: Hub, camera_id: int, name: str) -> CameraLiveOut:
+    state = hub.state(camera_id)
+    if state is None:
+        return CameraLiveOut(camera_id=camera_id, name=name, online=None,
+                             message="no report from this camera's worker yet",
+                             analysed_fps=0.0, faces=0, at=None)
+    return CameraLiveOut(camera_id=camera_id, name=name, online=state.online,
+                         message=state.message, analysed_fps=state.analysed_fps,
+                         faces=state.faces, at=state.at, node=state.node or None)
 
-    def connection_test(url: str, timeout_s: float, caller: Principal,
-                        target: str) -> ConnectionTestOut:
-        """A test within the budget, audited with its outcome; a failure in the uniform
-        words, answered once the whole timeout has passed."""
-        wait = tests.attempt(TESTS_KEY)
-        if wait:
-            log.warning("connection test by %s refused: over %d a minute", caller.name,
-                        tests.per_minute)
-            raise HTTPException(429, f"at most {tests.per_minute} connection tests a minute",
-                                headers={"Retry-After": str(math.ceil(wait))})
-        started = time.monotonic()
-        result = check_connection(url, timeout_s)
-        audit.append(caller.name, "camera.test", target, url=redact_url(url), ok=result.ok)
-        if result.ok:
-            return result
-        log.info("connection test of %s by %s failed: %s", redact_url(url), caller.name,
-                 result.message)
-        time.sleep(max(0.0, timeout_s - (time.monotonic() - started)))
-        return ConnectionTestOut(ok=False, message=TEST_FAILED,
-                                 seconds=round(time.monotonic() - started, 1))
 
-    def live_of(camera_id: int, name: str) -> CameraLiveOut:
-        state = hub.state(camera_id)
-        if state is None:
-            return CameraLiveOut(camera_id=camera_id, name=name, online=None,
-                                 message="no report from this camera's worker yet",
-                                 analysed_fps=0.0, faces=0, at=None)
-        return CameraLiveOut(camera_id=camera_id, name=name, online=state.online,
-                             message=state.message, analysed_fps=state.analysed_fps,
-                             faces=state.faces, at=state.at, node=state.node or None)
+@router.get("/api/live")
+@requires(OPERATORS)
+def all_live(store: StoreDep, hub: HubDep) -> list[CameraLiveOut]:
+    return [live_of(hub, c.id, c.name) for c in store.cameras()]
 
-    @router.get("/api/live")
-    def all_live() -> list[CameraLiveOut]:
-        return [live_of(c.id, c.name) for c in store.cameras()]
 
-    @router.get("/api/cameras/{camera_id}/live")
-    def camera_live(camera_id: RowId) -> CameraLiveOut:
-        return live_of(camera_id, camera_or_404(store, camera_id).name)
+@router.get("/api/cameras/{camera_id}/live")
+@requires(OPERATORS)
+def camera_live(camera_id: RowId, store: StoreDep, hub: HubDep) -> CameraLiveOut:
+    return live_of(hub, camera_id, camera_or_404(store, camera_id).name)
 
-    @router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response,
-                responses={200: {"content": {"image/jpeg": {}}}})
-    def snapshot(camera_id: RowId, caller: Caller) -> Response:
-        name = camera_or_404(store, camera_id).name
-        jpeg = hub.preview(camera_id)
-        if jpeg is None:
-            raise HTTPException(503, f"no preview from camera {camera_id} ({name}) yet: it is "
-                                     "offline, starting, or not analysed by this process",
-                                headers={"Retry-After": "2"})
-        audit.media_viewed(caller.name, "snapshot", camera_id)
-        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @router.get("/api/cameras/{camera_id}/preview.mjpeg", response_class=StreamingResponse)
-    def preview(
-        camera_id: RowId, request: Request, caller: Caller,
-        fps: Annotated[float, Query(gt=0, le=10)] = 4.0,
-        frames: Annotated[int | None, Query(ge=1)] = None,
-    ) -> StreamingResponse:
-        camera_or_404(store, camera_id)
-        audit.media_viewed(caller.name, "mjpeg", camera_id)
-        return StreamingResponse(
-            mjpeg(hub, camera_id, fps, frames, request),
-            media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-            headers={"Cache-Control": "no-store"},
-        )
+# Blurred still pictures of people: operators only. Every view is audited (repeats coalesced).
+@router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}})
+@requires(OPERATORS)
+def snapshot(camera_id: RowId, caller: Caller, store: StoreDep, hub: HubDep,
+             audit: AuditDep) -> Response:
+    name = camera_or_404(store, camera_id).name
+    jpeg = hub.preview(camera_id)
+    if jpeg is None:
+        raise HTTPException(503, f"no preview from camera {camera_id} ({name}) yet: it is "
+                                 "offline, starting, or not analysed by this process",
+                            headers={"Retry-After": "2"})
+    audit.media_viewed(caller.name, "snapshot", camera_id)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @router.post("/api/cameras/test")
-    def test_url(body: ConnectionTestIn, caller: Caller) -> ConnectionTestOut:
-        """Opens a stream from this host: an admin's tool, and it reaches whatever this host
-        reaches, so a failure says only that it failed (docs/security.md)."""
-        return connection_test(body.url, body.timeout_s, caller, "url")
 
-    @router.post("/api/cameras/{camera_id}/test")
-    def test_camera(camera_id: RowId, caller: Caller,
-                    timeout_s: Annotated[float, Query(gt=0, le=30)] = 5.0) -> ConnectionTestOut:
-        url = camera_or_404(store, camera_id).url
-        return connection_test(url, timeout_s, caller, f"camera:{camera_id}")
+@router.get("/api/cameras/{camera_id}/preview.mjpeg", response_class=StreamingResponse)
+@requires(OPERATORS)
+def preview(
+    camera_id: RowId, request: Request, caller: Caller, store: StoreDep, hub: HubDep,
+    audit: AuditDep,
+    fps: Annotated[float, Query(gt=0, le=10)] = 4.0,
+    frames: Annotated[int | None, Query(ge=1)] = None,
+) -> StreamingResponse:
+    camera_or_404(store, camera_id)
+    audit.media_viewed(caller.name, "mjpeg", camera_id)
+    return StreamingResponse(
+        mjpeg(hub, camera_id, fps, frames, request),
+        media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+        headers={"Cache-Control": "no-store"},
+    )
 
-    @router.get("/api/cameras/{camera_id}/stats")
-    def stats(camera_id: RowId,
-              hours: Annotated[float, Query(gt=0, le=168)] = 3.0) -> StatsSeries:
-        camera_or_404(store, camera_id)
-        return minute_series(store, camera_id, hours)
 
-    @router.get("/api/screen")
-    def screen() -> ScreenOut:
-        return screen_figures(store, min_people)
+@router.post("/api/cameras/test")
+@requires(ONLY_ADMIN)
+def test_url(body: ConnectionTestIn, caller: Caller, services: ServicesDep
+             ) -> ConnectionTestOut:
+    """Opens a stream from this host: an admin's tool, and it reaches whatever this host
+    reaches, so a failure says only that it failed (docs/security.md)."""
+    return connection_test(services, body.url, body.timeout_s, caller, "url")
 
-    @router.websocket("/api/ws")
-    async def live_socket(websocket: WebSocket) -> None:
-        await push_live(websocket, hub, lambda: {
-            "type": "hello", "cameras": [s.to_json() for s in hub.states()]})
 
-    return router
+@router.post("/api/cameras/{camera_id}/test")
+@requires(ONLY_ADMIN)
+def test_camera(camera_id: RowId, caller: Caller, services: ServicesDep,
+                timeout_s: Annotated[float, Query(gt=0, le=30)] = 5.0) -> ConnectionTestOut:
+    url = camera_or_404(services.store, camera_id).url
+    return connection_test(services, url, timeout_s, caller, f"camera:{camera_id}")
+
+
+@router.get("/api/cameras/{camera_id}/stats")
+@requires(READERS)
+def stats(camera_id: RowId, store: StoreDep,
+          hours: Annotated[float, Query(gt=0, le=168)] = 3.0) -> StatsSeries:
+    camera_or_404(store, camera_id)
+    return minute_series(store, camera_id, hours)
+
+
+@router.get("/api/screen")
+@requires(EVERY_ROLE)
+def screen(services: ServicesDep) -> ScreenOut:
+    return screen_figures(services.store, services.screen_min_people)
+
+
+@router.websocket("/api/ws")
+@requires(OPERATORS)
+async def live_socket(websocket: WebSocket, hub: HubDep) -> None:
+    await push_live(websocket, hub, lambda: {
+        "type": "hello", "cameras": [s.to_json() for s in hub.states()]})
+
