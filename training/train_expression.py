@@ -2,7 +2,8 @@
 
     python training/train_expression.py --data /tmp/data/train --out runs/expr --preset cpu
     python training/train_expression.py --data /tmp/ferplus/ferplus/train --out runs/ferplus \
-        --preset small --time-budget 2700
+        --init affectlens/models/weights/affectlens_expression.onnx \
+        --validation-like /tmp/ferplus/fer2013/train --lr 0.01 --epochs 15 --calibrate
 
 ``--data`` may be FERPlus's ``train/`` folder (PNGs + ``label.csv`` of 10 annotators' votes;
 the same images as FER2013 train): the targets are then the vote shares over our seven classes
@@ -74,10 +75,6 @@ PRESETS = {
     # 45 MB), trained much longer: what a GPU's speed buys within its 15 minutes.
     "gpu": Preset(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 2), epochs=200, batch=256,
                   lr=0.1, dropout=0.3, full_res_stages=0),
-    # One block a stage: about half the multiply-adds of ``cpu``, so it runs faster than the
-    # shipped network and twice the epochs fit the CPU time the FERPlus model was given.
-    "small": Preset(widths=(32, 64, 128, 256), blocks=(1, 1, 1, 1), epochs=40, batch=128,
-                    lr=0.1, dropout=0.3, full_res_stages=0),
     # ResNet-18 widths with the first stage at full resolution: a teacher, never shipped.
     "teacher": Preset(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), epochs=120, batch=128,
                       lr=0.1, dropout=0.3, full_res_stages=1),
