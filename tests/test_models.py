@@ -8,6 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from affectlens import samples
 from affectlens.errors import ModelError
 from affectlens.models.alignment import align_faces
 from affectlens.models.expression import ExpressionClassifier
@@ -45,7 +46,7 @@ def test_expression_probabilities_on_smiling_faces(models: Models, smiling_faces
     assert labels.count("happy") >= 4, labels
 
 
-@pytest.mark.parametrize("name", ["fer", "affectlens"])
+@pytest.mark.parametrize("name", ["fer", "affectlens", "affectlens_ferplus"])
 def test_both_expression_models_see_the_smiles(name: str, models: Models, media) -> None:
     image = cv2.imread(str(media("multi_face.jpg")))
     faces = models.detector.predict([image])[0]
@@ -55,6 +56,29 @@ def test_both_expression_models_see_the_smiles(name: str, models: Models, media)
     # Calibration: scaling logits never changes the top class.
     np.testing.assert_array_equal(probs.argmax(1), classifier.logits(
         align_faces(image, faces.keypoints, classifier.template)).argmax(1))
+
+
+def test_ferplus_model_is_small_calibrated_and_reads_hopper(models: Models,
+                                                           portrait: np.ndarray) -> None:
+    """The FERPlus-trained model ships within 15 MB with a calibration fitted on its own
+    validation split, and reads Grace Hopper's portrait (which FERPlus-style annotators would
+    call neutral) as neutral, and its saddened copy as sadder."""
+    classifier = ExpressionClassifier("affectlens_ferplus")
+    assert classifier.model.path.stat().st_size <= 15_000_000
+    calibration = classifier.calibration
+    assert calibration.temperature != 1.0 and 0.2 < calibration.abstain_below < 0.9
+    assert "FERPlus" in calibration.fitted_on
+    looks = []
+    for image in (portrait, samples.saddened(portrait)):
+        faces = models.detector.predict([image])[0]
+        assert len(faces) == 1
+        looks.append(classifier.predict(align_faces(image, faces.keypoints,
+                                                    classifier.template))[0])
+    neutral, sad = looks
+    assert neutral.shape == (7,) and (neutral >= 0).all()
+    np.testing.assert_allclose([neutral.sum(), sad.sum()], 1.0, atol=1e-4)
+    assert EXPRESSIONS[int(neutral.argmax())] == "neutral", neutral
+    assert sad[EXPRESSIONS.index("sad")] > neutral[EXPRESSIONS.index("sad")] + 0.1, (neutral, sad)
 
 
 def test_calibrated_threshold_is_the_default_abstention(pipeline_for) -> None:

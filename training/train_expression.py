@@ -1,6 +1,17 @@
 """Train affectlens's own facial-expression network on FER2013's training split; export ONNX.
 
     python training/train_expression.py --data /tmp/data/train --out runs/expr --preset cpu
+    python training/train_expression.py --data /tmp/ferplus/ferplus/train --out runs/ferplus \
+        --init affectlens/models/weights/affectlens_expression.onnx \
+        --validation-like /tmp/ferplus/fer2013/train --lr 0.01 --epochs 15 --calibrate
+
+``--data`` may be FERPlus's ``train/`` folder (PNGs + ``label.csv`` of 10 annotators' votes;
+the same images as FER2013 train): the targets are then the vote shares over our seven classes
+and the loss is the cross-entropy against them (Barsoum et al. 2016's "probability" scheme),
+read by ``affectlens.eval.datasets.read_ferplus``: ``unknown``, ``not a face`` and ``contempt``
+votes are dropped (the product has no contempt class; mapping it to disgust or anger would teach
+a label no annotator gave), and images whose top vote is unknown or not-a-face, or with no vote
+for our classes, are left out. Validation accuracy is then against the majority label.
 
 The validation split (one image in ten, chosen by a hash of the file name, the same split as
 ``affectlens.eval.datasets.is_held_out``) picks the best epoch and is the data on which
@@ -52,6 +63,9 @@ class Preset:
     lr: float
     dropout: float
     full_res_stages: int = 1  # stages kept at 48x48 before the first halving
+    # False: convolutions with a bias and no batch norm, the form an exported graph has (ONNX
+    # export folds each batch norm into its convolution), so ``--init`` can start from one.
+    batch_norm: bool = True
 
 
 PRESETS = {
@@ -67,17 +81,22 @@ PRESETS = {
 }
 
 
+def _norm(width: int, batch_norm: bool) -> nn.Module:
+    return nn.BatchNorm2d(width) if batch_norm else nn.Identity()
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, batch_norm: bool = True) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        bias = not batch_norm
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=bias)
+        self.bn1 = _norm(cout, batch_norm)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=bias)
+        self.bn2 = _norm(cout, batch_norm)
         self.shortcut = nn.Sequential()
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                nn.Conv2d(cin, cout, 1, stride, bias=bias), _norm(cout, batch_norm)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,8 +110,8 @@ class ExpressionNet(nn.Module):
     def __init__(self, preset: Preset, classes: int = CLASSES) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(1, preset.widths[0], 3, 1, 1, bias=False),
-            nn.BatchNorm2d(preset.widths[0]),
+            nn.Conv2d(1, preset.widths[0], 3, 1, 1, bias=not preset.batch_norm),
+            _norm(preset.widths[0], preset.batch_norm),
             nn.ReLU(inplace=True),
         )
         layers: list[nn.Module] = []
@@ -100,7 +119,7 @@ class ExpressionNet(nn.Module):
         for stage, (width, count) in enumerate(zip(preset.widths, preset.blocks)):
             for i in range(count):
                 halve = i == 0 and stage >= preset.full_res_stages
-                layers.append(BasicBlock(cin, width, 2 if halve else 1))
+                layers.append(BasicBlock(cin, width, 2 if halve else 1, preset.batch_norm))
                 cin = width
         self.stages = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(preset.dropout), nn.Linear(cin, classes))
@@ -108,6 +127,25 @@ class ExpressionNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
         return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def load_onnx_weights(net: ExpressionNet, path: Path) -> None:
+    """Start from an exported model (``FlipAveraged(ExpressionNet)``, batch norms folded): its
+    convolutions' weights and biases in graph order, which is the order of ``net``'s (built
+    with ``batch_norm=False``), and its head by name."""
+    import onnx
+    from onnx import numpy_helper
+
+    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    convs = [w for name, w in weights.items() if name.startswith("onnx::Conv_")]
+    ours = [p for name, p in net.named_parameters() if not name.startswith("head.")]
+    if [tuple(w.shape) for w in convs] != [tuple(p.shape) for p in ours]:
+        raise SystemExit(f"{path}: its convolutions do not match this preset's network")
+    with torch.no_grad():
+        for parameter, value in zip(ours, convs):
+            parameter.copy_(torch.from_numpy(value.copy()))
+        for name in ("weight", "bias"):
+            getattr(net.head[1], name).copy_(torch.from_numpy(weights[f"net.head.1.{name}"].copy()))
 
 
 class Averaged(nn.Module):
@@ -135,39 +173,93 @@ class FlipAveraged(nn.Module):
 Split = dict[str, np.ndarray]
 
 
-def load_split(data: Path) -> tuple[Split, Split]:
-    """(train, validation) from the FER2013 folder or from an ``.npz`` made by ``--save-data``."""
+def load_split(data: Path, like: Path | None = None) -> tuple[Split, Split]:
+    """(train, validation) from a FER2013 or FERPlus folder or from an ``.npz`` of either made by
+    ``--save-data``. ``y`` is a class index (FER2013) or vote shares (FERPlus, (N, 7) floats);
+    ``majority`` is the label accuracy is counted against (FERPlus: -1 where votes tie)."""
     if data.suffix == ".npz":
         with np.load(data) as saved:
             return tuple(  # type: ignore[return-value]
                 {"x": _decode(saved[f"{part}_jpeg"], saved[f"{part}_ends"]),
-                 "y": saved[f"{part}_y"]}
+                 "y": saved[f"{part}_y"],
+                 # .npz files written before FERPlus have no majority: it is the label
+                 "majority": saved[f"{part}_majority" if f"{part}_majority" in saved
+                                   else f"{part}_y"]}
                 for part in ("train", "val")
             )
-    from affectlens.eval.datasets import is_held_out, read_expression_folder
+    dataset, val = _read(data, like)
+    images = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in dataset.paths])
+    return tuple(  # type: ignore[return-value]
+        {"x": images[keep], "y": y[keep], "majority": majority[keep]}
+        for y, majority in [_targets(dataset)] for keep in (~val, val)
+    )
+
+
+def _read(data: Path, like: Path | None = None):
+    """The folder's images and labels (either layout), and which are in the validation tenth:
+    by a hash of each file's name, or, with ``like`` (the FER2013 train/ folder), of the name
+    of the same image in FER2013 (see ``fer2013_twins``)."""
+    from affectlens.eval.datasets import is_held_out, read_expressions
     from affectlens.types import EXPRESSIONS
 
     assert len(EXPRESSIONS) == CLASSES, "CLASSES must match affectlens.types.EXPRESSIONS"
-    dataset = read_expression_folder(data)
-    images = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in dataset.paths])
-    labels = np.array(dataset.labels, np.int64)
-    val = np.array([is_held_out(p) for p in dataset.paths])
-    return ({"x": images[~val], "y": labels[~val]}, {"x": images[val], "y": labels[val]})
+    dataset = read_expressions(data)
+    names = dataset.paths if like is None else fer2013_twins(dataset.paths, like)
+    return dataset, np.array([is_held_out(p) for p in names])
 
 
-def save_split(data: Path, path: Path) -> None:
-    """The folder's JPEG files, byte for byte, with labels and the split: half the size of the
+def fer2013_twins(paths: list[Path], fer2013: Path) -> list[str]:
+    """For each FERPlus image, the name of the same image in the FER2013 folder.
+
+    A model trained on FER2013 (``--init``) has seen nine tenths of FERPlus's images under
+    their FER2013 names; validating on the FERPlus images whose FER2013 twin was in its own
+    validation tenth keeps the validation split unseen. FERPlus names carry the row of
+    fer2013.csv, the folder's names a random number, so images are matched by their pixels
+    (the folder's JPEG against FERPlus's lossless PNG: nearest neighbour on 16x16 means).
+    """
+    from affectlens.eval.datasets import read_expression_folder
+
+    def signatures(files: list[Path]) -> np.ndarray:
+        small = np.stack([cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (16, 16),
+                                     interpolation=cv2.INTER_AREA) for p in files])
+        x = small.reshape(len(files), -1).astype(np.float32)
+        x -= x.mean(1, keepdims=True)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+
+    theirs = read_expression_folder(fer2013).paths
+    ref, query = signatures(theirs), signatures(paths)
+    best, score = [], []
+    for start in range(0, len(query), 2048):
+        similarity = query[start : start + 2048] @ ref.T
+        best.append(similarity.argmax(1))
+        score.append(similarity.max(1))
+    found, similarity = np.concatenate(best), np.concatenate(score)
+    print(f"matched {len(paths)} FERPlus images to FER2013 names: median similarity "
+          f"{np.median(similarity):.4f}, {int((similarity < 0.98).sum())} below 0.98", flush=True)
+    return [theirs[i].name for i in found]
+
+
+def _targets(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(training targets, majority labels): FERPlus's vote shares, or FER2013's one label."""
+    majority = np.array(dataset.labels, np.int64)
+    if dataset.votes is None:
+        return majority, majority
+    votes = dataset.votes.astype(np.float32)
+    return votes / votes.sum(1, keepdims=True), majority
+
+
+def save_split(data: Path, path: Path, like: Path | None = None) -> None:
+    """The folder's image files, byte for byte, with labels and the split: half the size of the
     decoded pixels, and decoding them gives exactly what reading the folder gives."""
-    from affectlens.eval.datasets import is_held_out, read_expression_folder
-
-    dataset = read_expression_folder(data)
-    val = np.array([is_held_out(p) for p in dataset.paths])
+    dataset, val = _read(data, like)
+    y, majority = _targets(dataset)
     arrays = {}
     for part, keep in (("train", ~val), ("val", val)):
         files = [p.read_bytes() for p, k in zip(dataset.paths, keep) if k]
         arrays[f"{part}_jpeg"] = np.frombuffer(b"".join(files), np.uint8)
         arrays[f"{part}_ends"] = np.cumsum([len(f) for f in files])
-        arrays[f"{part}_y"] = np.array(dataset.labels, np.int64)[keep]
+        arrays[f"{part}_y"] = y[keep]
+        arrays[f"{part}_majority"] = majority[keep]
     np.savez_compressed(path, **arrays)
 
 
@@ -242,7 +334,9 @@ def evaluate(net: nn.Module, split: Split, device: torch.device) -> tuple[float,
             batch = model(to_input(split["x"][start : start + 512]).to(device))
         logits.append(batch.float().cpu())
     all_logits = torch.cat(logits)
-    accuracy = (all_logits.argmax(1).numpy() == split["y"]).mean()
+    truth = split["majority"]
+    labelled = truth >= 0  # FERPlus images whose top vote is tied have no majority label
+    accuracy = (all_logits.argmax(1).numpy()[labelled] == truth[labelled]).mean()
     return float(accuracy), all_logits.numpy()
 
 
@@ -260,7 +354,8 @@ def load_teachers(runs: list[Path], device: torch.device) -> list[nn.Module]:
 
 def distillation_loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor,
                       alpha: float, temperature: float) -> torch.Tensor:
-    """Hinton et al.'s loss: KL to the teachers' softened average, plus the labels' CE."""
+    """Hinton et al.'s loss: KL to the teachers' softened average, plus the labels' CE (``y``:
+    class indices, or vote shares, which ``F.cross_entropy`` takes as target probabilities)."""
     soft = F.kl_div(F.log_softmax(logits / temperature, 1),
                     F.softmax(teacher_logits / temperature, 1), reduction="batchmean")
     return alpha * temperature**2 * soft + (1 - alpha) * F.cross_entropy(logits, y)
@@ -270,13 +365,17 @@ def train(args: argparse.Namespace) -> None:
     preset = PRESETS[args.preset]
     if args.epochs:
         preset = Preset(**{**asdict(preset), "epochs": args.epochs})
+    if args.lr:
+        preset = Preset(**{**asdict(preset), "lr": args.lr})
+    if args.init:
+        preset = Preset(**{**asdict(preset), "batch_norm": False})
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     if device.type == "cpu" and args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest kernels
     say = run_log(args.out)
 
-    train_split, val_split = load_split(args.data)
+    train_split, val_split = load_split(args.data, args.validation_like)
     if args.limit:  # a quick check of the whole path, not a model
         rng = np.random.default_rng(args.seed)
         train_split, val_split = (
@@ -298,18 +397,29 @@ def train(args: argparse.Namespace) -> None:
         say(f"teachers averaged: validation accuracy "
             f"{evaluate(Averaged(teachers), val_split, device)[0]:.4f}")
     torch.manual_seed(args.seed)
-    net = ExpressionNet(preset).to(device).to(memory_format=torch.channels_last)
+    net = ExpressionNet(preset)
+    if args.init:
+        load_onnx_weights(net, args.init)
+    for part in [net.stem, *net.stages[: args.freeze_blocks]]:
+        part.requires_grad_(False)  # no gradient, so no backward pass through them: faster
+    net = net.to(device).to(memory_format=torch.channels_last)
+    if args.init:
+        say(f"started from {args.init}: validation accuracy "
+            f"{evaluate(net, val_split, device)[0]:.4f}")
     optimiser = torch.optim.SGD(
-        net.parameters(), lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=5e-4
+        [p for p in net.parameters() if p.requires_grad], lr=preset.lr, momentum=0.9,
+        nesterov=True, weight_decay=5e-4,
     )
     steps_per_epoch = math.ceil(len(train_split["y"]) / preset.batch)
     plan = {"epochs": preset.epochs}  # may shrink to fit --time-budget after the second epoch
 
+    warm_up = 0 if args.init else steps_per_epoch  # a trained start needs no warm-up
+
     def lr_at(step: int) -> float:
-        if step < steps_per_epoch:  # one epoch of warm-up
+        if step < warm_up:  # one epoch of warm-up
             return (step + 1) / steps_per_epoch
         total = plan["epochs"] * steps_per_epoch
-        progress = min((step - steps_per_epoch) / max(total - steps_per_epoch, 1), 1.0)
+        progress = min((step - warm_up) / max(total - warm_up, 1), 1.0)
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_at)
@@ -353,7 +463,7 @@ def train(args: argparse.Namespace) -> None:
             optimiser.step()
             scheduler.step()
             seen += len(y)
-            correct += (logits.argmax(1) == y).sum()
+            correct += (logits.argmax(1) == (y.argmax(1) if y.dim() == 2 else y)).sum()
             loss_sum += loss.detach() * len(y)
         accuracy, _ = evaluate(net, val_split, device)
         if accuracy > best:
@@ -385,7 +495,7 @@ def train(args: argparse.Namespace) -> None:
 
 def export(net, preset, args, val_split, device, say) -> None:
     net.load_state_dict(torch.load(args.out / "best.pt", map_location=device))
-    accuracy, _ = evaluate(net, val_split, device)
+    accuracy, logits = evaluate(net, val_split, device)
     model = FlipAveraged(net).eval().cpu().to(memory_format=torch.contiguous_format)
     path = args.out / "affectlens_expression.onnx"
     torch.onnx.export(
@@ -398,11 +508,47 @@ def export(net, preset, args, val_split, device, say) -> None:
             "teachers": [str(t) for t in getattr(args, "teachers", [])]}
     (args.out / "training.json").write_text(json.dumps(meta, indent=2))
     say(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB), validation accuracy {accuracy:.4f}")
+    if args.calibrate:
+        calibrate(logits, val_split["majority"], args.out, say)
+
+
+def calibrate(logits: np.ndarray, majority: np.ndarray, out: Path, say) -> None:
+    """Temperature and abstention threshold on this run's validation split, by the code
+    ``affectlens eval calibrate`` uses, written as OUT/affectlens_expression.calibration.json.
+
+    Here rather than by ``affectlens eval calibrate``, which picks the validation tenth by the
+    hash of the file names it is given: with ``--validation-like`` this run's tenth is chosen
+    by the FER2013 twins' names, which that command does not know."""
+    from affectlens.eval.calibration import (
+        abstention_threshold,
+        fit_temperature,
+        negative_log_likelihood,
+        require_enough_validation,
+    )
+    from affectlens.eval.metrics import expected_calibration_error
+    from affectlens.models.calibration import DEFAULT_TARGET_ACCURACY, Calibration
+
+    labelled = majority >= 0
+    logits, truth = logits[labelled], majority[labelled]
+    require_enough_validation(truth, str(out))
+    temperature = fit_temperature(logits, truth)
+    probs = Calibration(temperature).probabilities(logits)
+    threshold = abstention_threshold(probs, truth, DEFAULT_TARGET_ACCURACY)
+    calibration = Calibration(temperature, threshold, DEFAULT_TARGET_ACCURACY, fitted_on=(
+        f"{len(truth)} validation images (majority labels) of FERPlus train "
+        "(training/train_expression.py --calibrate)"))
+    calibration.save(out / "affectlens_expression.calibration.json")
+    say(f"temperature {temperature:.3f}: validation NLL "
+        f"{negative_log_likelihood(logits, truth, 1.0):.4f} -> "
+        f"{negative_log_likelihood(logits, truth, temperature):.4f}, ECE "
+        f"{expected_calibration_error(Calibration().probabilities(logits), truth):.4f} -> "
+        f"{expected_calibration_error(probs, truth):.4f}; abstain below {threshold:.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="FER2013 train/ folder")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="FER2013 or FERPlus train/ folder, or an .npz from --save-data")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, ONNX)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--epochs", type=int, default=0, help="override the preset's epochs")
@@ -419,17 +565,31 @@ def main() -> None:
     parser.add_argument("--kd-alpha", type=float, default=0.9,
                         help="weight of the teachers' soft targets against the labels")
     parser.add_argument("--kd-temperature", type=float, default=4.0)
+    parser.add_argument("--lr", type=float, default=0.0, help="override the preset's rate")
+    parser.add_argument("--init", type=Path,
+                        help="start from this exported ONNX model (fine-tuning; no batch norm)")
+    parser.add_argument("--freeze-blocks", type=int, default=0,
+                        help="with --init: keep the stem and this many first blocks as they are")
+    parser.add_argument("--validation-like", type=Path,
+                        help="FER2013 train/ folder: validate on the FERPlus images whose FER2013 "
+                             "twin is in FER2013's validation tenth (needed with --init from a "
+                             "model trained on FER2013)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit temperature and threshold on the validation split (needs "
+                             "affectlens installed)")
     parser.add_argument("--time-budget", type=float, default=0.0,
                         help="seconds: fewer epochs than the preset's if they would not fit")
     args = parser.parse_args()
     if args.save_data:
-        save_split(args.data, args.save_data)
+        save_split(args.data, args.save_data, args.validation_like)
         print(f"wrote {args.save_data} ({args.save_data.stat().st_size / 1e6:.1f} MB)")
         return
     if args.export_only:
         preset = PRESETS[args.preset]
+        if args.init:
+            preset = Preset(**{**asdict(preset), "batch_norm": False})
         device = torch.device("cpu")
-        _, val_split = load_split(args.data)
+        _, val_split = load_split(args.data, args.validation_like)
         export(ExpressionNet(preset), preset, args, val_split, device, print)
         return
     train(args)

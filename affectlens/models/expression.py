@@ -6,9 +6,14 @@ Two models share this interface:
   tools/vendor_models.py; card affectlens/models/cards/fer_mini_xception.md.
 - ``affectlens``: the project's own residual network (FER2013 train, 48x48 grey), trained by
   training/train_expression.py; card affectlens/models/cards/affectlens_expression.md.
+- ``affectlens_ferplus``: the same network fine-tuned on FERPlus's annotator votes for the same
+  images (cleaner labels than FER2013's one); card
+  affectlens/models/cards/affectlens_expression_ferplus.md.
 
-Each ships a ``<name>.calibration.json`` (temperature and abstention threshold) fitted by
-``affectlens eval calibrate`` on a validation split of FER2013 train, never on a test set.
+Each ships a ``<name>.calibration.json`` (temperature and abstention threshold) fitted on a
+validation split of its training data, never on a test set: by ``affectlens eval calibrate``,
+or for ``affectlens_ferplus`` by its trainer (``--calibrate``), whose split that command
+cannot pick.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from affectlens.models.calibration import Calibration
 from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel
 from affectlens.types import EXPRESSIONS
 
-ExpressionModelName = Literal["fer", "affectlens"]
+ExpressionModelName = Literal["fer", "affectlens", "affectlens_ferplus"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,12 @@ SPECS: dict[ExpressionModelName, ExpressionModelSpec] = {
     ),
     "affectlens": ExpressionModelSpec(
         "affectlens_expression",
+        CropTemplate(FER_TEMPLATE.points, size=48, grey=True),
+        EXPRESSIONS,
+        outputs_probabilities=False,
+    ),
+    "affectlens_ferplus": ExpressionModelSpec(
+        "affectlens_expression_ferplus",
         CropTemplate(FER_TEMPLATE.points, size=48, grey=True),
         EXPRESSIONS,
         outputs_probabilities=False,
