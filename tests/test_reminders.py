@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
-from netutil import Receiver
+from netutil import Receiver, free_port
+from test_serve import Served, serve  # noqa: F401 (the fixture)
+from waiting import wait_until
 
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.reminders import ReminderJob, check_every_s
 from affectlens.service.site import AlertsConfig
 from affectlens.service.webhook import IDEMPOTENCY_HEADER, WebhookSender, WebhookTarget
 from affectlens.store import Store
+from affectlens.store.db import sqlite_url
 
 SECRET = "s3cret-for-tests"
 T0 = datetime(2026, 12, 5, 9, tzinfo=UTC)
@@ -128,3 +134,51 @@ def test_reminders_are_set_per_site_and_can_be_off() -> None:
     assert check_every_s(600, 1800) == 30.0 and check_every_s(0.4, 0) == 0.1
     with pytest.raises(ValueError):
         AlertsConfig(remind_after_minutes=-1)
+
+
+def test_serve_reminds_and_escalates_an_unacknowledged_fall_until_acknowledged(
+        tmp_path: Path, serve: Callable[..., Served]) -> None:  # noqa: F811
+    """`affectlens serve` as a real process: a fall left open and unacknowledged is
+    reminded to the site's webhook and escalated to the second contact's; acknowledging it
+    through the API stops the reminders."""
+    usual, second = Receiver([]), Receiver([])
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        f"database_url: site.db\nport: {port}\nworkers: {{poll_s: 0.5, io_timeout_s: 1}}\n"
+        "cameras:\n"
+        f"  - {{name: Lounge, url: 'file://{tmp_path}/missing.mp4', purpose: care_safety}}\n"
+        "alerts:\n"
+        "  remind_after_minutes: 0.01\n  escalate_after_minutes: 0.03\n"
+        f"  webhooks: [{{url: '{usual.url}', secret: {SECRET}}}]\n"
+        f"  escalation: {{webhooks: [{{url: '{second.url}', secret: {SECRET}}}]}}\n")
+    database = sqlite_url(tmp_path / "site.db")
+
+    def reminders() -> list[str]:
+        return [k for k in keys(usual) if "/reminder-" in k]
+
+    try:
+        served = serve(config, port, database).wait_ready()
+        store = Store(database)
+        try:  # a fall the worker of a real camera would have stored: open, no alert yet
+            (camera,) = store.cameras()
+            fall = store.record_event_once("run:1:fall:3", camera.id, "fall",
+                                           datetime.now(UTC), 0.9, track_id=3).event
+        finally:
+            store.engine.dispose()
+        wait_until(lambda: len(reminders()) >= 2, 30, "two reminders")
+        wait_until(lambda: keys(second), 30, "the escalation")
+        assert keys(second) == ["run:1:fall:3/escalated"]
+        response = httpx.post(f"{served.base}/api/events/{fall.id}/acknowledge",
+                              json={"comment": "with her"}, headers=served.headers, timeout=10)
+        assert response.status_code == 200, response.text
+        time.sleep(1.0)  # one already on its way may still arrive
+        after = len(reminders())
+        time.sleep(2.0)  # more than three reminder intervals
+        assert len(reminders()) == after
+        assert len(set(reminders())) == len(reminders())  # never one twice
+        assert keys(second) == ["run:1:fall:3/escalated"]
+        assert served.stop() == 0
+    finally:
+        usual.close()
+        second.close()
