@@ -24,8 +24,9 @@ import pandas as pd
 
 from affectlens.config import AnalysisConfig
 from affectlens.counting import Bucket
-from affectlens.engine import EVENT_COLUMNS, Engine, Event, FrameResult, event_row
+from affectlens.engine import Engine, FrameResult
 from affectlens.errors import InputError
+from affectlens.events.event import EVENT_COLUMNS, Event, event_row
 from affectlens.observers import FrameObserver, ThumbnailCollector
 from affectlens.people import PERSON_COLUMNS, PeoplePipeline, person_rows
 from affectlens.pipeline import Pipeline

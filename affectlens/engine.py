@@ -6,7 +6,8 @@ video file, a camera's run) that owns the state of every stage: face tracks and 
 person tracks, the fall / long-lie / inactivity rule and the sustained-distress rule.
 ``SourceSession.step`` returns a ``FrameResult`` per frame: the faces, the people, the events
 that started or ended on it and the regions any picture of it must blur; ``finish`` ends
-the events still open.
+the events still open. ``SourceSession.book`` (events/book.py) owns every event's life:
+the rules say what started and ended, the book what that opens and closes.
 
 Offline ``analyze`` (analysis.py) and the live camera loop (service/worker.py) are sinks of
 it: they decide where frames come from and where results go (tables and reports; messages,
@@ -22,28 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from affectlens.events.distress import DistressEvent, DistressRule, DistressSettings
-from affectlens.events.falls import FallEvent, FallSettings
+from affectlens.events.book import EventBook
+from affectlens.events.distress import DistressRule, DistressSettings
+from affectlens.events.event import Event
+from affectlens.events.falls import FallSettings
 from affectlens.people import PeopleAnalysis, PeoplePipeline, PeopleState
 from affectlens.pipeline import Pipeline, SourceState
 from affectlens.privacy.blur import blur_regions
 from affectlens.privacy.policy import expression_allowed
 from affectlens.tracking.tracker import UNTRACKED
 from affectlens.types import FaceAnalysis, Frame
-
-# Every event the engine raises has kind, track_id, started_s, detected_s, ended_s,
-# confidence, zone and location (DistressEvent mirrors FallEvent's fields).
-Event = FallEvent | DistressEvent
-# events.csv: one row per event. track_id: the person track (persons.csv) of a fall or long
-# lie, the face track (frames.csv, tracks.csv) of distress, empty for inactivity (a zone's).
-EVENT_COLUMNS = [
-    "source", "kind", "track_id", "started_s", "detected_s", "ended_s", "confidence", "zone",
-    "x", "y",
-]
 
 
 @dataclass(frozen=True)
@@ -115,6 +107,8 @@ class SourceSession:
         # Distress needs expression and a time line (a track followed over frames).
         self.distress: DistressRule | None = (
             DistressRule(engine.distress) if engine.expression and analysis_fps else None)
+        # What is open, from the rules' starts and ends: one owner of an event's life.
+        self.book = EventBook()
 
     @property
     def watches_bodies(self) -> bool:
@@ -132,11 +126,11 @@ class SourceSession:
         bodies: list[PeopleAnalysis | None] = (
             list(people.analyse(frames, body)) if people is not None and body is not None
             else [None] * len(frames))
-        return [FrameResult(frame, face, body, (*self._distress(face), *(
-                    body.events if body is not None else ())))
+        return [FrameResult(frame, face, body, tuple(self.book.note((*self._distress(face), *(
+                    body.events if body is not None else ())))))
                 for frame, face, body in zip(frames, faces, bodies)]
 
-    def _distress(self, analysis: FaceAnalysis) -> list[DistressEvent]:
+    def _distress(self, analysis: FaceAnalysis) -> list[Event]:
         rule = self.distress
         if rule is None:
             return []
@@ -160,19 +154,10 @@ class SourceSession:
 
     def finish(self) -> list[Event]:
         """The events still open, ended at their last observation (end of a video, a
-        camera's run); the session is done."""
+        camera's run); the session is done. Events opened in the book by the caller (a
+        camera's outage) are the caller's to close (``book.close_all``)."""
         ended: list[Event] = list(self.distress.finish()) if self.distress else []
         if self.engine.people is not None and self._body is not None:
             ended += self.engine.people.finish(self._body)
-        return ended
+        return self.book.note(ended)
 
-
-def event_row(source: str, event: Event) -> dict[str, Any]:
-    """One row per event, in EVENT_COLUMNS order."""
-    x, y = event.location if event.location else (None, None)
-    return {
-        "source": source, "kind": str(event.kind), "track_id": event.track_id,
-        "started_s": round(event.started_s, 4), "detected_s": round(event.detected_s, 4),
-        "ended_s": None if event.ended_s is None else round(event.ended_s, 4),
-        "confidence": round(event.confidence, 4), "zone": event.zone, "x": x, "y": y,
-    }

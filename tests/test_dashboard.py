@@ -516,6 +516,20 @@ def test_events_show_a_confidence_only_where_it_is_calibrated_and_their_pictures
     expect(page.locator(f"#event-{fall.id} img.snapshot")).to_have_count(0)  # the poster is it
 
 
+def test_an_open_event_shows_how_long_it_has_been_open(page, store: Store) -> None:
+    """Issue 17: a fall nobody has seen to shows how long it has been open; an ended one
+    does not."""
+    hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
+    now = datetime.now(UTC)
+    fall = store.record_event(hall.id, "fall", now - timedelta(minutes=150, seconds=5), 0.99)
+    ended = store.record_event(hall.id, "long_lie", now - timedelta(minutes=9), 0.9,
+                               ended_at=now - timedelta(minutes=8))
+    open_dashboard(page)
+    expect(page.locator(f"#event-{fall.id} .when")).to_have_text(
+        re.compile(r"ongoing, open 2 h 30 min$"))
+    expect(page.locator(f"#event-{ended.id} .when")).to_have_text(re.compile(r"ended$"))
+
+
 def test_repeats_of_one_ongoing_situation_are_one_row(page, store: Store, hub: Hub) -> None:
     """A looping fall clip raised 57 ongoing falls in 3 minutes, each a row of its own."""
     hall = store.add_camera("hall", "rtsp://127.0.0.1:8554/hall", "care_safety")
@@ -531,7 +545,8 @@ def test_repeats_of_one_ongoing_situation_are_one_row(page, store: Store, hub: H
     expect(rows).to_have_count(3)
     newest = page.locator(f"#event-{repeats[-1].id}")
     expect(newest).to_have_attribute("data-count", "5")
-    expect(newest.locator(".when")).to_have_text(re.compile(r"ongoing · 5 times since "))
+    expect(newest.locator(".when")).to_have_text(
+        re.compile(r"ongoing, open under a minute · 5 times since "))
     for event in (other, ended):
         expect(page.locator(f"#event-{event.id}")).to_have_attribute("data-count", "1")
     later = store.record_event(hall.id, "fall", now, 0.99)  # one more, live: the same row

@@ -20,6 +20,7 @@ from netutil import Receiver
 from sqlalchemy.exc import OperationalError
 from waiting import wait_until
 
+from affectlens.events.book import EventBook
 from affectlens.service import supervisor as supervisor_module
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import CameraState
@@ -228,6 +229,9 @@ def test_worker_keys_are_unique_for_every_event_and_count_batch() -> None:
 
     class Session:  # no frame is analysed here: no models needed
         watches_bodies = False
+
+        def __init__(self) -> None:
+            self.book = EventBook()  # the outages are the book's events, as in a real session
 
     loop = CameraLoop(CameraSpec(1, "file:///x", "care_safety"), Session(), sent.append)
     for online in (False, True, False, True):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from affectlens.engine import EVENT_COLUMNS
+from affectlens.events.event import EVENT_COLUMNS
 from affectlens.people import PERSON_COLUMNS
 from affectlens.report import plots
 from affectlens.report.html import render

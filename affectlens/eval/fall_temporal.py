@@ -32,8 +32,9 @@ import numpy as np
 
 from affectlens.errors import ModelError
 from affectlens.eval.falls import PoseSequence
+from affectlens.events.event import Event
 from affectlens.events.fall_features import BODY, HIPS, MIN_KEYPOINT_SCORE, SHOULDERS
-from affectlens.events.falls import FallEvent, FallRule, FallSettings, _Person
+from affectlens.events.falls import FallRule, FallSettings, _Person
 from affectlens.models.runtime import WEIGHTS_DIR, open_session
 
 MODEL_FILE = WEIGHTS_DIR / "affectlens_falls_temporal.onnx"
@@ -196,7 +197,7 @@ class TemporalRule(FallRule):
         self._judging: tuple[int, float] | None = None
 
     def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray,
-               weak: np.ndarray | None = None) -> list[FallEvent]:
+               weak: np.ndarray | None = None) -> list[Event]:
         keep = max(self.settings.window_s, WINDOW_S) + 1.0
         for track_id, body in zip(np.asarray(track_ids).tolist(), bodies):
             if track_id < 1:
@@ -210,7 +211,7 @@ class TemporalRule(FallRule):
             del self._frames[track_id]
         return events
 
-    def _decide(self, person: _Person, t: float) -> list[FallEvent]:
+    def _decide(self, person: _Person, t: float) -> list[Event]:
         """The rule's own decision; only which person's window the model reads is noted."""
         self._judging = (person.track_id, t)
         return super()._decide(person, t)

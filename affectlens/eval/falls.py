@@ -19,9 +19,10 @@ import numpy as np
 
 from affectlens.errors import InputError
 from affectlens.eval.metrics import bootstrap_interval
+from affectlens.events.event import Event
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import posture, reference_scale, window_features
-from affectlens.events.falls import FallEvent, FallRule, FallSettings
+from affectlens.events.falls import FallRule, FallSettings
 from affectlens.people import PeoplePipeline, PeopleState
 from affectlens.sources import open_media
 from affectlens.types import Frame
@@ -317,7 +318,7 @@ class VideoRun:
 
     path: Path
     fps: float
-    events: list[FallEvent]
+    events: list[Event]
     frames: int
     seconds_per_frame: float  # pose + tracking + rule, wall clock
 
@@ -338,7 +339,7 @@ def run_video(path: Path, people: PeoplePipeline, settings: FallSettings | None 
     source = open_media(path, fps)
     rate = fps or source.info.native_fps or 25.0
     state = people.start_source(rate, settings)
-    fired: dict[int, FallEvent] = {}
+    fired: dict[int, Event] = {}
     count, busy = 0, 0.0
     last: Frame | None = None
     for frame in source.frames():
@@ -355,7 +356,7 @@ def run_video(path: Path, people: PeoplePipeline, settings: FallSettings | None 
 
 
 def _step(people: PeoplePipeline, state: PeopleState, frame: Frame,
-          fired: dict[int, FallEvent]) -> float:
+          fired: dict[int, Event]) -> float:
     started = time.perf_counter()
     (analysis,) = people.analyse([frame], state)
     fired |= {id(e): e for e in analysis.events}

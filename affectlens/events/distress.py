@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from affectlens.events.event import Event
 from affectlens.types import EXPRESSIONS
 from affectlens.vocabulary import EventKind
 
@@ -43,26 +44,11 @@ def negative_probability(smoothed: np.ndarray) -> float:
 
 
 @dataclass
-class DistressEvent:
-    """Has every field of falls.FallEvent, so one table (events.csv) and one live path carry
-    both: a face's distress has no zone and no floor location."""
-
-    track_id: int  # the face track (frames.csv), not a body track (persons.csv)
-    started_s: float  # when the probability first rose above the threshold
-    detected_s: float  # when the event fired: started_s + hold_s at the earliest
-    confidence: float  # mean negative probability over the span so far
-    ended_s: float | None = None
-    kind: EventKind = field(default=EventKind.DISTRESS, init=False)
-    zone: str | None = field(default=None, init=False)
-    location: tuple[float, float] | None = field(default=None, init=False)
-
-
-@dataclass
 class _Track:
     last_s: float
     above_since: float | None = None
     values: list[float] = field(default_factory=list)
-    event: DistressEvent | None = None
+    event: Event | None = None
     quiet_until: float = float("-inf")
 
 
@@ -71,12 +57,12 @@ class DistressRule:
         self.settings = settings or DistressSettings()
         self._tracks: dict[int, _Track] = {}
 
-    def update(self, track_id: int, time_s: float, smoothed: np.ndarray) -> list[DistressEvent]:
+    def update(self, track_id: int, time_s: float, smoothed: np.ndarray) -> list[Event]:
         """Feed one observation; returns events that started or ended with it."""
         s = self.settings
         value = negative_probability(smoothed)
         track = self._tracks.get(track_id)
-        changed: list[DistressEvent] = []
+        changed: list[Event] = []
         if track is None:
             track = self._tracks[track_id] = _Track(last_s=time_s)
         elif time_s - track.last_s > s.max_gap_s:
@@ -97,12 +83,12 @@ class DistressRule:
             track.above_since = time_s
         track.values.append(value)
         if time_s - track.above_since >= s.hold_s and time_s >= track.quiet_until:
-            track.event = DistressEvent(track_id, track.above_since, time_s,
-                                        float(np.mean(track.values)))
+            track.event = Event(EventKind.DISTRESS, track_id, track.above_since, time_s,
+                                float(np.mean(track.values)))
             changed.append(track.event)
         return changed
 
-    def expire(self, time_s: float) -> list[DistressEvent]:
+    def expire(self, time_s: float) -> list[Event]:
         """Tracks unseen for more than ``max_gap_s`` (the face left, or got a new track number):
         their open event ends when they were last seen, and they are forgotten once their
         cool-down is over. Call it every frame, seen faces or not."""
@@ -114,11 +100,11 @@ class DistressRule:
                     del self._tracks[track_id]
         return ended
 
-    def finish(self) -> list[DistressEvent]:
+    def finish(self) -> list[Event]:
         """End every open event at its track's last observation (end of a video, shutdown)."""
         return [e for t in self._tracks.values() for e in self._close(t, t.last_s)]
 
-    def _close(self, track: _Track, at: float) -> list[DistressEvent]:
+    def _close(self, track: _Track, at: float) -> list[Event]:
         if track.event is None:
             return []
         event, track.event = track.event, None

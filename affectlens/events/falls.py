@@ -36,6 +36,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from affectlens.events.event import Event as FallEvent  # one Event type (event.py)
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import Posture, body_region, posture, window_features
 from affectlens.types import Coordinate, names_unique
@@ -150,18 +151,6 @@ class FallSettings(BaseModel):
         5.0, ge=0, le=30, description="Seconds of blurred video after a fall's first floor "
         "frame in the event's clip.")
     zones: Zones = ()
-
-
-@dataclass
-class FallEvent:
-    kind: EventKind  # one of vocabulary.FALL_KINDS
-    track_id: int | None
-    started_s: float  # first floor frame (fall, long_lie); last movement (inactivity)
-    detected_s: float  # when the rule fired
-    confidence: float  # classifier probability (fall, long_lie); 1.0 for inactivity
-    zone: str | None = None
-    location: tuple[float, float] | None = None  # hip centre, pixels
-    ended_s: float | None = None
 
 
 @dataclass

@@ -27,6 +27,11 @@ Stopping waits at most a given time for the outbox to empty; then the sinks are 
 (a webhook's wait between attempts ends at once) and what is left queued is counted and
 logged. It stays in the store, outbox rows and dead letters alike, for the next start.
 
+Reminders and escalations (issue 17; service/reminders.py queues them) go through the same
+outbox, each with its own key. A reminder goes to the usual sinks; an escalation only to the
+``escalation`` sinks (the second contact), which get nothing else. One whose event was
+acknowledged or ended before it was sent is not sent (marked expired).
+
 One dispatcher per database: two services sending from one outbox would both send a row.
 """
 
@@ -41,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from affectlens.store import Store
-from affectlens.store.db import Alert
+from affectlens.store.db import ESCALATED, REMINDER, Alert
 from affectlens.store.dead_letters import DeadLetters
 from affectlens.store.schema import DeadLetter
 
@@ -97,10 +102,15 @@ class Left:
 class AlertDispatcher:
     def __init__(self, store: Store, sinks: Sequence[Sink | Channel], poll_s: float = 5.0,
                  expire_after_s: float = EXPIRE_AFTER_S, batch: int = 100,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None,
+                 escalation: Sequence[Sink | Channel] = ()) -> None:
+        """``escalation``: the second contact's sinks; each Channel's ``channel`` name must
+        differ from the usual sinks' (their dead letters are retried by it)."""
         self.store = store
         self.sinks: list[Sink] = [s.send if isinstance(s, Channel) else s for s in sinks]
-        self.channels = {s.channel: s for s in sinks if isinstance(s, Channel)}
+        self.escalation: list[Sink] = [s.send if isinstance(s, Channel) else s
+                                       for s in escalation]
+        self.channels = {s.channel: s for s in (*sinks, *escalation) if isinstance(s, Channel)}
         self.letters = DeadLetters(store)
         self.retry = retry  # None: dead letters are kept, not retried
         self.poll_s = poll_s
@@ -159,6 +169,9 @@ class AlertDispatcher:
                 age = (datetime.now(UTC) - alert.created_at).total_seconds()
                 if alert.id in self._sent:
                     pass  # sent before; only its marking failed
+                elif not self._still_due(alert):
+                    self.store.finish_alert(alert.id, "expired")
+                    continue
                 elif age > self.expire_after_s:
                     log.warning("alert %s (event %s) expired unsent after %.0f s", alert.key,
                                 alert.event_id, age, extra={"event_id": alert.event_id})
@@ -243,8 +256,20 @@ class AlertDispatcher:
                      letter.target, error, next_at.isoformat(timespec="seconds"))
         return next_at
 
+    def _still_due(self, alert: Alert) -> bool:
+        """A reminder or escalation whose event was acknowledged or ended meanwhile is not
+        sent: staff are on it, or the person is up."""
+        if alert.phase not in (REMINDER, ESCALATED):
+            return True
+        event = self.store.event(alert.event_id)
+        due = event is not None and event.ended_at is None and event.acknowledged_at is None
+        if not due:
+            log.info("alert %s not sent: its event was acknowledged or ended", alert.key,
+                     extra={"event_id": alert.event_id})
+        return due
+
     def _send(self, alert: Alert) -> None:
-        for sink in self.sinks:
+        for sink in self.escalation if alert.phase == ESCALATED else self.sinks:
             try:
                 sink(alert)
             except Interrupted:

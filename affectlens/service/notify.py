@@ -134,7 +134,7 @@ class AppriseSender:
                 log.warning("alert %s (event %s) not delivered to %s: %s; it is a dead letter",
                             alert.key, alert.event_id, target.label, error,
                             extra={"event_id": alert.event_id})
-                self.store.add_dead_letter(CHANNEL, target.label, alert.event_id, body, 1,
+                self.store.add_dead_letter(self.channel, target.label, alert.event_id, body, 1,
                                            error)
         return delivered
 

@@ -70,7 +70,6 @@ class Recorder:
         self.alerts = alerts
         self.metrics = metrics
         self._lock = threading.Lock()
-        self._open: dict[str, int] = {}  # worker's key of an open event -> its camera id
         self._clip_due: dict[str, tuple[int, int]] = {}  # likewise, falls whose clip follows
         # Keys whose start or end failed after perhaps committing (a lost acknowledgement):
         # their retry announces what the failed attempt did not. A start keeps its snapshot.
@@ -113,9 +112,11 @@ class Recorder:
                             extra={"camera_id": message.camera_id})
 
     def end_open(self, camera_id: int, at: datetime) -> int:
-        """End the events a worker opened but can no longer end (it died); returns how many."""
+        """End the events a worker opened but can no longer end (it died); returns how many.
+        The store says which are open (no second list kept here): the supervisor ended
+        those of a killed predecessor at the start, so every open one is this worker's."""
         with self._lock:
-            keys = [k for k, camera in self._open.items() if camera == camera_id]
+            keys = [e.key for e in self.store.open_events(camera_id)]
             for key in keys:
                 self._end(key, at)
             # Due clips are kept: a worker that failed may still have one in the queue; its
@@ -214,8 +215,6 @@ class Recorder:
             self._delete_media(snapshot)
         # Handled again (a retry after a lost commit acknowledgement, a replay): the stored
         # event stays as it was; what the first handling may not have noted is noted now.
-        if event.ended_at is None:
-            self._open[message.key] = message.camera_id
         if message.clip and event.clip is None:
             self._clip_due[message.key] = (message.camera_id, event.id)
         if not (recorded.new or unsure):  # announced when it was stored
@@ -304,7 +303,6 @@ class Recorder:
             self._unsure_ends.add(key)
             raise
         self._unsure_ends.discard(key)
-        self._open.pop(key, None)  # after the commit: a retry finds the key again
         if event is None and unsure:
             event = self.store.event_by_key(key)
         if event is not None and event.ended_at is not None:

@@ -33,7 +33,8 @@ from affectlens.service.mqtt import MqttPublisher
 from affectlens.service.notify import AppriseSender, AppriseTarget
 from affectlens.service.recorder import Recorder
 from affectlens.service.registry import sync_cameras
-from affectlens.service.site import SiteConfig
+from affectlens.service.reminders import ReminderJob
+from affectlens.service.site import AlertRule, SiteConfig, WebhookConfig
 from affectlens.service.supervisor import Supervisor
 from affectlens.service.webhook import WebhookSender, WebhookTarget
 from affectlens.service.worker import CameraSpec
@@ -59,7 +60,10 @@ class Service:
         self._closers: list[object] = []
         a = site.alerts
         self.alerts = AlertDispatcher(self.store, self._sinks(), retry=RetryPolicy(
-            a.retry_for_s, a.retry_first_wait_s, a.retry_max_wait_s))
+            a.retry_for_s, a.retry_first_wait_s, a.retry_max_wait_s),
+            escalation=self._escalation_sinks())
+        self.reminders = ReminderJob(self.store, a.remind_after_minutes * 60,
+                                     a.escalate_after_minutes * 60, wake=self.alerts.wake)
         self.recorder = Recorder(self.store, self.hub, self.alerts, self.metrics,
                                  snapshots=Path(site.snapshots_dir))
         w = site.workers
@@ -103,6 +107,7 @@ class Service:
             if self.home_assistant is not None:  # after the supervisor ended stale events
                 self.home_assistant.start()
             self.retention.start()
+            self.reminders.start()  # after the supervisor ended a predecessor's events
             log.info("serving on %s://%s:%s/ (metrics at /metrics)",
                      "https" if self.site.tls else "http", self.site.host, self.site.port)
             self.server.run()
@@ -114,6 +119,7 @@ class Service:
     def close(self) -> None:
         log.info("stopping: workers end their events and send their counts")
         self.retention.stop()
+        self.reminders.stop()
         self.supervisor.stop()
         self.alerts.stop(self.site.alerts.stop_wait_s)
         if self.home_assistant is not None:
@@ -140,26 +146,38 @@ class Service:
         self.server.should_exit = True
 
     def _sinks(self) -> list[Channel]:
-        sinks: list[Channel] = []
         alerts = self.site.alerts
-        if alerts.webhooks:
-            targets = [WebhookTarget(h.url, h.secret, h.backoff_s, h.timeout_s)
-                       for h in alerts.webhooks]
-            sender = WebhookSender(self.store, targets)
-            sinks.append(sender)
-            self._closers.append(sender)
+        sinks = self._senders(alerts.webhooks, alerts.rules)
         if alerts.mqtt is not None:
             m = alerts.mqtt
             publisher = MqttPublisher(self.store, m.host, m.port, m.prefix, m.timeout_s,
                                       m.username, m.password)
             sinks.append(publisher)
             self._closers.append(publisher)
-        if alerts.rules:
-            notifier = AppriseSender(self.store, [
+        return sinks
+
+    def _escalation_sinks(self) -> list[Channel]:
+        """The second contact's senders; their dead letters are their own channel's."""
+        escalation = self.site.alerts.escalation
+        sinks = self._senders(escalation.webhooks, escalation.rules)
+        for sink in sinks:
+            sink.channel = f"escalate-{sink.channel}"
+        return sinks
+
+    def _senders(self, webhooks: list[WebhookConfig], rules: list[AlertRule]
+                 ) -> list[Channel]:
+        """A webhook sender and an Apprise sender, for the targets there are."""
+        sinks: list[Channel] = []
+        if webhooks:
+            sender = WebhookSender(self.store, [
+                WebhookTarget(h.url, h.secret, h.backoff_s, h.timeout_s) for h in webhooks])
+            sinks.append(sender)
+            self._closers.append(sender)
+        if rules:
+            sinks.append(AppriseSender(self.store, [
                 AppriseTarget(r.name, url, frozenset(r.kinds), frozenset(r.cameras),
-                              r.attach_snapshot) for r in alerts.rules for url in r.apprise],
-                snapshots=Path(self.site.snapshots_dir))
-            sinks.append(notifier)
+                              r.attach_snapshot) for r in rules for url in r.apprise],
+                snapshots=Path(self.site.snapshots_dir)))
         return sinks
 
     def _home_assistant(self) -> HomeAssistant | None:

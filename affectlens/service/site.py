@@ -214,6 +214,14 @@ class AlertRule(_Strict):
                                   "from a camera that does not blur faces).")
 
 
+class EscalationConfig(_Strict):
+    """The second contact: gets an event's escalation alert, and nothing else."""
+
+    webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=100)
+    rules: list[AlertRule] = Field(default_factory=list, max_length=100,
+                                   description="Phones and chats through Apprise.")
+
+
 class AlertsConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=100)
     mqtt: MqttConfig | None = None
@@ -230,6 +238,16 @@ class AlertsConfig(_Strict):
     stop_wait_s: float = Field(
         10.0, ge=0, le=600, description="At shutdown, the longest wait for queued alerts, "
         "seconds; what is left stays in the store and goes at the next start.")
+    remind_after_minutes: float = Field(
+        10.0, ge=0, le=1440, description="A fall or long lie still open and not "
+        "acknowledged is alerted again every this many minutes, to the same targets (a "
+        "person presumed on the floor is never closed by a timeout); 0: no reminders.")
+    escalate_after_minutes: float = Field(
+        30.0, ge=0, le=1440, description="A fall or long lie open and not acknowledged "
+        "this long is alerted once to the escalation targets; 0: never.")
+    escalation: EscalationConfig = Field(
+        default_factory=EscalationConfig, description="The second contact (webhooks and "
+        "Apprise rules, as above).")
 
     @field_validator("rules")
     @classmethod

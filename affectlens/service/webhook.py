@@ -138,7 +138,7 @@ class WebhookSender:
                 if self._stop.is_set():
                     raise Interrupted(f"stopping between attempts to {target.url}")
         self._failing.add(target.url)
-        self.store.add_dead_letter("webhook", target.url, alert.event_id, body.decode(),
+        self.store.add_dead_letter(self.channel, target.url, alert.event_id, body.decode(),
                                    attempt + 1, error)
         return False
 

@@ -40,8 +40,9 @@ import numpy as np
 
 from affectlens.config import AnalysisConfig
 from affectlens.counting import Bucket
-from affectlens.engine import Engine, Event, FrameResult, SourceSession
+from affectlens.engine import Engine, FrameResult, SourceSession
 from affectlens.events.distress import DistressSettings
+from affectlens.events.event import Event
 from affectlens.events.falls import FallSettings
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, blur_regions, not_blurred_banner
@@ -249,9 +250,8 @@ class CameraLoop:
         # unique everywhere (the store refuses a key twice: a message handled again), even
         # when one track is distressed twice or the camera goes offline twice in a run.
         self._run_id = uuid.uuid4().hex
-        self._numbers = itertools.count(1)  # next() is atomic: the camera's thread uses it too
+        # Which events are open, and their numbers: the session's book (events/book.py).
         self._batches = itertools.count(1)
-        self._open: dict[str, str] = {}  # what is open ("fall:<track>:<start>"...) -> its key
         self._tally = _Tally()
         self._started = 0.0
         self._last_counts = self._last_metrics = self._last_preview = time.monotonic()
@@ -321,18 +321,17 @@ class CameraLoop:
         self._faces = len(result.faces)
         self._latencies.append(time.time() - live.timestamp)
 
-    def _new_key(self, slot: str) -> str:
-        """A new event's key, remembered as ``slot``'s until it ends."""
-        key = self._open[slot] = f"{self._run_id}:{next(self._numbers)}:{slot}"
-        return key
+    def _key(self, event: Event) -> str:
+        """An event's key: the run, the book's number for it, whose it is and when."""
+        slot = (f"{event.kind}:{event.who}:{event.started_s:.3f}"
+                if event.who is not None else str(event.kind))
+        return f"{self._run_id}:{event.number}:{slot}"
 
     def _event(self, event: Event, observed: float, snapshot: bytes | None = None) -> None:
-        """An engine event starts or ends; a fall also gets a clip, unless the camera's
+        """An event the book opened or closed; a fall also gets a clip, unless the camera's
         settings ask for none."""
-        who = event.track_id if event.track_id is not None else event.zone
-        slot = f"{event.kind}:{who}:{event.started_s:.3f}"
+        key = self._key(event)
         if event.ended_s is None:
-            key = self._new_key(slot)
             clips = self._clips if event.kind == EventKind.FALL else None
             self.emit(EventStarted(self.spec.camera_id, key, event.kind,
                                    _wall(self._started + event.started_s), event.confidence,
@@ -340,18 +339,24 @@ class CameraLoop:
                                    clip=clips is not None, generation=self.spec.generation))
             if clips is not None:
                 clips.start(key, event.started_s)
-        elif (key := self._open.pop(slot, None)) is not None:
+        else:
             self.emit(EventEnded(self.spec.camera_id, key, _wall(self._started + event.ended_s)))
 
     def _on_state(self, state: CameraState) -> None:
-        """Runs in the camera's reader thread."""
-        camera_id, slot = self.spec.camera_id, EventKind.CAMERA_OFFLINE
+        """Runs in the camera's reader thread. An outage is an event of the session's book
+        like any other, on the same clock (seconds since the first frame)."""
+        camera_id, book = self.spec.camera_id, self.session.book
         self.emit(StateChanged(camera_id, state.online, state.message, _wall(state.at)))
-        if not state.online and slot not in self._open:
-            self.emit(EventStarted(camera_id, self._new_key(slot), EventKind.CAMERA_OFFLINE,
-                                   _wall(state.at), 1.0, None, _wall(state.at)))
-        elif state.online and (key := self._open.pop(slot, None)) is not None:
-            self.emit(EventEnded(camera_id, key, _wall(state.at)))
+        at = state.at - self._started
+        outage = book.open_event(EventKind.CAMERA_OFFLINE)
+        if not state.online and outage is None:
+            for event in book.note([Event(EventKind.CAMERA_OFFLINE, None, at, at, 1.0)]):
+                self.emit(EventStarted(camera_id, self._key(event), event.kind,
+                                       _wall(state.at), 1.0, None, _wall(state.at)))
+        elif state.online and outage is not None:
+            outage.ended_s = at
+            for event in book.note([outage]):
+                self.emit(EventEnded(camera_id, self._key(event), _wall(state.at)))
 
     def _preview(self, live: LiveFrame, result: FrameResult, blurred: bytes | None = None
                  ) -> None:
@@ -410,9 +415,9 @@ class CameraLoop:
             self._event(event, ended)
         if self._clips is not None:
             self._clips.finish()  # before the worker's last message, with what there is
-        for key in self._open.values():  # a camera still offline: the outage ends with us
-            self.emit(EventEnded(self.spec.camera_id, key, _wall(ended)))
-        self._open.clear()
+        # A camera still offline: its outage ends with us.
+        for event in self.session.book.close_all(ended - self._started):
+            self.emit(EventEnded(self.spec.camera_id, self._key(event), _wall(ended)))
         self._send_counts(final=True)
         self._send_metrics(max(time.monotonic() - self._last_metrics, 1e-3))
         self.emit(WorkerStopped(self.spec.camera_id, error))

@@ -54,6 +54,10 @@ COUNT_BATCHES_KEPT = timedelta(days=1)  # a batch handed in again later is added
 PRUNE_EVERY_S = 3600.0
 
 Phase = Literal["started", "ended"]
+# Alerts the service sends about an event still open and unacknowledged (service/reminders.py):
+# a reminder (its key ends "/reminder-<n>") to the usual targets, and once, an escalation to
+# the second contact (its key ends "/escalated").
+REMINDER, ESCALATED = "reminder", "escalated"
 
 
 class StoreError(AffectlensError):
@@ -170,14 +174,33 @@ class Alert:
     id: int | None = None  # its outbox row; None: made by ``Alert.of`` and never queued
 
     @classmethod
-    def of(cls, event: Event, phase: Phase = "started") -> Alert:
-        """The alert for an event's start or end, as it is now."""
+    def of(cls, event: Event, phase: str = "started") -> Alert:
+        """The alert for an event's start or end (``Phase``), or a reminder or escalation
+        (``Store.queue_reminders``), as the event is now."""
         return cls(f"{event.key}/{phase}", event.id, event.camera_id, event.kind,
                    event_payload(event), now())
 
+    @property
+    def phase(self) -> str:
+        """``started``, ``ended``, ``reminder`` or ``escalated``, from the key's last part."""
+        last = self.key.rsplit("/", 1)[-1]
+        return REMINDER if last.startswith(f"{REMINDER}-") else last
+
+    @property
+    def reminder(self) -> int | None:
+        """A reminder's number (1, 2, ...); None for any other alert."""
+        last = self.key.rsplit("/", 1)[-1]
+        return int(last.split("-", 1)[1]) if self.phase == REMINDER else None
+
     def body(self) -> dict[str, Any]:
-        """What webhooks POST and MQTT publishes."""
-        return {"event": self.event, "idempotency_key": self.key}
+        """What webhooks POST and MQTT publishes. A reminder or an escalation also says
+        what it is (``phase``) and, for a reminder, which one."""
+        body: dict[str, Any] = {"event": self.event, "idempotency_key": self.key}
+        if self.phase in (REMINDER, ESCALATED):
+            body["phase"] = self.phase
+            if self.reminder is not None:
+                body["reminder"] = self.reminder
+        return body
 
 
 @dataclass(frozen=True)
@@ -333,12 +356,38 @@ class Store:
                 self._queue_alert(session, event, "ended")
         return event
 
-    def _queue_alert(self, session: Session, event: Event, phase: Phase) -> None:
+    def _queue_alert(self, session: Session, event: Event, phase: str) -> bool:
+        """Queue the event's alert of ``phase`` unless that key was queued before; returns
+        whether it was queued now."""
         alert = Alert.of(event, phase)
-        session.execute(self._insert(AlertOutbox).values(
+        return session.execute(self._insert(AlertOutbox).values(
             key=alert.key, event_id=event.id, created_at=alert.created_at,
             payload=json.dumps(alert.event, separators=(",", ":")),
-        ).on_conflict_do_nothing(index_elements=["key"]))
+        ).on_conflict_do_nothing(index_elements=["key"]).returning(AlertOutbox.id)
+        ).first() is not None
+
+    def queue_reminders(self, at: datetime, kinds: tuple[str, ...],
+                        remind_after_s: float = 0.0, escalate_after_s: float = 0.0) -> int:
+        """Events of ``kinds`` still open and unacknowledged at ``at``: the reminder due
+        (number ``n`` once ``n * remind_after_s`` has passed since the event started; the
+        latest only, not every one missed while the service was down) and, once
+        ``escalate_after_s`` has passed, the escalation; 0: none of that kind. Each is an
+        outbox row with its own key, queued once (ON CONFLICT): a restart resends nothing
+        already queued. Returns how many were queued now."""
+        if remind_after_s <= 0 and escalate_after_s <= 0:
+            return 0
+        query = select(Event).where(Event.ended_at.is_(None), Event.acknowledged_at.is_(None),
+                                    Event.kind.in_(kinds))
+        queued = 0
+        with self.session() as session:
+            for event in session.scalars(query.order_by(Event.started_at, Event.id)):
+                open_s = (at - event.started_at).total_seconds()
+                if remind_after_s > 0 and (n := int(open_s // remind_after_s)) >= 1:
+                    queued += self._queue_alert(session, event, f"{REMINDER}-{n}")
+                if 0 < escalate_after_s <= open_s:
+                    queued += self._queue_alert(session, event, ESCALATED)
+        return queued
+
 
     def event(self, event_id: int) -> Event | None:
         with self.session() as session:

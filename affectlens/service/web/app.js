@@ -182,6 +182,15 @@ function eventLabel(event) {
   return { kind, text: `${kind} · ${camera ? camera.name : "camera " + event.camera_id}${confidence}` };
 }
 
+// How long an open event has been open (issue 17): staff see a fall nobody has seen to.
+// Rendered again every 30 s (the feed's timer), from the event's start.
+function openFor(startedAt, now = Date.now()) {
+  const minutes = Math.max(0, Math.floor((now - new Date(startedAt).getTime()) / 60000));
+  if (minutes < 1) return "open under a minute";
+  if (minutes < 120) return `open ${minutes} min`;
+  return `open ${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
 // One row of the feed: an event, or repeats of one ongoing situation (``group``, newest first).
 function renderEvent(event, group = [event]) {
   let item = $(`event-${event.id}`);
@@ -195,9 +204,10 @@ function renderEvent(event, group = [event]) {
   item.dataset.count = group.length;
   const started = event.started_at ? new Date(event.started_at).toLocaleString() : "";
   const first = group[group.length - 1];
+  const open = event.started_at ? `, ${openFor(first.started_at)}` : "";
   item.querySelector(".when").textContent = group.length > 1 ?
-    `${started} – ongoing · ${group.length} times since ${new Date(first.started_at).toLocaleTimeString()}` :
-    `${started}${event.ended_at ? " – ended" : " – ongoing"}`;
+    `${started} – ongoing${open} · ${group.length} times since ${new Date(first.started_at).toLocaleTimeString()}` :
+    `${started}${event.ended_at ? " – ended" : ` – ongoing${open}`}`;
   item.classList.toggle("ongoing", !event.ended_at);
   const snapshot = event.snapshot ? `/api/events/${event.id}/snapshot.jpg` : null;
   if (event.clip && !item.querySelector("video")) {  // a fall's blurred video, fetched on play
@@ -488,6 +498,7 @@ function start() {
   refreshPreviews();
   setInterval(refreshPreviews, 1000);
   setInterval(loadCharts, 60000);
+  setInterval(renderEvents, 30000);  // open events' "open N min"
 }
 
 start();
