@@ -229,8 +229,12 @@ def age_command(
         for g in groups:
             table.add_row(f"{title} {g.name}", str(g.n), f"{g.mae:.2f}", f"{g.mean_error:+.2f}")
     console.print(table)
+    standard = report.race_gap_standardised
     console.print(f"MAE at 60+: {years(report.mae_60_plus)}; largest race-group gap (adults): "
-                  f"{years(report.race_gap_adult)}; gender gap: {years(report.gender_gap)}")
+                  f"{years(report.race_gap_adult)}"
+                  + (f", age-standardised {years(standard.gap)} ({standard.gap_ci[0]:.2f} to "
+                     f"{standard.gap_ci[1]:.2f})" if standard else "")
+                  + f"; gender gap: {years(report.gender_gap)}")
     if dataset.malformed:
         console.print(f"skipped {len(dataset.malformed)} malformed file names, e.g. "
                       f"{dataset.malformed[0]}", highlight=False)

@@ -117,6 +117,12 @@ def age_rows(data: Path, resamples: int) -> None:
             if mode == FaceMode.crops:
                 print("|  | race groups (adults): " + ", ".join(
                     f"{g.name} {g.mae:.2f} (n={g.n})" for g in r.races_adult) + " |")
+                if (standard := r.race_gap_standardised) is not None:
+                    print(f"|  | age-standardised ({', '.join(standard.bands)}): " + ", ".join(
+                        f"{g.name} {g.mae:.2f}" for g in standard.groups)
+                        + f"; gap {standard.gap:.2f} ({standard.gap_ci[0]:.2f}-"
+                        f"{standard.gap_ci[1]:.2f}), raw gap {r.race_gap_adult:.2f} "
+                        f"({standard.raw_gap_ci[0]:.2f}-{standard.raw_gap_ci[1]:.2f}) |")
 
 
 def _present(folder: Path) -> bool:

@@ -2,6 +2,12 @@
 
 Group labels (gender, race) come from the dataset's file names and are used here only, to
 measure whether the model errs more for some groups; no model ever sees them.
+
+A raw gap between race groups mixes two things: how the model errs for a group, and how old
+that group's photos are (errors grow with age, and UTKFace's groups have different age mixes).
+So the adult race gap is also given age-standardised: each group's MAE per adult age band,
+weighted by one standard age mix (all adults' band shares), so every group is scored as if it
+had the same ages. A gap that stays after standardising is the model's, not the sample's.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from affectlens.models.age import AgeEstimator
 from affectlens.types import AGE_BANDS, age_band
 
 ADULT_AGE = 20  # the per-race gap is reported for adults, where the issue's target applies
+# The adult bands of the standard age mix: the product's own bands from ADULT_AGE up.
+ADULT_BANDS = tuple(name for name, low, _ in AGE_BANDS if low >= ADULT_AGE)
 
 
 @dataclass
@@ -58,6 +66,25 @@ class GroupError:
 
 
 @dataclass
+class StandardisedGap:
+    """The adult race-group gap at one standard age mix, beside the raw gap, with intervals.
+
+    ``bands`` are the adult bands every group has at least one image in (a band some group
+    lacks cannot be standardised and is left out, its images counted in ``left_out``);
+    ``weights`` are those bands' shares among all adults in them: the standard mix.
+    Intervals resample images within each group and band, so the mix stays the standard one.
+    """
+
+    bands: list[str]
+    weights: list[float]
+    groups: list[GroupError]  # each group's MAE at the standard age mix
+    gap: float
+    gap_ci: tuple[float, float]
+    raw_gap_ci: tuple[float, float]
+    left_out: int
+
+
+@dataclass
 class AgeReport:
     model: str
     data: str
@@ -74,6 +101,7 @@ class AgeReport:
     races_adult: list[GroupError]
     race_gap_adult: float
     gender_gap: float
+    race_gap_standardised: StandardisedGap | None = None  # None: fewer than two race groups
     unreadable_images: int = 0  # files that are not images: not scored, only counted
     data_kind: str = DataKind.other.value  # which public dataset: picks the card's Limits
     seen_in_training: int | None = None  # of these images, by the model's manifest
@@ -100,6 +128,67 @@ def _gap(groups: list[GroupError]) -> float:
     if len(groups) < 2:
         return float("nan")
     return max(g.mae for g in groups) - min(g.mae for g in groups)
+
+
+def _resampled_maes(errors: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """The MAE of ``resamples`` bootstrap resamples of one stratum's absolute errors."""
+    rows = rng.integers(0, len(errors), (resamples, len(errors)))
+    return errors[rows].mean(axis=1)
+
+
+def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def standardised_gap(
+    truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray, resamples: int = 1000,
+    seed: int = 0,
+) -> StandardisedGap | None:
+    """Each group's adult MAE at one standard age mix, and the largest gap between them.
+
+    Callers pass adults only. None with fewer than two groups: there is no gap to give.
+    """
+    names = sorted(set(groups.tolist()))
+    if len(names) < 2:
+        return None
+    bands = np.array([age_band(a) for a in truth])
+    kept = [b for b in ADULT_BANDS if all(((groups == g) & (bands == b)).any() for g in names)]
+    in_kept = np.isin(bands, kept)
+    if not kept:
+        return None
+    counts = np.array([(bands[in_kept] == b).sum() for b in kept], np.float64)
+    weights = counts / counts.sum()
+    signed = predicted - truth
+    rng = np.random.default_rng(seed)
+    standard: list[GroupError] = []
+    resampled, raw = [], []
+    for g in names:
+        strata = [(groups == g) & (bands == b) for b in kept]
+
+        def at_standard_mix(values: list[float] | list[np.ndarray]) -> float | np.ndarray:
+            return sum(w * v for w, v in zip(weights, values, strict=True))
+
+        resampled.append(at_standard_mix(
+            [_resampled_maes(np.abs(signed[s]), resamples, rng) for s in strata]))
+        raw.append(_resampled_maes(np.abs(signed[groups == g]), resamples, rng))
+        standard.append(GroupError(
+            g, int(sum(s.sum() for s in strata)),
+            float(at_standard_mix([float(np.abs(signed[s]).mean()) for s in strata])),
+            float(at_standard_mix([float(signed[s].mean()) for s in strata])),
+            _interval(resampled[-1]),
+        ))
+    resampled_arr, raw_arr = np.array(resampled), np.array(raw)
+    return StandardisedGap(
+        bands=kept,
+        weights=[float(w) for w in weights],
+        groups=standard,
+        gap=_gap(standard),
+        gap_ci=_interval(resampled_arr.max(axis=0) - resampled_arr.min(axis=0)),
+        raw_gap_ci=_interval(raw_arr.max(axis=0) - raw_arr.min(axis=0)),
+        left_out=int((~in_kept).sum()),
+    )
 
 
 def evaluate_ages(
@@ -138,6 +227,7 @@ def evaluate_ages(
         races_adult=race_groups,
         race_gap_adult=_gap(race_groups),
         gender_gap=_gap(gender_groups),
+        race_gap_standardised=standardised_gap(t[adult], p[adult], races[adult], resamples),
         unreadable_images=len(predictions.unreadable),
         data_kind=data_kind.value,
         seen_in_training=seen.images if seen else None,

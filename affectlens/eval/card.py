@@ -255,6 +255,9 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
         ["mean error, years", f"{report.mean_error:+.2f}"],
         ["MAE at 60 and over", years(report.mae_60_plus)],
         ["largest gap between race groups (adults, MAE)", years(report.race_gap_adult)],
+        ["the same gap, age-standardised", years(report.race_gap_standardised.gap)
+         if report.race_gap_standardised
+         else "n/a: no adult age band holds every group"],
         ["gap between gender groups (MAE)", years(report.gender_gap)],
     ])
     header = ["group", "n", "MAE (95% interval)", "mean error"]
@@ -265,6 +268,24 @@ def age_card(report: AgeReport, predictions: AgePredictions, command: str) -> Ca
     card.text(f"Race labels: adults ({ADULT_AGE} and over) only, as the race-gap figure "
               "above.")
     card.table(header, _group_rows(report.races_adult))
+    standard = report.race_gap_standardised
+    if standard is not None:
+        card.heading("Race groups at one age mix (adults)")
+        card.text(
+            "Errors grow with age and the groups' photos differ in age, so the raw gap mixes "
+            "the model with the sample. Here each group's MAE is taken per adult age band and "
+            "weighted by one standard mix, all adults' shares of those bands ("
+            + ", ".join(f"{b} {w:.0%}" for b, w in zip(standard.bands, standard.weights,
+                                                        strict=True))
+            + "), so every group is scored as if it had the same ages. Intervals resample "
+            "images within each group and band. "
+            + (f"{standard.left_out} adults in bands some group has no image in are left out. "
+               if standard.left_out else "")
+            + f"Largest gap: raw {years(report.race_gap_adult)} (95% interval "
+            f"{standard.raw_gap_ci[0]:.2f} to {standard.raw_gap_ci[1]:.2f}), age-standardised "
+            f"{years(standard.gap)} ({standard.gap_ci[0]:.2f} to {standard.gap_ci[1]:.2f}).")
+        card.table(["group", "n", "MAE at the standard mix (95% interval)", "mean error"],
+                   _group_rows(standard.groups))
     found = ~np.isnan(predictions.predicted)
     card.image("age_errors.png", age_errors(predictions.truth[found], predictions.predicted[found],
                                             report.model), "estimated against true age")
