@@ -35,7 +35,9 @@ from affectlens.eval.machine import machine_report
 from affectlens.security.accounts import Accounts
 from affectlens.store import Store
 
-AFFECTLENS = str(Path(sys.executable).with_name("affectlens"))
+# The service runs from this checkout (``python -m affectlens`` with this tree first on the path),
+# not whichever ``affectlens`` script is installed.
+ROOT = Path(__file__).resolve().parent.parent
 PATHS = ("/api/events?limit=50", "/api/live")
 # wrk's own Lua hook: one line of the percentiles the issue asks for (wrk prints only some).
 REPORT_LUA = """
@@ -118,8 +120,11 @@ def main() -> None:
         print(f"store: {url.split('://')[0]}, {args.events} events on {args.cameras} cameras; "
               f"wrk {wrk}, {args.seconds:g} s a run, loopback")
         log = (folder / "serve.log").open("w")
-        service = subprocess.Popen([AFFECTLENS, "serve", "--config", str(config)],
-                                   stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+        service = subprocess.Popen([sys.executable, "-m", "affectlens", "serve", "--config",
+                                    str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                   env=env, cwd=ROOT)
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
