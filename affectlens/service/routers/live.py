@@ -229,8 +229,8 @@ LIVE_LIST = TypeAdapter(list[CameraLiveOut])
 @router.get("/api/live", response_model=list[CameraLiveOut])
 @requires(OPERATORS)
 async def all_live(services: ServicesDep) -> Response:
-    """Built once per change of a camera's state (the hub's version) or of the store, and
-    sent as the same bytes to every caller until then (service.answers)."""
+    # Built once per change of a camera's state (the hub's version) or of the store, and
+    # sent as the same bytes to every caller until then (service.answers).
     store, hub = services.store, services.hub
 
     def build() -> bytes:
