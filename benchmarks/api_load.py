@@ -1,15 +1,17 @@
 """API latency under load: `affectlens serve` answering many clients at once (issue 17 item 3).
 
     python benchmarks/api_load.py [--database URL] [--clients 5,10,50] [--seconds 10]
-                                  [--events 5000] [--cameras 8]
+                                  [--events 5000] [--cameras 8] [--websockets 0,1000]
 
 A real `affectlens serve` in a child process, on loopback only, with a store holding
 ``--events`` events on ``--cameras`` cameras (disabled: no worker competes for the CPU), is
 loaded by wrk (Debian's `wrk` package: `apt-get install wrk`), bounded by ``--seconds`` per
 run, at each concurrency in ``--clients``, on `GET /api/events?limit=50` and `GET /api/live`
-with a staff token. Printed per run: requests a second, latency p50 / p95 / p99 and errors as
-wrk measured them, and the service's CPU time per request (its process and threads, from
-/proc), since these machines are shared and wall-clock latency alone says little.
+with a staff token; with ``--websockets N`` the `/api/live` runs are repeated while N
+websockets (`/api/ws`, the dashboard's) are held open. Printed per run: requests a second,
+latency p50 / p95 / p99 and errors as wrk measured them, and the service's CPU time per
+request (its process and threads, from /proc), since these machines are shared and
+wall-clock latency alone says little.
 
 The store defaults to a SQLite file in a temporary folder; ``--database`` takes a PostgreSQL
 URL instead (its tables are migrated, and the rows added here stay).
@@ -18,25 +20,34 @@ URL instead (its tables are migrated, and the rows added here stay).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import websockets
 
 from affectlens.eval.machine import machine_report
 from affectlens.security.accounts import Accounts
 from affectlens.store import Store
 
-AFFECTLENS = str(Path(sys.executable).with_name("affectlens"))
-PATHS = ("/api/events?limit=50", "/api/live")
+# The service runs from this checkout (``python -m affectlens`` with this tree first on the path),
+# not whichever ``affectlens`` script is installed.
+ROOT = Path(__file__).resolve().parent.parent
+LIVE = "/api/live"
+PATHS = ("/api/events?limit=50", LIVE)
 # wrk's own Lua hook: one line of the percentiles the issue asks for (wrk prints only some).
 REPORT_LUA = """
 done = function(summary, latency, requests)
@@ -75,6 +86,56 @@ def populate(url: str, events: int, cameras: int) -> str:
     return token
 
 
+def raise_open_files(wanted: int) -> None:
+    """Each websocket is a descriptor here and one in the service (which inherits this
+    limit): raise the soft limit as far as the hard one allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        top = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+        if top < wanted:
+            sys.exit(f"{wanted} open files needed, the hard limit is {hard}")
+
+
+@contextmanager
+def open_websockets(port: int, token: str, count: int) -> Iterator[None]:
+    """``count`` websockets to /api/ws, each past its hello, held open (in a thread with its
+    own event loop) until the block ends; every message the service pushes is read."""
+    if count == 0:
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"ws://127.0.0.1:{port}/api/ws"
+
+    async def one() -> websockets.ClientConnection:
+        socket = await websockets.connect(url, additional_headers=headers, open_timeout=60,
+                                          max_queue=None)
+        await socket.recv()  # the hello
+        return socket
+
+    async def open_all() -> list[websockets.ClientConnection]:
+        opened = []
+        for start in range(0, count, 50):  # 50 at a time: the listen backlog
+            opened += await asyncio.gather(*(one() for _ in range(start, min(count, start + 50))))
+        return opened
+
+    started = time.monotonic()
+    opened = asyncio.run_coroutine_threadsafe(open_all(), loop).result(timeout=600)
+    print(f"{len(opened)} websockets open in {time.monotonic() - started:.1f} s", flush=True)
+    try:
+        yield
+    finally:
+        async def close_all() -> None:
+            await asyncio.gather(*(s.close() for s in opened), return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=120)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and all its threads so far (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -101,7 +162,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per run")
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--cameras", type=int, default=8)
+    parser.add_argument("--websockets", default="0",
+                        help="open websockets (/api/ws) held during the /api/live runs, "
+                             "comma-separated counts (0: none)")
     args = parser.parse_args()
+    sockets = [int(n) for n in args.websockets.split(",")]
+    raise_open_files(max(sockets) + 256)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="affectlens-api-load-"))
@@ -118,8 +184,11 @@ def main() -> None:
         print(f"store: {url.split('://')[0]}, {args.events} events on {args.cameras} cameras; "
               f"wrk {wrk}, {args.seconds:g} s a run, loopback")
         log = (folder / "serve.log").open("w")
-        service = subprocess.Popen([AFFECTLENS, "serve", "--config", str(config)],
-                                   stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+        service = subprocess.Popen([sys.executable, "-m", "affectlens", "serve", "--config",
+                                    str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                   env=env, cwd=ROOT)
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
@@ -134,14 +203,19 @@ def main() -> None:
                 time.sleep(0.5)
             print(f"{'path':24s} {'clients':>7s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} "
                   f"{'p99 ms':>8s} {'errors':>6s} {'CPU ms/req':>10s}")
-            for path in PATHS:
-                for clients in (int(c) for c in args.clients.split(",")):
-                    before = cpu_seconds(service.pid)
-                    n, duration, p50, p95, p99, errors = run_wrk(
-                        base + path, token, clients, args.seconds, script)
-                    cpu = cpu_seconds(service.pid) - before
-                    print(f"{path:24s} {clients:7d} {n / duration:8.1f} {p50:8.1f} {p95:8.1f} "
-                          f"{p99:8.1f} {errors:6d} {1e3 * cpu / max(n, 1):10.2f}", flush=True)
+            runs = [(path, 0) for path in PATHS if path != LIVE or 0 in sockets]
+            runs += [(LIVE, n) for n in sockets if n > 0]
+            for path, held in runs:
+                with open_websockets(port, token, held):
+                    for clients in (int(c) for c in args.clients.split(",")):
+                        before = cpu_seconds(service.pid)
+                        n, duration, p50, p95, p99, errors = run_wrk(
+                            base + path, token, clients, args.seconds, script)
+                        cpu = cpu_seconds(service.pid) - before
+                        label = f"{path} +{held} ws" if held else path
+                        print(f"{label:24s} {clients:7d} {n / duration:8.1f} {p50:8.1f} "
+                              f"{p95:8.1f} {p99:8.1f} {errors:6d} {1e3 * cpu / max(n, 1):10.2f}",
+                              flush=True)
         finally:
             service.terminate()
             service.wait(60)

@@ -11,6 +11,7 @@ import hashlib
 import math
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,14 +77,67 @@ def check_role(role: str) -> str:
     return role
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A caller found in the database, kept for ``Accounts.cache_s``."""
+
+    principal: Principal
+    expires_at: datetime | None  # the session's or token's own end, checked on every use
+    generation: int  # Store.generation when it was read
+    read_at: float  # time.monotonic() when it was read
+
+
 class Accounts:
-    """The account operations the API and the command line share."""
+    """The account operations the API and the command line share.
+
+    With ``cache_s`` > 0 (the service: ``SecuritySettings.principal_cache_s``) a caller found
+    by ``token_principal`` or ``session_principal`` is remembered, so that the API does not
+    ask the database on every request (``known``). A remembered caller is forgotten at once
+    when anything is written through this store (a revoke, a logout, a disabled user, a new
+    role or password all are writes), when its session or token expires, and in any case
+    after ``cache_s`` seconds: a change made by another process (``affectlens token revoke``
+    on the command line) takes effect within that time. Refusals are never remembered."""
+
+    MAX_KNOWN = 4096  # callers remembered at most; beyond it the memory starts again
 
     def __init__(self, store: Store, policy: LoginPolicy | None = None,
-                 clock: Clock = now) -> None:
+                 clock: Clock = now, cache_s: float = 0.0) -> None:
         self.store = store
         self.policy = policy or LoginPolicy()
         self.clock = clock
+        self.cache_s = cache_s
+        self._known: dict[tuple[str, str], _Known] = {}
+
+    def known(self, via: str, secret: str) -> Principal | None:
+        """The caller behind a session cookie or token (``via``: "session" or "token") as
+        remembered, without the database; None: not remembered (ask ``token_principal`` or
+        ``session_principal``), which is not a refusal."""
+        if self.cache_s <= 0:
+            return None
+        key = (via, digest(secret))
+        entry = self._known.get(key)
+        if entry is None:
+            return None
+        if (entry.generation != self.store.generation
+                or time.monotonic() - entry.read_at >= self.cache_s
+                or (entry.expires_at is not None and entry.expires_at <= self.clock())):
+            self._known.pop(key, None)
+            return None
+        return entry.principal
+
+    def principal(self, via: str, secret: str) -> Principal | None:
+        """The caller behind a session cookie (``via`` "session") or an API token ("token"),
+        from the database; None: refused."""
+        return self.token_principal(secret) if via == "token" else self.session_principal(secret)
+
+    def _remember(self, via: str, secret_digest: str, principal: Principal,
+                  expires_at: datetime | None, generation: int, read_at: float) -> Principal:
+        if self.cache_s > 0:
+            if len(self._known) >= self.MAX_KNOWN:
+                self._known.clear()
+            self._known[(via, secret_digest)] = _Known(principal, expires_at, generation,
+                                                       read_at)
+        return principal
 
     # users ---------------------------------------------------------------------------------
 
@@ -179,8 +233,10 @@ class Accounts:
         return cookie, csrf
 
     def session_principal(self, cookie: str) -> Principal | None:
+        generation, read_at = self.store.generation, time.monotonic()  # before the read
+        key = digest(cookie)
         query = (select(LoginSession, User).join(User, User.id == LoginSession.user_id)
-                 .where(LoginSession.digest == digest(cookie)))
+                 .where(LoginSession.digest == key))
         with self.store.session() as session:
             row = session.execute(query).first()
         if row is None:
@@ -188,7 +244,9 @@ class Accounts:
         login, user = row
         if login.expires_at <= self.clock() or not user.enabled:
             return None
-        return Principal(user.username, user.role, "session", login.csrf)
+        return self._remember("session", key, Principal(user.username, user.role, "session",
+                                                        login.csrf),
+                              login.expires_at, generation, read_at)
 
     def close_session(self, cookie: str) -> None:
         with self.store.session() as session:
@@ -223,10 +281,14 @@ class Accounts:
     def token_principal(self, value: str) -> Principal | None:
         if not value.startswith(TOKEN_PREFIX) or len(value) > 200:
             return None
+        generation, read_at = self.store.generation, time.monotonic()  # before the read
+        key = digest(value)
         with self.store.session() as session:
-            token = session.scalar(select(ApiToken).where(ApiToken.digest == digest(value)))
+            token = session.scalar(select(ApiToken).where(ApiToken.digest == key))
         if token is None or token.revoked_at is not None:
             return None
         if token.expires_at is not None and token.expires_at <= self.clock():
             return None
-        return Principal(f"token:{token.id}:{token.name}", token.role, "token")
+        return self._remember("token", key, Principal(f"token:{token.id}:{token.name}",
+                                                      token.role, "token"),
+                              token.expires_at, generation, read_at)

@@ -30,6 +30,7 @@ from affectlens.security.accounts import Accounts
 from affectlens.security.audit import AuditLog
 from affectlens.security.guard import Guard, SecuritySettings
 from affectlens.security.throttle import AttemptLimiter
+from affectlens.service.answers import Answers
 from affectlens.service.deps import Services
 from affectlens.service.hub import Hub
 from affectlens.service.routers import ROUTERS
@@ -107,7 +108,7 @@ def create_app(
     if screen_min_people < 1:
         raise ValueError("screen_min_people must be at least 1")
     security = security or SecuritySettings()
-    accounts = Accounts(store, security.policy, security.clock)
+    accounts = Accounts(store, security.policy, security.clock, security.principal_cache_s)
     app = FastAPI(title="affectlens", version=__version__,
                   description="Privacy-first video analytics: cameras, events, live state, "
                               "blurred previews, statistics, health.",
@@ -116,7 +117,7 @@ def create_app(
         store=store, hub=hub if hub is not None else Hub(), accounts=accounts,
         audit=AuditLog(store, security.clock),
         login_limiter=AttemptLimiter(security.login_attempts_per_minute),
-        camera_tests=AttemptLimiter(security.camera_tests_per_minute),
+        camera_tests=AttemptLimiter(security.camera_tests_per_minute), answers=Answers(store),
         screen_min_people=screen_min_people, snapshots_dir=snapshots_dir,
         on_cameras_changed=on_cameras_changed, on_replay=on_replay, metrics=metrics)
     app.add_exception_handler(RequestValidationError, unprocessable)  # type: ignore[arg-type]

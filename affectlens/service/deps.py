@@ -23,6 +23,7 @@ from affectlens.security.accounts import Accounts, Principal
 from affectlens.security.audit import AuditLog
 from affectlens.security.guard import principal_of
 from affectlens.security.throttle import AttemptLimiter
+from affectlens.service.answers import Answers
 from affectlens.service.hub import Hub
 from affectlens.store import Store
 from affectlens.store.schema import Camera
@@ -40,6 +41,7 @@ class Services:
     audit: AuditLog
     login_limiter: AttemptLimiter  # password attempts, per client address
     camera_tests: AttemptLimiter  # connection tests, one budget for the whole service
+    answers: Answers  # read-only JSON answers kept until the next write (service.answers)
     screen_min_people: int
     snapshots_dir: Path | None  # events' blurred snapshots and clips; None: a 404
     on_cameras_changed: Callable[[], None] | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -40,12 +41,17 @@ class CameraLive:
         return {**asdict(self), "at": self.at.isoformat()}
 
 
+# A message as published, and its JSON text: encoded once in the writer's thread, so that a
+# thousand websockets cost one encoding, not a thousand (issue 17 item 3).
+Published = tuple[dict[str, Any], str]
+
+
 class _Subscriber:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.queue: asyncio.Queue[Published] = asyncio.Queue(SUBSCRIBER_QUEUE)
 
-    def put(self, message: dict[str, Any]) -> None:
+    def put(self, message: Published) -> None:
         """Runs in the subscriber's loop: drop the oldest message when the queue is full."""
         if self.queue.full():
             self.queue.get_nowait()
@@ -60,10 +66,12 @@ class Hub:
         self._frame_sizes: dict[int, tuple[int, int]] = {}
         self._subscribers: list[_Subscriber] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.version = 0  # moves whenever a camera's state changes or is forgotten
 
     def set_state(self, state: CameraLive) -> None:
         with self._lock:
             self._states[state.camera_id] = state
+            self.version += 1
         self._broadcast({"type": "camera", "camera": state.to_json()})
 
     def set_preview(self, camera_id: int, jpeg: bytes,
@@ -84,6 +92,7 @@ class Hub:
     def forget(self, camera_id: int) -> None:
         with self._lock:
             self._states.pop(camera_id, None)
+            self.version += 1
             self._previews.pop(camera_id, None)
             self._frame_sizes.pop(camera_id, None)
 
@@ -106,6 +115,15 @@ class Hub:
 
     async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
         """Every message published from now on, until the caller stops iterating."""
+        published = self.subscribe_published()
+        try:
+            async for message, _ in published:
+                yield message
+        finally:
+            await published.aclose()  # unsubscribed now, not when collected
+
+    async def subscribe_published(self) -> AsyncIterator[Published]:
+        """``subscribe``, each message with its JSON text (what a websocket sends)."""
         subscriber = _Subscriber(asyncio.get_running_loop())
         with self._lock:
             self._subscribers.append(subscriber)
@@ -135,7 +153,10 @@ class Hub:
                 listener(message)
             except Exception:
                 log.exception("hub listener %r failed", listener)
+        if not subscribers:
+            return
+        published = (message, json.dumps(message, separators=(",", ":"), ensure_ascii=False))
         for subscriber in subscribers:
             # A closed loop raises; its subscriber is removed by subscribe()'s finally.
             with contextlib.suppress(RuntimeError):
-                subscriber.loop.call_soon_threadsafe(subscriber.put, message)
+                subscriber.loop.call_soon_threadsafe(subscriber.put, published)

@@ -12,6 +12,7 @@ transaction, to the outbox that the alert dispatcher sends from.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -31,7 +32,7 @@ from sqlalchemy import Engine, create_engine, delete, event, func, make_url, sel
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from affectlens.errors import AffectlensError
 from affectlens.store.schema import (
@@ -212,8 +213,30 @@ class Recorded:
     new: bool
 
 
+WROTE = "affectlens_wrote"  # a session's info key: it wrote something not yet committed
+
+
+def _flushed(session: Session, _context: object) -> None:
+    session.info[WROTE] = True  # objects added, changed or deleted
+
+
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True  # a statement that writes (upserts, bulk deletes)
+
+
+def _rolled_back(session: Session) -> None:
+    session.info.pop(WROTE, None)
+
+
 class Store:
-    """The service's view of the database. ``Store(url)`` migrates it first."""
+    """The service's view of the database. ``Store(url)`` migrates it first.
+
+    ``generation`` counts the committed transactions that wrote through this Store (events,
+    acknowledgements, retention's deletions, tokens, logins: every table): whatever is cached
+    from the database is keyed by it, and so is never served after a write of this process.
+    Writes by another process (the command line, another service) do not move it; caches
+    bound their age for those."""
 
     def __init__(self, url: str, migrate_first: bool = True) -> None:
         if migrate_first:
@@ -224,6 +247,19 @@ class Store:
         postgres = self.engine.dialect.name == "postgresql"
         self._insert = postgres_insert if postgres else sqlite_insert
         self._pruned = 0.0  # monotonic time count_batches were last pruned
+        self._generation = itertools.count(1)
+        self.generation = 0
+        event.listen(self._sessions, "after_flush", _flushed)
+        event.listen(self._sessions, "do_orm_execute", _executed)
+        event.listen(self._sessions, "after_commit", self._committed)
+        event.listen(self._sessions, "after_rollback", _rolled_back)
+
+    def _committed(self, session: Session) -> None:
+        """A transaction that wrote is committed: the generation moves on, so what was read
+        before it (the API's cached answers, cached logins) is not used again. It moves only
+        after the commit, so nothing read under the new generation can predate the write."""
+        if session.info.pop(WROTE, False):
+            self.generation = next(self._generation)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+from pydantic import TypeAdapter
 
 from affectlens.security.access import OPERATORS, READERS, requires
 from affectlens.security.accounts import Principal
 from affectlens.service.clips import CLIP_MEDIA_TYPE
-from affectlens.service.deps import Caller, Services, ServicesDep, StoreDep
+from affectlens.service.deps import Caller, Services, ServicesDep
 from affectlens.service.media import media_file
 from affectlens.service.schemas import Acknowledgement, EventOut, RowId
 from affectlens.service.times import ZonedTime
@@ -19,20 +20,29 @@ from affectlens.service.times import ZonedTime
 router = APIRouter()
 
 
-@router.get("/api/events")
+EVENT_LIST = TypeAdapter(list[EventOut])
+
+
+@router.get("/api/events", response_model=list[EventOut])
 @requires(READERS)
-def list_events(
-    store: StoreDep,
+async def list_events(
+    services: ServicesDep,
     camera_id: RowId | None = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     since: ZonedTime | None = None,
     until: ZonedTime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[EventOut]:
+) -> Response:
     """Times are ISO 8601 with a time zone (``2026-11-27T10:00:00Z``); anything else,
     a bare number included, is a 422 naming the parameter."""
-    events = store.events(camera_id, kind, since, until, limit)
-    return [EventOut.model_validate(e) for e in events]
+    store = services.store
+
+    def build() -> bytes:
+        events = store.events(camera_id, kind, since, until, limit)
+        return EVENT_LIST.dump_json([EventOut.model_validate(e) for e in events])
+
+    return await services.answers.answer(("events", camera_id, kind, since, until, limit),
+                                         build)
 
 
 def event_media(services: Services, event_id: int, caller: Principal,

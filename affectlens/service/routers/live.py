@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 from starlette.websockets import WebSocketDisconnect
 
 from affectlens.privacy.policy import redact_url
@@ -161,9 +162,9 @@ async def _until_closed(websocket: WebSocket) -> None:
 async def push_live(websocket: WebSocket, hub: Hub,
                     hello: Callable[[], dict[str, Any]]) -> None:
     """Sends ``hello()`` once subscribed (so nothing published after it is missed), then every
-    hub message until the client goes away."""
+    hub message until the client goes away, as the text the hub encoded once for all."""
     await websocket.accept()
-    stream = hub.subscribe()
+    stream = hub.subscribe_published()
     following = asyncio.ensure_future(anext(stream))
     closed = asyncio.ensure_future(_until_closed(websocket))
     try:
@@ -175,7 +176,7 @@ async def push_live(websocket: WebSocket, hub: Hub,
                                          return_when=asyncio.FIRST_COMPLETED)
             if closed in done:
                 return
-            await websocket.send_json(following.result())
+            await websocket.send_text(following.result()[1])
             following = asyncio.ensure_future(anext(stream))
     except (WebSocketDisconnect, RuntimeError):
         return  # the client left while we were sending
@@ -222,10 +223,20 @@ def live_of(hub: Hub, camera_id: int, name: str) -> CameraLiveOut:
                          faces=state.faces, at=state.at, node=state.node or None)
 
 
-@router.get("/api/live")
+LIVE_LIST = TypeAdapter(list[CameraLiveOut])
+
+
+@router.get("/api/live", response_model=list[CameraLiveOut])
 @requires(OPERATORS)
-def all_live(store: StoreDep, hub: HubDep) -> list[CameraLiveOut]:
-    return [live_of(hub, c.id, c.name) for c in store.cameras()]
+async def all_live(services: ServicesDep) -> Response:
+    # Built once per change of a camera's state (the hub's version) or of the store, and
+    # sent as the same bytes to every caller until then (service.answers).
+    store, hub = services.store, services.hub
+
+    def build() -> bytes:
+        return LIVE_LIST.dump_json([live_of(hub, c.id, c.name) for c in store.cameras()])
+
+    return await services.answers.answer(("live", hub.version), build)
 
 
 @router.get("/api/cameras/{camera_id}/live")
