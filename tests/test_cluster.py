@@ -301,6 +301,43 @@ def test_an_offline_job_outlives_a_dead_node_and_resumes_without_redoing_inputs(
     _same_tables(again, here, tmp_path)
 
 
+REAL_VIDEO = Path(__file__).parents[2] / "shared/data/media/WolfgangLanger_Pexels.mp4"
+
+
+def test_a_long_video_split_into_segments_gives_one_pass(cluster) -> None:
+    """A real 20 s video (one woman crying, then calm, then laughing: one track, a distress
+    event) in five 4 s segments, each a task with its warm-up (10 s with these settings):
+    stitched, it is one pass over the file: the same frames, boxes and raw expression
+    probabilities, the same labels, track numbers, sources row and events."""
+    if not REAL_VIDEO.is_file():
+        pytest.skip(f"{REAL_VIDEO} is not here (../shared/data)")
+    import affectlens
+    from affectlens.cluster.offline import analyze_on_cluster
+    from affectlens.cluster.segments import memory_s
+    from affectlens.config import AnalysisConfig
+
+    config = AnalysisConfig(fps=4, threads=1, pose=False, distress={"hold_s": 2.0})
+    assert memory_s(config) == 2.0 + 2.0 + 1.0 + 5 * 1.0  # hold + gap, tracker, smoothing
+    progress: list[tuple[int, int]] = []
+    there = analyze_on_cluster([REAL_VIDEO], config, cluster.address,
+                               lambda done, total: progress.append((done, total)),
+                               segment_s=4.0)
+    assert progress[-1] == (5, 5)
+    here = affectlens.analyze(REAL_VIDEO, config)
+    smoothed = [c for c in here.frames.columns if c.startswith("smoothed_")]
+    pd.testing.assert_frame_equal(there.frames.drop(columns=smoothed),
+                                  here.frames.drop(columns=smoothed))
+    # A track's smoothing started in a segment's warm-up, not at the file's start.
+    pd.testing.assert_frame_equal(there.frames[smoothed], here.frames[smoothed], atol=1e-3)
+    pd.testing.assert_frame_equal(there.sources, here.sources)
+    assert len(there.tracks) == len(here.tracks) > 0
+    when = ["kind", "track_id", "started_s", "detected_s", "ended_s"]
+    assert len(here.events) > 0
+    # One event spans segments: its times are one pass's; its confidence, a mean over
+    # its frames, is that of the frames the segment that detected it saw.
+    pd.testing.assert_frame_equal(there.events[when], here.events[when])
+
+
 def _same_tables(there, here, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     written = [p.name for p in there.to_csv(a)]
