@@ -164,9 +164,10 @@ class RayLauncher:
         self.messages = Queue(QUEUE_SIZE, actor_options={"num_cpus": 0,
                                                          "scheduling_strategy": here})
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
-        self._actor = ray.remote(CameraActor).options(
-            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_concurrency=4,
-            scheduling_strategy="SPREAD")
+        self._actor = ray.remote(CameraActor)
+        self._options: dict[str, Any] = {
+            "num_cpus": num_cpus, "num_gpus": num_gpus, "max_restarts": 0,
+            "max_concurrency": 4, "scheduling_strategy": "SPREAD"}
         self._node_ids: dict[str, str] = {}  # node name -> Ray's node id, as last seen
 
     def launch(self, spec: CameraSpec, node: str | None = None) -> ActorWorker:
@@ -174,11 +175,11 @@ class RayLauncher:
         affinity, spilling elsewhere otherwise: a camera never waits for one node)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        kind = self._actor
+        options = dict(self._options)
         if node is not None and (node_id := self._node_ids.get(node)) is not None:
-            kind = kind.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-                node_id, soft=True, _spill_on_unavailable=True))
-        actor = kind.remote(spec, self.messages)
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                node_id, soft=True, _spill_on_unavailable=True)
+        actor = self._actor.options(**options).remote(spec, self.messages)
         return ActorWorker(actor, actor.run.remote(), actor.where.remote())
 
     def room(self) -> dict[str, int]:
