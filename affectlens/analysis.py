@@ -39,7 +39,7 @@ from affectlens.result import (
     statistics_row,
     statistics_table,
 )
-from affectlens.sources import IMAGE_SUFFIXES, MediaInfo, expand_inputs, open_media
+from affectlens.sources import IMAGE_SUFFIXES, MediaInfo, Span, expand_inputs, open_media
 from affectlens.types import FaceAnalysis, Frame
 from affectlens.voice.audio import AUDIO_SUFFIXES
 from affectlens.voice.engine import VoiceAnalyser, VoiceOutput, analyse_inputs
@@ -59,6 +59,7 @@ def analyze(
     observers: Iterable[FrameObserver] = (),
     progress: Progress | None = None,
     people: PeoplePipeline | None = None,
+    span: Span | None = None,
 ) -> Result:
     """Analyse video files, images and folders of them.
 
@@ -69,12 +70,15 @@ def analyze(
 
     With ``purpose="anonymous_statistics"`` only ``result.statistics`` is filled (observers
     and ``people`` are refused: they would see single people).
+
+    ``span``: of each video, only the frames in that part (a segment of a long video analysed
+    on a cluster's node: affectlens.cluster.segments); None, all of it.
     """
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
     pipeline = pipeline or Pipeline(config)
     cfg = pipeline.config
     if not cfg.expression_allowed:
-        return _anonymous(paths, pipeline, list(observers), progress, people)
+        return _anonymous(paths, pipeline, list(observers), progress, people, span)
     # A lent body path keeps its own settings (cfg.falls is for the one made here).
     engine = Engine(pipeline, cfg.falls if cfg.pose and people is None else None,
                     cfg.distress, people)
@@ -91,7 +95,8 @@ def analyze(
         if path.suffix.lower() in AUDIO_SUFFIXES:  # sound only: the voice path's alone
             sources.append(_audio_row(path, voice))
             continue
-        sources.append(_analyse_file(path, engine, watchers, rows, progress, tables))
+        sources.append(_analyse_file(path, engine, watchers, rows, progress, tables,
+                                     span=span))
     return Result(
         frames=frames_table(rows),
         sources=_sources_table(sources),
@@ -116,7 +121,8 @@ def _audio_row(path: Path, voice: VoiceOutput | None) -> dict[str, Any]:
 
 
 def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObserver],
-               progress: Progress | None, people: PeoplePipeline | None) -> Result:
+               progress: Progress | None, people: PeoplePipeline | None,
+               span: Span | None = None) -> Result:
     """anonymous_statistics: faces and ages go into per-source counts and nowhere else."""
     cfg = pipeline.config
     if observers or people is not None:
@@ -128,7 +134,7 @@ def _anonymous(paths: list[Path], pipeline: Pipeline, observers: list[FrameObser
     engine = Engine(pipeline)  # the purpose gate: no expression, no distress, no body
     for path in files:
         counts = _Counts(cfg.statistics_every_s)
-        row = _analyse_file(path, engine, [], [], progress, counts=counts)
+        row = _analyse_file(path, engine, [], [], progress, counts=counts, span=span)
         if row["status"] != "error":
             stats += counts.rows(str(path), cfg.min_group)
         sources.append(row | {"faces": None, "tracks": None})  # counts: statistics only
@@ -195,11 +201,11 @@ class _Tables:
 def _analyse_file(
     path: Path, engine: Engine, watchers: list[FrameObserver],
     rows: list[dict[str, Any]], progress: Progress | None, tables: _Tables | None = None,
-    counts: _Counts | None = None,
+    counts: _Counts | None = None, span: Span | None = None,
 ) -> dict[str, Any]:
     config = engine.pipeline.config
     try:
-        source = open_media(path, config.fps, config.max_image_side)
+        source = open_media(path, config.fps, config.max_image_side, span)
     except InputError as exc:
         log.warning("%s", exc)
         return _source_row(str(path), None, 0, 0, 0, "error", str(exc))

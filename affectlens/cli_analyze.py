@@ -20,6 +20,7 @@ from rich.table import Table
 
 from affectlens.analysis import analyze
 from affectlens.cli import _fail, console
+from affectlens.cluster.segments import SegmentSettings
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
 from affectlens.models.age import AGE_MODELS
@@ -133,6 +134,12 @@ def analyze_command(
                      "at the same path on every node. Needs affectlens[cluster] "
                      "(docs/cluster.md)."),
     ] = None,
+    segment_s: Annotated[
+        float,
+        typer.Option("--segment-s", help="With --cluster: videos longer than this many "
+                     "seconds are split into segments, a task each, stitched back into one "
+                     "pass (docs/cluster.md); 0: one task a file."),
+    ] = SegmentSettings().segment_s,
     pose_landmarks: Annotated[
         PoseLandmarksChoice,
         typer.Option(help="Who places the body joints: none, MoveNet alone; mediapipe, "
@@ -180,7 +187,12 @@ def analyze_command(
             check_cluster_address(cluster)
         except ValueError as exc:
             _fail(f"--cluster: {exc}")
-    _run(inputs, config, out, table_format, video, blur, report, cluster)  # exits 1: none read
+    try:
+        segments = SegmentSettings(segment_s=segment_s)
+    except ValidationError as exc:
+        _fail(f"--segment-s: {exc.errors()[0]['msg']}")
+    _run(inputs, config, out, table_format, video, blur, report, cluster,
+         segments.segment_s)  # exits 1: none read
 
 
 @commands.command("demo-report")
@@ -199,10 +211,11 @@ def demo_report(
 def _run(
     inputs: list[Path], config: AnalysisConfig, out: Path, table_format: TableFormat,
     video: bool, blur: bool, report: bool, cluster: str | None = None,
+    segment_s: float = 0.0,
 ) -> Result:
     writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
     if cluster is not None:
-        result = _on_cluster(inputs, config, cluster, out / CHECKPOINT)
+        result = _on_cluster(inputs, config, cluster, out / CHECKPOINT, segment_s)
     else:
         result = _here(inputs, config, writer)
     _check_read(result, out)
@@ -234,8 +247,8 @@ def _here(inputs: list[Path], config: AnalysisConfig, writer: AnnotatedVideoWrit
         )
 
 
-def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkpoint: Path
-                ) -> Result:
+def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkpoint: Path,
+                segment_s: float) -> Result:
     """On a Ray cluster: one progress bar for the whole job, in inputs finished. Finished
     inputs are kept in ``checkpoint`` until the outputs are written: run again after an
     interruption, the job does not analyse them again."""
@@ -245,11 +258,11 @@ def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkp
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console, transient=False,
     ) as bar:
-        job = bar.add_task(f"inputs on {address}"[:40], total=None)
+        job = bar.add_task(f"tasks on {address}"[:40], total=None)
         try:
             return analyze_on_cluster(inputs, config, address, lambda finished, total:
                                       bar.update(job, completed=finished, total=total),
-                                      checkpoint)
+                                      checkpoint, segment_s)
         except AffectlensError as exc:
             _fail(str(exc))
 

@@ -32,6 +32,7 @@ from affectlens.service.messages import (
     Message,
     MinuteCounts,
     Preview,
+    WorkerReady,
 )
 from affectlens.service.recorder import Recorder
 from affectlens.service.supervisor import Supervisor
@@ -85,6 +86,28 @@ def spec_for(camera: Camera) -> CameraSpec:
 def node_id(node: str) -> str:
     """The node id's first characters in a worker's "address id" node name."""
     return node.split()[-1]
+
+
+def test_the_plan_moves_one_camera_from_the_most_to_the_least_loaded_node() -> None:
+    """No Ray needed: balance.py's plan, step by step to a balance, on its own."""
+    from affectlens.cluster.balance import Move, plan_move
+
+    room = {"a": 8, "b": 8, "c": 8}
+    assert plan_move({1: "a", 2: "a", 3: "a"}, {"a": 8}) is None  # one node
+    assert plan_move({1: "a", 2: "a", 3: "b"}, room) == Move(2, "a", "c")
+    assert plan_move({1: "a", 2: "b"}, {"a": 8, "b": 8}) is None  # balanced
+    assert plan_move({1: "a", 2: "a", 3: "b"}, {"a": 8, "b": 8}) is None  # off by one
+    assert plan_move({1: "a", 2: "a", 3: "b"}, {"a": 8, "b": 1}) is None  # b is full
+    assert plan_move({1: "a", 2: "a", 3: "a"}, {"a": 8, "b": 1}) == Move(3, "a", "b")
+    # A camera starting, or on a node that died: nothing moves until it is placed.
+    assert plan_move({1: "a", 2: "a", 3: "not placed yet"}, room) is None
+    placed = dict.fromkeys(range(1, 8), "a")  # seven cameras on a; b and c join
+    moves = []
+    while (move := plan_move(placed, room)) is not None:
+        moves.append(move)
+        placed[move.camera_id] = move.target
+    assert sorted(list(placed.values()).count(n) for n in room) == [2, 2, 3]
+    assert len(moves) == 4 and {m.source for m in moves} == {"a"}  # as few as it takes
 
 
 def test_cameras_run_as_actors_and_come_back_after_their_node_dies(
@@ -149,6 +172,66 @@ def test_cameras_run_as_actors_and_come_back_after_their_node_dies(
     assert [(e.key, e.ended_at) for e in store.events()] == before
     assert store.totals(*_today(), camera_id=playing.id) == counts
     assert counts["faces"] > 0
+
+
+def test_a_node_that_joins_takes_a_camera_without_restarting_the_others(
+    cluster, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three cameras on the one worker node; a second node joins: within 30 s the supervisor
+    moves one camera there (stop, then start on that node: the plan's camera, balance.py),
+    the other two run on in the same worker (one hello, one run id each), and every event is
+    stored once: the moved camera's outage ended by its stopped worker, a new one by its
+    successor."""
+    from affectlens.cluster.launcher import RayLauncher
+
+    for node in list(cluster.worker_nodes):  # one worker node, room for all three cameras
+        cluster.remove_node(node)
+    cluster.add_node(num_cpus=3, object_store_memory=SMALL_STORE)
+    clip = write_sample_video(tmp_path / "sample.mp4", seconds=2.0)
+    ids = [store.add_camera("hall", f"file://{clip}", "anonymous_statistics").id]
+    ids += [store.add_camera(name, f"file://{tmp_path / name}.mp4", "anonymous_statistics").id
+            for name in ("door", "yard")]
+    recorder = Recorder(store)
+    handled: list[Message] = []
+    monkeypatch.setattr(recorder, "handle", lambda m, handle=recorder.handle: (
+        handled.append(m), handle(m)))
+    supervisor = Supervisor(store, recorder, spec_for, poll_s=0.3, restart_backoff_s=(0.5,),
+                            launcher=RayLauncher(cluster.address), rebalance_s=1.0).start()
+    try:
+        ready = wait_until(lambda: len(recorder.ready) == 3 and dict(recorder.ready), 120,
+                           "the three cameras' actors loaded their models")
+        assert len({m.node for m in ready.values()}) == 1
+        outages = {c: wait_until(lambda c=c: store.open_events(c), 30)[0] for c in ids[1:]}
+        joined = cluster.add_node(num_cpus=3, object_store_memory=SMALL_STORE)
+        added = time.monotonic()
+        moved = wait_until(lambda: [c for c, m in recorder.ready.items()
+                                    if node_id(m.node) == joined.node_id[:12]], 60,
+                           "a camera on the node that joined")
+        assert time.monotonic() - added < 30
+        assert moved == [ids[-1]]  # the loaded node's last camera, and only one
+        assert recorder._live[ids[-1]].node == recorder.ready[ids[-1]].node  # /api/live
+        wait_until(lambda: [e for e in store.open_events(ids[-1])
+                            if e.id != outages[ids[-1]].id], 30, "its new run's outage")
+        time.sleep(3.0)  # three more rebalancing rounds: two and one, nothing more moves
+        assert {c: m.pid for c, m in recorder.ready.items() if c != ids[-1]} == {
+            c: ready[c].pid for c in ids[:-1]}
+    finally:
+        supervisor.stop()
+    hellos = [m.camera_id for m in handled if isinstance(m, WorkerReady)]
+    assert sorted(hellos) == sorted([*ids, ids[-1]])  # only the moved camera started again
+
+    def runs(camera_id: int) -> set[str]:
+        return ({m.key.split(":")[0] for m in handled
+                 if isinstance(m, EventStarted) and m.camera_id == camera_id}
+                | {m.run for m in handled
+                   if isinstance(m, MinuteCounts) and m.camera_id == camera_id})
+
+    assert [len(runs(c)) for c in ids] == [1, 1, 2]
+    stored = store.events()
+    keys = [m.key for m in handled if isinstance(m, EventStarted)]
+    assert sorted(e.key for e in stored) == sorted(keys) and len(set(keys)) == len(keys)
+    assert all(e.ended_at is not None for e in stored)
+    assert len([e for e in stored if e.camera_id == ids[-1]]) == 2
 
 
 def _today() -> tuple[datetime, datetime]:
@@ -216,6 +299,43 @@ def test_an_offline_job_outlives_a_dead_node_and_resumes_without_redoing_inputs(
                                lambda done, total: progress.append((done, total)), parts)
     assert progress == [(3, 4), (4, 4)]  # three parts kept: one input analysed again
     _same_tables(again, here, tmp_path)
+
+
+REAL_VIDEO = Path(__file__).parents[2] / "shared/data/media/WolfgangLanger_Pexels.mp4"
+
+
+def test_a_long_video_split_into_segments_gives_one_pass(cluster) -> None:
+    """A real 20 s video (one woman crying, then calm, then laughing: one track, a distress
+    event) in five 4 s segments, each a task with its warm-up (10 s with these settings):
+    stitched, it is one pass over the file: the same frames, boxes and raw expression
+    probabilities, the same labels, track numbers, sources row and events."""
+    if not REAL_VIDEO.is_file():
+        pytest.skip(f"{REAL_VIDEO} is not here (../shared/data)")
+    import affectlens
+    from affectlens.cluster.offline import analyze_on_cluster
+    from affectlens.cluster.segments import memory_s
+    from affectlens.config import AnalysisConfig
+
+    config = AnalysisConfig(fps=4, threads=1, pose=False, distress={"hold_s": 2.0})
+    assert memory_s(config) == 2.0 + 2.0 + 1.0 + 5 * 1.0  # hold + gap, tracker, smoothing
+    progress: list[tuple[int, int]] = []
+    there = analyze_on_cluster([REAL_VIDEO], config, cluster.address,
+                               lambda done, total: progress.append((done, total)),
+                               segment_s=4.0)
+    assert progress[-1] == (5, 5)
+    here = affectlens.analyze(REAL_VIDEO, config)
+    smoothed = [c for c in here.frames.columns if c.startswith("smoothed_")]
+    pd.testing.assert_frame_equal(there.frames.drop(columns=smoothed),
+                                  here.frames.drop(columns=smoothed))
+    # A track's smoothing started in a segment's warm-up, not at the file's start.
+    pd.testing.assert_frame_equal(there.frames[smoothed], here.frames[smoothed], atol=1e-3)
+    pd.testing.assert_frame_equal(there.sources, here.sources)
+    assert len(there.tracks) == len(here.tracks) > 0
+    when = ["kind", "track_id", "started_s", "detected_s", "ended_s"]
+    assert len(here.events) > 0
+    # One event spans segments: its times are one pass's; its confidence, a mean over
+    # its frames, is that of the frames the segment that detected it saw.
+    pd.testing.assert_frame_equal(there.events[when], here.events[when])
 
 
 def _same_tables(there, here, tmp_path: Path) -> None:

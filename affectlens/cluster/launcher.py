@@ -17,15 +17,25 @@ actor would come back with its first settings, not those pushed to it since.
 Actors share the fate of the service (Ray's default for actors that are not detached): when
 the service's process ends, its cameras' actors end with it, as local workers do when they
 find their parent gone.
+
+When a node joins, Ray places only actors started from then on there; running ones stay
+where they are. The supervisor asks ``plan_move`` every ``cluster.rebalance_s``: the live
+nodes that can hold a camera, how many each holds (its CPUs, and GPUs when cameras ask for
+some, over a camera's share; counted as if cameras were all a node runs) and the cameras on
+each go to balance.py's plan, and the supervisor stops the camera it names and starts it
+again on the named node (``launch(spec, node)``), the other cameras untouched.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
+from collections.abc import Mapping
 from typing import Any
 
+from affectlens.cluster.balance import plan_move
 from affectlens.cluster.connect import connect, disconnect, require_ray
 from affectlens.service.launcher import QUEUE_SIZE
 from affectlens.service.logs import setup_logging
@@ -41,6 +51,12 @@ from affectlens.service.worker import (
 LOST = -9  # exit code of a worker whose actor died without returning (its node died)
 
 
+def node_name(address: str, node_id: str) -> str:
+    """A node as the dashboard shows it: its address, and its id's start (nodes of one
+    machine share an address)."""
+    return f"{address} {node_id[:12]}"
+
+
 class CameraActor:
     """One camera's worker in a Ray actor; its methods are called by the supervisor (``run``
     once, the others while ``run`` goes on: the actor runs calls in several threads)."""
@@ -49,8 +65,8 @@ class CameraActor:
         ray = require_ray()
         self.spec = spec
         self.messages = messages  # a ray.util.queue.Queue
-        node_id = ray.get_runtime_context().get_node_id()
-        self.node = f"{ray.util.get_node_ip_address()} {node_id[:12]}"  # nodes share an IP
+        self.node = node_name(ray.util.get_node_ip_address(),
+                              ray.get_runtime_context().get_node_id())
         self._stop = threading.Event()
         self._settings: queue.Queue[HotSettings] = queue.Queue()
         self._generation = spec.generation
@@ -147,13 +163,43 @@ class RayLauncher:
                                               soft=False)
         self.messages = Queue(QUEUE_SIZE, actor_options={"num_cpus": 0,
                                                          "scheduling_strategy": here})
-        self._actor = ray.remote(CameraActor).options(
-            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_concurrency=4,
-            scheduling_strategy="SPREAD")
+        self.num_cpus, self.num_gpus = num_cpus, num_gpus
+        self._actor = ray.remote(CameraActor)
+        self._options: dict[str, Any] = {
+            "num_cpus": num_cpus, "num_gpus": num_gpus, "max_restarts": 0,
+            "max_concurrency": 4, "scheduling_strategy": "SPREAD"}
+        self._node_ids: dict[str, str] = {}  # node name -> Ray's node id, as last seen
 
-    def launch(self, spec: CameraSpec) -> ActorWorker:
-        actor = self._actor.remote(spec, self.messages)
+    def launch(self, spec: CameraSpec, node: str | None = None) -> ActorWorker:
+        """``node``: placed there if it is still alive and has the CPUs free (soft
+        affinity, spilling elsewhere otherwise: a camera never waits for one node)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options = dict(self._options)
+        if node is not None and (node_id := self._node_ids.get(node)) is not None:
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                node_id, soft=True, _spill_on_unavailable=True)
+        actor = self._actor.options(**options).remote(spec, self.messages)
         return ActorWorker(actor, actor.run.remote(), actor.where.remote())
+
+    def room(self) -> dict[str, int]:
+        """The live nodes that can run a camera -> how many cameras each holds at most."""
+        room: dict[str, int] = {}
+        ids: dict[str, str] = {}
+        for node in self.ray.nodes():
+            have = node.get("Resources", {})
+            fits = [math.floor(have.get("CPU", 0.0) / self.num_cpus + 1e-9)]
+            if self.num_gpus > 0:
+                fits.append(math.floor(have.get("GPU", 0.0) / self.num_gpus + 1e-9))
+            if node.get("Alive") and min(fits) > 0:
+                name = node_name(node["NodeManagerAddress"], node["NodeID"])
+                room[name], ids[name] = min(fits), node["NodeID"]
+        self._node_ids = ids
+        return room
+
+    def plan_move(self, placed: Mapping[int, str]) -> tuple[int, str] | None:
+        move = plan_move(placed, self.room())
+        return None if move is None else (move.camera_id, move.target)
 
     def close(self) -> None:
         self.messages.shutdown(force=True)

@@ -14,8 +14,9 @@ named by its inputs (path, size, modification time) and the settings: a job run 
 it was interrupted (the machine that ran the command died too) analyses only what was not
 finished. The parts are pickles: the folder is the job's own, never one shared with others.
 The inputs must be readable at the same path on every node (shared
-storage): video is never sent through the cluster. Long videos are not split into segments
-yet: one file is one task.
+storage): video is never sent through the cluster. A video longer than ``segment_s`` is
+split into segments, one task each, stitched back into one pass (segments.py); the progress
+counts tasks.
 """
 
 from __future__ import annotations
@@ -28,33 +29,71 @@ from pathlib import Path
 
 from affectlens.analysis import analyze
 from affectlens.cluster.connect import connect, disconnect, require_ray
+from affectlens.cluster.segments import (
+    Part,
+    Segment,
+    analyse_segment,
+    memory_s,
+    plan,
+    splittable_duration,
+    stitch,
+)
 from affectlens.config import AnalysisConfig
 from affectlens.result import Result, combine
 from affectlens.sources import expand_inputs
 from affectlens.voice.audio import AUDIO_SUFFIXES
 
 RETRIES = 3  # a task whose node died is run again, up to this many times
-Done = Callable[[int, int], None]  # (inputs finished, inputs in all)
+Done = Callable[[int, int], None]  # (tasks finished, tasks in all)
+Unit = tuple[list[str], Segment | None]  # a task: its inputs, or one segment of one video
 
 
-def _analyse(paths: list[str], config: AnalysisConfig) -> Result:
-    """Runs on a node: the one-machine analysis of ``paths``."""
+def _analyse(paths: list[str], config: AnalysisConfig, segment: Segment | None
+             ) -> Result | Part:
+    """Runs on a node: the one-machine analysis of ``paths``, or of one segment of one."""
+    if segment is not None:
+        return analyse_segment(Path(paths[0]), config, segment)
     return analyze([Path(p) for p in paths], config)
 
 
 def analyze_on_cluster(inputs: Sequence[Path], config: AnalysisConfig, address: str,
-                       done: Done | None = None, checkpoint: Path | None = None) -> Result:
+                       done: Done | None = None, checkpoint: Path | None = None,
+                       segment_s: float = 0.0) -> Result:
     """Analyse ``inputs`` (files and folders, as ``analyze`` takes them) on the cluster at
-    ``address``; ``done`` hears how many inputs have finished (those in ``checkpoint`` from
-    an interrupted run of the same job at once)."""
+    ``address``; ``done`` hears how many tasks have finished (those in ``checkpoint`` from
+    an interrupted run of the same job at once). ``segment_s``: videos longer than this
+    are split (0: never; the command line's default is SegmentSettings')."""
     joined = connect(address)
     try:
-        return _run(inputs, config, done, checkpoint)
+        return _run(inputs, config, done, checkpoint, segment_s)
     finally:
         disconnect(joined)
 
 
-def _part_file(folder: Path, unit: list[str], config: AnalysisConfig) -> Path:
+def _units(inputs: Sequence[Path], config: AnalysisConfig, segment_s: float
+           ) -> tuple[list[Unit], list[int]]:
+    """The tasks, and for each the position of the input it belongs to (a video split into
+    segments: several tasks of one input)."""
+    voice = config.expression_allowed and config.voice_allowed
+    files, missing = expand_inputs([Path(p) for p in inputs],
+                                   AUDIO_SUFFIXES if voice else frozenset())
+    # Missing paths first, as analyze reports them; then each file.
+    units: list[Unit] = [([str(p) for p, _ in missing], None)] if missing else []
+    owners = [0] * len(units)
+    overlap = memory_s(config)
+    for position, file in enumerate(files, start=len(units)):
+        duration = splittable_duration(file, config) if segment_s > 0 else None
+        segments = plan(duration, segment_s, overlap)
+        if len(segments) == 1:
+            units.append(([str(file)], None))
+            owners.append(position)
+        else:
+            units += [([str(file)], s) for s in segments]
+            owners += [position] * len(segments)
+    return units, owners
+
+
+def _part_file(folder: Path, unit: Unit, config: AnalysisConfig) -> Path:
     """Names a part by what decides its result: its inputs as they are now, the settings."""
     def stat(path: str) -> list[object]:
         try:
@@ -63,31 +102,29 @@ def _part_file(folder: Path, unit: list[str], config: AnalysisConfig) -> Path:
             return [path]
         return [path, info.st_size, info.st_mtime_ns]
 
-    key = json.dumps([[stat(p) for p in unit], config.model_dump(mode="json")],
+    paths, segment = unit
+    where = None if segment is None else [segment.start_s, segment.stop_s, segment.warm_s]
+    key = json.dumps([[stat(p) for p in paths], where, config.model_dump(mode="json")],
                      sort_keys=True)
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
 
 
 def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
-         checkpoint: Path | None) -> Result:
+         checkpoint: Path | None, segment_s: float) -> Result:
     ray = require_ray()
-    voice = config.expression_allowed and config.voice_allowed
-    files, missing = expand_inputs([Path(p) for p in inputs],
-                                   AUDIO_SUFFIXES if voice else frozenset())
-    # Missing paths first, as analyze reports them; then each file.
-    units = ([[str(p) for p, _ in missing]] if missing else []) + [[str(f)] for f in files]
+    units, owners = _units(inputs, config, segment_s)
     # A cuda job's tasks go to GPU nodes, one task a GPU (the models are loaded per task).
     task = ray.remote(_analyse).options(num_cpus=max(1, config.threads),
                                         num_gpus=1 if config.device == "cuda" else 0,
                                         max_retries=RETRIES)
     files_of = [None if checkpoint is None else _part_file(checkpoint, u, config) for u in units]
-    parts: dict[int, Result] = {}
+    parts: dict[int, Result | Part] = {}
     for i, file in enumerate(files_of):
         if file is not None and file.is_file():
             parts[i] = pickle.loads(file.read_bytes())  # finished by an interrupted run
     config_ref = ray.put(config)
-    pending = {task.remote(unit, config_ref): i for i, unit in enumerate(units)
-               if i not in parts}
+    pending = {task.remote(paths, config_ref, segment): i
+               for i, (paths, segment) in enumerate(units) if i not in parts}
     if done is not None:
         done(len(parts), len(units))
     while pending:
@@ -104,4 +141,22 @@ def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
             done(len(parts), len(units))
     if not units:
         return analyze([], config)  # nothing found: the empty result one machine gives
-    return combine([parts[i] for i in range(len(units))])
+    return combine(_inputs(units, owners, parts, config))
+
+
+def _inputs(units: list[Unit], owners: list[int], parts: dict[int, Result | Part],
+            config: AnalysisConfig) -> list[Result]:
+    """One Result an input, in the inputs' order: a split video's segments stitched."""
+    results: list[Result] = []
+    for position in sorted(set(owners)):
+        mine = [i for i, owner in enumerate(owners) if owner == position]
+        segments = [s for i in mine if (s := units[i][1]) is not None]
+        if segments:
+            pieces = [parts[i] for i in mine]
+            results.append(stitch(segments, [p for p in pieces if isinstance(p, Part)],
+                                  config))
+        else:
+            (i,) = mine
+            whole = parts[i]
+            results.append(whole if isinstance(whole, Result) else whole.result)
+    return results

@@ -5,7 +5,9 @@ means (its events ended, a restart after a wait); a launcher only starts a worke
 ``CameraSpec`` and gives back a handle to it, and carries the workers' messages to the
 supervisor's reader. Two launchers exist: ``LocalLauncher`` (here: one process per camera on
 this machine, the default) and the Ray launcher (``affectlens.cluster``: one actor per camera,
-on any node of a Ray cluster), which the supervisor drives the same way.
+on any node of a Ray cluster), which the supervisor drives the same way. A launcher also
+answers whether a running camera should move to another node (a node joined the cluster:
+``plan_move``); the supervisor moves it as it restarts a changed camera, stop then start.
 
 The message channel is anything with ``get(timeout=)`` (raising ``queue.Empty``), ``put`` and
 ``qsize``: a multiprocessing queue here, a Ray queue on a cluster.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
+from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any, Literal, Protocol
@@ -69,7 +72,13 @@ class WorkerHandle(Protocol):
 class Launcher(Protocol):
     messages: Channel
 
-    def launch(self, spec: CameraSpec) -> WorkerHandle: ...
+    def launch(self, spec: CameraSpec, node: str | None = None) -> WorkerHandle:
+        """Start a worker for ``spec``; on ``node`` (a name a handle's ``node`` gives) when
+        given and still there, else wherever the launcher places it."""
+
+    def plan_move(self, placed: Mapping[int, str]) -> tuple[int, str] | None:
+        """Given where the running cameras run (camera id -> node), one camera to move and
+        the node to move it to, or None: nothing to even out."""
 
     def close(self) -> None:
         """After the last worker ended and the reader stopped."""
@@ -127,7 +136,8 @@ class LocalLauncher:
             self._context.set_forkserver_preload(["__main__", "affectlens.service.worker"])
         self.messages: multiprocessing.Queue[Any] = self._context.Queue(QUEUE_SIZE)
 
-    def launch(self, spec: CameraSpec) -> _Process:
+    def launch(self, spec: CameraSpec, node: str | None = None) -> _Process:
+        """``node``: there is only this machine."""
         stop = self._context.Event()
         settings: multiprocessing.Queue[HotSettings] = self._context.Queue()
         process = self._context.Process(target=run_process,
@@ -135,6 +145,10 @@ class LocalLauncher:
                                         name=f"camera-{spec.camera_id}", daemon=True)
         process.start()
         return _Process(process, stop, settings)
+
+    def plan_move(self, placed: Mapping[int, str]) -> None:
+        """One machine: nowhere to move a camera to."""
+        return None
 
     def close(self) -> None:
         self.messages.close()

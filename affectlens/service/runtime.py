@@ -69,7 +69,8 @@ class Service:
         w = site.workers
         self.supervisor = Supervisor(self.store, self.recorder, self.spec_for, poll_s=w.poll_s,
                                      stop_timeout_s=w.stop_timeout_s,
-                                     start_method=w.start_method, launcher=launcher)
+                                     start_method=w.start_method, launcher=launcher,
+                                     rebalance_s=site.cluster.rebalance_s)
         self.home_assistant = self._home_assistant()
         self.retention = RetentionJob(self.store, site.retention.policy(),
                                       Path(site.snapshots_dir), every_s=site.retention.every_s)

@@ -298,6 +298,11 @@ class ClusterConfig(_Strict):
     num_gpus: float = Field(0.0, ge=0, le=16, description="GPUs (or a share of one, e.g. "
                             "0.1) each camera's actor asks for: with analysis.device cuda, "
                             "so that cameras land on GPU nodes.")
+    rebalance_s: float = Field(
+        10.0, ge=0, le=3600, description="How often the cameras per node are compared, "
+        "seconds: when a node has two or more cameras more than another one with room (a "
+        "node joined), one camera is moved there (stopped, then started on that node), the "
+        "others untouched. 0: cameras stay where Ray first placed them.")
 
     @model_validator(mode="after")
     def _address_for_ray(self) -> ClusterConfig:

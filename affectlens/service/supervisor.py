@@ -16,6 +16,11 @@ distress thresholds, fall thresholds and zones are pushed to the running worker
 an edit. Each push and each new worker is a new generation of the camera's settings; the
 Recorder drops pictures made under an older blurring setting by their generation.
 
+On a cluster, every ``rebalance_s`` the launcher is asked whether a camera should move (a
+node joined: ``Launcher.plan_move``); one that should is stopped as a changed camera is (it
+ends its own open events, as any stopped worker does) and started again with the same
+settings on the node named, the other cameras untouched.
+
 On start, events left open by a previous run (the service was killed) are ended at the
 restart time: they cannot be proven to have gone on. On stop, every worker ends its own open
 events and sends its counts; a worker that does not stop in time is terminated and the
@@ -67,19 +72,22 @@ class Supervisor:
     def __init__(self, store: Store, recorder: Recorder, spec_for: SpecFor,
                  poll_s: float = 2.0, restart_backoff_s: tuple[float, ...] = RESTART_BACKOFF_S,
                  stop_timeout_s: float = 15.0, start_method: StartMethod = "forkserver",
-                 launcher: Launcher | None = None) -> None:
+                 launcher: Launcher | None = None, rebalance_s: float = 0.0) -> None:
+        """``rebalance_s``: how often the launcher is asked for a camera to move; 0: never."""
         self.store = store
         self.recorder = recorder
         self.spec_for = spec_for
         self.poll_s = poll_s
         self.restart_backoff_s = restart_backoff_s
         self.stop_timeout_s = stop_timeout_s
+        self.rebalance_s = rebalance_s
         # ``start_method``: of the local launcher, the default one.
         self.launcher = launcher or LocalLauncher(start_method)
         self.messages = self.launcher.messages
         self._workers: dict[int, _Worker] = {}
         self._restarts: dict[int, _Restart] = {}
         self._generations: dict[int, int] = {}  # camera id -> its settings' latest generation
+        self._moves: dict[int, str] = {}  # camera id -> the node its next worker starts on
         self._lock = threading.RLock()
         self._closing = threading.Event()
         self._wake = threading.Event()
@@ -144,12 +152,13 @@ class Supervisor:
                     self._change(worker, wanted.get(camera_id))
             for camera_id in set(self._restarts) - set(wanted) - set(self._workers):
                 del self._restarts[camera_id]
+                self._moves.pop(camera_id, None)
                 self.recorder.forget(camera_id)
             now = time.monotonic()
             for camera_id, spec in wanted.items():
                 restart = self._restarts.get(camera_id, _Restart())
                 if camera_id not in self._workers and now >= restart.not_before:
-                    self._spawn(spec)
+                    self._spawn(spec, self._moves.pop(camera_id, None))
             if self.recorder.metrics is not None:
                 self.recorder.metrics.workers.set(len(self._workers))
 
@@ -186,6 +195,24 @@ class Supervisor:
             self.recorder.withdraw_preview(camera_id, blurring=spec.blur_faces,
                                            generation=pictures_from)
 
+    def rebalance(self) -> None:
+        """Move one camera if the launcher says so (a node joined); not while a worker is
+        stopping, whose camera may be on its way to a node already."""
+        with self._lock:
+            if (self._closing.is_set() or self._moves
+                    or any(w.stopping for w in self._workers.values())):
+                return
+            move = self.launcher.plan_move({c: w.handle.node for c, w in self._workers.items()})
+            if move is None:
+                return
+            camera_id, node = move
+            worker = self._workers[camera_id]
+            log.info("camera %s: moving its worker from %s to %s", camera_id,
+                     worker.handle.node, node, extra={"camera_id": camera_id})
+            self._moves[camera_id] = node
+            worker.stopping, worker.stop_asked = True, time.monotonic()
+            worker.handle.stop()  # the next syncs reap it and start it on ``node``
+
     def request_sync(self) -> None:
         """Sync soon, in the supervisor's thread (the API calls this after a camera change)."""
         self._wake.set()
@@ -202,9 +229,9 @@ class Supervisor:
 
     # inside --------------------------------------------------------------------------------
 
-    def _spawn(self, spec: CameraSpec) -> None:
+    def _spawn(self, spec: CameraSpec, node: str | None = None) -> None:
         spec = replace(spec, generation=self._next_generation(spec.camera_id))
-        handle = self.launcher.launch(spec)
+        handle = self.launcher.launch(spec, node)
         self._workers[spec.camera_id] = _Worker(spec, handle)
         self._restarts.setdefault(spec.camera_id, _Restart())
         log.info("camera %s: worker %s started on %s", spec.camera_id, handle.pid, handle.node,
@@ -236,6 +263,7 @@ class Supervisor:
             self.recorder.metrics.restarts.labels(str(camera_id)).inc()
 
     def _watch(self) -> None:
+        balanced = time.monotonic()
         while not self._closing.is_set():
             self._wake.wait(self.poll_s)
             self._wake.clear()
@@ -243,6 +271,9 @@ class Supervisor:
                 return
             try:
                 self.sync()
+                if self.rebalance_s > 0 and time.monotonic() - balanced >= self.rebalance_s:
+                    balanced = time.monotonic()
+                    self.rebalance()
             except Exception:  # a database hiccup must not end supervision
                 log.exception("supervisor: sync failed; trying again")
 

@@ -1,6 +1,6 @@
 """Media inputs: video files and images, as frames with timestamps."""
 
-from affectlens.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaInfo, MediaSource
+from affectlens.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaInfo, MediaSource, Span
 from affectlens.sources.media import expand_inputs, open_media
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "MediaInfo",
     "MediaSource",
+    "Span",
     "expand_inputs",
     "open_media",
 ]

@@ -24,6 +24,14 @@ class MediaInfo:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Span:
+    """A part of a video, in seconds from its start: ``stop_s`` None, to its end."""
+
+    start_s: float
+    stop_s: float | None = None
+
+
 class MediaSource(Protocol):
     info: MediaInfo
 

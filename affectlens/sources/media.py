@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from affectlens.errors import InputError
-from affectlens.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaSource
+from affectlens.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaSource, Span
 from affectlens.sources.image import ImageSource
 from affectlens.sources.video import VideoSource
 
@@ -44,12 +44,14 @@ def expand_inputs(
     return list(unique.values()), errors
 
 
-def open_media(path: Path, fps: float | None = None, max_image_side: int = 4096) -> MediaSource:
-    """A frame source for ``path``; raises InputError with a one-line reason if it cannot be."""
+def open_media(path: Path, fps: float | None = None, max_image_side: int = 4096,
+               span: Span | None = None) -> MediaSource:
+    """A frame source for ``path``; raises InputError with a one-line reason if it cannot be.
+    ``span``: a video's frames in that part of it only (an image is one frame, whole)."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path, max_image_side)
-    return VideoSource(path, fps)
+    return VideoSource(path, fps, span)
