@@ -152,6 +152,17 @@ class SourceSession:
         if falls is not None and self.engine.people is not None and self._body is not None:
             self.engine.people.apply(self._body, falls)
 
+    def adopt(self, events: Sequence[Event], at_s: float) -> list[Event]:
+        """Falls and long lies a live camera's earlier run left open (each with its stored
+        ``key``), taken over at ``at_s`` of this session's clock: the fall rule holds each
+        person as down where they fell (``FallRule.adopt``) and the book holds the events
+        open under their keys, until the rule sees the person up (issue 14). A session
+        that watches no bodies adopts nothing: no rule here could end them. Returns those
+        adopted."""
+        if self.engine.people is None or self._body is None or not events:
+            return []
+        return self.book.adopt(self._body.rule.adopt(list(events), at_s))
+
     def finish(self) -> list[Event]:
         """The events still open, ended at their last observation (end of a video, a
         camera's run); the session is done. Events opened in the book by the caller (a

@@ -40,6 +40,10 @@ class EventKind(StrEnum):
 
 # The kinds the fall rule (affectlens.events.falls) raises from body pose.
 FALL_KINDS = (EventKind.FALL, EventKind.LONG_LIE, EventKind.INACTIVITY)
+# Someone may be lying on the floor: staff are reminded until they acknowledge it
+# (service/reminders.py), and the event outlives the worker run that raised it (a restart
+# hands it to the camera's next run, which ends it once it sees the person up: issue 14).
+DOWN_KINDS = (EventKind.FALL, EventKind.LONG_LIE)
 
 
 def values(vocabulary: type[StrEnum]) -> tuple[str, ...]:

@@ -11,6 +11,10 @@ live worker alike:
   is dropped here, and so is its end. One person on the floor is one open event.
 - **Hot changes** (new thresholds or zones, ``SourceSession.apply``) do not touch the book:
   what is open stays open with its number and its start.
+- **Adopting.** A live camera's new run (a worker restarted, the service restarted) adopts
+  the falls and long lies its earlier run left open (``adopt``): they stay open under their
+  stored key, and the fall rule holds the person as down where they fell until it sees them
+  up (falls.py, ``FallRule.adopt``). Reminders go on; no second event is raised.
 - **Closing.** An event closes when its rule ends it: the person seen upright or seen leaving,
   the face calm again, the zone moving, the camera back. Nothing here closes an event because
   time passed; a person still presumed on the floor stays open, and the service reminds
@@ -59,6 +63,15 @@ class EventBook:
             return False
         del self._open[slot]
         return True
+
+    def adopt(self, events: Iterable[Event]) -> list[Event]:
+        """Open events an earlier run of the source raised (each with its ``key``), as if
+        started here; an event whose kind is open for the same one already is dropped.
+        Returns those opened."""
+        events = list(events)
+        if any(event.key is None or event.ended_s is not None for event in events):
+            raise ValueError("only open events with their stored key can be adopted")
+        return self.note(events)
 
     def open_event(self, kind: EventKind, who: int | str | None = None) -> Event | None:
         """The open event of ``kind`` for ``who``, if any."""

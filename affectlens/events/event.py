@@ -39,6 +39,9 @@ class Event:
     ended_s: float | None = None
     # The source's number for it, given when EventBook (book.py) opened it; None before.
     number: int | None = field(default=None, compare=False)
+    # The store's key of an event a live camera's earlier run raised and this run adopted
+    # (a person still presumed on the floor, EventBook.adopt); None: raised in this run.
+    key: str | None = field(default=None, compare=False)
 
     @property
     def who(self) -> int | str | None:

@@ -175,6 +175,7 @@ class _Person:
     anchor: tuple[float, float] | None = None  # where it last moved (inactivity)
     longest: float = float("nan")  # longest torso seen: the scale of someone never upright
     first_hip: tuple[float, float] | None = None  # where the track began (_helped_up)
+    adopted: bool = False  # held down by an earlier run of the camera (FallRule.adopt)
 
     @property
     def scale(self) -> float:
@@ -217,6 +218,39 @@ class FallRule:
         """The classifier's p(fall) when each person's floor posture was last judged (NaN
         before that): why a fall was or was not called."""
         return {tid: p.probability for tid, p in self._people.items()}
+
+    def adopt(self, events: list[FallEvent], at_s: float) -> list[FallEvent]:
+        """A live camera's new run takes over the falls and long lies its earlier run left
+        open (issue 14): each person they name (events of one stored track are one person)
+        is held on the floor, unseen since ``at_s``, where the fall was seen (``location``),
+        with those events open, as if this rule had lost sight of them lying there. So
+        the long lie still fires on the first floor frame's clock, and the events end as
+        any held person's do: someone up for ``recover_s`` where they lay whose track began
+        there (``_helped_up``), or a new fall there (``_replaced_by``). A track that began
+        there and is seen down is that person (``_take_over``): it carries the events on
+        and ends them once up. Adopted people get track ids below 1, which no detection
+        has; the events' ``track_id`` become those ids. Returns the events held."""
+        people: dict[object, list[FallEvent]] = {}
+        for event in events:
+            if event.kind not in (EventKind.FALL, EventKind.LONG_LIE) or event.ended_s is not None:
+                raise ValueError(f"only open falls and long lies can be adopted: {event}")
+            who = event.track_id if event.track_id is not None else id(event)
+            people.setdefault(who, []).append(event)
+        held = []
+        for mine in people.values():
+            track_id = min([0, *self._people]) - 1
+            person = _Person(track_id, state="on_floor", adopted=True, last_seen_s=at_s,
+                             floor_since=min(e.started_s for e in mine), floor_flat=True)
+            for event in mine:
+                event.track_id = track_id
+                person.hip = event.location or person.hip
+                if event.kind == EventKind.FALL:
+                    person.fall = event
+                else:
+                    person.long_lie = event
+            self._people[track_id] = person
+            held += mine
+        return held
 
     def update(self, time_s: float, track_ids: np.ndarray, bodies: np.ndarray,
                weak: np.ndarray | None = None) -> list[FallEvent]:
@@ -391,6 +425,7 @@ class FallRule:
         person.upright_since = None
         if person.floor_since is None:
             person.floor_since, person.floor_flat = t, False
+            self._take_over(person)
         person.floor_flat |= flat
         if person.state in ("on_floor", "lying"):
             return self._check_long_lie(person, t)
@@ -425,10 +460,30 @@ class FallRule:
                                 person.probability, self._zone_name(person.hip), person.hip)
         return [*self._replaced_by(person, t), person.fall]
 
-    def _radius(self, person: _Person) -> float:
-        """recovery_radius in pixels: torso lengths of this person (1 px each if unknown)."""
-        return self.settings.recovery_radius * (person.scale if np.isfinite(person.scale)
-                                                else 1.0)
+    def _radius(self, person: _Person, other: _Person | None = None) -> float:
+        """recovery_radius in pixels: torso lengths of this person, else of ``other`` (a
+        person adopted from an earlier run was never measured here), else 1 px each."""
+        scale = next((p.scale for p in (person, other)
+                      if p is not None and np.isfinite(p.scale)), 1.0)
+        return self.settings.recovery_radius * scale
+
+    def _take_over(self, person: _Person) -> None:
+        """A track first seen down where a person adopted from an earlier run lies unseen,
+        which began there (not a carer who walked in and knelt down), is that person: it
+        takes over their open events and their time on the floor (FallRule.adopt)."""
+        if person.fall is not None or person.long_lie is not None or person.first_hip is None:
+            return
+        for other in list(self._people.values()):
+            if not other.adopted:  # never seen in this run: taken over at once if seen
+                continue
+            radius = self._radius(other, person)
+            if all(np.hypot(at[0] - other.hip[0], at[1] - other.hip[1]) <= radius
+                   for at in (person.hip, person.first_hip)):
+                person.state, person.floor_flat = "on_floor", True
+                person.fall, person.long_lie = other.fall, other.long_lie
+                person.floor_since = other.floor_since
+                del self._people[other.track_id]
+                return
 
     def _replaced_by(self, person: _Person, t: float) -> list[FallEvent]:
         """Someone held on the floor unseen where this person just fell, seen, is not lying
@@ -509,15 +564,17 @@ class FallRule:
         """Someone upright for recover_s where this unseen fallen person lay, whose track
         began there: they got up (the tracker gave them a new id). A carer who walked in
         from elsewhere and stands beside them began elsewhere: the fall stays open."""
-        radius = self._radius(person)
         for other in seen:
+            radius = self._radius(person, other)
             if other.upright_since is None or other.first_hip is None \
                     or t - other.upright_since < self.settings.recover_s:
                 continue
             near = np.hypot(other.hip[0] - person.hip[0], other.hip[1] - person.hip[1])
             began = np.hypot(other.first_hip[0] - person.hip[0],
                              other.first_hip[1] - person.hip[1])
-            if near <= radius and began <= radius:
+            # Adopted from an earlier run: where they lay is where the fall was seen, not
+            # where they were last seen, so only the track's start is asked to be there.
+            if (near <= radius or person.adopted) and began <= radius:
                 return True
         return False
 

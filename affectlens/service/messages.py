@@ -51,6 +51,21 @@ class EventStarted:
     snapshot: bytes | None = None  # that frame as a JPEG, every detected face blurred
     clip: bool = False  # an EventClip naming the same key follows (a fall's video)
     generation: int = 0  # of the settings the snapshot was made under
+    location: tuple[float, float] | None = None  # where the person lay (falls): frame pixels
+
+
+@dataclass(frozen=True)
+class OpenEvent:
+    """A fall or long lie an earlier run of the camera left open, as the store keeps it:
+    the supervisor hands these to the camera's next worker (``CameraSpec.adopted``), which
+    adopts them (events/book.py), so a restart neither ends nor repeats them (issue 14)."""
+
+    key: str
+    kind: EventKind
+    track_id: int | None  # in the run that raised it
+    started_at: datetime
+    confidence: float
+    location: tuple[float, float] | None  # where the person lay, frame pixels; None: unknown
 
 
 @dataclass(frozen=True)

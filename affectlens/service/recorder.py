@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,12 +111,13 @@ class Recorder:
                             type(message).__name__, error,
                             extra={"camera_id": message.camera_id})
 
-    def end_open(self, camera_id: int, at: datetime) -> int:
-        """End the events a worker opened but can no longer end (it died); returns how many.
-        The store says which are open (no second list kept here): the supervisor ended
-        those of a killed predecessor at the start, so every open one is this worker's."""
+    def end_open(self, camera_id: int, at: datetime, keep: Collection[str] = ()) -> int:
+        """End the events a worker opened but can no longer end (it died), except those of
+        the kinds in ``keep`` (falls and long lies its successor adopts); returns how many.
+        The store says which are open (no second list kept here)."""
         with self._lock:
-            keys = [e.key for e in self.store.open_events(camera_id)]
+            keys = [e.key for e in self.store.open_events(camera_id)
+                    if e.kind not in {str(k) for k in keep}]
             for key in keys:
                 self._end(key, at)
             # Due clips are kept: a worker that failed may still have one in the queue; its
@@ -203,7 +204,7 @@ class Recorder:
             recorded = self.store.record_event_once(
                 message.key, message.camera_id, message.kind, message.started_at,
                 min(1.0, max(0.0, message.confidence)), track_id=message.track_id,
-                snapshot=snapshot, alert=self.alerts is not None)
+                snapshot=snapshot, alert=self.alerts is not None, location=message.location)
         except StoreError:  # refused: no row names the picture, retention would never delete it
             self._delete_media(snapshot)
             raise

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from affectlens.store import Store
-from affectlens.vocabulary import EventKind
+from affectlens.vocabulary import DOWN_KINDS
 
 log = logging.getLogger(__name__)
 
 # Someone may be lying on the floor: the kinds staff are reminded of until acknowledged.
-REMINDED_KINDS = (EventKind.FALL.value, EventKind.LONG_LIE.value)
+REMINDED_KINDS = tuple(kind.value for kind in DOWN_KINDS)
 
 
 def check_every_s(remind_after_s: float, escalate_after_s: float) -> float:

@@ -24,7 +24,13 @@ settings on the node named, the other cameras untouched.
 On start, events left open by a previous run (the service was killed) are ended at the
 restart time: they cannot be proven to have gone on. On stop, every worker ends its own open
 events and sends its counts; a worker that does not stop in time is terminated and the
-supervisor ends its events for it.
+supervisor ends its events for it. Falls and long lies are the exception (issue 14): a
+person presumed on the floor is never closed by a restart. They stay open through a
+service restart, a worker's crash and a new worker, and each worker starts with its
+camera's open ones (``CameraSpec.adopted``), which its fall rule ends once it sees the
+person up (``FallRule.adopt``); reminders go on meanwhile. Only a camera no worker watches
+for falls any more (disabled, deleted, falls or a body-watching purpose turned off) has
+them ended, by ``sync``: nothing could see the person get up.
 """
 
 from __future__ import annotations
@@ -38,11 +44,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from affectlens.service.launcher import Launcher, LocalLauncher, StartMethod, WorkerHandle
-from affectlens.service.messages import Message
+from affectlens.service.messages import Message, OpenEvent
 from affectlens.service.recorder import Recorder
 from affectlens.service.worker import CameraSpec, needs_new_worker
 from affectlens.store import Store
 from affectlens.store.schema import Camera
+from affectlens.vocabulary import DOWN_KINDS, EventKind
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +104,7 @@ class Supervisor:
     # control -------------------------------------------------------------------------------
 
     def start(self) -> Supervisor:
-        left_open = self.store.end_open_events(datetime.now(UTC))
+        left_open = self.store.end_open_events(datetime.now(UTC), keep=DOWN_KINDS)
         if left_open:
             log.warning("ended %d events left open by the previous run", left_open)
         self._reader.start()
@@ -130,7 +137,7 @@ class Supervisor:
             self._reader.join(30)
         ended = datetime.now(UTC)
         for worker in workers:  # only killed ones still have events open
-            self.recorder.end_open(worker.spec.camera_id, ended)
+            self.recorder.end_open(worker.spec.camera_id, ended, keep=DOWN_KINDS)
         self.launcher.close()
 
     def sync(self) -> None:
@@ -159,6 +166,7 @@ class Supervisor:
                 restart = self._restarts.get(camera_id, _Restart())
                 if camera_id not in self._workers and now >= restart.not_before:
                     self._spawn(spec, self._moves.pop(camera_id, None))
+            self._end_unwatched_falls(wanted)
             if self.recorder.metrics is not None:
                 self.recorder.metrics.workers.set(len(self._workers))
 
@@ -229,8 +237,30 @@ class Supervisor:
 
     # inside --------------------------------------------------------------------------------
 
+    def _end_unwatched_falls(self, wanted: dict[int, CameraSpec]) -> None:
+        """Falls and long lies stay open from one worker run to the next (issue 14); those
+        of a camera that neither a worker nor its settings watch for falls any more are
+        ended now: nothing could see the person get up. Asked at every sync, so one whose
+        start was stored after its worker stopped is ended by the next."""
+        watched = {c for c, spec in wanted.items() if spec.watches_falls} | {
+            c for c, worker in self._workers.items() if worker.spec.watches_falls}
+        at, others = datetime.now(UTC), [k for k in EventKind if k not in DOWN_KINDS]
+        for camera_id in {e.camera_id for e in self.store.open_events(kinds=DOWN_KINDS)}:
+            if camera_id not in watched:
+                ended = self.recorder.end_open(camera_id, at, keep=others)
+                log.info("camera %s: watched for falls no more; %d open events ended",
+                         camera_id, ended, extra={"camera_id": camera_id})
+
     def _spawn(self, spec: CameraSpec, node: str | None = None) -> None:
-        spec = replace(spec, generation=self._next_generation(spec.camera_id))
+        """A worker for the camera; it adopts the falls and long lies still open (its
+        predecessor's, or a previous service's), so they neither end nor repeat."""
+        adopted = tuple(
+            OpenEvent(e.key, EventKind(e.kind), e.track_id, e.started_at, e.confidence,
+                      None if e.x is None or e.y is None else (e.x, e.y))
+            for e in self.store.open_events(spec.camera_id, kinds=DOWN_KINDS)
+        ) if spec.watches_falls else ()
+        spec = replace(spec, generation=self._next_generation(spec.camera_id),
+                       adopted=adopted)
         handle = self.launcher.launch(spec, node)
         self._workers[spec.camera_id] = _Worker(spec, handle)
         self._restarts.setdefault(spec.camera_id, _Restart())
@@ -247,7 +277,7 @@ class Supervisor:
             if code != 0:  # crashed or killed on its way out: its events are ended for it
                 log.warning("camera %s: stopping worker ended with exit code %s", camera_id,
                             code, extra={"camera_id": camera_id})
-                self.recorder.end_open(camera_id, datetime.now(UTC))
+                self.recorder.end_open(camera_id, datetime.now(UTC), keep=DOWN_KINDS)
             return
         restart = self._restarts.setdefault(camera_id, _Restart())
         if time.monotonic() - worker.started > HEALTHY_AFTER_S:
@@ -257,7 +287,7 @@ class Supervisor:
         restart.not_before = time.monotonic() + wait
         log.error("camera %s: worker died (exit code %s); restarting in %g s", camera_id, code,
                   wait, extra={"camera_id": camera_id})
-        self.recorder.end_open(camera_id, datetime.now(UTC))
+        self.recorder.end_open(camera_id, datetime.now(UTC), keep=DOWN_KINDS)
         self.recorder.set_live(camera_id, False, f"worker died (exit code {code}); restarting")
         if self.recorder.metrics is not None:
             self.recorder.metrics.restarts.labels(str(camera_id)).inc()

@@ -47,6 +47,7 @@ from affectlens.events.falls import FallSettings
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import blur_faces, blur_regions, not_blurred_banner
 from affectlens.privacy.masks import Mask, black_out
+from affectlens.privacy.policy import expression_allowed
 from affectlens.service.alerts import AlertDispatcher
 from affectlens.service.camera import BACKOFF_S, CameraState, LiveCamera, LiveFrame
 from affectlens.service.clips import ClipBuffer
@@ -57,6 +58,7 @@ from affectlens.service.messages import (
     EventStarted,
     Message,
     MinuteCounts,
+    OpenEvent,
     Preview,
     StateChanged,
     WorkerMetrics,
@@ -67,7 +69,7 @@ from affectlens.service.recorder import Recorder
 from affectlens.store import Store
 from affectlens.store.schema import AGE_BAND_COLUMNS
 from affectlens.types import AGE_BANDS, FaceAnalysis, Frame
-from affectlens.vocabulary import EventKind, Purpose
+from affectlens.vocabulary import DOWN_KINDS, EventKind, Purpose
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,15 @@ class CameraSpec:
     # its own time line (LiveCamera's unpaced mode: tests and replays, never a camera).
     paced: bool = True
     masks: tuple[Mask, ...] = ()  # privacy masks: black in every frame before analysis
+    # Falls and long lies the camera's earlier run left open, for this run to adopt (issue
+    # 14): given by the supervisor at each start, never a setting (not compared).
+    adopted: tuple[OpenEvent, ...] = field(default=(), compare=False)
+
+    @property
+    def watches_falls(self) -> bool:
+        """Whether this camera's worker runs the fall rule: falls asked for, and a purpose
+        that lets it watch bodies (the engine's purpose gate)."""
+        return self.falls is not None and expression_allowed(self.purpose)
 
     def hot(self) -> HotSettings:
         return HotSettings(self.blur_faces, self.distress, self.falls, self.generation)
@@ -302,6 +313,7 @@ class CameraLoop:
         live = replace(live, image=black_out(live.image, self.spec.masks))
         if not self._started:
             self._started = live.timestamp
+            self._adopt()
         frame = Frame(live.image, live.index, live.timestamp - self._started, self.spec.url)
         result = self.session.step(frame)
         minute = _minute(live.timestamp)
@@ -321,8 +333,23 @@ class CameraLoop:
         self._faces = len(result.faces)
         self._latencies.append(time.time() - live.timestamp)
 
+    def _adopt(self) -> None:
+        """At the run's first frame, when its clock starts: the falls and long lies an
+        earlier run left open go on in this one (SourceSession.adopt), under their keys."""
+        if not self.spec.adopted:
+            return
+        events = [Event(o.kind, o.track_id, o.started_at.timestamp() - self._started,
+                        o.started_at.timestamp() - self._started, o.confidence,
+                        location=o.location, key=o.key) for o in self.spec.adopted]
+        adopted = self.session.adopt(events, 0.0)
+        log.info("camera %s: %d open falls and long lies of an earlier run adopted",
+                 self.spec.camera_id, len(adopted), extra={"camera_id": self.spec.camera_id})
+
     def _key(self, event: Event) -> str:
-        """An event's key: the run, the book's number for it, whose it is and when."""
+        """An event's key: the run, the book's number for it, whose it is and when; an
+        adopted event keeps the one it was stored under."""
+        if event.key is not None:
+            return event.key
         slot = (f"{event.kind}:{event.who}:{event.started_s:.3f}"
                 if event.who is not None else str(event.kind))
         return f"{self._run_id}:{event.number}:{slot}"
@@ -333,10 +360,13 @@ class CameraLoop:
         key = self._key(event)
         if event.ended_s is None:
             clips = self._clips if event.kind == EventKind.FALL else None
+            # Track ids below 1: a person adopted from an earlier run, of no track here.
+            track = event.track_id if event.track_id is not None and event.track_id > 0 \
+                else None
             self.emit(EventStarted(self.spec.camera_id, key, event.kind,
                                    _wall(self._started + event.started_s), event.confidence,
-                                   event.track_id, _wall(observed), snapshot,
-                                   clip=clips is not None, generation=self.spec.generation))
+                                   track, _wall(observed), snapshot, clip=clips is not None,
+                                   generation=self.spec.generation, location=event.location))
             if clips is not None:
                 clips.start(key, event.started_s)
         else:
@@ -408,11 +438,14 @@ class CameraLoop:
         self._analysed, self._latencies = 0, []
 
     def finish(self, error: str = "") -> None:
-        """The run's end: open events end, counts and metrics go, then WorkerStopped."""
+        """The run's end: open events end, counts and metrics go, then WorkerStopped. Falls
+        and long lies do not end: the person is still presumed on the floor, and the
+        camera's next run adopts them (the supervisor ends them when none will come)."""
         self.camera.stop()
         ended = time.time()
         for event in self.session.finish():
-            self._event(event, ended)
+            if event.kind not in DOWN_KINDS:
+                self._event(event, ended)
         if self._clips is not None:
             self._clips.finish()  # before the worker's last message, with what there is
         # A camera still offline: its outage ends with us.

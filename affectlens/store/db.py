@@ -18,7 +18,7 @@ import re
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -360,14 +360,16 @@ class Store:
     def record_event_once(
         self, key: str, camera_id: int, kind: EventKind | str, started_at: datetime,
         confidence: float, track_id: int | None = None, snapshot: str | None = None,
-        alert: bool = False,
+        alert: bool = False, location: tuple[float, float] | None = None,
     ) -> Recorded:
         """Store the event named ``key`` unless it is stored already, in one transaction with
         its start alert in the outbox (``alert``). Handed in again, even after a commit whose
         acknowledgement was lost, it stores and queues nothing and returns the stored row
         (``new`` False; its snapshot is the first one's)."""
+        x, y = location if location is not None else (None, None)
         values = {"key": key, "camera_id": camera_id, "kind": str(kind), "started_at": started_at,
-                  "confidence": confidence, "track_id": track_id, "snapshot": snapshot}
+                  "confidence": confidence, "track_id": track_id, "snapshot": snapshot,
+                  "x": x, "y": y}
         statement = self._insert(Event).values(**values).on_conflict_do_nothing(
             index_elements=["key"]).returning(Event.id)  # no row: it was there already
         with self.session() as session:
@@ -448,20 +450,27 @@ class Store:
                     setattr(item, column, value)
         return item
 
-    def open_events(self, camera_id: int | None = None) -> list[Event]:
-        """Events not yet ended, oldest first."""
+    def open_events(self, camera_id: int | None = None,
+                    kinds: Collection[str] | None = None) -> list[Event]:
+        """Events not yet ended (of ``kinds``; None: any), oldest first."""
         query = select(Event).where(Event.ended_at.is_(None))
         if camera_id is not None:
             query = query.where(Event.camera_id == camera_id)
+        if kinds is not None:
+            query = query.where(Event.kind.in_([str(k) for k in kinds]))
         with self.session() as session:
             return list(session.scalars(query.order_by(Event.started_at, Event.id)))
 
-    def end_open_events(self, ended_at: datetime, camera_id: int | None = None) -> int:
-        """End every event still open (a worker that died cannot end its own); returns how
-        many. An event never ends before it started."""
+    def end_open_events(self, ended_at: datetime, camera_id: int | None = None,
+                        keep: Collection[str] = ()) -> int:
+        """End every event still open, except those of the kinds in ``keep`` (a worker that
+        died cannot end its own; falls and long lies go on in the camera's next run);
+        returns how many. An event never ends before it started."""
         query = update(Event).where(Event.ended_at.is_(None))
         if camera_id is not None:
             query = query.where(Event.camera_id == camera_id)
+        if keep:
+            query = query.where(Event.kind.not_in([str(k) for k in keep]))
         with self.session() as session:
             result = session.execute(
                 query.where(Event.started_at <= ended_at).values(ended_at=ended_at)

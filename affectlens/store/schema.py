@@ -132,6 +132,9 @@ class Event(Base):
     track_id: Mapped[int | None] = mapped_column(Integer)
     snapshot: Mapped[str | None] = mapped_column(String(500))  # a blurred JPEG's relative path
     clip: Mapped[str | None] = mapped_column(String(500))  # blurred video around a fall, ditto
+    # Where a fall's person lay, frame pixels (0012): a restarted worker holds them there.
+    x: Mapped[float | None] = mapped_column(Float)
+    y: Mapped[float | None] = mapped_column(Float)
     acknowledged_at: Mapped[datetime | None] = mapped_column()
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
     comment: Mapped[str | None] = mapped_column(Text)
