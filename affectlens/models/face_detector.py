@@ -47,6 +47,10 @@ TILE_OVERLAP = MIN_FACE_FRACTION * LEVEL_RATIO
 # either level, depending on its pose and on where the tiles cut.
 LEVEL_MARGIN_LOW = 0.75
 LEVEL_MARGIN_HIGH = 1.25
+# A tile is searched for a face that moved or came only if at least this share of the area of
+# the smallest face it finds changed: a change too small to be such a face is a smaller face
+# (a finer tile's) or noise. Faces already known are searched for whatever changed.
+MIN_CHANGED_SHARE = 0.1
 
 
 def _anchors() -> np.ndarray:
@@ -107,7 +111,8 @@ def plan_tiles(width: int, height: int, min_face_px: float) -> list[Tile]:
 def select_tiles(tiles: list[Tile], changes: Changes, boxes: np.ndarray,
                  margin: float = 0.5) -> list[Tile]:
     """The tiles of ``tiles`` (one frame's plan) worth searching between full searches: those
-    in which something changed (``changes``: a face may have come or moved) and, for each box
+    in which enough changed to be a face of the size they find (``changes``: a face may have
+    come or moved) and, for each box
     where a face was lately (grown by ``margin`` of its size on every side: a face moves
     between analysed frames), the tiles of the levels that find a face of its size which hold
     the grown box whole, or touch it where none does (a face cut by a tile's inner border is
@@ -115,7 +120,8 @@ def select_tiles(tiles: list[Tile], changes: Changes, boxes: np.ndarray,
     if not tiles:
         return tiles
     rects = np.array([(t.x, t.y, t.x + t.side, t.y + t.side) for t in tiles], np.float64)
-    chosen = changes.within(rects)
+    smallest_face = MIN_FACE_FRACTION * (rects[:, 2] - rects[:, 0])
+    chosen = changes.within(rects) >= MIN_CHANGED_SHARE * smallest_face**2
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if len(boxes):
         sides = rects[:, 2] - rects[:, 0]

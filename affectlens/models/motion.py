@@ -39,8 +39,8 @@ class Changes:
         return float(self.summed[-1, -1]) / max(1, height * width)
 
     def within(self, rects: np.ndarray) -> np.ndarray:
-        """For each rectangle (N, 4: x0, y0, x1, y1 in frame pixels), whether anything in it
-        changed."""
+        """For each rectangle (N, 4: x0, y0, x1, y1 in frame pixels), the frame pixels in it
+        that changed (counted on the shrunk frame, so in steps of 1 / scale**2)."""
         height, width = self.summed.shape[0] - 1, self.summed.shape[1] - 1
         r = np.asarray(rects, np.float64).reshape(-1, 4) * self.scale
         x0 = np.clip(np.floor(r[:, 0]), 0, width).astype(int)
@@ -48,7 +48,7 @@ class Changes:
         x1 = np.clip(np.ceil(r[:, 2]), 0, width).astype(int)
         y1 = np.clip(np.ceil(r[:, 3]), 0, height).astype(int)
         s = self.summed
-        return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) > 0
+        return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / self.scale**2
 
 
 class MotionDetector:
