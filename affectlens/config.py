@@ -75,10 +75,17 @@ class AnalysisConfig(BaseModel):
     )
     full_scan_every_s: float | None = Field(
         None, gt=0, le=3600,
-        description="Video: search the finest detector tiles (the smallest faces) "
-        "everywhere only this often, and in between only around the faces already found; "
-        "coarser tiles are searched every frame. None: every frame in full (the offline "
-        "default; the live service uses 1 s).",
+        description="Video: search every detector tile only this often, and in between only "
+        "the tiles in which the picture changed (motion_threshold) or that hold a face seen "
+        "lately, so a still face newly in view is found within this time. None: every frame "
+        "in full (the offline default; the live service uses 1 s).",
+    )
+    motion_threshold: float = Field(
+        12, ge=1, le=255,
+        description="With full_scan_every_s: grey levels (0-255) a part of the frame, shrunk "
+        "so the smallest face is 4 pixels wide, must change by between analysed frames to be "
+        "searched for faces (affectlens/models/motion.py). Lower finds faces in faint motion "
+        "sooner and costs more; chosen on a validation clip set (docs/speed.md).",
     )
     smoothing_tau_s: float = Field(
         1.0, gt=0, le=3600, description="Time constant of per-track expression smoothing, seconds."

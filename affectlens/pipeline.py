@@ -14,7 +14,7 @@ gate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,7 +23,8 @@ from affectlens.models.age import AgeEstimator
 from affectlens.models.alignment import align_faces
 from affectlens.models.calibration import UNCALIBRATED_MIN_CONFIDENCE
 from affectlens.models.expression import ExpressionClassifier
-from affectlens.models.face_detector import FaceDetector
+from affectlens.models.face_detector import FaceDetector, Tile, select_tiles
+from affectlens.models.motion import MotionDetector
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
 from affectlens.types import FaceAnalysis, FaceDetections, Frame
@@ -54,7 +55,11 @@ class SourceState:
 
     tracker: FaceTracker | None
     smoother: ExpressionSmoother
-    last_boxes: np.ndarray | None = None  # faces of the newest frame, for a focused search
+    motion: MotionDetector | None = None  # None: every frame searched in full
+    last_boxes: np.ndarray | None = None  # faces of the newest frame, searched for again
+    # track id -> (timestamp, box) of each track's newest face, for lost_track_seconds: a
+    # face the detector missed once is still searched for where it was
+    known: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
     last_full_scan_s: float | None = None  # timestamp of the newest full detector search
 
 
@@ -82,12 +87,14 @@ class Pipeline:
         )
         smoother = ExpressionSmoother(cfg.smoothing_tau_s, cfg.switch_margin, self.min_confidence,
                                       forget_after_s=cfg.lost_track_seconds + 1.0)
-        return SourceState(tracker, smoother)
+        motion = (MotionDetector(cfg.motion_threshold, cfg.min_face_px)
+                  if tracker is not None and cfg.full_scan_every_s is not None else None)
+        return SourceState(tracker, smoother, motion)
 
     def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:
         """FaceAnalysis for each frame, in order."""
-        near = self._focus(frames, state)
-        detections = self.models.detector.predict([f.image for f in frames], near)
+        plans = self._plans(frames, state)
+        detections = self.models.detector.predict([f.image for f in frames], plans)
         if detections and state.tracker is not None:
             state.last_boxes = detections[-1].boxes
         probs, ages = self._classify(frames, detections)
@@ -98,22 +105,33 @@ class Pipeline:
             start = stop
         return results
 
-    def _focus(self, frames: Sequence[Frame], state: SourceState) -> list | None:
-        """Per frame: None (search everywhere) or the boxes to search around, following
-        ``full_scan_every_s``; a batch uses the boxes found before it."""
-        every = self.config.full_scan_every_s
-        if every is None or state.tracker is None:
-            return None
-        near: list[np.ndarray | None] = []
+    def _plans(self, frames: Sequence[Frame], state: SourceState) -> list[list[Tile] | None]:
+        """Per frame: None (search everywhere) or the detector tiles to search: everywhere
+        every ``full_scan_every_s`` (so a still face newly in view is found within that
+        time), and in between only where the picture changed or a face was lately
+        (``select_tiles``). A batch's frames use the faces found before it."""
+        motion, every = state.motion, self.config.full_scan_every_s
+        if motion is None or every is None:
+            return [None] * len(frames)
+        if frames:
+            horizon = frames[0].timestamp - self.config.lost_track_seconds
+            state.known = {k: v for k, v in state.known.items() if v[0] >= horizon}
+        boxes = [box[None] for _, box in state.known.values()]
+        if state.last_boxes is not None:
+            boxes.append(state.last_boxes)
+        known = np.concatenate(boxes) if boxes else np.zeros((0, 4), np.float32)
+        plans: list[list[Tile] | None] = []
         for frame in frames:
+            changes = motion.update(frame.image)
             last = state.last_full_scan_s
-            if last is None or state.last_boxes is None or not (
-                    0 <= frame.timestamp - last < every):
+            if changes is None or last is None or not 0 <= frame.timestamp - last < every:
                 state.last_full_scan_s = frame.timestamp
-                near.append(None)
+                plans.append(None)
             else:
-                near.append(state.last_boxes)
-        return near
+                height, width = frame.image.shape[:2]
+                plans.append(select_tiles(self.models.detector.tiles(width, height), changes,
+                                          known))
+        return plans
 
     def _classify(
         self, frames: Sequence[Frame], detections: list[FaceDetections]
@@ -137,6 +155,10 @@ class Pipeline:
     ) -> FaceAnalysis:
         tracker = state.tracker
         ids = np.arange(1, len(faces) + 1) if tracker is None else tracker.update(faces)
+        if state.motion is not None:
+            for track_id, box in zip(ids, faces.boxes):
+                if track_id != UNTRACKED:
+                    state.known[int(track_id)] = (frame.timestamp, box)
         smoothed = probs.copy()
         labels: list[str] = []
         if probs.shape[1] == 0:  # no expression model: no smoothing, no labels

@@ -13,10 +13,11 @@ from synthetic import paste, scaled_face
 from affectlens.config import AnalysisConfig
 from affectlens.models.face_detector import (
     FaceDetector,
-    focus_tiles,
     plan_tiles,
+    select_tiles,
     weighted_nms,
 )
+from affectlens.models.motion import MotionDetector
 from affectlens.pipeline import Models, Pipeline
 from affectlens.types import Frame
 
@@ -175,32 +176,40 @@ def test_small_face_missed_when_frame_seen_only_whole(small_face_frames) -> None
     assert all(len(faces) == 0 for faces in detector.predict(frames))
 
 
-def test_focused_search_keeps_a_known_small_face_with_a_fifth_of_the_tiles(
+def test_gated_search_keeps_a_known_still_small_face_with_a_fraction_of_the_tiles(
     small_face_frames,
 ) -> None:
     frames, expected = small_face_frames
     tiles = plan_tiles(640, 360, 24)
-    coarse = [t for t in tiles if t.level < max(t.level for t in tiles)]
-    assert focus_tiles(tiles, np.zeros((0, 4))) == coarse  # no face known: coarse tiles only
-    focused = focus_tiles(tiles, expected[0][None])
-    assert len(coarse) < len(focused) <= len(coarse) + 4 < len(tiles) / 3
+    motion = MotionDetector(12, 24)
+    assert motion.update(frames[0]) is None  # the first frame: everything is new
+    still = motion.update(frames[0])
+    assert still is not None and still.fraction == 0
+    assert select_tiles(tiles, still, np.zeros((0, 4))) == []  # nothing changed, no face known
+    kept = select_tiles(tiles, still, expected[0][None])
+    assert 0 < len(kept) <= 4 < len(tiles) / 8
     detector = FaceDetector(min_face_px=24)
-    (faces,) = detector.predict([frames[0]], [expected[0][None]])
+    (faces,) = detector.predict([frames[0]], [kept])
     assert len(faces) == 1 and box_iou(faces.boxes[0], expected[0]) > 0.5
-    # A small face far from every known one is not searched for: hence the full searches.
+    # The face moves far: it is searched where the picture changed, not where it was.
     far = next(i for i, box in enumerate(expected)
                if abs(box[0] - expected[0][0]) > 200 or abs(box[1] - expected[0][1]) > 150)
-    assert len(detector.predict([frames[far]], [expected[0][None]])[0]) == 0
+    moved = motion.update(frames[far])
+    assert moved is not None and 0 < moved.fraction < 0.05
+    changed = select_tiles(tiles, moved, expected[0][None])
+    assert len(changed) < len(tiles)  # both places changed, and the tiles overlap
+    (faces,) = detector.predict([frames[far]], [changed])
+    assert len(faces) == 1 and box_iou(faces.boxes[0], expected[far]) > 0.5
 
 
-def test_pipeline_searches_in_full_once_a_second_and_follows_a_drifting_small_face(
+def test_pipeline_gated_follows_a_moving_small_face_and_finds_a_still_new_one_within_a_second(
     portrait: np.ndarray, models: Models,
 ) -> None:
     small = scaled_face(portrait, SMALL_FACE_PX)
     h, w = small.shape[:2]
     places = [(40 + 4 * i, 60 + 2 * i) for i in range(8)] + [(560 - w // 2, 300 - h)] * 8
 
-    def frame(i: int, x: int, y: int) -> Frame:
+    def frame(i: int, x: int, y: int, second: bool = False) -> Frame:
         image = paste(np.full((360, 640, 3), 128, np.uint8), small, x, y)
         return Frame(image, i, i * 0.2, "drift")
 
@@ -208,6 +217,18 @@ def test_pipeline_searches_in_full_once_a_second_and_follows_a_drifting_small_fa
     state = pipeline.start_source(5.0)
     found = [len(pipeline.analyse([frame(i, x, y)], state)[0]) for i, (x, y) in
              enumerate(places)]
-    assert found[:8] == [1] * 8  # followed while it drifts, between full searches
-    # After the jump (frame 8, at 1.6 s) it is lost until the next full search (2.0 s).
-    assert found[8:10] == [0, 0] and found[10:] == [1] * 6
+    # Followed while it drifts and after it jumps (the picture changed there), and while it
+    # stays still afterwards (a face seen lately is searched for again).
+    assert found == [1] * 16
+
+    # A face already in a still picture that was missed (here: pasted without a change the
+    # gate sees, as a face that was turned away and turns slowly would be) is found at the
+    # next full search, within full_scan_every_s.
+    state = pipeline.start_source(5.0)
+    empty = np.full((360, 640, 3), 128, np.uint8)
+    with_face = paste(empty.copy(), small, 300, 200)
+    assert len(pipeline.analyse([Frame(empty, 0, 0.0, "new")], state)[0]) == 0
+    state.motion.update(with_face)  # the gate has seen the face: no change from here on
+    counts = [len(pipeline.analyse([Frame(with_face, i, i * 0.2, "new")], state)[0])
+              for i in range(1, 7)]
+    assert counts[:4] == [0, 0, 0, 0] and counts[4:] == [1, 1]  # 1.0 s: the full search

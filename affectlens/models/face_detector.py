@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from affectlens.config import AnalysisConfig
+from affectlens.models.motion import Changes
 from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel
 from affectlens.types import FaceDetections
 
@@ -41,6 +42,15 @@ OWN_LEVEL_MARGIN = 1.5
 # coarser one.
 LEVEL_RATIO = 2.5
 TILE_OVERLAP = MIN_FACE_FRACTION * LEVEL_RATIO
+# A face known to be somewhere is looked for again on every level whose faces' sizes it is
+# within these margins of (select_tiles): a face near one level's limit may be found by
+# either level, depending on its pose and on where the tiles cut.
+LEVEL_MARGIN_LOW = 0.75
+LEVEL_MARGIN_HIGH = 1.25
+# A tile is searched for a face that moved or came only if at least this share of the area of
+# the smallest face it finds changed: a change too small to be such a face is a smaller face
+# (a finer tile's) or noise. Faces already known are searched for whatever changed.
+MIN_CHANGED_SHARE = 0.1
 
 
 def _anchors() -> np.ndarray:
@@ -98,26 +108,44 @@ def plan_tiles(width: int, height: int, min_face_px: float) -> list[Tile]:
     return tiles
 
 
-def focus_tiles(tiles: list[Tile], boxes: np.ndarray, margin: float = 0.5) -> list[Tile]:
-    """``tiles`` less the finest level's, except, for each box grown by ``margin`` of its size
-    on every side (a face moves between analysed frames), the finest tiles that hold it whole
-    (a face cut by a tile's inner border is dropped there), or that touch it if none does."""
-    finest = max(t.level for t in tiles)
-    if finest == 0:
+def select_tiles(tiles: list[Tile], changes: Changes, boxes: np.ndarray,
+                 margin: float = 0.5) -> list[Tile]:
+    """The tiles of ``tiles`` (one frame's plan) worth searching between full searches: those
+    in which enough changed to be a face of the size they find (``changes``: a face may have
+    come or moved) and, for each box
+    where a face was lately (grown by ``margin`` of its size on every side: a face moves
+    between analysed frames), the tiles of the levels that find a face of its size which hold
+    the grown box whole, or touch it where none does (a face cut by a tile's inner border is
+    dropped there). Everything else is a still picture with no face known in it."""
+    if not tiles:
         return tiles
-    fine = [t for t in tiles if t.level == finest]
-    grown = np.asarray(boxes, np.float64).reshape(-1, 4).copy()
-    size = np.maximum(grown[:, 2] - grown[:, 0], grown[:, 3] - grown[:, 1])[:, None]
-    grown += np.hstack([-size, -size, size, size]) * margin
-    width, height = max(t.x + t.side for t in fine), max(t.y + t.side for t in fine)
-    grown = grown.clip(0, [width, height, width, height])
-    chosen: set[int] = set()
-    for x0, y0, x1, y1 in grown:
-        holding = {i for i, t in enumerate(fine) if t.x <= x0 and t.y <= y0
-                   and x1 <= t.x + t.side and y1 <= t.y + t.side}
-        chosen |= holding or {i for i, t in enumerate(fine) if x0 < t.x + t.side and x1 > t.x
-                              and y0 < t.y + t.side and y1 > t.y}
-    return [t for t in tiles if t.level < finest] + [fine[i] for i in sorted(chosen)]
+    rects = np.array([(t.x, t.y, t.x + t.side, t.y + t.side) for t in tiles], np.float64)
+    smallest_face = MIN_FACE_FRACTION * (rects[:, 2] - rects[:, 0])
+    chosen = changes.within(rects) >= MIN_CHANGED_SHARE * smallest_face**2
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(boxes):
+        sides = rects[:, 2] - rects[:, 0]
+        smallest = LEVEL_MARGIN_LOW * MIN_FACE_FRACTION * sides  # each tile's smallest face
+        largest = np.array([LEVEL_MARGIN_HIGH * t.max_face for t in tiles])
+        levels = np.array([t.level for t in tiles])
+        finest = levels == levels.max()
+        width, height = rects[finest, 2].max(), rects[finest, 3].max()  # the frame's, or more
+        for x0, y0, x1, y1 in boxes:
+            size = max(x1 - x0, y1 - y0)
+            grow = size * margin
+            gx0, gy0 = max(x0 - grow, 0), max(y0 - grow, 0)
+            gx1, gy1 = min(x1 + grow, width), min(y1 + grow, height)
+            fits = (smallest <= size) & (size <= largest)
+            if not fits.any():  # smaller than the finest level's faces: that level's anyway
+                fits = finest
+            holds = fits & (rects[:, 0] <= gx0) & (rects[:, 1] <= gy0) & (
+                rects[:, 2] >= gx1) & (rects[:, 3] >= gy1)
+            touches = fits & (rects[:, 0] < gx1) & (rects[:, 2] > gx0) & (
+                rects[:, 1] < gy1) & (rects[:, 3] > gy0)
+            for level in np.unique(levels[fits]):
+                here = levels == level
+                chosen |= (holds & here) if (holds & here).any() else (touches & here)
+    return [t for t, keep in zip(tiles, chosen) if keep]
 
 
 def _positions(length: int, side: int, step: int) -> list[int]:
@@ -206,22 +234,31 @@ class FaceDetector:
         self.iou_threshold = iou_threshold
         default = AnalysisConfig.model_fields["detector_batch_tiles"].default
         self.batch_tiles = max(1, int(batch_tiles if batch_tiles is not None else default))
+        self._plans: dict[tuple[int, int], list[Tile]] = {}
+
+    def tiles(self, width: int, height: int) -> list[Tile]:
+        """The full search plan of a frame of this size (kept: a camera's frames are all one
+        size)."""
+        key = (width, height)
+        if key not in self._plans:
+            self._plans = {key: plan_tiles(width, height, self.min_face_px)}
+        return self._plans[key]
 
     def predict(
-        self, images: Sequence[np.ndarray], near: Sequence[np.ndarray | None] | None = None
+        self, images: Sequence[np.ndarray], plans: Sequence[list[Tile] | None] | None = None
     ) -> list[FaceDetections]:
         """One FaceDetections per image; the tiles of all images go through the network
         ``batch_tiles`` at a time, so memory stays bounded whatever the frames' size.
 
-        ``near[i]``, when given, are boxes (N, 4) where image i's faces were lately: the
-        finest tiles (by far the most numerous) are then searched only around them, the
-        coarser ones everywhere, so new faces above the finest level's size are still found.
+        ``plans[i]``, when given and not None, are the only tiles of image i to search (from
+        ``select_tiles``); otherwise image i is searched in full.
         """
-        plans = [plan_tiles(im.shape[1], im.shape[0], self.min_face_px) for im in images]
-        if near is not None:
-            plans = [p if boxes is None else focus_tiles(p, boxes) for p, boxes in zip(plans, near)]
+        searched = [self.tiles(im.shape[1], im.shape[0]) for im in images]
+        if plans is not None:
+            searched = [full if plan is None else plan
+                        for full, plan in zip(searched, plans, strict=True)]
         found: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in images]
-        for chunk in _chunks(plans, self.batch_tiles):
+        for chunk in _chunks(searched, self.batch_tiles):
             regressors, logits = self.model.run(_network_input(images, chunk))
             for (i, tile), reg, logit in zip(chunk, regressors, logits):
                 height, width = images[i].shape[:2]

@@ -1,0 +1,77 @@
+"""Which parts of a frame changed since the source's last analysed frame: cheap differencing.
+
+Why: the face detector's cost grows with pixels, not with faces (issue 16), and most of a
+care-home camera's picture is a still room. Between full searches the detector looks only
+where something changed or where a face was lately (``face_detector.select_tiles``); this
+module says where something changed.
+
+How: the frame is shrunk (area averaging, which also averages away sensor and compression
+noise) so that the smallest face searched for is ``CELLS_PER_FACE`` pixels wide, turned grey,
+and compared with the previous shrunk frame; a shrunk pixel whose grey level moved by more than
+``motion_threshold`` (``AnalysisConfig``) has changed. A summed-area table of the changed
+pixels then answers "did anything change inside this rectangle?" for every detector tile at
+once. It costs about a millisecond a 360p frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# The smallest face searched for spans this many shrunk pixels: enough that a face moving by a
+# fraction of its size changes a shrunk pixel, few enough that the comparison stays cheap.
+CELLS_PER_FACE = 4
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The changed pixels of one frame against the one before, as a summed-area table."""
+
+    summed: np.ndarray  # (h + 1, w + 1) int32: changed shrunk pixels above and left of each
+    scale: float  # shrunk pixels per frame pixel
+
+    @property
+    def fraction(self) -> float:
+        """The share of the frame that changed."""
+        height, width = self.summed.shape[0] - 1, self.summed.shape[1] - 1
+        return float(self.summed[-1, -1]) / max(1, height * width)
+
+    def within(self, rects: np.ndarray) -> np.ndarray:
+        """For each rectangle (N, 4: x0, y0, x1, y1 in frame pixels), the frame pixels in it
+        that changed (counted on the shrunk frame, so in steps of 1 / scale**2)."""
+        height, width = self.summed.shape[0] - 1, self.summed.shape[1] - 1
+        r = np.asarray(rects, np.float64).reshape(-1, 4) * self.scale
+        x0 = np.clip(np.floor(r[:, 0]), 0, width).astype(int)
+        y0 = np.clip(np.floor(r[:, 1]), 0, height).astype(int)
+        x1 = np.clip(np.ceil(r[:, 2]), 0, width).astype(int)
+        y1 = np.clip(np.ceil(r[:, 3]), 0, height).astype(int)
+        s = self.summed
+        return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / self.scale**2
+
+
+class MotionDetector:
+    """Frame differencing for one source: ``update`` each analysed frame, in order."""
+
+    def __init__(self, threshold: float, min_face_px: float) -> None:
+        """``threshold``: grey levels (0-255) a shrunk pixel must move by to count as changed;
+        ``min_face_px``: the smallest face searched for, which sets the shrinking."""
+        self.threshold = float(threshold)
+        self.scale = min(1.0, CELLS_PER_FACE / float(min_face_px))
+        self._previous: np.ndarray | None = None
+
+    def update(self, image: np.ndarray) -> Changes | None:
+        """What changed in ``image`` (BGR) since the last frame given; None for the first
+        frame or one of another size (everything in it is new)."""
+        height, width = image.shape[:2]
+        size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        previous, self._previous = self._previous, grey
+        if previous is None or previous.shape != grey.shape:
+            return None
+        changed = (cv2.absdiff(grey, previous) > self.threshold).astype(np.int32)
+        summed = np.zeros((grey.shape[0] + 1, grey.shape[1] + 1), np.int32)
+        summed[1:, 1:] = changed.cumsum(0).cumsum(1)
+        return Changes(summed, size[0] / width)
