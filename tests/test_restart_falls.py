@@ -78,7 +78,7 @@ class HandLauncher:
         self.messages: queue.Queue[Message | None] = queue.Queue()
         self.started: list[tuple[CameraSpec, Handle]] = []
 
-    def launch(self, spec: CameraSpec) -> Handle:
+    def launch(self, spec: CameraSpec, node: str | None = None) -> Handle:
         self.started.append((spec, Handle()))
         return self.started[-1][1]
 
