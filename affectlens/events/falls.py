@@ -23,12 +23,16 @@ has not been seen upright again, after a fall and also (``long_lie_without_fall`
 lying on the floor outside a bed or chair zone: a slow slide from a chair and a fall the
 classifier missed end on the floor too. A person on the floor who is no longer detected (pose
 models often lose people lying down) is kept on the floor, not forgotten, until seen upright
-nearby. ``inactivity`` fires when nothing moved in a zone with ``inactivity_minutes`` for that
+nearby: their fall or long lie stays open however long that takes (issue 14; the service
+reminds and escalates meanwhile). Memory stays bounded: past ``hold_unseen_s`` unseen such a
+person keeps no pose history (held as a place), and at most ``MAX_HELD`` are held unseen.
+``inactivity`` fires when nothing moved in a zone with ``inactivity_minutes`` for that
 long.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
@@ -42,11 +46,16 @@ from affectlens.events.fall_features import Posture, body_region, posture, windo
 from affectlens.types import Coordinate, names_unique
 from affectlens.vocabulary import EventKind
 
+log = logging.getLogger(__name__)
+
 State = Literal["upright", "falling", "on_floor", "lying", "recovered"]
 # Limits on zones, from the site config or the dashboard: each zone is tested for every
 # person in every analysed frame, and a pixel is never negative or past any camera's frame.
 MAX_ZONES = 32
 MAX_ZONE_POINTS = 64
+# People held on the floor unseen, per camera (FallRule._bound_held): more than the pose model
+# finds in a frame (6), so reached only by a camera the rule misreads again and again.
+MAX_HELD = 16
 
 
 class Zone(BaseModel):
@@ -139,8 +148,14 @@ class FallSettings(BaseModel):
         "a quarter either way), accepting this pose score there (below the 0.15 asked "
         "elsewhere): people lying on the floor score low. 0: no second look (one more pose "
         "pass a frame per person held down and unseen).")
-    hold_unseen_s: float = Field(3600.0, gt=0, le=7 * 86_400, description="Keep an unseen "
-                                 "fallen person.")
+    hold_unseen_s: float = Field(
+        3600.0, gt=0, le=7 * 86_400, description="A person held on the floor unseen this long "
+        "keeps no pose history: they are held as a place, as a person adopted from an earlier "
+        "run is, and a track that begins there and is seen down takes over their events. "
+        "Memory only: their fall or long lie stays open while they are presumed on the floor "
+        "(never ended because time passed; reminders and escalation repeat the alert) and "
+        "ends when someone is seen up where they lay, or a new fall there replaces it. At "
+        "most MAX_HELD (16) people are held unseen on a camera.")
     lost_s: float = Field(2.0, gt=0, le=600, description="Forget an unseen person not on the "
                           "floor.")
     motion: float = Field(0.25, gt=0, le=10, description="Hip movement that counts as moving.")
@@ -175,7 +190,9 @@ class _Person:
     anchor: tuple[float, float] | None = None  # where it last moved (inactivity)
     longest: float = float("nan")  # longest torso seen: the scale of someone never upright
     first_hip: tuple[float, float] | None = None  # where the track began (_helped_up)
-    adopted: bool = False  # held down by an earlier run of the camera (FallRule.adopt)
+    # Held as a place: down in an earlier run of the camera (FallRule.adopt), or unseen on the
+    # floor past hold_unseen_s (FallRule._as_place); no pose history, events open.
+    adopted: bool = False
 
     @property
     def scale(self) -> float:
@@ -304,6 +321,7 @@ class FallRule:
         if p.seen < 4 or not np.isfinite(p.torso_angle):
             return self._check_long_lie(person, t)  # too little seen to judge this frame
         person.last_seen_s, person.hip = t, p.hip
+        person.adopted = False  # seen (a second look found them): held as themselves again
         if person.first_hip is None:
             person.first_hip = p.hip
         person.longest = float(np.nanmax([person.longest, p.torso_length]))
@@ -468,13 +486,14 @@ class FallRule:
         return self.settings.recovery_radius * scale
 
     def _take_over(self, person: _Person) -> None:
-        """A track first seen down where a person adopted from an earlier run lies unseen,
-        which began there (not a carer who walked in and knelt down), is that person: it
-        takes over their open events and their time on the floor (FallRule.adopt)."""
+        """A track first seen down where a person held as a place lies unseen (adopted from
+        an earlier run, or unseen past ``hold_unseen_s``), which began there (not a carer who
+        walked in and knelt down), is that person: it takes over their open events and their
+        time on the floor (FallRule.adopt, ``_as_place``)."""
         if person.fall is not None or person.long_lie is not None or person.first_hip is None:
             return
         for other in list(self._people.values()):
-            if not other.adopted:  # never seen in this run: taken over at once if seen
+            if not other.adopted:  # a place, not seen for long: taken over at once if seen
                 continue
             radius = self._radius(other, person)
             if all(np.hypot(at[0] - other.hip[0], at[1] - other.hip[1]) <= radius
@@ -550,15 +569,46 @@ class FallRule:
             if person.state not in ("on_floor", "lying") and gone <= s.lost_s:
                 events += self._decide(person, t)  # lost on the way down: decide anyway
             if self._down(person):
+                # Presumed on the floor: no time ends it (issue 14), only someone up there.
                 events += self._check_long_lie(person, t)
-                if gone > s.hold_unseen_s or self._helped_up(person, t, seen):
+                if self._helped_up(person, t, seen):
                     person.state = "recovered"
                     events += self._close(person, t)
                     del self._people[person.track_id]
+                elif gone > s.hold_unseen_s and not person.adopted:
+                    self._as_place(person)
             elif gone > s.lost_s:  # forgotten; an event still open ends when last seen
                 events += self._close(person, person.last_seen_s)
                 del self._people[person.track_id]
-        return events
+        return events + self._bound_held(t, seen_ids)
+
+    @staticmethod
+    def _as_place(person: _Person) -> None:
+        """Unseen on the floor past ``hold_unseen_s``: the pose history goes (memory), the
+        person, their time on the floor and their open events stay, held as a place the way
+        a person adopted from an earlier run is (ended by someone up whose track began there,
+        taken over by a track that began there and is seen down: ``_take_over``)."""
+        person.adopted = True
+        person.times.clear()
+        person.postures.clear()
+        person.anchor = None
+
+    def _bound_held(self, t: float, seen_ids: set[int]) -> list[FallEvent]:
+        """At most MAX_HELD people held on the floor unseen: past that the one unseen longest
+        is let go and their events end now. A bound on memory and on open alerts for a
+        camera the rule keeps misreading (a recording that loops where no new fall replaces
+        the last, a picture of someone lying): never reached by people really down, whom the
+        pose model finds at most 6 a frame. Logged as a warning."""
+        held = [p for p in self._people.values()
+                if p.track_id not in seen_ids and self._down(p)]
+        ended: list[FallEvent] = []
+        for person in sorted(held, key=lambda p: p.last_seen_s)[:max(0, len(held) - MAX_HELD)]:
+            log.warning("falls: more than %d people held on the floor unseen; letting go of "
+                        "track %d, unseen since %.1f s, and ending its events", MAX_HELD,
+                        person.track_id, person.last_seen_s)
+            ended += self._close(person, t)
+            del self._people[person.track_id]
+        return ended
 
     def _helped_up(self, person: _Person, t: float, seen: list[_Person]) -> bool:
         """Someone upright for recover_s where this unseen fallen person lay, whose track
