@@ -106,8 +106,8 @@ class PeoplePipeline:
         if len(state.look_turns) > len(down):  # forget people no longer held down
             state.look_turns = {t: turn for t, turn in state.look_turns.items() if t in down}
         missing = [(t, box) for t, box in down.items() if t not in ids]
-        # Bounded: at most MAX_SECOND_LOOKS a frame, the newest tracks first (a looping video
-        # can leave many people held on the floor, each for up to hold_unseen_s).
+        # Bounded: at most MAX_SECOND_LOOKS a frame, the newest tracks first (the rule holds up
+        # to MAX_HELD people on the floor unseen, with no time limit: issue 14).
         for track_id, box in missing[::-1][:MAX_SECOND_LOOKS]:
             # One pose pass a frame per person: the turn that last found them, else the next.
             turn = state.look_turns.get(track_id, 0)

@@ -34,8 +34,9 @@ Stitching (``stitch``):
 What still differs from one pass: smoothed expression probabilities of a track that started
 before its segment's warm-up (its smoothing started later here: after five time constants
 the difference is under 1%, and labels agree but where two expressions are within it), and
-events that depend on more than ``memory_s`` of history (a fallen person held unseen for
-``hold_unseen_s``). Files of variable frame rate and anonymous statistics are never split
+events that depend on more than ``memory_s`` of history (a fallen person held unseen, whose
+fall stays open until someone is seen up there: a segment that starts after the fall never
+saw them fall). Files of variable frame rate and anonymous statistics are never split
 (one task a file): frame numbers come from times (constant rate), and counts per bucket
 would need stitching of their own. Tone of voice (consented research) is analysed over the
 whole sound by the first segment's task alone.
