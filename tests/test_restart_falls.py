@@ -217,3 +217,34 @@ def test_an_adopted_event_on_a_camera_without_a_body_path_is_not_held(
     spec = CameraSpec(1, "file:///x.mp4", "care_safety", FPS, analysis=pipeline.config)
     event = Event(EventKind(kind), 1, -5.0, -5.0, 0.9, key="old:1")
     assert make_session(spec, pipeline).adopt([event], 0.0) == []
+
+
+def test_a_person_lying_unseen_past_hold_unseen_s_stays_open_and_reminded(
+    store: Store, pipeline_for: Callable[..., Pipeline], fall_video: Path
+) -> None:
+    """The live path, one run: after the fall the camera sees nobody (an empty picture) for
+    longer than ``hold_unseen_s``. Before, that ended the fall and long lie (the person was
+    taken to have left); now nothing ends or repeats, and the reminders go on (issue 14)."""
+    pipeline = pipeline_for()
+    camera = store.add_camera("room 12", "file:///room12.mp4", "care_safety")
+    spec = CameraSpec(camera.id, camera.url, camera.purpose, FPS, analysis=pipeline.config,
+                      preview_fps=0.0, falls=FALLS.model_copy(update={"hold_unseen_s": 1.0}))
+    video = frames_of(fall_video)
+    sent: list[Message] = []
+    recorder = Recorder(store)
+    frames = video + [video[-1]] * int(6 * FPS)
+    loop = run(spec, pipeline, recorder, frames, T0, sent,
+               lambda: bool(store.events(camera.id, kind="long_lie")))
+    (fall,) = store.events(camera.id, kind="fall")
+    (long_lie,) = store.events(camera.id, kind="long_lie")
+    before = len(sent)
+    empty = np.zeros_like(video[-1])
+    start = T0 + len(frames) / FPS
+    for index in range(int(5 * FPS)):  # five times hold_unseen_s with nobody seen
+        loop.analyse(LiveFrame(empty, len(frames) + index, start + index / FPS))
+    assert [m for m in sent[before:] if isinstance(m, EventStarted | EventEnded)] == []
+    assert {e.id for e in store.open_events(camera.id)} == {fall.id, long_lie.id}
+    later = fall.started_at + timedelta(minutes=7)
+    assert ReminderJob(store, remind_after_s=300, escalate_after_s=0).check(later) == 2
+    loop.finish()  # the worker stops: still presumed down, open for the next run
+    assert {e.id for e in store.open_events(camera.id)} == {fall.id, long_lie.id}
