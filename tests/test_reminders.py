@@ -147,7 +147,9 @@ def test_serve_reminds_and_escalates_an_unacknowledged_fall_until_acknowledged(
     config.write_text(
         f"database_url: site.db\nport: {port}\nworkers: {{poll_s: 0.5, io_timeout_s: 1}}\n"
         "cameras:\n"
-        f"  - {{name: Lounge, url: 'file://{tmp_path}/missing.mp4', purpose: care_safety}}\n"
+        # Watched for falls: the supervisor ends the open falls of a camera nothing watches.
+        f"  - {{name: Lounge, url: 'file://{tmp_path}/missing.mp4', purpose: care_safety,"
+        " falls: {}}\n"
         "alerts:\n"
         "  remind_after_minutes: 0.01\n  escalate_after_minutes: 0.03\n"
         f"  webhooks: [{{url: '{usual.url}', secret: {SECRET}}}]\n"
