@@ -11,7 +11,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from affectlens.privacy.blur import blur_faces, blur_regions
+from affectlens.privacy.blur import outgoing_picture
 from affectlens.sources.base import MediaInfo
 from affectlens.types import FaceAnalysis, Frame
 
@@ -50,7 +50,7 @@ class ThumbnailCollector:
             if track_id < 0 or score <= self._best.get(key, -1.0):
                 continue
             if blurred is None:
-                blurred = blur_faces(frame.image, blur_regions(analysis, heads))
+                blurred = outgoing_picture(frame.image, analysis, heads)
             self._best[key] = score
             self.thumbnails[key] = _context_crop(blurred, analysis.faces.boxes[i])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, ClassVar, Protocol, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -44,14 +44,20 @@ class Frame:
         return self.image.shape[1], self.image.shape[0]
 
 
+D = TypeVar("D", bound="Detections")
+
+
 @dataclass(frozen=True)
-class FaceDetections:
-    """Faces found in one frame, as parallel arrays.
+class Detections:
+    """Things a detector found in one frame (faces, people), as parallel arrays: row i is
+    thing i. One value object for both, so that selecting, tracking and blurring handle them
+    alike; a subclass says only what its keypoints are (``KEYPOINTS_SHAPE``).
 
     boxes: (N, 4) float32 x1, y1, x2, y2 in pixels; scores: (N,) float32 in [0, 1];
-    keypoints: (N, 6, 2) float32 pixels, BlazeFace order (right eye, left eye, nose tip,
-    mouth centre, right ear tragion, left ear tragion; "right" is the person's right).
+    keypoints: (N, *KEYPOINTS_SHAPE) float32, pixels first.
     """
+
+    KEYPOINTS_SHAPE: ClassVar[tuple[int, ...]] = (0, 2)
 
     boxes: np.ndarray
     scores: np.ndarray
@@ -61,20 +67,31 @@ class FaceDetections:
         n = len(self.boxes)
         if self.boxes.shape != (n, 4) or self.scores.shape != (n,):
             raise ValueError(f"inconsistent shapes {self.boxes.shape}, {self.scores.shape}")
-        if self.keypoints.shape != (n, 6, 2):
-            raise ValueError(f"keypoints must be ({n}, 6, 2), got {self.keypoints.shape}")
+        if self.keypoints.shape != (n, *self.KEYPOINTS_SHAPE):
+            raise ValueError(f"keypoints must be {(n, *self.KEYPOINTS_SHAPE)}, got "
+                             f"{self.keypoints.shape}")
 
     @classmethod
-    def empty(cls) -> FaceDetections:
+    def empty(cls: type[D]) -> D:
         zeros = np.zeros
-        return cls(zeros((0, 4), np.float32), zeros(0, np.float32), zeros((0, 6, 2), np.float32))
+        return cls(zeros((0, 4), np.float32), zeros(0, np.float32),
+                   zeros((0, *cls.KEYPOINTS_SHAPE), np.float32))
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def select(self, index: np.ndarray) -> FaceDetections:
-        """A new FaceDetections with the rows a boolean mask or index array picks."""
-        return FaceDetections(self.boxes[index], self.scores[index], self.keypoints[index])
+    def select(self: D, index: np.ndarray) -> D:
+        """A new value of the same kind with the rows a boolean mask or index array picks."""
+        return type(self)(self.boxes[index], self.scores[index], self.keypoints[index])
+
+
+@dataclass(frozen=True)
+class FaceDetections(Detections):
+    """Faces found in one frame. keypoints: (N, 6, 2) pixels, BlazeFace order (right eye,
+    left eye, nose tip, mouth centre, right ear tragion, left ear tragion; "right" is the
+    person's right)."""
+
+    KEYPOINTS_SHAPE: ClassVar[tuple[int, ...]] = (6, 2)
 
     @property
     def widths(self) -> np.ndarray:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
 
 from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel
+from affectlens.types import Detections
 
 # COCO keypoint order, as MoveNet gives it ("left" is the person's left).
 KEYPOINTS: tuple[str, ...] = (
@@ -49,34 +51,11 @@ def upright_turn(keypoints: np.ndarray, min_score: float = 0.1) -> int | None:
 
 
 @dataclass(frozen=True)
-class PersonDetections:
-    """People found in one frame, as parallel arrays.
+class PersonDetections(Detections):
+    """People found in one frame (scores: the mean keypoint score). keypoints: (N, 17, 3)
+    x, y in pixels and a keypoint score in [0, 1], KEYPOINTS order."""
 
-    boxes: (N, 4) float32 x1, y1, x2, y2 in pixels; scores: (N,) float32 mean keypoint score;
-    keypoints: (N, 17, 3) float32 x, y in pixels and a keypoint score in [0, 1], KEYPOINTS order.
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    keypoints: np.ndarray
-
-    def __post_init__(self) -> None:
-        n = len(self.boxes)
-        if self.boxes.shape != (n, 4) or self.scores.shape != (n,):
-            raise ValueError(f"inconsistent shapes {self.boxes.shape}, {self.scores.shape}")
-        if self.keypoints.shape != (n, len(KEYPOINTS), 3):
-            raise ValueError(f"keypoints must be ({n}, 17, 3), got {self.keypoints.shape}")
-
-    @classmethod
-    def empty(cls) -> PersonDetections:
-        zeros = np.zeros
-        return cls(zeros((0, 4), np.float32), zeros(0, np.float32), zeros((0, 17, 3), np.float32))
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-    def select(self, index: np.ndarray) -> PersonDetections:
-        return PersonDetections(self.boxes[index], self.scores[index], self.keypoints[index])
+    KEYPOINTS_SHAPE: ClassVar[tuple[int, ...]] = (len(KEYPOINTS), 3)
 
 
 def _input_size(width: int, height: int, long_side: int) -> tuple[int, int, float]:

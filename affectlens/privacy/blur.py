@@ -7,9 +7,15 @@ image is never changed: a blurred copy is returned.
 Where an administrator turned blurring off for a camera, its pictures instead carry a red
 "FACES NOT BLURRED" banner drawn into their pixels (``not_blurred_banner``), so that no copy
 of one can be mistaken for a blurred picture.
+
+Every picture that leaves the process (live previews, event snapshots and clips, offline
+thumbnails and annotated videos) is made by one function, ``outgoing_picture``: what is
+blurred, in which order, and how an unblurred one is marked are decided here only.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -74,3 +80,23 @@ def blur_regions(analysis: FaceAnalysis, heads: np.ndarray | None) -> np.ndarray
     if heads is None or not len(heads):
         return analysis.faces.boxes
     return np.concatenate([analysis.faces.boxes.reshape(-1, 4), heads.reshape(-1, 4)])
+
+
+def outgoing_picture(image: np.ndarray, analysis: FaceAnalysis, heads: np.ndarray | None = None,
+                     blur: bool = True, max_width: int | None = None,
+                     draw: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+    """The picture that may leave the process, made from ``image`` (never changed).
+
+    Faces and ``heads`` (``blur_regions``) are blurred at full resolution, then the picture is
+    scaled down to ``max_width`` if wider, then ``draw`` may draw onto it (boxes and labels:
+    after the blur, so that it does not smudge them), and last, with ``blur`` False (an
+    administrator's choice), the "FACES NOT BLURRED" banner goes across the top, at the size
+    served so that it stays legible, over anything drawn.
+    """
+    out = blur_faces(image, blur_regions(analysis, heads)) if blur else image.copy()
+    if max_width is not None and out.shape[1] > max_width:
+        scale = max_width / out.shape[1]
+        out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if draw is not None:
+        draw(out)
+    return out if blur else not_blurred_banner(out)

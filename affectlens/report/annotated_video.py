@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from affectlens.observers import output_name
-from affectlens.privacy.blur import blur_faces, blur_regions
+from affectlens.privacy.blur import outgoing_picture
 from affectlens.sources.base import MediaInfo
 from affectlens.types import FaceAnalysis, Frame
 
@@ -25,20 +25,20 @@ GREEN = (80, 200, 80)
 
 def draw_annotations(image: np.ndarray, analysis: FaceAnalysis, blur: bool,
                      heads: np.ndarray | None = None) -> np.ndarray:
-    """A new image: faces and pose heads blurred (unless blur is False), boxes and labels."""
-    out = blur_faces(image, blur_regions(analysis, heads)) if blur else image.copy()
-    scale = max(0.4, out.shape[0] / 900)
-    for i, (x1, y1, x2, y2) in enumerate(analysis.faces.boxes.astype(int)):
-        track = int(analysis.track_ids[i])
-        label = f"#{track} " if track > 0 else ""
-        label += f"{analysis.dominant[i]} | age {analysis.ages[i]:.0f}"
-        cv2.rectangle(out, (x1, y1), (x2, y2), GREEN, 2)
-        cv2.putText(out, label, (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, scale, GREEN, 2)
-    if not blur:
-        cv2.rectangle(out, (0, 0), (out.shape[1], int(34 * scale + 10)), (0, 0, 200), -1)
-        cv2.putText(out, "FACES NOT BLURRED (--no-blur)", (8, int(28 * scale)),
-                    cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2)
-    return out
+    """A new image: faces and pose heads blurred (unless blur is False: then the banner every
+    unblurred picture carries), boxes and labels."""
+
+    def labels(out: np.ndarray) -> None:
+        scale = max(0.4, out.shape[0] / 900)
+        for i, (x1, y1, x2, y2) in enumerate(analysis.faces.boxes.astype(int)):
+            track = int(analysis.track_ids[i])
+            label = f"#{track} " if track > 0 else ""
+            label += f"{analysis.dominant[i]} | age {analysis.ages[i]:.0f}"
+            cv2.rectangle(out, (x1, y1), (x2, y2), GREEN, 2)
+            cv2.putText(out, label, (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        GREEN, 2)
+
+    return outgoing_picture(image, analysis, heads, blur, draw=labels)
 
 
 class AnnotatedVideoWriter:

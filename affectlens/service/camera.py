@@ -30,6 +30,7 @@ import av
 
 from affectlens.privacy.policy import redact_url
 from affectlens.service.schemas import check_stream_url
+from affectlens.store.schema import DEFAULT_FPS
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
@@ -76,7 +77,7 @@ class LiveCamera:
     def __init__(
         self,
         url: str,
-        analysis_fps: float = 5.0,
+        analysis_fps: float = DEFAULT_FPS,
         on_state: Callable[[CameraState], None] | None = None,
         io_timeout_s: float = 5.0,
         backoff_s: tuple[float, ...] = BACKOFF_S,

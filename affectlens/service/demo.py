@@ -34,6 +34,7 @@ from affectlens.security.accounts import Accounts
 from affectlens.service.site import CameraConfig, SiteConfig
 from affectlens.store import Store
 from affectlens.store.db import sqlite_url
+from affectlens.store.schema import FALLS_DEFAULT_FPS
 from affectlens.vocabulary import Purpose
 
 DEMO_USER = "demo"
@@ -42,7 +43,7 @@ DEMO_USER = "demo"
 DEMO_FALLS = FallSettings(long_lie_s=10.0)
 # A privacy mask on the lounge, clear of the face: its corner is black in every picture.
 DEMO_MASK = Mask(name="neighbour's window", points=((520, 0), (640, 0), (640, 110), (520, 110)))
-FALL_FPS = 10  # the fall camera's analysis rate (schemas.FALLS_DEFAULT_FPS): no frame skipped
+FALL_FPS = round(FALLS_DEFAULT_FPS)  # the fall video plays at the camera's rate: no frame skipped
 SAD_FPS = 5
 
 

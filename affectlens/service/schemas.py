@@ -19,10 +19,9 @@ from pydantic import (
 from affectlens.events.distress import DistressSettings
 from affectlens.events.falls import FallSettings, Zone, Zones
 from affectlens.service.camera_settings import parse_distress, parse_falls
+from affectlens.store.schema import DEFAULT_FPS, FALLS_DEFAULT_FPS
 from affectlens.vocabulary import Purpose
 
-# URFD, cross-validated by recording: 15 of 16 falls at 10 fps, 14 at 5 (benchmarks/falls.py).
-FALLS_DEFAULT_FPS = 10.0
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "device")
 
 
@@ -67,7 +66,9 @@ def _stored_distress(value: object) -> object:
 
 
 # Each field's constraints once, for the site config's cameras too where they agree.
-CameraName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$")]
+# A display name (a camera's, an alert rule's): letters, digits, spaces, dots and dashes.
+DisplayName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$")]
+CameraName = DisplayName
 AnalysisFps = Annotated[float, Field(gt=0, le=30)]
 
 
@@ -95,8 +96,9 @@ class CameraIn(CameraBase):
                               "finds it by this); unset: made from the name.")
     url: StreamUrl
     purpose: Purpose
-    analysis_fps: AnalysisFps = Field(5.0, description="Frames analysed per second; "
-                                      f"unset: 5, or {FALLS_DEFAULT_FPS:g} with falls.")
+    analysis_fps: AnalysisFps = Field(
+        DEFAULT_FPS, description=f"Frames analysed per second; unset: {DEFAULT_FPS:g}, or "
+        f"{FALLS_DEFAULT_FPS:g} with falls.")
     blur_faces: bool = Field(True, description="Blur faces in previews and snapshots; off "
                              "(admins only, audited) marks every served frame.")
     falls: FallSettings | None = Field(None, description=FALLS_HELP)

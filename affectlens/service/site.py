@@ -39,14 +39,14 @@ from affectlens.events.falls import FallSettings
 from affectlens.privacy.masks import Masks
 from affectlens.privacy.retention import Retention, RetentionPolicy
 from affectlens.service.apprise_urls import check_apprise_url
-from affectlens.service.schemas import FALLS_DEFAULT_FPS, Slug, check_stream_url
+from affectlens.service.schemas import CameraName, DisplayName, Slug, check_stream_url
 from affectlens.store.db import slugify, sqlite_url
+from affectlens.store.schema import DEFAULT_FPS, FALLS_DEFAULT_FPS
 from affectlens.types import doubled
 from affectlens.vocabulary import EventKind, Purpose
 
 ENV_PREFIX = "AFFECTLENS_"
 LIVE_ANALYSIS = {"threads": 1, "full_scan_every_s": 1.0}
-DEFAULT_FPS = 5.0
 # AnalysisConfig settings that mean nothing to a live worker (it analyses one frame at a time,
 # of a camera's own rate and purpose, and watches for falls only where its camera says so).
 OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
@@ -101,7 +101,6 @@ Proxy = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(check
 Seconds = Annotated[float, Field(ge=0, le=3600)]
 AppriseUrl = Annotated[str, Field(min_length=3, max_length=MAX_URL),
                        AfterValidator(check_apprise_url)]
-CameraName = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class SiteConfigError(AffectlensError):
@@ -113,8 +112,7 @@ class _Strict(BaseModel):
 
 
 class CameraConfig(_Strict):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$",
-                      description="Display name, unique.")
+    name: CameraName = Field(description="Display name, unique.")
     slug: Slug | None = Field(
         None, description="The camera's key for good: the camera of this slug in the store "
         "is updated, whatever its name is now. Unset: made from the name (Room 12 -> "
@@ -197,8 +195,7 @@ class MqttConfig(_Strict):
 class AlertRule(_Strict):
     """Which events go to which phones and chats (affectlens/service/notify.py)."""
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .-]+$",
-                      description="Names the rule in logs and dead letters.")
+    name: DisplayName = Field(description="Names the rule in logs and dead letters.")
     apprise: list[AppriseUrl] = Field(
         min_length=1, max_length=100, repr=False,
         description="Apprise URLs (ntfy://, pover://, tgram://, matrix://, mailto://...), "

@@ -45,7 +45,7 @@ from affectlens.events.distress import DistressSettings
 from affectlens.events.event import Event
 from affectlens.events.falls import FallSettings
 from affectlens.pipeline import Pipeline
-from affectlens.privacy.blur import blur_faces, blur_regions, not_blurred_banner
+from affectlens.privacy.blur import outgoing_picture
 from affectlens.privacy.masks import Mask, black_out
 from affectlens.privacy.policy import expression_allowed
 from affectlens.service.alerts import AlertDispatcher
@@ -67,7 +67,7 @@ from affectlens.service.messages import (
 )
 from affectlens.service.recorder import Recorder
 from affectlens.store import Store
-from affectlens.store.schema import AGE_BAND_COLUMNS
+from affectlens.store.schema import AGE_BAND_COLUMNS, DEFAULT_FPS
 from affectlens.types import AGE_BANDS, FaceAnalysis, Frame
 from affectlens.vocabulary import DOWN_KINDS, EventKind, Purpose
 
@@ -99,7 +99,7 @@ class CameraSpec:
     camera_id: int
     url: str
     purpose: Purpose
-    analysis_fps: float = 5.0
+    analysis_fps: float = DEFAULT_FPS
     distress: DistressSettings = field(default_factory=DistressSettings)
     analysis: AnalysisConfig = field(default_factory=lambda: AnalysisConfig(threads=1))
     io_timeout_s: float = 5.0
@@ -192,14 +192,7 @@ def blurred_jpeg(live: LiveFrame, analysis: FaceAnalysis,
     PREVIEW_WIDTH wide, as JPEG: the only form in which pixels leave a worker. With
     ``blur=False`` (the camera's admin turned blurring off) faces stay as they are and a
     "FACES NOT BLURRED" banner covers the top of the picture instead."""
-    image = np.asarray(live.image)
-    if blur:
-        image = blur_faces(image, blur_regions(analysis, heads))
-    if image.shape[1] > PREVIEW_WIDTH:
-        scale = PREVIEW_WIDTH / image.shape[1]
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    if not blur:  # drawn at the served size, so that it stays legible
-        image = not_blurred_banner(image)
+    image = outgoing_picture(np.asarray(live.image), analysis, heads, blur, PREVIEW_WIDTH)
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
     return jpeg.tobytes() if ok else None
 
@@ -538,7 +531,7 @@ class CameraWorker:
 
     def __init__(
         self, camera_id: int, url: str, store: Store, pipeline: Pipeline,
-        analysis_fps: float = 5.0, distress: DistressSettings | None = None,
+        analysis_fps: float = DEFAULT_FPS, distress: DistressSettings | None = None,
         io_timeout_s: float = 5.0, backoff_s: tuple[float, ...] | None = None,
         alerts: AlertDispatcher | None = None, purpose: Purpose = Purpose.CARE_SAFETY,
         hub: Hub | None = None, falls: FallSettings | None = None,

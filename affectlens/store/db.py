@@ -37,6 +37,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from affectlens.errors import AffectlensError
 from affectlens.store.schema import (
     AGE_BAND_COLUMNS,
+    DEFAULT_FPS,
     EXPRESSION_COUNT_COLUMNS,
     SLUG_MAX,
     AlertOutbox,
@@ -273,10 +274,10 @@ class Store:
 
     # cameras -------------------------------------------------------------------------------
 
-    def add_camera(self, name: str, url: str, purpose: Purpose | str, analysis_fps: float = 5.0,
-                   blur_faces: bool = True, *, slug: str | None = None,
-                   falls: str | None = None, distress: str | None = None,
-                   site_seed: str | None = None) -> Camera:
+    def add_camera(self, name: str, url: str, purpose: Purpose | str,
+                   analysis_fps: float = DEFAULT_FPS, blur_faces: bool = True, *,
+                   slug: str | None = None, falls: str | None = None,
+                   distress: str | None = None, site_seed: str | None = None) -> Camera:
         """Add a camera under ``slug``, its key for good; without one, a slug made from the
         name (``-2``, ``-3``... when taken). ``falls`` and ``distress`` are JSON checked by the
         caller (the store does not know the settings models)."""
