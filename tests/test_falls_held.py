@@ -114,6 +114,40 @@ def test_a_track_first_seen_down_where_a_held_person_lies_takes_over_their_event
     assert all(e.ended_s is not None for e in events)
 
 
+def test_a_track_first_seen_down_where_a_person_was_just_lost_takes_over_too() -> None:
+    """The same within ``hold_unseen_s``, while the lost person still keeps their pose
+    history: the tracker gives the person found lying again a new id a few seconds later.
+    Before, that track raised a second long lie for the one person on the floor."""
+    rule = FallRule()
+    events, t = _fall(rule, 1, 0.0)
+    more, t = _nobody(rule, t, 5)  # lost for a few seconds, well within hold_unseen_s
+    events += more
+    again, t = _act(rule, 7, t, [("lie", 40)])  # found lying there again, past long_lie_s
+    events += again
+    assert [e.kind for e in events] == ["fall", "long_lie"]  # one long lie, on the fall's clock
+    assert events[1].started_s == events[0].started_s
+    assert set(rule.states()) == {7}
+    up, t = _act(rule, 7, t, [("lie", 0.1), ("stand", 1), ("stand", 1.5)])
+    assert {e.kind for e in up} == {"fall", "long_lie"}
+    assert all(e.ended_s is not None for e in events)
+
+
+def test_a_second_person_lying_beside_one_seen_down_is_not_taken_over() -> None:
+    """Two people on the floor side by side, both seen in the same frames: each keeps their
+    own events (only a person lost from view is taken over)."""
+    rule = FallRule()
+    events: list[FallEvent] = []
+    t = 0.0
+    for name, seconds in [("stand", 1), ("lie", 0.6), ("lie", 40)]:
+        for _ in range(max(1, round(seconds / STEP))):
+            bodies = np.stack([_pose(name), _pose("lie", 30.0)])
+            events += rule.update(t, np.array([1, 2]), bodies)
+            t += STEP
+    kinds = sorted((e.track_id, e.kind) for e in events)
+    assert (1, "fall") in kinds and (1, "long_lie") in kinds and (2, "long_lie") in kinds
+    assert set(rule.states()) == {1, 2}
+
+
 def test_a_new_fall_where_a_held_person_lies_still_replaces_them() -> None:
     """A camera looping a fall recording, with loops hours apart: one open event at a time."""
     rule = FallRule()

@@ -277,6 +277,7 @@ class FallRule:
         events: list[FallEvent] = []
         seen: list[_Person] = []
         weak_rows = np.zeros(len(bodies), bool) if weak is None else np.asarray(weak, bool)
+        self._in_frame = {int(i) for i in np.asarray(track_ids).tolist() if i >= 1}
         for track_id, body, faint in zip(np.asarray(track_ids).tolist(), bodies, weak_rows):
             if track_id < 1:
                 continue
@@ -486,21 +487,29 @@ class FallRule:
         return self.settings.recovery_radius * scale
 
     def _take_over(self, person: _Person) -> None:
-        """A track first seen down where a person held as a place lies unseen (adopted from
-        an earlier run, or unseen past ``hold_unseen_s``), which began there (not a carer who
-        walked in and knelt down), is that person: it takes over their open events and their
-        time on the floor (FallRule.adopt, ``_as_place``)."""
-        if person.fall is not None or person.long_lie is not None or person.first_hip is None:
+        """A track first seen down where a person held on the floor lies unseen (lost from
+        view moments ago, unseen past ``hold_unseen_s`` or adopted from an earlier run), which
+        began there (not a carer who walked in and knelt down), is that person, whom the
+        tracker gave a new id: it takes over their open events and their time on the floor
+        (FallRule.adopt, ``_as_place``), so one person down is one long lie. A person seen in
+        this same frame is someone else lying beside them, and keeps their own; a track seen
+        up before it went down is a new fall there (``_replaced_by``)."""
+        if person.fall is not None or person.long_lie is not None or person.first_hip is None \
+                or person.last_upright_s is not None:
             return
         for other in list(self._people.values()):
-            if not other.adopted:  # a place, not seen for long: taken over at once if seen
+            if other is person or other.track_id in self._in_frame or not (
+                    other.adopted or self._down(other)):
                 continue
             radius = self._radius(other, person)
             if all(np.hypot(at[0] - other.hip[0], at[1] - other.hip[1]) <= radius
                    for at in (person.hip, person.first_hip)):
-                person.state, person.floor_flat = "on_floor", True
+                person.state, person.floor_flat = other.state, other.floor_flat
                 person.fall, person.long_lie = other.fall, other.long_lie
-                person.floor_since = other.floor_since
+                person.floor_since, person.probability = other.floor_since, other.probability
+                if not person.upright_lengths:  # their size and standing height, if measured
+                    person.upright_lengths.extend(other.upright_lengths)
+                    person.upright_hips.extend(other.upright_hips)
                 del self._people[other.track_id]
                 return
 
