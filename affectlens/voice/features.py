@@ -199,11 +199,43 @@ def frame_descriptors(signal: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _stats(values: np.ndarray) -> list[float]:
-    """mean, std, 10th, 50th and 90th percentile (zeros for an empty series)."""
+def percentiles(ordered: np.ndarray, q: np.ndarray | float) -> np.ndarray:
+    """``np.percentile(values, q * 100)`` (method "linear") of ``ordered = np.sort(values)``,
+    bit for bit: numpy's own index, interpolation and NaN arithmetic, but one sort serves
+    every percentile of a series instead of one partition per ``np.percentile`` call.
+
+    ``q`` in [0, 1]: an array as numpy divides a list of percentiles by 100 (float64 maths),
+    or a Python float as it divides a scalar one (arithmetic in the values' own dtype).
+    """
+    n = len(ordered)
+    virtual = (n - 1) * np.asarray(q, np.float64)
+    previous = np.floor(np.atleast_1d(virtual))
+    following = previous + 1
+    top = np.atleast_1d(virtual >= n - 1)
+    previous[top] = following[top] = -1
+    previous, following = previous.astype(np.intp), following.astype(np.intp)
+    gamma = virtual - (previous if np.ndim(q) else previous[0])
+    t = gamma if np.ndim(q) else float(gamma)
+    low, high = ordered[previous], ordered[following]
+    step = high - low
+    out = np.add(low, step * t)
+    np.subtract(high, step * (1 - t), out=out, where=np.asarray(t) >= 0.5, casting="unsafe",
+                dtype=type(out.dtype))
+    if np.isnan(ordered[-1]):  # NaN sorts last; numpy's percentiles of it are all NaN
+        out[...] = ordered[-1]
+    return out if np.ndim(q) else out[0]
+
+
+_STAT_Q = np.array([10, 50, 90]) / 100  # np.percentile's own q / 100: the same float64 bits
+_RANGE_Q = np.array([5, 95]) / 100
+
+
+def _stats(values: np.ndarray, ordered: np.ndarray | None = None) -> list[float]:
+    """mean, std, 10th, 50th and 90th percentile (zeros for an empty series); ``ordered``:
+    ``np.sort(values)`` where the caller has it."""
     if values.size == 0:
         return [0.0] * 5
-    p10, p50, p90 = np.percentile(values, [10, 50, 90])
+    p10, p50, p90 = percentiles(np.sort(values) if ordered is None else ordered, _STAT_Q)
     return [float(values.mean()), float(values.std()), float(p10), float(p50), float(p90)]
 
 
@@ -230,7 +262,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 def window_features(signal: np.ndarray) -> np.ndarray:
     """One float32 vector (FEATURE_NAMES order) describing a window of 16 kHz mono speech."""
     d = frame_descriptors(signal)
-    energy = d["energy_db"] - np.percentile(d["energy_db"], 95)
+    energy = d["energy_db"] - percentiles(np.sort(d["energy_db"]), 0.95)
     loud = energy > SILENCE_DB + 30  # within 30 dB of the window's loud frames
     keep = loud if loud.sum() >= 3 else np.ones_like(loud)
     times = np.arange(len(energy)) * HOP_LENGTH / SAMPLE_RATE
@@ -249,10 +281,12 @@ def window_features(signal: np.ndarray) -> np.ndarray:
     out = np.stack([rows.mean(axis=1), rows.std(axis=1)], axis=1).reshape(-1).tolist()
     out += (dcep.std(axis=0) if len(dcep) else np.zeros(N_MFCC - 1)).tolist()
     for series in (energy[keep], np.diff(energy), d["centroid"][keep], d["flatness"][keep],
-                   d["rolloff"][keep], d["flux"][keep], d["high_share"][keep], f0, df0):
+                   d["rolloff"][keep], d["flux"][keep], d["high_share"][keep]):
         out += _stats(series)
+    f0_sorted = np.sort(f0)
+    out += _stats(f0, f0_sorted) + _stats(df0)
     out += [
-        float(np.ptp(np.percentile(f0, [5, 95]))) if f0.size else 0.0,
+        float(np.ptp(percentiles(f0_sorted, _RANGE_Q))) if f0.size else 0.0,
         _slope(f0, times[voiced]),
         _slope(energy[keep], times[keep]),
         float(voiced.mean()),
