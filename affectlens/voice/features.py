@@ -171,9 +171,13 @@ def yin_f0(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(dip < VOICED_BELOW, f0, np.nan), dip
 
 
-def frame_descriptors(signal: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-frame low-level descriptors of a 16 kHz mono float signal."""
-    power = power_spectrogram(signal)
+def frame_descriptors(signal: np.ndarray, power: np.ndarray | None = None,
+                      pitch: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Per-frame low-level descriptors of a 16 kHz mono float signal; ``power`` and ``pitch``
+    (power_spectrogram's and yin_f0's results for this very signal) where the caller has them."""
+    if power is None:
+        power = power_spectrogram(signal)
     mel_db = log_mel(power)
     total = power.sum(axis=1) + _EPS
     energy_db = 10 * np.log10(total)
@@ -183,7 +187,7 @@ def frame_descriptors(signal: np.ndarray) -> dict[str, np.ndarray]:
     magnitude = np.sqrt(power)
     flux = np.r_[0.0, np.sqrt((np.diff(magnitude / magnitude.sum(1, keepdims=True).clip(_EPS),
                                        axis=0) ** 2).sum(axis=1))]
-    f0, dip = yin_f0(signal)
+    f0, dip = yin_f0(signal) if pitch is None else pitch
     n = min(len(power), len(f0))
     return {
         "mel_db": mel_db[:n],
@@ -259,9 +263,11 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-def window_features(signal: np.ndarray) -> np.ndarray:
-    """One float32 vector (FEATURE_NAMES order) describing a window of 16 kHz mono speech."""
-    d = frame_descriptors(signal)
+def window_features(signal: np.ndarray, power: np.ndarray | None = None,
+                    pitch: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """One float32 vector (FEATURE_NAMES order) describing a window of 16 kHz mono speech
+    (``power``, ``pitch``: as frame_descriptors takes them)."""
+    d = frame_descriptors(signal, power, pitch)
     energy = d["energy_db"] - percentiles(np.sort(d["energy_db"]), 0.95)
     loud = energy > SILENCE_DB + 30  # within 30 dB of the window's loud frames
     keep = loud if loud.sum() >= 3 else np.ones_like(loud)
@@ -298,3 +304,49 @@ def window_features(signal: np.ndarray) -> np.ndarray:
     vector = np.asarray(out, np.float32)
     assert len(vector) == len(FEATURE_NAMES)
     return np.nan_to_num(vector, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+# Half-band taps either side of a sample: an F0 frame of a window reads this far past its own
+# samples, so the frames this near a window's edges see zeros alone and the signal's samples
+# within a longer signal.
+_REACH = len(_HALFBAND) // 2
+
+
+def overlapping_features(signal: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
+    """(len(bounds), features): ``window_features(signal[a:b])`` for each (a, b) in samples,
+    bit for bit, with the spectrogram and the F0 track computed once over ``signal`` (the
+    windows of one stretch of speech overlap) and each window reading its own frames.
+
+    That holds where a window starts on the signal's 10 ms frame grid (else it is computed
+    alone). The F0 frames within the half-band filter's reach of a window's edges, which see
+    zeros beyond the window alone and samples within the signal, are recomputed from the
+    window's own samples: its first frame, and the last one or two.
+    """
+    if len(bounds) < 2:
+        return np.stack([window_features(signal[a:b]) for a, b in bounds])
+    power = power_spectrogram(signal)
+    f0, dip = yin_f0(signal)
+    hop = HOP_LENGTH
+    out = []
+    for a, b in bounds:
+        window = signal[a:b]
+        length = len(window)
+        first = a // hop
+        n_power = 1 + (length - N_FFT) // hop
+        n_pitch = 1 + ((length + 1) // 2 - YIN_FRAME // 2) // (hop // 2)
+        # The first F0 frame that reads past the window's end (160 j + 800 + reach > length).
+        tail = max(0, (length - YIN_FRAME - _REACH) // hop + 1)
+        if (a % hop or tail < 2 or first + n_pitch > len(f0)
+                or first + n_power > len(power)):
+            out.append(window_features(window))
+            continue
+        pitch = f0[first:first + n_pitch].copy(), dip[first:first + n_pitch].copy()
+        if a > 0:  # frame 0 alone from the window's head
+            head = yin_f0(window[:YIN_FRAME + 2 * _REACH])
+            pitch[0][0], pitch[1][0] = head[0][0], head[1][0]
+        if b < len(signal) and tail < n_pitch:  # from frame tail - 1: tail on, read the end
+            start = (tail - 1) * hop
+            end = yin_f0(window[start:])
+            pitch[0][tail:], pitch[1][tail:] = end[0][1:], end[1][1:]
+        out.append(window_features(window, power[first:first + n_power], pitch))
+    return np.stack(out)
