@@ -82,7 +82,8 @@ _FFT_HZ = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
 def power_spectrogram(signal: np.ndarray) -> np.ndarray:
     """(frames, n_fft // 2 + 1) power of 25 ms Hann frames every 10 ms (librosa center=False)."""
     x = frames(np.asarray(signal, np.float32), N_FFT, HOP_LENGTH) * _WINDOW
-    return np.abs(np.fft.rfft(x, axis=1)).astype(np.float32) ** 2
+    magnitude = np.abs(np.fft.rfft(x, axis=1)).astype(np.float32, copy=False)
+    return np.square(magnitude, out=magnitude)
 
 
 def log_mel(power: np.ndarray) -> np.ndarray:
@@ -143,12 +144,19 @@ def yin_f0(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # than padding to twice the frame: YIN is most of the voice path's CPU.
     spectrum = np.fft.rfft(x, axis=1)
     head = np.fft.rfft(x[:, :width], length, axis=1)
-    corr = np.fft.irfft(np.conj(head) * spectrum, length, axis=1)[:, : lag_max + 1]
+    # In place where it changes no result: fewer temporary arrays (x + y is y + x, bit for bit).
+    np.conjugate(head, out=head)
+    head *= spectrum
+    corr = np.fft.irfft(head, length, axis=1)[:, : lag_max + 1]
     energy = np.zeros((len(x), length + 1))
     np.cumsum(x * x, axis=1, out=energy[:, 1:])
-    shifted = energy[:, width: width + lag_max + 1] - energy[:, : lag_max + 1]
-    diff = np.maximum(energy[:, width:width + 1] + shifted - 2 * corr, 0.0)
-    running = np.cumsum(diff[:, 1:], axis=1) / np.arange(1, lag_max + 1)
+    diff = energy[:, width: width + lag_max + 1] - energy[:, : lag_max + 1]
+    diff += energy[:, width:width + 1]
+    corr *= 2
+    diff -= corr
+    np.maximum(diff, 0.0, out=diff)
+    running = np.cumsum(diff[:, 1:], axis=1)
+    running /= np.arange(1, lag_max + 1)
     # The cumulative mean normalised difference, only at the lags searched (lag_min and up).
     search = diff[:, lag_min:] / np.maximum(running[:, lag_min - 1:], _EPS)
     rows = np.arange(len(search))
