@@ -108,6 +108,41 @@ def test_a_video_without_sound_has_no_audio_and_bad_files_fail_in_one_line(
         read_audio(tmp_path / "missing.flac")
 
 
+def test_percentiles_from_one_sort_are_numpys_bit_for_bit() -> None:
+    from affectlens.voice.features import percentiles
+    rng = np.random.default_rng(0)
+    for n, dtype in itertools.product((1, 2, 3, 10, 57, 300), (np.float32, np.float64)):
+        for values in (rng.standard_normal(n).astype(dtype),
+                       np.round(rng.standard_normal(n), 1).astype(dtype)):  # ties
+            ordered = np.sort(values)
+            for q in ([10, 50, 90], [5, 95]):
+                got, expected = percentiles(ordered, np.array(q) / 100), np.percentile(values, q)
+                assert got.dtype == expected.dtype and np.array_equal(got, expected)
+            got, expected = percentiles(ordered, 0.95), np.percentile(values, 95)
+            assert got.dtype == expected.dtype and got == expected
+    with_nan = np.array([1.0, np.nan, 2.0])
+    assert np.isnan(percentiles(np.sort(with_nan), np.array([10, 50]) / 100)).all()
+
+
+def test_overlapping_windows_share_frames_and_get_the_same_features() -> None:
+    """One spectrogram and F0 track for a stretch of speech: every window's features are
+    those it gets alone, bit for bit, on the frame grid (shared) and off it (alone)."""
+    from affectlens.voice.features import overlapping_features
+    x = np.concatenate([voice(2.0, 140.0), voice(2.5, 220.0), voice(1.7, 110.0)])
+    x += np.random.default_rng(1).normal(0, 0.01, len(x)).astype(x.dtype)
+    n = len(x)
+    bounds = [(0, 48_000), (17_760, 65_760), (35_520, 83_520), (24_001, 56_000),
+              (16_000, n - 5_000), (n - 48_000, n)]
+    got = overlapping_features(x, bounds)
+    for (a, b), row in zip(bounds, got):
+        assert np.array_equal(row, window_features(x[a:b]))
+
+
+def test_the_voice_model_runs_on_one_thread_by_default() -> None:
+    options = VoiceClassifier(threads=0).model.session.get_session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+
+
 def test_features_are_gain_invariant_and_named() -> None:
     x = voice(2.5)
     a, b = window_features(x), window_features(0.1 * x)
@@ -231,10 +266,10 @@ def test_a_fault_in_the_voice_path_leaves_the_rest_running(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from affectlens.voice import engine
 
-    def broken(samples: np.ndarray) -> np.ndarray:
+    def broken(samples: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
         raise FloatingPointError("simulated fault")
 
-    monkeypatch.setattr(engine, "window_features", broken)
+    monkeypatch.setattr(engine, "overlapping_features", broken)
     talking = write_video(tmp_path / "talking.mkv", 3.0, np.concatenate([voice(2.5),
                                                                         silence(0.5)]))
     result = affectlens.analyze([talking], AnalysisConfig(pose=False))

@@ -35,11 +35,15 @@ def providers_for(device: Device) -> list[str]:
 
 
 def open_session(path: Path, device: Device = "cpu", threads: int = 0) -> ort.InferenceSession:
-    """An inference session; threads=0 lets ONNX Runtime use every core."""
+    """An inference session; threads=0 lets ONNX Runtime use every core. threads=1 runs the
+    graph on the calling thread alone: one operator at a time, no pool of either kind."""
     if not path.is_file():
         raise ModelError(f"model weights not found: {path} (reinstall affectlens)")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    if threads == 1:
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     graph, flushed = flush_denormals(onnx.load(path))
     if flushed:

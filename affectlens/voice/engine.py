@@ -20,7 +20,7 @@ from affectlens.errors import InputError
 from affectlens.models.runtime import Device
 from affectlens.types import UNCERTAIN
 from affectlens.voice.audio import Audio, read_audio
-from affectlens.voice.features import FEATURE_NAMES, SAMPLE_RATE, window_features
+from affectlens.voice.features import FEATURE_NAMES, SAMPLE_RATE, overlapping_features
 from affectlens.voice.model import VOICE_CLASSES, VoiceClassifier, arousal_valence
 from affectlens.voice.settings import VoiceSettings
 from affectlens.voice.vad import Window, speech_flags, windows
@@ -46,7 +46,7 @@ class VoiceOutput:
 class VoiceAnalyser:
     """Holds the classifier; ``analyse(path)`` gives one input's rows and its status line."""
 
-    def __init__(self, settings: VoiceSettings, device: Device = "cpu", threads: int = 0,
+    def __init__(self, settings: VoiceSettings, device: Device = "cpu", threads: int = 1,
                  classifier: VoiceClassifier | None = None) -> None:
         self.settings = settings
         self.classifier = classifier or VoiceClassifier(device, threads)
@@ -72,12 +72,18 @@ class VoiceAnalyser:
 
     @staticmethod
     def features(audio: Audio, found: list[Window]) -> np.ndarray:
-        """(windows, features) for the classifier."""
+        """(windows, features) for the classifier: each window's ``window_features``, those
+        of a run of overlapping windows (one long stretch of speech) from one spectrogram and
+        F0 track over the run."""
         if not found:
             return np.zeros((0, len(FEATURE_NAMES)), np.float32)
-        return np.stack([window_features(audio.samples[int(w.start_s * SAMPLE_RATE):
-                                                       int(w.end_s * SAMPLE_RATE)])
-                         for w in found])
+        out = []
+        for run in _overlapping(found):
+            cuts = [(int(w.start_s * SAMPLE_RATE), int(w.end_s * SAMPLE_RATE)) for w in run]
+            low, high = min(a for a, _ in cuts), max(b for _, b in cuts)
+            out.append(overlapping_features(audio.samples[low:high],
+                                            [(a - low, b - low) for a, b in cuts]))
+        return np.concatenate(out)
 
     def rows(self, source: str, audio: Audio) -> list[dict[str, Any]]:
         found = self.windows(audio)
@@ -100,6 +106,20 @@ class VoiceAnalyser:
                        confidence=float(p[top]), arousal=float(a), valence=float(v))
             rows.append(row)
         return rows
+
+
+def _overlapping(found: list[Window]) -> list[list[Window]]:
+    """``found``, in its order, as runs of consecutive windows that overlap."""
+    runs: list[list[Window]] = []
+    reach = -np.inf
+    for w in found:
+        if runs and w.start_s < reach:
+            runs[-1].append(w)
+            reach = max(reach, w.end_s)
+        else:
+            runs.append([w])
+            reach = w.end_s
+    return runs
 
 
 def _status(source: str, audio: Audio, rows: list[dict[str, Any]]) -> dict[str, Any]:

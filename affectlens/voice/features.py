@@ -82,7 +82,8 @@ _FFT_HZ = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
 def power_spectrogram(signal: np.ndarray) -> np.ndarray:
     """(frames, n_fft // 2 + 1) power of 25 ms Hann frames every 10 ms (librosa center=False)."""
     x = frames(np.asarray(signal, np.float32), N_FFT, HOP_LENGTH) * _WINDOW
-    return np.abs(np.fft.rfft(x, axis=1)).astype(np.float32) ** 2
+    magnitude = np.abs(np.fft.rfft(x, axis=1)).astype(np.float32, copy=False)
+    return np.square(magnitude, out=magnitude)
 
 
 def log_mel(power: np.ndarray) -> np.ndarray:
@@ -143,12 +144,19 @@ def yin_f0(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # than padding to twice the frame: YIN is most of the voice path's CPU.
     spectrum = np.fft.rfft(x, axis=1)
     head = np.fft.rfft(x[:, :width], length, axis=1)
-    corr = np.fft.irfft(np.conj(head) * spectrum, length, axis=1)[:, : lag_max + 1]
+    # In place where it changes no result: fewer temporary arrays (x + y is y + x, bit for bit).
+    np.conjugate(head, out=head)
+    head *= spectrum
+    corr = np.fft.irfft(head, length, axis=1)[:, : lag_max + 1]
     energy = np.zeros((len(x), length + 1))
     np.cumsum(x * x, axis=1, out=energy[:, 1:])
-    shifted = energy[:, width: width + lag_max + 1] - energy[:, : lag_max + 1]
-    diff = np.maximum(energy[:, width:width + 1] + shifted - 2 * corr, 0.0)
-    running = np.cumsum(diff[:, 1:], axis=1) / np.arange(1, lag_max + 1)
+    diff = energy[:, width: width + lag_max + 1] - energy[:, : lag_max + 1]
+    diff += energy[:, width:width + 1]
+    corr *= 2
+    diff -= corr
+    np.maximum(diff, 0.0, out=diff)
+    running = np.cumsum(diff[:, 1:], axis=1)
+    running /= np.arange(1, lag_max + 1)
     # The cumulative mean normalised difference, only at the lags searched (lag_min and up).
     search = diff[:, lag_min:] / np.maximum(running[:, lag_min - 1:], _EPS)
     rows = np.arange(len(search))
@@ -171,9 +179,13 @@ def yin_f0(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(dip < VOICED_BELOW, f0, np.nan), dip
 
 
-def frame_descriptors(signal: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-frame low-level descriptors of a 16 kHz mono float signal."""
-    power = power_spectrogram(signal)
+def frame_descriptors(signal: np.ndarray, power: np.ndarray | None = None,
+                      pitch: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Per-frame low-level descriptors of a 16 kHz mono float signal; ``power`` and ``pitch``
+    (power_spectrogram's and yin_f0's results for this very signal) where the caller has them."""
+    if power is None:
+        power = power_spectrogram(signal)
     mel_db = log_mel(power)
     total = power.sum(axis=1) + _EPS
     energy_db = 10 * np.log10(total)
@@ -183,7 +195,7 @@ def frame_descriptors(signal: np.ndarray) -> dict[str, np.ndarray]:
     magnitude = np.sqrt(power)
     flux = np.r_[0.0, np.sqrt((np.diff(magnitude / magnitude.sum(1, keepdims=True).clip(_EPS),
                                        axis=0) ** 2).sum(axis=1))]
-    f0, dip = yin_f0(signal)
+    f0, dip = yin_f0(signal) if pitch is None else pitch
     n = min(len(power), len(f0))
     return {
         "mel_db": mel_db[:n],
@@ -199,11 +211,43 @@ def frame_descriptors(signal: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _stats(values: np.ndarray) -> list[float]:
-    """mean, std, 10th, 50th and 90th percentile (zeros for an empty series)."""
+def percentiles(ordered: np.ndarray, q: np.ndarray | float) -> np.ndarray:
+    """``np.percentile(values, q * 100)`` (method "linear") of ``ordered = np.sort(values)``,
+    bit for bit: numpy's own index, interpolation and NaN arithmetic, but one sort serves
+    every percentile of a series instead of one partition per ``np.percentile`` call.
+
+    ``q`` in [0, 1]: an array as numpy divides a list of percentiles by 100 (float64 maths),
+    or a Python float as it divides a scalar one (arithmetic in the values' own dtype).
+    """
+    n = len(ordered)
+    virtual = (n - 1) * np.asarray(q, np.float64)
+    previous = np.floor(np.atleast_1d(virtual))
+    following = previous + 1
+    top = np.atleast_1d(virtual >= n - 1)
+    previous[top] = following[top] = -1
+    previous, following = previous.astype(np.intp), following.astype(np.intp)
+    gamma = virtual - (previous if np.ndim(q) else previous[0])
+    t = gamma if np.ndim(q) else float(gamma)
+    low, high = ordered[previous], ordered[following]
+    step = high - low
+    out = np.add(low, step * t)
+    np.subtract(high, step * (1 - t), out=out, where=np.asarray(t) >= 0.5, casting="unsafe",
+                dtype=type(out.dtype))
+    if np.isnan(ordered[-1]):  # NaN sorts last; numpy's percentiles of it are all NaN
+        out[...] = ordered[-1]
+    return out if np.ndim(q) else out[0]
+
+
+_STAT_Q = np.array([10, 50, 90]) / 100  # np.percentile's own q / 100: the same float64 bits
+_RANGE_Q = np.array([5, 95]) / 100
+
+
+def _stats(values: np.ndarray, ordered: np.ndarray | None = None) -> list[float]:
+    """mean, std, 10th, 50th and 90th percentile (zeros for an empty series); ``ordered``:
+    ``np.sort(values)`` where the caller has it."""
     if values.size == 0:
         return [0.0] * 5
-    p10, p50, p90 = np.percentile(values, [10, 50, 90])
+    p10, p50, p90 = percentiles(np.sort(values) if ordered is None else ordered, _STAT_Q)
     return [float(values.mean()), float(values.std()), float(p10), float(p50), float(p90)]
 
 
@@ -227,10 +271,12 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-def window_features(signal: np.ndarray) -> np.ndarray:
-    """One float32 vector (FEATURE_NAMES order) describing a window of 16 kHz mono speech."""
-    d = frame_descriptors(signal)
-    energy = d["energy_db"] - np.percentile(d["energy_db"], 95)
+def window_features(signal: np.ndarray, power: np.ndarray | None = None,
+                    pitch: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """One float32 vector (FEATURE_NAMES order) describing a window of 16 kHz mono speech
+    (``power``, ``pitch``: as frame_descriptors takes them)."""
+    d = frame_descriptors(signal, power, pitch)
+    energy = d["energy_db"] - percentiles(np.sort(d["energy_db"]), 0.95)
     loud = energy > SILENCE_DB + 30  # within 30 dB of the window's loud frames
     keep = loud if loud.sum() >= 3 else np.ones_like(loud)
     times = np.arange(len(energy)) * HOP_LENGTH / SAMPLE_RATE
@@ -249,10 +295,12 @@ def window_features(signal: np.ndarray) -> np.ndarray:
     out = np.stack([rows.mean(axis=1), rows.std(axis=1)], axis=1).reshape(-1).tolist()
     out += (dcep.std(axis=0) if len(dcep) else np.zeros(N_MFCC - 1)).tolist()
     for series in (energy[keep], np.diff(energy), d["centroid"][keep], d["flatness"][keep],
-                   d["rolloff"][keep], d["flux"][keep], d["high_share"][keep], f0, df0):
+                   d["rolloff"][keep], d["flux"][keep], d["high_share"][keep]):
         out += _stats(series)
+    f0_sorted = np.sort(f0)
+    out += _stats(f0, f0_sorted) + _stats(df0)
     out += [
-        float(np.ptp(np.percentile(f0, [5, 95]))) if f0.size else 0.0,
+        float(np.ptp(percentiles(f0_sorted, _RANGE_Q))) if f0.size else 0.0,
         _slope(f0, times[voiced]),
         _slope(energy[keep], times[keep]),
         float(voiced.mean()),
@@ -264,3 +312,49 @@ def window_features(signal: np.ndarray) -> np.ndarray:
     vector = np.asarray(out, np.float32)
     assert len(vector) == len(FEATURE_NAMES)
     return np.nan_to_num(vector, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+# Half-band taps either side of a sample: an F0 frame of a window reads this far past its own
+# samples, so the frames this near a window's edges see zeros alone and the signal's samples
+# within a longer signal.
+_REACH = len(_HALFBAND) // 2
+
+
+def overlapping_features(signal: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
+    """(len(bounds), features): ``window_features(signal[a:b])`` for each (a, b) in samples,
+    bit for bit, with the spectrogram and the F0 track computed once over ``signal`` (the
+    windows of one stretch of speech overlap) and each window reading its own frames.
+
+    That holds where a window starts on the signal's 10 ms frame grid (else it is computed
+    alone). The F0 frames within the half-band filter's reach of a window's edges, which see
+    zeros beyond the window alone and samples within the signal, are recomputed from the
+    window's own samples: its first frame, and the last one or two.
+    """
+    if len(bounds) < 2:
+        return np.stack([window_features(signal[a:b]) for a, b in bounds])
+    power = power_spectrogram(signal)
+    f0, dip = yin_f0(signal)
+    hop = HOP_LENGTH
+    out = []
+    for a, b in bounds:
+        window = signal[a:b]
+        length = len(window)
+        first = a // hop
+        n_power = 1 + (length - N_FFT) // hop
+        n_pitch = 1 + ((length + 1) // 2 - YIN_FRAME // 2) // (hop // 2)
+        # The first F0 frame that reads past the window's end (160 j + 800 + reach > length).
+        tail = max(0, (length - YIN_FRAME - _REACH) // hop + 1)
+        if (a % hop or tail < 2 or first + n_pitch > len(f0)
+                or first + n_power > len(power)):
+            out.append(window_features(window))
+            continue
+        pitch = f0[first:first + n_pitch].copy(), dip[first:first + n_pitch].copy()
+        if a > 0:  # frame 0 alone from the window's head
+            head = yin_f0(window[:YIN_FRAME + 2 * _REACH])
+            pitch[0][0], pitch[1][0] = head[0][0], head[1][0]
+        if b < len(signal) and tail < n_pitch:  # from frame tail - 1: tail on, read the end
+            start = (tail - 1) * hop
+            end = yin_f0(window[start:])
+            pitch[0][tail:], pitch[1][tail:] = end[0][1:], end[1][1:]
+        out.append(window_features(window, power[first:first + n_power], pitch))
+    return np.stack(out)

@@ -41,15 +41,20 @@ def arousal_valence(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class VoiceClassifier:
-    """predict(features) -> (N, 8) calibrated probabilities in VOICE_CLASSES order."""
+    """predict(features) -> (N, 8) calibrated probabilities in VOICE_CLASSES order.
+
+    One thread unless ``threads`` names more: the network is so small that starting and
+    waking a pool of threads costs more than the work it would share, so 0 (AnalysisConfig's
+    "all cores") also means one here.
+    """
 
     labels = VOICE_CLASSES
 
-    def __init__(self, device: Device = "cpu", threads: int = 0,
+    def __init__(self, device: Device = "cpu", threads: int = 1,
                  weights: Path | None = None) -> None:
         self.path = weights or WEIGHTS_DIR / f"{VOICE_MODEL}.onnx"
         self.name = self.path.stem
-        self.model = OnnxModel(self.path, device, threads)
+        self.model = OnnxModel(self.path, device, threads or 1)
         self.calibration = Calibration.load(self.calibration_path)
 
     @property
