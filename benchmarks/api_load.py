@@ -66,13 +66,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def populate(url: str, events: int, cameras: int) -> str:
-    """Cameras (disabled), events spread over the last week, and a staff token, returned."""
+def populate(url: str, events: int, cameras: int, run: str) -> str:
+    """Cameras (disabled), events spread over the last week, and a staff token, returned.
+    The cameras' names end in ``run``: a PostgreSQL store keeps the rows of earlier runs."""
     store = Store(url)
     now = datetime.now(UTC)
     ids = []
     for k in range(cameras):
-        camera = store.add_camera(f"bench room {k + 1}", f"file:///bench/room{k + 1}.mp4",
+        camera = store.add_camera(f"bench room {k + 1} {run}", f"file:///bench/room{k + 1}.mp4",
                                   "care_safety")
         store.update_camera(camera.id, enabled=False)
         ids.append(camera.id)
@@ -179,7 +180,7 @@ def main() -> None:
     script.write_text(REPORT_LUA)
     with machine_report():
         Store(url).engine.dispose()  # migrated before the rows go in
-        token = populate(url, args.events, args.cameras)
+        token = populate(url, args.events, args.cameras, folder.name.rsplit("-", 1)[-1])
         wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
         print(f"store: {url.split('://')[0]}, {args.events} events on {args.cameras} cameras; "
               f"wrk {wrk}, {args.seconds:g} s a run, loopback")

@@ -6,20 +6,23 @@ very next response. Writes by another process are seen within the bounded age.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from authutil import add_user, logged_in
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from affectlens.security.accounts import Accounts
+from affectlens.security.accounts import Accounts, Principal
 from affectlens.security.guard import SecuritySettings
-from affectlens.service.answers import MAX_AGE_S
+from affectlens.service.answers import MAX_AGE_S, Answers
 from affectlens.service.api import create_app
 from affectlens.service.hub import CameraLive, Hub
 from affectlens.store import Store
@@ -154,3 +157,63 @@ def test_a_kept_answer_is_the_json_a_model_would_give(store: Store, path: str) -
         assert body[0]["name"] == "salle à manger"
     else:
         assert body[0]["started_at"] == "2026-12-01T09:30:00Z" and body[0]["clip"] is False
+
+
+def test_an_answer_past_half_its_age_is_sent_at_once_and_built_again_behind(store: Store
+                                                                             ) -> None:
+    """Stale-while-revalidate: no caller waits for the database for a question asked
+    before; the answer sent is never older than MAX_AGE_S."""
+    answers = Answers(store, max_age_s=0.2)
+    built: list[int] = []
+    gate = threading.Event()
+
+    def build() -> bytes:
+        built.append(len(built))
+        if len(built) > 1:
+            gate.wait(5)  # the rebuild is slow: callers must not wait for it
+        return str(len(built)).encode()
+
+    async def scenario() -> None:
+        assert (await answers.answer("q", build)).body == b"1"
+        time.sleep(0.12)  # past half its age, not yet past it
+        started = time.monotonic()
+        sent = [await answers.answer("q", build) for _ in range(5)]
+        assert time.monotonic() - started < 0.05  # none waited for the slow rebuild
+        await asyncio.sleep(0.05)  # the rebuild starts in a worker thread
+        assert {r.body for r in sent} == {b"1"} and len(built) == 2  # one rebuild
+        gate.set()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if answers.kept("q") == b"2":
+                break
+        assert (await answers.answer("q", build)).body == b"2"
+        time.sleep(0.25)  # past its age: the next caller waits for a fresh one
+        assert (await answers.answer("q", build)).body == b"3"
+
+    asyncio.run(scenario())
+
+
+def test_a_burst_with_one_unknown_token_asks_the_database_once(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    value, _ = Accounts(store).add_token("reader", "auditor", "tests")
+    app = create_app(store)
+    looked_up: list[str] = []
+    real = Accounts.principal
+
+    def principal(self: Accounts, via: str, secret: str) -> Principal | None:
+        looked_up.append(via)
+        time.sleep(0.05)  # a slow database: the others arrive meanwhile
+        return real(self, via, secret)
+
+    monkeypatch.setattr(Accounts, "principal", principal)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(*(client.get(
+                "/api/events", headers={"Authorization": f"Bearer {value}"})
+                for _ in range(20)))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(burst()) == [200] * 20
+    assert looked_up == ["token"]

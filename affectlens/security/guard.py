@@ -47,6 +47,7 @@ SESSION_COOKIE = "affectlens_session"
 CSRF_COOKIE = "affectlens_csrf"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_MATCHED = 1024  # paths whose route is remembered; beyond it the memory starts again
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
        "object-src 'none'")
@@ -154,6 +155,12 @@ class Guard:
         self.accounts = accounts
         self.settings = settings
         self._flat: tuple[int, int, list[BaseRoute]] = (0, -1, [])  # id, length, flat routes
+        # The route each (type, method, path) matched, for the flat routes above: matching
+        # walked every route's regular expression on each request.
+        self._matched: dict[tuple[str, str, str], BaseRoute | None] = {}
+        # Database look-ups of a caller in progress, by (via, secret, Store.generation): a
+        # burst of requests with one token waits for one query, not one thread each.
+        self._looking: dict[tuple[str, str, int], asyncio.Future[Principal | None]] = {}
 
     def _flat_routes(self) -> list[BaseRoute]:
         """``flat_routes`` of the app's routes, made again only when that list is another
@@ -164,6 +171,7 @@ class Guard:
         if known_id != id(routes) or known_length != len(routes):
             flat = flat_routes(routes)
             self._flat = (id(routes), len(routes), flat)
+            self._matched = {}
         return flat
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -218,7 +226,16 @@ class Guard:
         known = self.accounts.known(*credentials)
         if known is not None:
             return known
-        return await run_in_threadpool(self.accounts.principal, *credentials)
+        # Shared only with look-ups begun since the last write through the store, so that
+        # none begun before a revoke or a logout answers a request that came after it.
+        key = (*credentials, self.accounts.store.generation)
+        looking = self._looking.get(key)
+        if looking is None:
+            looking = asyncio.ensure_future(run_in_threadpool(self.accounts.principal,
+                                                              *credentials))
+            self._looking[key] = looking
+            looking.add_done_callback(lambda _: self._looking.pop(key, None))
+        return await asyncio.shield(looking)  # a caller that leaves does not cancel it
 
     def _route(self, scope: Scope) -> BaseRoute | None:
         """The route a request matches (a mount for the files under it), or None. A HEAD is
@@ -226,11 +243,15 @@ class Guard:
         403 for HEAD (the router's 405 told it the route exists)."""
         if scope["type"] == "http" and scope["method"] == "HEAD":
             scope = {**scope, "method": "GET"}
-        for route in self._flat_routes():
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return route
-        return None
+        flat = self._flat_routes()
+        key = (scope["type"], scope.get("method", ""), scope["path"])
+        if key in self._matched:
+            return self._matched[key]
+        found = next((route for route in flat if route.matches(scope)[0] == Match.FULL), None)
+        if len(self._matched) >= MAX_MATCHED:
+            self._matched.clear()
+        self._matched[key] = found
+        return found
 
     def _refusal(self, scope: Scope, principal: Principal | None) -> tuple[int, str] | None:
         path = scope["path"]

@@ -10,11 +10,14 @@ next request after a write is answered from the database again, so nothing writt
 ever missing from it. Writes by other processes (the command line, another service on the
 same PostgreSQL) do not move the generation; an answer is therefore never older than
 ``MAX_AGE_S`` either. Concurrent misses for one key are built once: the others wait for it.
+An answer past half its age is still sent while it is built again in the background, so that
+under steady load no request waits on the database for a question asked before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from affectlens.store import Store
+
+log = logging.getLogger(__name__)
 
 # How old an answer may be at most: the delay before a write by another process is seen.
 # One second costs one rebuild a second per question under load, and no one reads faster.
@@ -45,13 +50,19 @@ class Answers:
         self.max_age_s = max_age_s
         self._kept: dict[Hashable, _Answer] = {}
         self._building: dict[tuple[Hashable, int], asyncio.Future[bytes]] = {}
+        self._builds: dict[Hashable, Callable[[], bytes]] = {}  # how each kept key is built
 
     def kept(self, key: Hashable) -> bytes | None:
-        """The answer for ``key`` if it is still true, else None."""
+        """The answer for ``key`` if it is still true, else None; one past half its age is
+        built again in the background (once), and sent meanwhile."""
         answer = self._kept.get(key)
-        if answer is None or answer.generation != self.store.generation \
-                or time.monotonic() - answer.made_at >= self.max_age_s:
+        if answer is None or answer.generation != self.store.generation:
             return None
+        age = time.monotonic() - answer.made_at
+        if age >= self.max_age_s:
+            return None
+        if age >= self.max_age_s / 2:
+            self._build(key, self._builds.get(key))
         return answer.body
 
     def make(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
@@ -62,18 +73,36 @@ class Answers:
         body = build()
         if len(self._kept) >= MAX_ANSWERS:
             self._kept.clear()
+            self._builds.clear()
         self._kept[key] = _Answer(body, generation, made_at)
+        self._builds[key] = build
         return body
+
+    def _build(self, key: Hashable, build: Callable[[], bytes] | None
+               ) -> asyncio.Future[bytes] | None:
+        """The build of ``key`` for the store's present generation: the one in progress, or
+        a new one in a worker thread."""
+        building = (key, self.store.generation)
+        future = self._building.get(building)
+        if future is None and build is not None:
+            future = asyncio.ensure_future(run_in_threadpool(self.make, key, build))
+            self._building[building] = future
+
+            def done(finished: asyncio.Future[bytes]) -> None:
+                self._building.pop(building, None)
+                if not finished.cancelled() and finished.exception() is not None:
+                    # Read here, so that a background build nobody waits for is not
+                    # reported as never retrieved; a caller waiting for it gets it too.
+                    log.warning("cannot build the answer to %r: %s", key, finished.exception())
+
+            future.add_done_callback(done)
+        return future
 
     async def answer(self, key: Hashable, build: Callable[[], bytes]) -> Response:
         """A JSON response for ``key``: the kept one, the one being built, or a new one."""
         body = self.kept(key)
         if body is None:
-            building = (key, self.store.generation)
-            future = self._building.get(building)
-            if future is None:
-                future = asyncio.ensure_future(run_in_threadpool(self.make, key, build))
-                self._building[building] = future
-                future.add_done_callback(lambda _: self._building.pop(building, None))
+            future = self._build(key, build)
+            assert future is not None
             body = await asyncio.shield(future)  # a caller that leaves does not cancel it
         return Response(body, media_type="application/json")

@@ -433,6 +433,7 @@ class SiteConfig(_Strict):
         tls = ({"ssl_certfile": self.tls.certfile, "ssl_keyfile": self.tls.keyfile}
                if self.tls else {})
         return {"host": self.host, "port": self.port, **tls,
+                "http": "httptools", "loop": "uvloop",  # runtime dependencies (pyproject)
                 "proxy_headers": bool(self.trusted_proxies),
                 "forwarded_allow_ips": list(self.trusted_proxies)}
 
