@@ -29,7 +29,7 @@ import numpy as np
 from affectlens.events.book import EventBook
 from affectlens.events.distress import DistressRule, DistressSettings
 from affectlens.events.event import Event
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.people import PeopleAnalysis, PeoplePipeline, PeopleState
 from affectlens.pipeline import Pipeline, SourceState
 from affectlens.privacy.blur import blur_regions

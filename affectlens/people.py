@@ -16,7 +16,8 @@ import numpy as np
 
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import from_coco, posture
-from affectlens.events.falls import FallEvent, FallRule, FallSettings
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import FallEvent, FallRule
 from affectlens.models.pose import (
     KEYPOINTS,
     REGION_TURNS,

@@ -80,7 +80,8 @@ from affectlens.eval.intervals import poisson_rate
 from affectlens.eval.machine import machine_report
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import FEATURES
-from affectlens.events.falls import FallRule, FallSettings
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import FallRule
 from affectlens.people import PeoplePipeline
 from affectlens.pipeline import Pipeline
 from affectlens.service.clips import ClipFrame, encode_clip

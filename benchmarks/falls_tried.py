@@ -44,7 +44,8 @@ from affectlens.eval.machine import machine_report
 from affectlens.events.event import Event
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import Posture, window_features
-from affectlens.events.falls import FallRule, FallSettings, _Person
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import FallRule, _Person
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SPANS = (0.5, 1.0, 2.0)

@@ -53,7 +53,7 @@ from affectlens.events.fall_features import (
     reference_scale,
     window_features,
 )
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.models.pose import PersonDetections, PoseEstimator
 from affectlens.models.pose_landmarks import LandmarkPoseEstimator
 from affectlens.people import PeoplePipeline

@@ -19,7 +19,7 @@ import pytest
 
 import affectlens
 from affectlens.events.distress import DistressSettings
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.pipeline import Pipeline
 from affectlens.result import AGE_BAND_COUNT_COLUMNS, Result
 from affectlens.service.camera import LiveFrame

@@ -26,7 +26,8 @@ from affectlens.eval.fall_datasets import (
 )
 from affectlens.eval.fall_lodo import fit_on, leave_one_dataset_out, recordings_of
 from affectlens.eval.falls import held_at_end, rule_detects_fall, rule_event_kinds
-from affectlens.events.falls import FallRule, FallSettings
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import FallRule
 
 FALLS = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls"
 runner = CliRunner()

@@ -31,7 +31,7 @@ from affectlens.eval.fall_temporal import (
     window_inputs,
 )
 from affectlens.eval.falls import rule_detects_fall
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 
 FALLS = Path(__file__).resolve().parents[2] / "shared" / "data" / "falls"
 

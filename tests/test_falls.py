@@ -12,7 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from affectlens.events.fall_classifier import FallClassifier
-from affectlens.events.falls import FallEvent, FallRule, FallSettings, Zone
+from affectlens.events.fall_settings import FallSettings, Zone
+from affectlens.events.falls import FallEvent, FallRule
 
 FPS = 15.0
 TORSO = 50.0  # pixels

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from test_falls import POSES, _side_view
 
-from affectlens.events.falls import MAX_HELD, FallEvent, FallRule, FallSettings
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import MAX_HELD, FallEvent, FallRule
 
 STEP = 0.1  # seconds between frames while people are seen
 

@@ -18,7 +18,7 @@ from pictures import frame_at, last_frame, sharpness
 from synthetic import moving_face_frames
 from waiting import wait_until
 
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.models.pose import PoseEstimator
 from affectlens.pipeline import Models, Pipeline
 from affectlens.privacy.blur import BANNER_COLOUR, banner_height

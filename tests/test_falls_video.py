@@ -19,7 +19,7 @@ from affectlens.cli import app
 from affectlens.config import AnalysisConfig
 from affectlens.eval.fall_augment import IMAGE_AUGMENTATIONS
 from affectlens.eval.falls import read_urfd_csv, rgb_half, run_video
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.people import PeoplePipeline
 from affectlens.report.html import render
 from affectlens.sources import open_media

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from affectlens.events.distress import DistressSettings
-from affectlens.events.falls import FallSettings, Zone
+from affectlens.events.fall_settings import FallSettings, Zone
 from affectlens.pipeline import Pipeline
 from affectlens.service.camera import LiveFrame
 from affectlens.service.messages import EventEnded, EventStarted, Message, Preview

@@ -24,7 +24,7 @@ import pytest
 from test_hot_settings import frames_of
 
 from affectlens.events.event import Event
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.pipeline import Pipeline
 from affectlens.service.camera import LiveFrame
 from affectlens.service.messages import EventEnded, EventStarted, Message

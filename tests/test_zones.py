@@ -15,7 +15,7 @@ import pytest
 from authutil import as_role
 from waiting import wait_until
 
-from affectlens.events.falls import MAX_ZONE_POINTS, MAX_ZONES, FallSettings, Zone
+from affectlens.events.fall_settings import MAX_ZONE_POINTS, MAX_ZONES, FallSettings, Zone
 from affectlens.samples import sample_frames, write_video
 from affectlens.security.audit import AuditLog
 from affectlens.service import runtime

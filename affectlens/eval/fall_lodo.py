@@ -31,7 +31,8 @@ from affectlens.eval.falls import (
 )
 from affectlens.eval.intervals import clopper_pearson
 from affectlens.events.fall_classifier import FallClassifier
-from affectlens.events.falls import FallRule, FallSettings
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import FallRule
 from affectlens.vocabulary import EventKind
 
 Progress = Callable[[str], None]

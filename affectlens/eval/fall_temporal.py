@@ -34,7 +34,8 @@ from affectlens.errors import ModelError
 from affectlens.eval.falls import PoseSequence
 from affectlens.events.event import Event
 from affectlens.events.fall_features import BODY, HIPS, MIN_KEYPOINT_SCORE, SHOULDERS
-from affectlens.events.falls import FallRule, FallSettings, _Person
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import FallRule, _Person
 from affectlens.models.runtime import WEIGHTS_DIR, open_session
 
 MODEL_FILE = WEIGHTS_DIR / "affectlens_falls_temporal.onnx"

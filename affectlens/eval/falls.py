@@ -22,7 +22,8 @@ from affectlens.eval.metrics import bootstrap_interval
 from affectlens.events.event import Event
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import posture, reference_scale, window_features
-from affectlens.events.falls import FallRule, FallSettings
+from affectlens.events.fall_settings import FallSettings
+from affectlens.events.falls import FallRule
 from affectlens.people import PeoplePipeline, PeopleState
 from affectlens.sources import open_media
 from affectlens.types import Frame

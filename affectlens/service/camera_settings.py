@@ -14,7 +14,7 @@ import logging
 from pydantic import BaseModel, ValidationError
 
 from affectlens.events.distress import DistressSettings
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 
 log = logging.getLogger(__name__)
 

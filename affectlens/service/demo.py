@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.privacy.masks import Mask
 from affectlens.samples import (
     SadScene,

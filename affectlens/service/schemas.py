@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from affectlens.events.distress import DistressSettings
-from affectlens.events.falls import FallSettings, Zone, Zones
+from affectlens.events.fall_settings import FallSettings, Zone, Zones
 from affectlens.service.camera_settings import parse_distress, parse_falls
 from affectlens.store.schema import DEFAULT_FPS, FALLS_DEFAULT_FPS
 from affectlens.vocabulary import Purpose

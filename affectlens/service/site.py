@@ -35,7 +35,7 @@ from pydantic import (
 from affectlens.config import AnalysisConfig, refuse_hard_lines
 from affectlens.errors import AffectlensError
 from affectlens.events.distress import DistressSettings
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.privacy.masks import Masks
 from affectlens.privacy.retention import Retention, RetentionPolicy
 from affectlens.service.apprise_urls import check_apprise_url

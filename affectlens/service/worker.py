@@ -43,7 +43,7 @@ from affectlens.counting import Bucket
 from affectlens.engine import Engine, FrameResult, SourceSession
 from affectlens.events.distress import DistressSettings
 from affectlens.events.event import Event
-from affectlens.events.falls import FallSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.pipeline import Pipeline
 from affectlens.privacy.blur import outgoing_picture
 from affectlens.privacy.masks import Mask, black_out

@@ -17,7 +17,7 @@ import logging
 
 from pydantic import TypeAdapter, ValidationError
 
-from affectlens.events.falls import FallSettings, Zone, Zones
+from affectlens.events.fall_settings import FallSettings, Zone, Zones
 from affectlens.privacy.policy import expression_allowed
 from affectlens.service.schemas import ZonesOut
 from affectlens.store.schema import Camera
