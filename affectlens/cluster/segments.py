@@ -308,7 +308,7 @@ def _one_result(parts: Sequence[Result], counted: int, frames: list[pd.DataFrame
                 thumbnails: dict[tuple[str, int], np.ndarray]) -> Result:
     """The stitched tables as one Result; the source's row sums up its segments'."""
     first = parts[0]
-    table = pd.concat(frames, ignore_index=True) if frames else first.frames
+    table = _concat(frames) if frames else first.frames
     source = first.sources.iloc[[0]].copy()
     statuses = [str(p.sources.status.iloc[0]) for p in parts]
     messages = list(dict.fromkeys(m for p in parts if (m := str(p.sources.message.iloc[0]))))
@@ -321,12 +321,23 @@ def _one_result(parts: Sequence[Result], counted: int, frames: list[pd.DataFrame
     source = source.astype(first.sources.dtypes.to_dict())
     event_table = None
     if first.events is not None:
-        event_table = (pd.DataFrame(events, columns=first.events.columns).reset_index(drop=True)
-                       if events else first.events.iloc[0:0])
-        event_table = event_table.astype(first.events.dtypes.to_dict())
+        # The column types of a part that had events: an empty table's (a segment before
+        # anything happened) are not one pass's (text columns come out as objects).
+        typed = next((p.events for p in parts if p.events is not None and len(p.events)),
+                     first.events)
+        event_table = (pd.DataFrame(events, columns=typed.columns).reset_index(drop=True)
+                       if events else typed.iloc[0:0])
+        event_table = event_table.astype(typed.dtypes.to_dict()).infer_objects()
     return Result(
         frames=table.reset_index(drop=True), sources=source.reset_index(drop=True),
         settings=first.settings, thumbnails=thumbnails,
-        persons=(pd.concat(persons, ignore_index=True) if persons else None),
+        persons=_concat(persons) if persons else None,
         events=event_table, statistics=None, voice=first.voice,
     )
+
+
+def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The tables one after another, with the column types one pass's table has: a text
+    column that is empty in one segment (no rows, or no state yet) comes out of it as
+    objects, so object columns are inferred again from all the rows together."""
+    return pd.concat(tables, ignore_index=True).infer_objects()
