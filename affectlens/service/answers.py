@@ -50,19 +50,18 @@ class Answers:
         self.max_age_s = max_age_s
         self._kept: dict[Hashable, _Answer] = {}
         self._building: dict[tuple[Hashable, int], asyncio.Future[bytes]] = {}
-        self._builds: dict[Hashable, Callable[[], bytes]] = {}  # how each kept key is built
 
-    def kept(self, key: Hashable) -> bytes | None:
+    def kept(self, key: Hashable, build: Callable[[], bytes] | None = None) -> bytes | None:
         """The answer for ``key`` if it is still true, else None; one past half its age is
-        built again in the background (once), and sent meanwhile."""
+        built again by ``build`` in the background (once), and sent meanwhile."""
         answer = self._kept.get(key)
         if answer is None or answer.generation != self.store.generation:
             return None
         age = time.monotonic() - answer.made_at
         if age >= self.max_age_s:
             return None
-        if age >= self.max_age_s / 2:
-            self._build(key, self._builds.get(key))
+        if age >= self.max_age_s / 2 and build is not None:
+            self._build(key, build)
         return answer.body
 
     def make(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
@@ -73,18 +72,15 @@ class Answers:
         body = build()
         if len(self._kept) >= MAX_ANSWERS:
             self._kept.clear()
-            self._builds.clear()
         self._kept[key] = _Answer(body, generation, made_at)
-        self._builds[key] = build
         return body
 
-    def _build(self, key: Hashable, build: Callable[[], bytes] | None
-               ) -> asyncio.Future[bytes] | None:
+    def _build(self, key: Hashable, build: Callable[[], bytes]) -> asyncio.Future[bytes]:
         """The build of ``key`` for the store's present generation: the one in progress, or
         a new one in a worker thread."""
         building = (key, self.store.generation)
         future = self._building.get(building)
-        if future is None and build is not None:
+        if future is None:
             future = asyncio.ensure_future(run_in_threadpool(self.make, key, build))
             self._building[building] = future
 
@@ -100,9 +96,8 @@ class Answers:
 
     async def answer(self, key: Hashable, build: Callable[[], bytes]) -> Response:
         """A JSON response for ``key``: the kept one, the one being built, or a new one."""
-        body = self.kept(key)
+        body = self.kept(key, build)
         if body is None:
-            future = self._build(key, build)
-            assert future is not None
-            body = await asyncio.shield(future)  # a caller that leaves does not cancel it
+            # Shielded: a caller that leaves does not cancel a build others wait for.
+            body = await asyncio.shield(self._build(key, build))
         return Response(body, media_type="application/json")

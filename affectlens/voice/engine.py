@@ -46,7 +46,7 @@ class VoiceOutput:
 class VoiceAnalyser:
     """Holds the classifier; ``analyse(path)`` gives one input's rows and its status line."""
 
-    def __init__(self, settings: VoiceSettings, device: Device = "cpu", threads: int = 1,
+    def __init__(self, settings: VoiceSettings, device: Device = "cpu", threads: int = 0,
                  classifier: VoiceClassifier | None = None) -> None:
         self.settings = settings
         self.classifier = classifier or VoiceClassifier(device, threads)
