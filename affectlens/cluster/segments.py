@@ -29,17 +29,31 @@ Stitching (``stitch``):
   when that segment saw it end, not when the earlier segment stopped looking; a distress
   event within ``cooldown_s`` of the last one on its track is dropped (one pass stays quiet
   then; a distress that lasts through the cooldown is thus raised by one pass later, and not
-  here: the one case the warm-up cannot cover without a cooldown-long overlap).
+  here: the one case the warm-up cannot cover without a cooldown-long overlap);
+- a distress event's confidence (the mean negative probability over its frames) is taken
+  again over its track's rows of the stitched frames table, as the rule takes it: the
+  segment that detected it saw only the frames before it stopped;
+- a fall or long lie still open, the person down, when the last segment that saw it stopped
+  (its rules' finish ended it at its last frame) was not seen by any later segment: their
+  warm-ups start after the fall, and the person was not seen (or not as that person) since.
+  One pass holds a person presumed on the floor however long (events/falls.py: no timeout
+  ends it), so it ends at the video's last frame, unless the stitched persons table shows
+  someone up for ``recover_s`` near where the person was last seen whose track began there
+  (the rule's ``_helped_up``): then at that frame.
 
 What still differs from one pass: smoothed expression probabilities of a track that started
 before its segment's warm-up (its smoothing started later here: after five time constants
-the difference is under 1%, and labels agree but where two expressions are within it), and
-events that depend on more than ``memory_s`` of history (a fallen person held unseen, whose
-fall stays open until someone is seen up there: a segment that starts after the fall never
-saw them fall). Files of variable frame rate and anonymous statistics are never split
-(one task a file): frame numbers come from times (constant rate), and counts per bucket
-would need stitching of their own. Tone of voice (consented research) is analysed over the
-whole sound by the first segment's task alone.
+the difference is under 1%, and labels agree but where two expressions are within it; a
+distress confidence over such rows differs as little), and what else depends on more than
+``memory_s`` of history: a later segment that sees a fallen person lying where they fell
+(not having seen the fall) holds them as someone found lying, not as the fallen person (one
+pass's ``_take_over``): it may raise a long lie of its own on its own clock, and the fall's
+end follows the persons table's states only as far as ``_held_until`` reads them; inactivity
+(its ``inactivity_minutes`` is not in the memory); a new fall near a held person, which one
+pass lets end the held one's events. Files of variable frame rate and anonymous statistics
+are never split (one task a file): frame numbers come from times (constant rate), and
+counts per bucket would need stitching of their own. Tone of voice (consented research) is
+analysed over the whole sound by the first segment's task alone.
 """
 
 from __future__ import annotations
@@ -56,6 +70,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from affectlens.analysis import analyze
 from affectlens.config import AnalysisConfig
+from affectlens.events.distress import NEGATIVE
+from affectlens.events.fall_features import from_coco, posture
+from affectlens.models.pose import KEYPOINTS
 from affectlens.result import Result
 from affectlens.sources import VIDEO_SUFFIXES, MediaInfo, Span
 from affectlens.types import FaceAnalysis, Frame
@@ -97,6 +114,9 @@ class Part:
 
     result: Result
     frames_owned: int
+    # The time of the last frame it analysed (as the tables keep it): where its rules' finish
+    # ended what was still open. None: a part from before this was kept.
+    last_s: float | None = None
 
 
 class _OwnedFrames:
@@ -104,6 +124,7 @@ class _OwnedFrames:
 
     def __init__(self, segment: Segment) -> None:
         self.segment, self.count = segment, 0
+        self.last_s: float | None = None
 
     def start(self, info: MediaInfo) -> None:
         pass
@@ -111,6 +132,7 @@ class _OwnedFrames:
     def observe(self, frame: Frame, analysis: FaceAnalysis,
                 heads: np.ndarray | None = None) -> None:
         time = round(frame.timestamp, 4)  # as the tables keep it, which rows are owned by
+        self.last_s = time
         stop = self.segment.stop_s
         if time + TIME_EPS / 2 >= self.segment.start_s and (
                 stop is None or time + TIME_EPS / 2 < stop):
@@ -126,7 +148,8 @@ def analyse_segment(path: Path, config: AnalysisConfig, segment: Segment) -> Par
     if segment.start_s > 0:  # tone of voice: the first segment's, over the whole sound
         config = config.model_copy(update={"voice": config.voice.model_copy(
             update={"enabled": False})})
-    return Part(analyze([path], config, observers=[owned], span=segment.span), owned.count)
+    result = analyze([path], config, observers=[owned], span=segment.span)
+    return Part(result, owned.count, owned.last_s)
 
 
 def memory_s(config: AnalysisConfig) -> float:
@@ -260,10 +283,12 @@ def stitch(segments: Sequence[Segment], done: Sequence[Part],
             person_maps.append(person_map)
         else:
             person_maps.append({})
-    for segment, part, face_map, person_map in zip(segments, parts, face_maps, person_maps):
+    for segment, part, face_map, person_map, piece in zip(
+            segments, parts, face_maps, person_maps, done):
         if part.events is None:
             continue
         table = part.events.copy()
+        table[_HELD] = _held_at_stop(table, segment, piece)
         distress = table.kind == str(EventKind.DISTRESS)
         table.loc[distress] = _renumber(table[distress], face_map)
         table.loc[~distress] = _renumber(table[~distress], person_map)
@@ -271,7 +296,110 @@ def stitch(segments: Sequence[Segment], done: Sequence[Part],
         events = _extended(events, table[~owned])
         events += [row for _, row in table[owned].iterrows()]
     counted = sum(d.frames_owned for d in done)
-    return _one_result(parts, counted, frames, persons, _quiet(events, config), thumbnails)
+    joined_frames = _concat(frames) if frames else parts[0].frames
+    joined_persons = _concat(persons) if persons else None
+    events = _quiet(events, config)
+    for event in events:
+        if event.kind == str(EventKind.DISTRESS):
+            event["confidence"] = _distress_confidence(event, joined_frames, config)
+        elif event[_HELD]:
+            event["ended_s"] = _held_until(event, joined_persons, done[-1], config)
+    return _one_result(parts, counted, frames, persons, events, thumbnails)
+
+
+_HELD = "_held_at_stop"  # a stitching column: open (down) when its segment stopped
+_DOWN_KINDS = (str(EventKind.FALL), str(EventKind.LONG_LIE))
+_UP_STATES = ("upright", "recovered")
+
+
+def _held_at_stop(table: pd.DataFrame, segment: Segment, part: Part) -> pd.Series:
+    """Falls and long lies still open when the segment stopped (not the video's end): the
+    rule's finish ended them at its last frame because the person was down there, seen or
+    not (one a rule closed on that very frame was seen up or replaced there: not held)."""
+    last = part.last_s
+    if segment.stop_s is None or last is None or table.empty:
+        return pd.Series(False, index=table.index)
+    held = table.kind.isin(_DOWN_KINDS) & (table.ended_s >= last - TIME_EPS / 2)
+    people = part.result.persons
+    if people is not None and held.any():
+        at_end = people[(people.time_s - last).abs() <= TIME_EPS / 2]
+        up = {int(t) for t in at_end[at_end.state.isin(_UP_STATES)].track_id.dropna()}
+        held &= ~table.track_id.map(lambda t: not pd.isna(t) and int(t) in up).astype(bool)
+    return held
+
+
+def _distress_confidence(event: pd.Series, frames: pd.DataFrame,
+                         config: AnalysisConfig) -> float:
+    """The mean negative probability over the event's frames of its track in the stitched
+    table, as the one-pass rule (events/distress.py) averages it: every observation from
+    its start to its end, but the one that ended it by dropping below the release level."""
+    rows = frames[(frames.track_id == event.track_id)
+                  & (frames.time_s >= event.started_s - TIME_EPS / 2)]
+    if not pd.isna(event.ended_s):
+        rows = rows[rows.time_s <= event.ended_s + TIME_EPS / 2]
+    values = rows[[f"smoothed_{name}" for name in NEGATIVE]].sum(axis=1)
+    settings = config.distress
+    if not pd.isna(event.ended_s) and len(rows):
+        closing = ((rows.time_s - event.ended_s).abs() <= TIME_EPS / 2) & (
+            values < settings.threshold - settings.release_margin)
+        values = values[~closing]
+    if values.empty:
+        return float(event.confidence)
+    return round(float(values.mean()), 4)
+
+
+def _pose(row: pd.Series) -> tuple[tuple[float, float], float]:
+    """A persons row's hip centre and torso length, as the fall rule measures them."""
+    keypoints = np.array([[row[f"{k}_x"], row[f"{k}_y"], row[f"{k}_score"]]
+                          for k in KEYPOINTS], np.float64)
+    p = posture(from_coco(keypoints))
+    return p.hip, p.torso_length
+
+
+def _held_until(event: pd.Series, people: pd.DataFrame | None, last: Part,
+                config: AnalysisConfig) -> float:
+    """When one pass ends a fall or long lie whose person was down when their segment
+    stopped and that no later segment saw going on (they never saw the person fall): a
+    person presumed on the floor is never ended by time (falls.py), so at the video's end,
+    unless the stitched persons table shows someone up for ``recover_s`` near where the
+    person was last seen whose track began there (FallRule._helped_up), or the person's own
+    track up for ``recover_s``: then at that frame. "Up" is the rule's state in the table
+    (upright, recovered), which a later segment that found the person lying gives only
+    once up for ``confirm_s`` (or ``recover_s`` after a long lie of its own): the end may
+    come that much later than one pass's. Without the last segment's time, where it
+    stands."""
+    end = last.last_s if last.last_s is not None else float(event.ended_s)
+    if people is None or people.empty or pd.isna(event.track_id):
+        return max(end, float(event.ended_s))
+    settings = config.falls
+    mine = people[(people.track_id == event.track_id)
+                  & (people.time_s <= event.ended_s + TIME_EPS / 2)]
+    hip = (float(event.x), float(event.y))  # where it fell, unless seen since
+    if len(mine) and np.isfinite(seen := _pose(mine.iloc[-1])[0]).all():
+        hip = seen
+    upright = mine[mine.state.isin(_UP_STATES)]
+    lengths = [length for _, row in upright.iterrows()
+               if np.isfinite(length := _pose(row)[1])]
+    scale = float(np.median(lengths[-30:])) if lengths else float("nan")
+    later = people[(people.time_s > event.ended_s + TIME_EPS / 2) & people.track_id.notna()]
+    for track, rows in later.sort_values("time_s").groupby("track_id", sort=False):
+        # Their own track (a later segment matched them lying there): up is enough.
+        anywhere = int(track) == int(event.track_id)
+        first, _ = _pose(rows.iloc[0])
+        since = None
+        for _, row in rows.iterrows():
+            if row.state not in _UP_STATES:
+                since = None
+                continue
+            at, length = _pose(row)
+            since = row.time_s if since is None else since
+            size = scale if np.isfinite(scale) else length if np.isfinite(length) else 1.0
+            radius = settings.recovery_radius * size
+            if row.time_s - since >= settings.recover_s - TIME_EPS / 2 and (anywhere or all(
+                    np.hypot(p[0] - hip[0], p[1] - hip[1]) <= radius for p in (at, first))):
+                end = min(end, float(row.time_s))
+                break
+    return max(end, float(event.ended_s))
 
 
 def _extended(events: list[pd.Series], going_on: pd.DataFrame) -> list[pd.Series]:
@@ -282,9 +410,12 @@ def _extended(events: list[pd.Series], going_on: pd.DataFrame) -> list[pd.Series
                     and event.track_id == seen.track_id)
             overlapping = seen.started_s <= (event.ended_s if not pd.isna(event.ended_s)
                                              else math.inf) + TIME_EPS
-            if same and overlapping and not pd.isna(seen.ended_s) and (
-                    pd.isna(event.ended_s) or seen.ended_s > event.ended_s):
+            if not (same and overlapping) or pd.isna(seen.ended_s):
+                continue
+            if pd.isna(event.ended_s) or seen.ended_s > event.ended_s:
                 event["ended_s"] = seen.ended_s
+            if seen.ended_s >= event.ended_s - TIME_EPS / 2:  # it saw further: its word
+                event[_HELD] = seen[_HELD]
     return events
 
 
