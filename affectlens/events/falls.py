@@ -21,13 +21,15 @@ controlled lie-down is ``lying``, not a fall. A ``fall`` event fires once the fl
 held ``confirm_s``; ``long_lie`` fires ``long_lie_s`` after the first floor frame if the person
 has not been seen upright again, after a fall and also (``long_lie_without_fall``) for anyone
 lying on the floor outside a bed or chair zone: a slow slide from a chair and a fall the
-classifier missed end on the floor too. A person on the floor who is no longer detected (pose
-models often lose people lying down) is kept on the floor, not forgotten, until seen upright
-nearby: their fall or long lie stays open however long that takes (issue 14; the service
-reminds and escalates meanwhile). Memory stays bounded: past ``hold_unseen_s`` unseen such a
-person keeps no pose history (held as a place), and at most ``MAX_HELD`` are held unseen.
-``inactivity`` fires when nothing moved in a zone with ``inactivity_minutes`` for that
-long.
+classifier missed end on the floor too. A person seen too little to judge (under 4 body
+joints, or no hips: a camera that cuts off the legs) for ``confirm_s`` after being seen up or
+falling is decided as one lost from view on the way down is, not skipped. A person on the floor who
+is no longer detected (pose models often lose people lying down) is kept on the floor, not
+forgotten, until seen upright nearby: their fall or long lie stays open however long that
+takes (issue 14; the service reminds and escalates meanwhile). Memory stays bounded: past
+``hold_unseen_s`` unseen such a person keeps no pose history (held as a place), and at most
+``MAX_HELD`` are held unseen. ``inactivity`` fires when nothing moved in a zone with
+``inactivity_minutes`` for that long.
 """
 
 from __future__ import annotations
@@ -205,6 +207,11 @@ class FallRule:
     def _observe(self, person: _Person, t: float, p: Posture) -> list[FallEvent]:
         s = self.settings
         if p.seen < 4 or not np.isfinite(p.torso_angle):
+            # Too little seen to judge for as long as a floor posture must hold (not one frame
+            # with a few joints dropped): out of view on the way down, decided as if unseen.
+            if person.state not in ("on_floor", "lying") \
+                    and s.confirm_s <= t - person.last_seen_s <= s.lost_s:
+                return self._decide(person, t)
             return self._check_long_lie(person, t)  # too little seen to judge this frame
         person.last_seen_s, person.hip = t, p.hip
         person.adopted = False  # seen (a second look found them): held as themselves again
