@@ -131,10 +131,10 @@ def main() -> None:
         totals, tiles, frames, faces = stage_times(args.video, searches, people, args.batch)
         print(f"{args.video.name}: {frames} frames, {faces} faces (default search); batch "
               f"{args.batch}, model threads {args.threads or 'all cores'}")
-        print(f"{'stage':<28}{'CPU ms/frame':>13}{'wall ms/frame':>15}")
+        print(f"{'stage':<31}{'CPU ms/frame':>13}{'wall ms/frame':>15}")
         for stage, used in totals.items():
             extra = f"   {tiles[stage] / frames:.1f} tiles/frame" if stage in tiles else ""
-            print(f"{stage:<28}{1000 * used.cpu_s / frames:>13.2f}"
+            print(f"{stage:<31}{1000 * used.cpu_s / frames:>13.2f}"
                   f"{1000 * used.wall_s / frames:>15.2f}{extra}")
         for label, body in (("end to end, faces", None), ("end to end, with pose", people)):
             for search, pipeline in (("default", default), ("full search", full)):
@@ -143,7 +143,7 @@ def main() -> None:
                 used = watch.elapsed()
                 analysed = int(result.sources.frames_analysed.sum())
                 name = f"{label}, {search}"
-                print(f"{name:<28}{1000 * used.cpu_s / analysed:>13.2f}"
+                print(f"{name:<31}{1000 * used.cpu_s / analysed:>13.2f}"
                       f"{1000 * used.wall_s / analysed:>15.2f}   = "
                       f"{analysed / used.wall_s:.1f} fps (wall), "
                       f"{analysed / used.cpu_s:.1f} frames per CPU second, "
