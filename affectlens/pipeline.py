@@ -104,9 +104,19 @@ class Pipeline:
 
     def detect(self, frames: Sequence[Frame], state: SourceState) -> list[FaceDetections]:
         """Each frame's faces, searched where ``_plans`` says (the first stage of
-        ``analyse``; apart for benchmarks/pipeline_speed.py)."""
-        detections = self.models.detector.predict([f.image for f in frames],
-                                                  self._plans(frames, state))
+        ``analyse``; apart for benchmarks/pipeline_speed.py). Searched in full, a batch's
+        frames go through the detector together; gated, one after the other, each planned
+        with the faces of the frame before it, as on a live camera: a face found on one frame
+        (by a full search, or where the picture changed) is searched for on the next even
+        before the tracker confirms it, whatever the batch size."""
+        detector = self.models.detector
+        if state.motion is None or self.config.full_scan_every_s is None:
+            detections = detector.predict([f.image for f in frames])
+        else:
+            detections = []
+            for frame in frames:
+                detections += detector.predict([frame.image], self._plans([frame], state))
+                state.last_boxes = detections[-1].boxes
         if detections and state.tracker is not None:
             state.last_boxes = detections[-1].boxes
         return detections
@@ -129,8 +139,8 @@ class Pipeline:
         time, and a video analysed in segments searches in full on the frames one pass does:
         cluster/segments.py), and in between only where the picture changed or a face was
         lately (``select_tiles``). A source's first frame, or one of a new size, is searched
-        in full too (no picture before it to compare with). A batch's frames use the faces
-        found before it."""
+        in full too (no picture before it to compare with). The frames use the faces found
+        before them: ``detect`` plans one frame at a time."""
         motion, every = state.motion, self.config.full_scan_every_s
         if motion is None or every is None:
             return [None] * len(frames)

@@ -263,3 +263,23 @@ def test_full_searches_fall_on_each_second_of_video_time_whatever_frame_a_run_st
     assert searched_in_full(0, 4) == one_pass  # batches change nothing
     assert searched_in_full(4, 8) == [4, 6, 12, 18]  # a segment from 0.67 s
     assert searched_in_full(6, 3) == [6, 12, 18]  # one from 1 s: one pass's frames alone
+
+
+def test_a_still_face_found_mid_batch_is_searched_for_on_the_next_frames(
+    portrait: np.ndarray, models: Models,
+) -> None:
+    """Offline frames come in batches (batch_frames 8): a face that appears in a still
+    picture mid-batch (found where the picture changed) and then keeps still is searched for
+    again on the next frame, as on a live camera (one frame at a time), not lost until the
+    next full search and never tracked."""
+    small = scaled_face(portrait, SMALL_FACE_PX)
+    empty = np.full((360, 640, 3), 128, np.uint8)
+    with_face = paste(empty.copy(), small, 300, 200)
+    frames = [Frame(with_face if i >= 12 else empty, i, i / 10, "still") for i in range(30)]
+    for batch in (8, 1):
+        pipeline = Pipeline(AnalysisConfig(batch_frames=batch), models)
+        state = pipeline.start_source(10.0)
+        found = []
+        for start in range(0, len(frames), batch):
+            found += [len(a) for a in pipeline.analyse(frames[start : start + batch], state)]
+        assert found == [0] * 12 + [1] * 18, batch
