@@ -74,11 +74,14 @@ class AnalysisConfig(BaseModel):
         0.78, gt=0, lt=1, description="Face detector confidence needed to keep a face."
     )
     full_scan_every_s: float | None = Field(
-        None, gt=0, le=3600,
-        description="Video: search every detector tile only this often, and in between only "
-        "the tiles in which the picture changed (motion_threshold) or that hold a face seen "
-        "lately, so a still face newly in view is found within this time. None: every frame "
-        "in full (the offline default; the live service uses 1 s).",
+        1.0, gt=0, le=3600,
+        description="Video: search every detector tile only on the first analysed frame of "
+        "each period of this many seconds of video time (counted from the video's start, so "
+        "segments of a video search as one pass does), and in between only the tiles in which "
+        "the picture changed (motion_threshold) or that hold a face seen lately, so a still "
+        "face newly in view is found within about this time (offline and live alike; its cost "
+        "in faces found: docs/speed.md). null (None): every frame searched in full, the "
+        "reference the gated search is measured against (slower).",
     )
     motion_threshold: float = Field(
         12, ge=1, le=255,

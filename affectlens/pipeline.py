@@ -13,6 +13,7 @@ gate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -28,6 +29,8 @@ from affectlens.models.motion import MotionDetector
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
 from affectlens.types import FaceAnalysis, FaceDetections, Frame
+
+TIME_EPSILON_S = 1e-6  # frame times are rounded (sources/video.py): this close is on the mark
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,9 @@ class SourceState:
     # track id -> (timestamp, box) of each track's newest face, for lost_track_seconds: a
     # face the detector missed once is still searched for where it was
     known: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
-    last_full_scan_s: float | None = None  # timestamp of the newest full detector search
+    # the period of video time (full_scan_every_s long, counted from 0 s) of the newest full
+    # detector search
+    full_scan_period: int | None = None
 
 
 class Pipeline:
@@ -93,11 +98,33 @@ class Pipeline:
 
     def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:
         """FaceAnalysis for each frame, in order."""
-        plans = self._plans(frames, state)
-        detections = self.models.detector.predict([f.image for f in frames], plans)
+        detections = self.detect(frames, state)
+        probs, ages = self._classify(frames, detections)
+        return self.track(frames, detections, probs, ages, state)
+
+    def detect(self, frames: Sequence[Frame], state: SourceState) -> list[FaceDetections]:
+        """Each frame's faces, searched where ``_plans`` says (the first stage of
+        ``analyse``; apart for benchmarks/pipeline_speed.py). Searched in full, a batch's
+        frames go through the detector together; gated, one after the other, each planned
+        with the faces of the frame before it, as on a live camera: a face found on one frame
+        (by a full search, or where the picture changed) is searched for on the next even
+        before the tracker confirms it, whatever the batch size."""
+        detector = self.models.detector
+        if state.motion is None or self.config.full_scan_every_s is None:
+            detections = detector.predict([f.image for f in frames])
+        else:
+            detections = []
+            for frame in frames:
+                detections += detector.predict([frame.image], self._plans([frame], state))
+                state.last_boxes = detections[-1].boxes
         if detections and state.tracker is not None:
             state.last_boxes = detections[-1].boxes
-        probs, ages = self._classify(frames, detections)
+        return detections
+
+    def track(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
+              probs: np.ndarray, ages: np.ndarray, state: SourceState) -> list[FaceAnalysis]:
+        """The last stage of ``analyse``: tracks and smoothing, frame by frame, from the
+        frames' faces and their expression probabilities and ages (all faces in order)."""
         results, start = [], 0
         for frame, faces in zip(frames, detections):
             stop = start + len(faces)
@@ -106,10 +133,14 @@ class Pipeline:
         return results
 
     def _plans(self, frames: Sequence[Frame], state: SourceState) -> list[list[Tile] | None]:
-        """Per frame: None (search everywhere) or the detector tiles to search: everywhere
-        every ``full_scan_every_s`` (so a still face newly in view is found within that
-        time), and in between only where the picture changed or a face was lately
-        (``select_tiles``). A batch's frames use the faces found before it."""
+        """Per frame: None (search everywhere) or the detector tiles to search: everywhere on
+        the first analysed frame of each period of ``full_scan_every_s`` of video time, counted
+        from the video's start (so a still face newly in view is found within about that
+        time, and a video analysed in segments searches in full on the frames one pass does:
+        cluster/segments.py), and in between only where the picture changed or a face was
+        lately (``select_tiles``). A source's first frame, or one of a new size, is searched
+        in full too (no picture before it to compare with). The frames use the faces found
+        before them: ``detect`` plans one frame at a time."""
         motion, every = state.motion, self.config.full_scan_every_s
         if motion is None or every is None:
             return [None] * len(frames)
@@ -123,9 +154,9 @@ class Pipeline:
         plans: list[list[Tile] | None] = []
         for frame in frames:
             changes = motion.update(frame.image)
-            last = state.last_full_scan_s
-            if changes is None or last is None or not 0 <= frame.timestamp - last < every:
-                state.last_full_scan_s = frame.timestamp
+            period = math.floor((frame.timestamp + TIME_EPSILON_S) / every)
+            if changes is None or period != state.full_scan_period:
+                state.full_scan_period = period
                 plans.append(None)
             else:
                 height, width = frame.image.shape[:2]

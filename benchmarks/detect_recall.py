@@ -3,9 +3,11 @@
     python -m benchmarks.detect_recall [--set test|validation] [--thresholds 12]
         [--full-scan-every 1.0] [--fps N]
 
-Each clip is analysed twice by the face pipeline (detection, expression, age, tracking; no
-pose): every frame searched in full (``full_scan_every_s`` None, the reference), and gated
-(``full_scan_every_s`` and each ``motion_threshold`` given: between full searches only the
+Each clip is analysed by the face pipeline (detection, expression, age, tracking; no pose):
+every frame searched in full (``full_scan_every_s`` None, always the reference, whatever the
+setting's default), and gated for each ``motion_threshold`` given (``full_scan_every_s``:
+``--full-scan-every``, by default the setting's default, the offline and live default search:
+in full on the first analysed frame of each period of video time, and in between only the
 detector tiles in which the picture changed or that hold a face seen lately). Per clip and in
 all it prints:
 
@@ -167,7 +169,10 @@ def main() -> None:
     parser.add_argument("--set", choices=("test", "validation"), default="test")
     parser.add_argument("--thresholds", default=None,
                         help="comma-separated motion_threshold values (default: the setting's)")
-    parser.add_argument("--full-scan-every", type=float, default=1.0)
+    parser.add_argument("--full-scan-every", type=float,
+                        default=AnalysisConfig.model_fields["full_scan_every_s"].default,
+                        help="seconds between full searches of the gated runs (default: the "
+                        "setting's default)")
     parser.add_argument("--fps", type=float, default=None, help="analysed frames per second")
     args = parser.parse_args()
     default = AnalysisConfig.model_fields["motion_threshold"].default
@@ -175,7 +180,10 @@ def main() -> None:
                   else [float(default)])
     with machine_report(), tempfile.TemporaryDirectory() as tmp:
         models = Models.load(AnalysisConfig(pose=False))
-        reference = Pipeline(AnalysisConfig(pose=False, fps=args.fps), models)
+        # The reference searches every frame in full, whatever full_scan_every_s's default.
+        reference = Pipeline(AnalysisConfig(pose=False, fps=args.fps, full_scan_every_s=None),
+                             models)
+        assert reference.config.full_scan_every_s is None
         gated = {t: Pipeline(AnalysisConfig(pose=False, fps=args.fps, motion_threshold=t,
                                             full_scan_every_s=args.full_scan_every), models)
                  for t in thresholds}

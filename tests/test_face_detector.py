@@ -232,3 +232,54 @@ def test_pipeline_gated_follows_a_moving_small_face_and_finds_a_still_new_one_wi
     counts = [len(pipeline.analyse([Frame(with_face, i, i * 0.2, "new")], state)[0])
               for i in range(1, 7)]
     assert counts[:4] == [0, 0, 0, 0] and counts[4:] == [1, 1]  # 1.0 s: the full search
+
+
+def test_full_searches_fall_on_each_second_of_video_time_whatever_frame_a_run_starts_on(
+    portrait: np.ndarray, models: Models,
+) -> None:
+    """Offline as live, the default searches every tile on the first analysed frame of each
+    second of video time counted from 0 s, not from the first frame a run sees: a segment of
+    a video (cluster/segments.py) that starts mid-second searches in full on its first frame
+    (nothing before it to compare with) and from then on on one pass's frames."""
+    small = scaled_face(portrait, SMALL_FACE_PX)
+
+    def frame(i: int) -> Frame:  # 6 analysed frames a second, times rounded as video's are
+        image = paste(np.full((360, 640, 3), 128, np.uint8), small, 40 + 4 * i, 60 + 2 * i)
+        return Frame(image, i, round(i / 6, 4), "drift")
+
+    pipeline = Pipeline(AnalysisConfig(), models)
+    assert pipeline.config.full_scan_every_s == 1.0  # the default, offline too
+
+    def searched_in_full(first: int, batch: int) -> list[int]:
+        state = pipeline.start_source(6.0)
+        indexes = list(range(first, 20))
+        plans = []
+        for start in range(0, len(indexes), batch):
+            plans += pipeline._plans([frame(i) for i in indexes[start : start + batch]], state)
+        return [i for i, plan in zip(indexes, plans) if plan is None]
+
+    one_pass = searched_in_full(0, 1)
+    assert one_pass == [0, 6, 12, 18]
+    assert searched_in_full(0, 4) == one_pass  # batches change nothing
+    assert searched_in_full(4, 8) == [4, 6, 12, 18]  # a segment from 0.67 s
+    assert searched_in_full(6, 3) == [6, 12, 18]  # one from 1 s: one pass's frames alone
+
+
+def test_a_still_face_found_mid_batch_is_searched_for_on_the_next_frames(
+    portrait: np.ndarray, models: Models,
+) -> None:
+    """Offline frames come in batches (batch_frames 8): a face that appears in a still
+    picture mid-batch (found where the picture changed) and then keeps still is searched for
+    again on the next frame, as on a live camera (one frame at a time), not lost until the
+    next full search and never tracked."""
+    small = scaled_face(portrait, SMALL_FACE_PX)
+    empty = np.full((360, 640, 3), 128, np.uint8)
+    with_face = paste(empty.copy(), small, 300, 200)
+    frames = [Frame(with_face if i >= 12 else empty, i, i / 10, "still") for i in range(30)]
+    for batch in (8, 1):
+        pipeline = Pipeline(AnalysisConfig(batch_frames=batch), models)
+        state = pipeline.start_source(10.0)
+        found = []
+        for start in range(0, len(frames), batch):
+            found += [len(a) for a in pipeline.analyse(frames[start : start + batch], state)]
+        assert found == [0] * 12 + [1] * 18, batch

@@ -46,7 +46,7 @@ from affectlens.types import doubled
 from affectlens.vocabulary import EventKind, Purpose
 
 ENV_PREFIX = "AFFECTLENS_"
-LIVE_ANALYSIS = {"threads": 1, "full_scan_every_s": 1.0}
+LIVE_ANALYSIS = {"threads": 1}
 # AnalysisConfig settings that mean nothing to a live worker (it analyses one frame at a time,
 # of a camera's own rate and purpose, and watches for falls only where its camera says so).
 OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
@@ -381,8 +381,9 @@ class SiteConfig(_Strict):
     @classmethod
     def _live_analysis_defaults(cls, data: Any) -> Any:
         """Workers are processes, one per camera: a model thread each uses the cores without
-        oversubscribing them; and the smallest faces are searched for everywhere once a
-        second, around known faces in between. Unless ``analysis`` says otherwise."""
+        oversubscribing them, unless ``analysis`` says otherwise. (Faces are searched for
+        everywhere once a second and, in between, where the picture changed or a face was:
+        ``full_scan_every_s``'s default, offline and live alike.)"""
         if isinstance(data, dict) and isinstance(data.get("analysis"), dict):
             data["analysis"] = {**LIVE_ANALYSIS, **data["analysis"]}
         return data
