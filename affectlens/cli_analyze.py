@@ -145,6 +145,14 @@ def analyze_command(
         typer.Option(help="Who places the body joints: none, MoveNet alone; mediapipe, "
                      "MediaPipe's pose landmarks on each person MoveNet finds (docs/falls.md)."),
     ] = DEFAULT_POSE_LANDMARKS,
+    full_scan_every: Annotated[
+        float,
+        typer.Option("--full-scan-every", metavar="SECONDS",
+                     help="Video: search the whole frame for faces this often, in between "
+                     "only where the picture changed or a face was (docs/speed.md); 0: the "
+                     "whole frame every frame (the reference: slower, finds a still face "
+                     "entering view at once)."),
+    ] = _DEFAULTS.full_scan_every_s or 0.0,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -168,6 +176,7 @@ def analyze_command(
             expression_model=expression_model.value, age_model=age_model.value,
             purpose=purpose, min_group=min_group, statistics_every_s=every, pose=pose,
             pose_landmarks=pose_landmarks.value,
+            full_scan_every_s=full_scan_every if full_scan_every != 0 else None,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

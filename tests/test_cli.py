@@ -180,3 +180,20 @@ def test_help_reads_as_prose(args: list[str]) -> None:
     assert any(wanted in line for line in lines), output
     if args[0] == "analyze":
         assert any(line.endswith("analyze [OPTIONS] INPUTS...") for line in lines), output
+
+
+def test_full_scan_every_zero_searches_every_frame_in_full(tmp_path: Path) -> None:
+    """The gated face search is the default; --full-scan-every 0 asks for the reference (the
+    whole frame every frame), and the summary records which ran. A negative period is a
+    clear error."""
+    video = write_sample_video(tmp_path / "sample.mp4")
+    ran = {}
+    for flag in ("1", "0"):
+        out = tmp_path / f"out{flag}"
+        result = runner.invoke(app, ["analyze", str(video), "--fps", "2", "--no-pose",
+                                     "--full-scan-every", flag, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        ran[flag] = json.loads((out / "summary.json").read_text())["settings"]
+    assert ran["1"]["full_scan_every_s"] == 1.0 and ran["0"]["full_scan_every_s"] is None
+    bad = runner.invoke(app, ["analyze", str(video), "--full-scan-every", "-1"])
+    assert bad.exit_code == 2 and "full_scan_every_s" in bad.output
