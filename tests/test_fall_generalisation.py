@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +19,15 @@ from affectlens.cli import app
 from affectlens.errors import InputError
 from affectlens.eval import fall_augment
 from affectlens.eval.fall_datasets import (
+    FallDataset,
     _text_sorted,
     _time_order,
     load_fall_datasets,
-    read_le2i,
     read_upfall,
 )
 from affectlens.eval.fall_lodo import fit_on, recordings_of
 from affectlens.eval.falls import held_at_end, rule_detects_fall, rule_event_kinds
+from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_settings import FallSettings
 from affectlens.events.falls import FallRule
 
@@ -38,6 +40,24 @@ def falls_dir() -> Path:
     if not (FALLS / "le2i" / "le2i_home_01.json").is_file():
         pytest.skip(f"shared fall datasets not present at {FALLS}")
     return FALLS
+
+
+@pytest.fixture(scope="module")
+def datasets(falls_dir: Path) -> dict[str, FallDataset]:
+    return {d.name: d for d in load_fall_datasets(falls_dir)}
+
+
+@pytest.fixture(scope="module")
+def never_saw(datasets: dict[str, FallDataset]) -> Callable[[str], FallClassifier]:
+    """The classifier fitted on every dataset but the one named, fitted once a module (each
+    fit takes tens of seconds on 2 cores)."""
+    fitted: dict[str, FallClassifier] = {}
+
+    def model(name: str) -> FallClassifier:
+        if name not in fitted:
+            fitted[name] = fit_on([d for n, d in datasets.items() if n != name])
+        return fitted[name]
+    return model
 
 
 def _walk(frames: int = 100) -> np.ndarray:
@@ -95,12 +115,12 @@ def test_camera_changes_are_the_geometry_they_claim() -> None:
     assert cut[:, 2].tolist() == [1.0, 1.0, 0.0]  # the joint at y=470 is out of frame
 
 
-def test_le2i_high_camera_fall_from_a_bend_is_a_fall(falls_dir: Path) -> None:
+def test_le2i_high_camera_fall_from_a_bend_is_a_fall(
+        datasets: dict[str, FallDataset], never_saw: Callable[[str], FallClassifier]) -> None:
     """home_01/md4fd-006: the person is never upright in the image (bending, seen from a high
     wall camera) before falling flat. The rule now counts hips standing on the legs as up;
     it used to call this 'lying' for want of an upright frame."""
-    le2i = read_le2i(falls_dir)
-    model = fit_on(load_fall_datasets(falls_dir, ["URFD", "UP-Fall"]))  # never saw Le2i
+    le2i, model = datasets["Le2i"], never_saw("Le2i")
     strict = FallSettings(stand_level=5.0)  # the legs never count as up: the old rule
     # 006: bent over, then down. 008: first seen on the floor (a lie), up on the legs for a
     # third of a second, then down again: a lie nothing was raised for no longer hides the fall.
@@ -110,13 +130,13 @@ def test_le2i_high_camera_fall_from_a_bend_is_a_fall(falls_dir: Path) -> None:
         assert not rule_detects_fall(FallRule(strict, model), whole), name
 
 
-def test_le2i_fall_ending_half_lying_is_held_down_for_a_long_lie(falls_dir: Path) -> None:
+def test_le2i_fall_ending_half_lying_is_held_down_for_a_long_lie(
+        datasets: dict[str, FallDataset], never_saw: Callable[[str], FallClassifier]) -> None:
     """home_02/md4fd-000 ends with hips at ankle height, a wide body box and the torso at 49
     degrees (under floor_angle), seen from a high camera that shows the hips barely lower than
     standing: the rule held the person as 'falling' for ever, so no long lie could follow. It is
     now down on the floor (sitting or half lying), and a long lie fires if they stay."""
-    le2i = read_le2i(falls_dir)
-    model = fit_on(load_fall_datasets(falls_dir, ["URFD", "UP-Fall"]))  # never saw Le2i
+    le2i, model = datasets["Le2i"], never_saw("Le2i")
     (whole,) = [w for w in recordings_of(le2i) if "home_02/md4fd-000" in w.name.split("+")]
     settings = FallSettings()
     rule = FallRule(settings, model)
@@ -124,22 +144,22 @@ def test_le2i_fall_ending_half_lying_is_held_down_for_a_long_lie(falls_dir: Path
     assert "long_lie" in kinds
 
 
-def test_a_bend_with_the_feet_out_of_frame_is_not_a_fall(falls_dir: Path) -> None:
+def test_a_bend_with_the_feet_out_of_frame_is_not_a_fall(
+        datasets: dict[str, FallDataset], never_saw: Callable[[str], FallClassifier]) -> None:
     """URFD's daily activity md4fd-129..131 with the bottom fifth of the frame cut off (a
     camera that does not see the feet): the legs' height above the ankles is unknown, and the
     rule took the bend for a body flat on the floor (a false fall). An upright thigh now shows
     the hips held up by the legs."""
-    urfd = fall_augment.augmented(load_fall_datasets(falls_dir, ["URFD"])[0],
-                                  fall_augment.Augmentation("feet cut",
-                                                            fall_augment.crop(bottom=0.2)))
-    model = fit_on(load_fall_datasets(falls_dir, ["Le2i", "UP-Fall"]))  # never saw URFD
+    urfd = fall_augment.augmented(datasets["URFD"], fall_augment.Augmentation(
+        "feet cut", fall_augment.crop(bottom=0.2)))
+    model = never_saw("URFD")
     (whole,) = [w for w in recordings_of(urfd) if "md4fd-129" in w.name.split("+")]
     assert whole.label == 0
     assert not rule_detects_fall(FallRule(None, model), whole)
 
 
 def test_a_fall_with_the_feet_out_of_frame_is_decided_while_the_body_is_hidden(
-        falls_dir: Path) -> None:
+        datasets: dict[str, FallDataset], never_saw: Callable[[str], FallClassifier]) -> None:
     """Falls with the bottom fifth of the frame cut off (a camera that does not see the
     feet): after the last upright frame most frames show under 4 joints or no hips, so the
     rule skipped them and never judged the fall the classifier saw (benchmarks/falls_cropped).
@@ -147,10 +167,9 @@ def test_a_fall_with_the_feet_out_of_frame_is_decided_while_the_body_is_hidden(
     decided as one lost from view on the way down is. Each classifier never saw the recording's
     dataset."""
     cut = fall_augment.Augmentation("feet cut", fall_augment.crop(bottom=0.2))
-    datasets = load_fall_datasets(falls_dir)
-    for dataset, name in zip(datasets, ("md4fd-030", "home_01/md4fd-001")):  # URFD, Le2i
-        model = fit_on([d for d in datasets if d is not dataset])
-        (whole,) = [w for w in recordings_of(fall_augment.augmented(dataset, cut))
+    for dataset, name in (("URFD", "md4fd-030"), ("Le2i", "home_01/md4fd-001")):
+        model = never_saw(dataset)
+        (whole,) = [w for w in recordings_of(fall_augment.augmented(datasets[dataset], cut))
                     if name in w.name.split("+")]
         assert whole.label == 1
         assert rule_detects_fall(FallRule(None, model), whole), name
