@@ -112,12 +112,12 @@ class Pipeline:
         detector = self.models.detector
         if state.motion is None or self.config.full_scan_every_s is None:
             detections = detector.predict([f.image for f in frames])
-        else:
-            detections = []
-            for frame in frames:
-                detections += detector.predict([frame.image], self._plans([frame], state))
+            if detections and state.tracker is not None:
                 state.last_boxes = detections[-1].boxes
-        if detections and state.tracker is not None:
+            return detections
+        detections = []
+        for frame in frames:  # gated: motion, so a tracker (start_source)
+            detections += detector.predict([frame.image], self._plans([frame], state))
             state.last_boxes = detections[-1].boxes
         return detections
 

@@ -13,21 +13,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import affectlens
+from affectlens.cluster.segments import (
+    analyse_segment,
+    memory_s,
+    plan,
+    splittable_duration,
+    stitch,
+)
+from affectlens.config import AnalysisConfig
+
 REAL_VIDEO = Path(__file__).parents[2] / "shared/data/media/WolfgangLanger_Pexels.mp4"
 
 
 def test_a_distress_split_across_segments_has_one_pass_confidence() -> None:
     if not REAL_VIDEO.is_file():
         pytest.skip(f"{REAL_VIDEO} is not here (../shared/data)")
-    import affectlens
-    from affectlens.cluster.segments import (
-        analyse_segment,
-        memory_s,
-        plan,
-        splittable_duration,
-        stitch,
-    )
-    from affectlens.config import AnalysisConfig
 
     # She cries from the start: a distress event of 10 s with a hold of 2 s.
     config = AnalysisConfig(fps=4, threads=1, pose=False, distress={"hold_s": 2.0})

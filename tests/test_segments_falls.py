@@ -15,21 +15,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import affectlens
+from affectlens.cluster.segments import (
+    analyse_segment,
+    memory_s,
+    plan,
+    splittable_duration,
+    stitch,
+)
+from affectlens.config import AnalysisConfig
+from affectlens.eval.falls import rgb_half
+
 FALL_VIDEO = Path(__file__).parents[2] / "shared/data/falls/fall-01-cam0.mp4"
 
 
 def test_a_fall_split_across_segments_is_one_pass_fall() -> None:
     if not FALL_VIDEO.is_file():
         pytest.skip(f"{FALL_VIDEO} is not here (../shared/data)")
-    import affectlens
-    from affectlens.cluster.segments import (
-        analyse_segment,
-        memory_s,
-        plan,
-        splittable_duration,
-        stitch,
-    )
-    from affectlens.config import AnalysisConfig
 
     config = AnalysisConfig(fps=10, threads=1)
     duration = splittable_duration(FALL_VIDEO, config)
@@ -55,8 +57,6 @@ def test_a_fall_split_across_segments_is_one_pass_fall() -> None:
 def _dark_after_the_fall(out: Path, dark_s: float) -> Path:
     """fall-01's RGB half, then ``dark_s`` of black frames (the light went out, the camera
     was covered): the person, on the floor, is seen by no one after 5.3 s."""
-    from affectlens.eval.falls import rgb_half
-
     cap = cv2.VideoCapture(str(FALL_VIDEO))
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
     while (read := cap.read())[0]:
@@ -75,15 +75,6 @@ def test_a_fall_held_unseen_past_its_segment_stays_open_to_the_end(tmp_path: Pat
     someone up where they lay, in a later segment's persons table, ends them then."""
     if not FALL_VIDEO.is_file():
         pytest.skip(f"{FALL_VIDEO} is not here (../shared/data)")
-    import affectlens
-    from affectlens.cluster.segments import (
-        analyse_segment,
-        memory_s,
-        plan,
-        splittable_duration,
-        stitch,
-    )
-    from affectlens.config import AnalysisConfig
 
     video = _dark_after_the_fall(tmp_path / "fall-then-dark.mp4", 12.0)
     # Short rule windows so that the memory (9 s) ends before the second segment's span.
