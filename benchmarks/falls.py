@@ -1,7 +1,7 @@
 """Fall detection figures on the shared fall data and media. Prints; asserts nothing.
 
     .venv/bin/python benchmarks/falls.py [--data ../shared/data] [--long-lie 30] [--threads 1]
-                                         [--only-unseen]
+                                         [--only-unseen] [--parts 0,1,2,3,4,5]
 
 0. The headline for rooms the detector has never seen: URFD, Le2i and UP-Fall each scored by a
    classifier fitted on the other two only (per recording and per window, exact intervals);
@@ -23,7 +23,8 @@
 3. Fall events on the shared media that contain no fall (must be zero).
 4. Live: the same clip (RGB half, last frame held) played in real time from a file camera
    through a camera worker into a SQLite store: latency from the first floor frame to the frame
-   that fired the event, and from that frame's arrival to the event being stored.
+   that fired the event, and from that frame's arrival to the event being stored; the
+   process's CPU over the run (``--parts 4``: about 7 s).
 5. The fall clip: 10 s at 10 frames a second of fall-01's RGB half, at its 320x240 and scaled
    to 640x480, kept as the worker keeps them (blurred JPEGs) and encoded as the clip is (VP8
    WebM, one thread): the buffer's size, the encoding time and the clip's size.
@@ -363,12 +364,18 @@ def live(falls: Path, fps: float = 10.0) -> None:
                 stored[message.kind] = (message, datetime.now(UTC))
 
         worker.loop.emit = emit
+        cpu, wall = time.process_time(), time.monotonic()
         worker.start()
         deadline = time.monotonic() + 30
         while "long_lie" not in stored and time.monotonic() < deadline:
             time.sleep(0.2)
         worker.stop()
-    print(f"\n4. live camera, {fps:g} frames analysed a second (faces and pose)")
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    print(f"\n4. live camera, {fps:g} frames analysed a second (faces and pose): this "
+          f"process's CPU {cpu:.1f} s over {wall:.1f} s of the clip played = {cpu / wall:.2f} "
+          "cores (decoding, models loaded on first use, faces, pose, rule, store; for "
+          "comparing one version with another on one machine, not a camera's steady cost: "
+          "benchmarks/camera_capacity.py)")
     for kind, (event, at) in stored.items():
         print(f"  {kind:9s} first floor frame -> firing frame "
               f"{(event.observed_at - event.started_at).total_seconds():.2f} s; firing frame "
@@ -464,20 +471,28 @@ def main() -> None:
     parser.add_argument("--only-unseen", action="store_true",
                         help="part 0 only (leave one dataset out, camera changes, false "
                         "alarms an hour): pose sequences, no video, about 11 min of CPU "
-                        "(2-core AMD EPYC, 2026-12-06)")
+                        "(2-core AMD EPYC, 2026-12-06); the same as --parts 0")
+    parser.add_argument("--parts", default="0,1,2,3,4,5",
+                        help="comma-separated: which parts to run (2 includes the lying "
+                        "person found and low light); e.g. --parts 4 for the live latency")
     args = parser.parse_args()
+    parts = {0} if args.only_unseen else {int(p) for p in args.parts.split(",")}
     with machine_report():
-        unseen_rooms(args.data / "falls")
-        if args.only_unseen:
-            return
-        people = PeoplePipeline(threads=args.threads)
-        cross_validation(args.data / "falls", args.long_lie)
-        fall_01(args.data / "falls", people, args.long_lie)
-        lying_person_found(args.data / "falls", people)
-        low_light(args.data / "falls", people)
-        no_falls(args.data / "media", people)
-        live(args.data / "falls")
-        clip_cost(args.data / "falls")
+        if 0 in parts:
+            unseen_rooms(args.data / "falls")
+        people = PeoplePipeline(threads=args.threads) if parts & {2, 3} else None
+        if 1 in parts:
+            cross_validation(args.data / "falls", args.long_lie)
+        if people is not None and 2 in parts:
+            fall_01(args.data / "falls", people, args.long_lie)
+            lying_person_found(args.data / "falls", people)
+            low_light(args.data / "falls", people)
+        if people is not None and 3 in parts:
+            no_falls(args.data / "media", people)
+        if 4 in parts:
+            live(args.data / "falls")
+        if 5 in parts:
+            clip_cost(args.data / "falls")
 
 
 if __name__ == "__main__":

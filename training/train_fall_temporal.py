@@ -41,12 +41,11 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from affectlens.eval.fall_augment import crop, lose, pitch, roll, scale  # noqa: E402
+from affectlens.eval.fall_augment import random_camera  # noqa: E402
 from affectlens.eval.fall_datasets import FallDataset, load_fall_datasets  # noqa: E402
 from affectlens.eval.fall_temporal import (  # noqa: E402
     CHANNELS,
     FPS,
-    MIRROR,
     MODEL_FILE,
     STEPS,
     TemporalFallModel,
@@ -55,7 +54,6 @@ from affectlens.eval.fall_temporal import (  # noqa: E402
     window_inputs,
 )
 from affectlens.eval.falls import PoseSequence, resampled, sequence_folds  # noqa: E402
-from affectlens.events.fall_features import HIPS, SHOULDERS  # noqa: E402
 
 SEED = 13
 WIDTH = 16
@@ -113,39 +111,11 @@ class Exported(nn.Module):
         return torch.sigmoid(self.net(x))
 
 
-def _torso(bodies: np.ndarray) -> np.ndarray:
-    """(T,) torso length per frame (NaN where not seen)."""
-    s = np.nanmean(np.where(bodies[:, SHOULDERS, 2:] > 0, bodies[:, SHOULDERS, :2], np.nan), 1)
-    h = np.nanmean(np.where(bodies[:, HIPS, 2:] > 0, bodies[:, HIPS, :2], np.nan), 1)
-    return np.hypot(*(s - h).T)
-
-
 def augment(sample: Sample, rng: np.random.Generator) -> PoseSequence:
-    """One draw of what another camera would have recorded (eval.fall_augment's changes)."""
-    seq = sample.seq
-    bodies = seq.bodies.copy()
-    times = seq.times.copy()
-    if rng.random() < 0.5:  # a mirror image: left and right swap
-        bodies[..., 0] = sample.size[0] - bodies[..., 0]
-        bodies = bodies[:, MIRROR]
-    flat = bodies.reshape(-1, 3)
-    changes = [(0.5, lambda: pitch(rng.uniform(-10, 30))),
-               (0.5, lambda: roll(rng.uniform(-15, 15))),
-               (0.5, lambda: scale(rng.uniform(0.4, 1.3))),
-               (0.15, lambda: crop(bottom=rng.uniform(0.1, 0.3))),
-               (0.15, lambda: crop(top=rng.uniform(0.1, 0.3))),
-               (0.5, lambda: lose(rng.uniform(0.0, 0.3)))]
-    for chance, make in changes:
-        if rng.random() < chance:
-            flat = make()(flat, rng, sample.size)
-    bodies = flat.reshape(bodies.shape)
-    if rng.random() < 0.5:  # joints jittered by up to 8% of the torso, frame by frame
-        torso = np.nan_to_num(_torso(bodies), nan=0.0)
-        share = rng.uniform(0.0, 0.08)
-        bodies[..., :2] += rng.normal(0, 1, bodies[..., :2].shape) * (share * torso)[:, None,
-                                                                                       None]
-    times = times * rng.uniform(0.85, 1.2)  # a slower or quicker body
-    out = PoseSequence(seq.name, seq.label, times, bodies)
+    """One draw of what another camera would have recorded (eval.fall_augment.random_camera),
+    then, for footage faster than the analysed rate, a slower camera."""
+    out = random_camera(sample.seq, sample.size, rng)
+    times = out.times
     native = 1 / float(np.median(np.diff(times))) if len(times) > 1 else sample.fps
     step = int(rng.choice([1, 1, 2, 3])) if native > 1.5 * FPS else 1  # a slower camera
     return resampled(out, step)

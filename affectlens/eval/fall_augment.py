@@ -11,6 +11,7 @@ Frame-rate changes are a step over the frames (eval.falls.resampled).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,53 @@ def jitter(share_of_torso: float) -> FrameFn:
         body[:, :2] += rng.normal(0, share_of_torso * _torso(body), (len(body), 2))
         return body
     return fn
+
+
+# Joint index pairs swapped by a mirror image (FALL_JOINTS: shoulders, hips, knees, ankles,
+# wrists), for training-time flips.
+MIRROR = np.array([0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9])
+
+
+def _torsos(bodies: np.ndarray) -> np.ndarray:
+    """(T,) torso length per frame of (T, 11, 3) bodies (NaN where not seen)."""
+    seen = bodies[..., 2:] > 0
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a frame with neither joint: NaN
+        s = np.nanmean(np.where(seen[:, 1:3], bodies[:, 1:3, :2], np.nan), 1)
+        h = np.nanmean(np.where(seen[:, 3:5], bodies[:, 3:5, :2], np.nan), 1)
+    return np.hypot(*(s - h).T)
+
+
+def random_camera(seq: PoseSequence, size: tuple[float, float], rng: np.random.Generator
+                  ) -> PoseSequence:
+    """One random draw of what another camera, and another body's pace, would have recorded:
+    a mirror image, pitch -10 to 30 degrees, roll up to 15, the person 0.4-1.3 times the size,
+    the top or bottom 10-30% of the frame out of view, up to 30% of joints lost, jitter up to
+    8% of the torso, the whole 0.85-1.2 times as slow. For training (the temporal model's every
+    epoch; benchmarks/falls_tried.py's classifier fitted on such copies); the fixed
+    AUGMENTATIONS above are what the evaluation scores."""
+    bodies = seq.bodies.copy()
+    if rng.random() < 0.5:  # a mirror image: left and right swap
+        bodies[..., 0] = size[0] - bodies[..., 0]
+        bodies = bodies[:, MIRROR]
+    flat = bodies.reshape(-1, 3)
+    changes = [(0.5, lambda: pitch(rng.uniform(-10, 30))),
+               (0.5, lambda: roll(rng.uniform(-15, 15))),
+               (0.5, lambda: scale(rng.uniform(0.4, 1.3))),
+               (0.15, lambda: crop(bottom=rng.uniform(0.1, 0.3))),
+               (0.15, lambda: crop(top=rng.uniform(0.1, 0.3))),
+               (0.5, lambda: lose(rng.uniform(0.0, 0.3)))]
+    for chance, make in changes:
+        if rng.random() < chance:
+            flat = make()(flat, rng, size)
+    bodies = flat.reshape(bodies.shape)
+    if rng.random() < 0.5:  # joints jittered by up to 8% of the torso, frame by frame
+        torso = np.nan_to_num(_torsos(bodies), nan=0.0)
+        share = rng.uniform(0.0, 0.08)
+        bodies[..., :2] += rng.normal(0, 1, bodies[..., :2].shape) * (share * torso)[:, None,
+                                                                                       None]
+    times = seq.times * rng.uniform(0.85, 1.2)  # a slower or quicker body
+    return PoseSequence(seq.name, seq.label, times, bodies)
 
 
 AUGMENTATIONS: tuple[Augmentation, ...] = (

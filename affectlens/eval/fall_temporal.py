@@ -44,9 +44,6 @@ WINDOW_S = 3.0  # as FallSettings.window_s: the pose history the rule's classifi
 STEPS = round(WINDOW_S * FPS)
 STRIDE_S = 0.5
 CHANNELS = 5 * len(BODY)  # x, y, vx, vy per joint, then a seen flag per joint
-# Joint index pairs swapped by a mirror image (FALL_JOINTS: shoulders, hips, knees, ankles,
-# wrists), for training-time flips.
-MIRROR = np.array([0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9])
 _LIMIT = 5.0  # torso lengths (positions) and torso lengths per second / 10 (velocities)
 
 
