@@ -144,6 +144,9 @@ def _launcher(cluster: ClusterConfig) -> Launcher | None:
     """None: the default, local processes. Ray is imported only here, for a cluster."""
     if cluster.engine != "ray" or cluster.address is None:
         return None
+    from affectlens.cluster.batching import BatchSettings
     from affectlens.cluster.launcher import RayLauncher
 
-    return RayLauncher(cluster.address, cluster.num_cpus, cluster.num_gpus)
+    batching = BatchSettings(cluster.batch_max_rows, cluster.batch_deadline_ms / 1000,
+                             cluster.num_gpus) if cluster.batch_models else None
+    return RayLauncher(cluster.address, cluster.num_cpus, cluster.num_gpus, batching)

@@ -26,6 +26,7 @@ from affectlens.models.calibration import UNCALIBRATED_MIN_CONFIDENCE
 from affectlens.models.expression import ExpressionClassifier
 from affectlens.models.face_detector import FaceDetector, Tile, select_tiles
 from affectlens.models.motion import MotionDetector
+from affectlens.models.runtime import OnnxModel, Opener
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
 from affectlens.types import FaceAnalysis, FaceDetections, Frame
@@ -40,15 +41,17 @@ class Models:
     age: AgeEstimator
 
     @classmethod
-    def load(cls, config: AnalysisConfig) -> Models:
+    def load(cls, config: AnalysisConfig, opener: Opener = OnnxModel) -> Models:
+        """The face models ``config`` asks for; ``opener`` runs each network (an OnnxModel
+        here, or a runner that batches with other cameras: cluster/batching.py)."""
         return cls(
             FaceDetector(
                 config.device, config.min_face_px, config.face_score_threshold,
-                threads=config.threads, batch_tiles=config.detector_batch_tiles,
+                threads=config.threads, batch_tiles=config.detector_batch_tiles, opener=opener,
             ),
-            ExpressionClassifier(config.expression_model, config.device, config.threads)
+            ExpressionClassifier(config.expression_model, config.device, config.threads, opener)
             if config.expression_allowed else None,
-            AgeEstimator(config.age_model, config.device, config.threads),
+            AgeEstimator(config.age_model, config.device, config.threads, opener),
         )
 
 

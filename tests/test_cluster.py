@@ -234,6 +234,50 @@ def test_a_node_that_joins_takes_a_camera_without_restarting_the_others(
     assert len([e for e in stored if e.camera_id == ids[-1]]) == 2
 
 
+def test_cameras_on_a_node_share_its_batching_actor_and_count_the_same_faces(
+    cluster, store: Store, tmp_path: Path
+) -> None:
+    """cluster.batch_models (issue 15, item 3): three cameras on one node, their face models
+    run by the node's one batching actor, named for its node, which joins their calls; the
+    cameras count faces; stopping the service ends the batcher. What each camera gets is
+    what it gets alone (tests/test_batching.py, in one process). On CPU: the GPU path is
+    the same code with the CUDA provider, not run here (no GPU)."""
+    ray = _ray()[0]
+    from affectlens.cluster.batching import ACTOR_PREFIX, NAMESPACE, BatchSettings, batcher_names
+    from affectlens.cluster.launcher import RayLauncher
+
+    for node in list(cluster.worker_nodes):  # one worker node: the three cameras share it
+        cluster.remove_node(node)
+    cluster.add_node(num_cpus=3, object_store_memory=SMALL_STORE)
+    clip = write_sample_video(tmp_path / "sample.mp4", seconds=2.0)
+    ids = [store.add_camera(name, f"file://{clip}", "anonymous_statistics").id
+           for name in ("hall", "lounge", "dining")]
+    recorder = Recorder(store)
+    # A deadline long enough that three cameras at 2 fps meet in it now and then.
+    launcher = RayLauncher(cluster.address, batching=BatchSettings(64, 0.1))
+    supervisor = Supervisor(store, recorder, spec_for, poll_s=0.3, restart_backoff_s=(0.5,),
+                            launcher=launcher).start()
+    try:
+        ready = wait_until(lambda: len(recorder.ready) == 3 and dict(recorder.ready), 120,
+                           "the three cameras' actors started")
+        for c in ids:
+            wait_until(lambda c=c: store.totals(*_today(), camera_id=c)["faces"] > 0, 60,
+                       "faces counted")
+        nodes = {node_id(m.node) for m in ready.values()}
+        names = batcher_names()
+        assert len(nodes) == 1 and len(names) == 1  # one node's cameras, one batcher
+        assert names[0].removeprefix(ACTOR_PREFIX)[:12] in nodes
+        stats = [ray.get(ray.get_actor(n, namespace=NAMESPACE).stats.remote()) for n in names]
+        assert all("blazeface_short_range.onnx" in s for s in stats), stats
+        # anonymous_statistics: the purpose gate holds in the batcher too, no expression model
+        assert not any("xception" in m or "expression" in m for s in stats for m in s)
+        detector = [s["blazeface_short_range.onnx"] for s in stats]
+        assert detector[0]["calls"] < detector[0]["requests"], stats  # cameras' calls joined
+    finally:
+        supervisor.stop()
+    assert batcher_names() == []
+
+
 def _today() -> tuple[datetime, datetime]:
     now = datetime.now(UTC)
     return now - timedelta(hours=1), now + timedelta(hours=1)

@@ -36,7 +36,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from affectlens.cluster.balance import plan_move
+from affectlens.cluster.batching import BatchSettings, close_batchers, node_batcher, remote_opener
 from affectlens.cluster.connect import connect, disconnect, require_ray
+from affectlens.pipeline import Models, Pipeline
 from affectlens.service.launcher import QUEUE_SIZE
 from affectlens.service.logs import setup_logging
 from affectlens.service.worker import (
@@ -61,10 +63,12 @@ class CameraActor:
     """One camera's worker in a Ray actor; its methods are called by the supervisor (``run``
     once, the others while ``run`` goes on: the actor runs calls in several threads)."""
 
-    def __init__(self, spec: CameraSpec, messages: Any) -> None:
+    def __init__(self, spec: CameraSpec, messages: Any, batching: BatchSettings | None = None
+                 ) -> None:
         ray = require_ray()
         self.spec = spec
         self.messages = messages  # a ray.util.queue.Queue
+        self.batching = batching  # None: the camera loads and calls its own face models
         self.node = node_name(ray.util.get_node_ip_address(),
                               ray.get_runtime_context().get_node_id())
         self._stop = threading.Event()
@@ -78,8 +82,17 @@ class CameraActor:
         """The camera's loop, until ``stop``; its last message sent, it returns."""
         spec = self.spec
         setup_logging(spec.log_format, spec.log_level)
-        CameraLoop(spec, make_session(spec), queue_sender(self.messages, self.node)).run(
+        CameraLoop(spec, make_session(spec, self._pipeline()),
+                   queue_sender(self.messages, self.node)).run(
             self._stop, lambda: pushed(self._settings))
+
+    def _pipeline(self) -> Pipeline | None:
+        """With batching, the camera's face models are its node's batching actor's."""
+        if self.batching is None:
+            return None
+        config = self.spec.analysis.model_copy(update={"purpose": self.spec.purpose})
+        actor = node_batcher(self.batching, config.device, config.threads)
+        return Pipeline(config, Models.load(config, remote_opener(actor)))
 
     def push(self, hot: HotSettings) -> None:
         """Settings pushed by the supervisor; calls may overtake each other in a threaded
@@ -153,8 +166,11 @@ class ActorWorker:
 class RayLauncher:
     """Launches camera actors on the Ray cluster at ``address`` (launcher.Launcher)."""
 
-    def __init__(self, address: str, num_cpus: float = 1.0, num_gpus: float = 0.0) -> None:
+    def __init__(self, address: str, num_cpus: float = 1.0, num_gpus: float = 0.0,
+                 batching: BatchSettings | None = None) -> None:
+        """``batching``: the cameras' face models run by one batching actor a node."""
         self._joined = connect(address)
+        self.batching = batching
         ray = self.ray = require_ray()
         from ray.util.queue import Queue
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -179,7 +195,7 @@ class RayLauncher:
         if node is not None and (node_id := self._node_ids.get(node)) is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                 node_id, soft=True, _spill_on_unavailable=True)
-        actor = self._actor.options(**options).remote(spec, self.messages)
+        actor = self._actor.options(**options).remote(spec, self.messages, self.batching)
         return ActorWorker(actor, actor.run.remote(), actor.where.remote())
 
     def room(self) -> dict[str, int]:
@@ -203,4 +219,6 @@ class RayLauncher:
 
     def close(self) -> None:
         self.messages.shutdown(force=True)
+        if self.batching is not None:
+            close_batchers()
         disconnect(self._joined)

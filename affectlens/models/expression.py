@@ -26,7 +26,7 @@ import numpy as np
 
 from affectlens.models.alignment import FER_TEMPLATE, CropTemplate
 from affectlens.models.calibration import Calibration
-from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel
+from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, Opener
 from affectlens.types import EXPRESSIONS
 
 ExpressionModelName = Literal["fer", "affectlens", "affectlens_ferplus"]
@@ -69,12 +69,13 @@ class ExpressionClassifier:
     labels = EXPRESSIONS
 
     def __init__(
-        self, model: ExpressionModelName = "fer", device: Device = "cpu", threads: int = 0
+        self, model: ExpressionModelName = "fer", device: Device = "cpu", threads: int = 0,
+        opener: Opener = OnnxModel,
     ) -> None:
         self.spec = SPECS[model]
         self.name = self.spec.file_stem
         self.template = self.spec.template
-        self.model = OnnxModel(WEIGHTS_DIR / f"{self.name}.onnx", device, threads)
+        self.model = opener(WEIGHTS_DIR / f"{self.name}.onnx", device, threads)
         self.calibration = Calibration.load(self.calibration_path)
         self._to_ours = [self.spec.output_order.index(label) for label in EXPRESSIONS]
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from affectlens.config import AnalysisConfig
 from affectlens.models.motion import Changes
-from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel
+from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, Opener
 from affectlens.types import FaceDetections
 
 INPUT = 128
@@ -226,9 +226,11 @@ class FaceDetector:
         iou_threshold: float = 0.3,
         threads: int = 0,
         batch_tiles: int | None = None,
+        opener: Opener = OnnxModel,
     ) -> None:
-        """``batch_tiles``: the most tiles in one network call; None: the setting's default."""
-        self.model = OnnxModel(WEIGHTS_DIR / f"{self.name}.onnx", device, threads)
+        """``batch_tiles``: the most tiles in one network call; None: the setting's default.
+        ``opener``: what runs the network (runtime.Opener)."""
+        self.model = opener(WEIGHTS_DIR / f"{self.name}.onnx", device, threads)
         self.min_face_px = min_face_px
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold

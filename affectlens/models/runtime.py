@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import onnx
@@ -101,3 +102,20 @@ class OnnxModel:
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})
+
+
+class ModelRunner(Protocol):
+    """What the face models call: an OnnxModel, or one whose calls are batched with other
+    callers' (models/batching.py; on a cluster, a node's batching actor)."""
+
+    path: Path
+
+    @property
+    def device(self) -> str: ...
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]: ...
+
+
+# Opens the runner of one weight file for a model class: OnnxModel unless the caller lends
+# another (Models.load's ``opener``).
+Opener = Callable[[Path, Device, int], ModelRunner]

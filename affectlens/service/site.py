@@ -300,6 +300,18 @@ class ClusterConfig(_Strict):
         "seconds: when a node has two or more cameras more than another one with room (a "
         "node joined), one camera is moved there (stopped, then started on that node), the "
         "others untouched. 0: cameras stay where Ray first placed them.")
+    batch_models: bool = Field(
+        False, description="With engine ray (ignored on one machine): one batching actor a "
+        "node runs the face models (detector, "
+        "expression, age) of every camera there, joining their tiles and crops into one call: "
+        "for GPU nodes (analysis.device cuda), where many small calls leave the GPU idle. On "
+        "CPU it adds a hop and saves little but memory (one copy of each model a node).")
+    batch_max_rows: int = Field(64, ge=1, le=4096, description="With batch_models: the most "
+                                "rows (tiles or face crops) joined into one model call.")
+    batch_deadline_ms: float = Field(
+        5.0, ge=0, le=1000, description="With batch_models: how long a call waits for other "
+        "cameras' rows after the first arrived, milliseconds (added to each frame's latency "
+        "at worst, per model).")
 
     @model_validator(mode="after")
     def _address_for_ray(self) -> ClusterConfig:
