@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from affectlens import samples
 from affectlens.errors import ModelError
 from affectlens.models.alignment import align_faces
 from affectlens.models.expression import ExpressionClassifier
-from affectlens.models.runtime import OnnxModel, providers_for
+from affectlens.models.runtime import WEIGHTS_DIR, OnnxModel, providers_for
 from affectlens.pipeline import Models
 from affectlens.types import EXPRESSIONS, age_band
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,7 @@ def test_expression_probabilities_on_smiling_faces(models: Models, smiling_faces
     assert labels.count("happy") >= 4, labels
 
 
-@pytest.mark.parametrize("name", ["fer", "affectlens", "affectlens_ferplus"])
+@pytest.mark.parametrize("name", ["fer", "affectlens", "affectlens_ferplus", "affectlens_wise"])
 def test_both_expression_models_see_the_smiles(name: str, models: Models, media) -> None:
     image = cv2.imread(str(media("multi_face.jpg")))
     faces = models.detector.predict([image])[0]
@@ -176,3 +182,32 @@ def test_denormal_weights_are_zero_when_a_model_loads(tmp_path) -> None:
         graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString())
     assert OnnxModel(path).run(np.array([1e30], np.float32))[0][0] == 0.0
     assert np.float32(3e-40) * np.float32(1e30) > 0  # what it would be unflushed
+
+
+def test_the_wise_model_is_the_two_networks_weights_interpolated(
+    models: Models, media, tmp_path: Path
+) -> None:
+    """affectlens_wise is exactly (1 - lam) * affectlens + lam * affectlens_ferplus, lam as
+    its file says (training/interpolate_expression.py); lam 0 is today's model, output for
+    output, on real faces (the pairing of the two exports' weights is right)."""
+    spec = importlib.util.spec_from_file_location(
+        "interpolate_expression", REPO_ROOT / "training" / "interpolate_expression.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    start, tuned = onnx.load(tool.START), onnx.load(tool.TUNED)
+    pairs = tool.paired_weights(start, tuned)
+    shipped = onnx.load(WEIGHTS_DIR / f"{tool.NAME}.onnx")
+    lam = float(shipped.doc_string.split("*")[1].split("+")[1])
+    assert 0 < lam < 1
+    made = tool.interpolated(tuned, pairs, lam)
+    for a, b in zip(made.graph.initializer, shipped.graph.initializer, strict=True):
+        np.testing.assert_array_equal(numpy_helper.to_array(a), numpy_helper.to_array(b))
+    image = cv2.imread(str(media("multi_face.jpg")))
+    faces = models.detector.predict([image])[0]
+    today = ExpressionClassifier("affectlens")
+    x = align_faces(image, faces.keypoints, today.template).astype(np.float32)[:, None]
+    x = x / 127.5 - 1.0
+    onnx.save(tool.interpolated(tuned, pairs, 0.0), tmp_path / "at_zero.onnx")
+    at_zero = OnnxModel(tmp_path / "at_zero.onnx", "cpu", 1).run(x)[0]
+    np.testing.assert_allclose(at_zero, today.model.run(x)[0], atol=1e-3)

@@ -198,45 +198,14 @@ def load_split(data: Path, like: Path | None = None) -> tuple[Split, Split]:
 def _read(data: Path, like: Path | None = None):
     """The folder's images and labels (either layout), and which are in the validation tenth:
     by a hash of each file's name, or, with ``like`` (the FER2013 train/ folder), of the name
-    of the same image in FER2013 (see ``fer2013_twins``)."""
-    from affectlens.eval.datasets import is_held_out, read_expressions
+    of the same image in FER2013 (see ``affectlens.eval.datasets.fer2013_twins``)."""
+    from affectlens.eval.datasets import fer2013_twins, is_held_out, read_expressions
     from affectlens.types import EXPRESSIONS
 
     assert len(EXPRESSIONS) == CLASSES, "CLASSES must match affectlens.types.EXPRESSIONS"
     dataset = read_expressions(data)
     names = dataset.paths if like is None else fer2013_twins(dataset.paths, like)
     return dataset, np.array([is_held_out(p) for p in names])
-
-
-def fer2013_twins(paths: list[Path], fer2013: Path) -> list[str]:
-    """For each FERPlus image, the name of the same image in the FER2013 folder.
-
-    A model trained on FER2013 (``--init``) has seen nine tenths of FERPlus's images under
-    their FER2013 names; validating on the FERPlus images whose FER2013 twin was in its own
-    validation tenth keeps the validation split unseen. FERPlus names carry the row of
-    fer2013.csv, the folder's names a random number, so images are matched by their pixels
-    (the folder's JPEG against FERPlus's lossless PNG: nearest neighbour on 16x16 means).
-    """
-    from affectlens.eval.datasets import read_expression_folder
-
-    def signatures(files: list[Path]) -> np.ndarray:
-        small = np.stack([cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (16, 16),
-                                     interpolation=cv2.INTER_AREA) for p in files])
-        x = small.reshape(len(files), -1).astype(np.float32)
-        x -= x.mean(1, keepdims=True)
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
-
-    theirs = read_expression_folder(fer2013).paths
-    ref, query = signatures(theirs), signatures(paths)
-    best, score = [], []
-    for start in range(0, len(query), 2048):
-        similarity = query[start : start + 2048] @ ref.T
-        best.append(similarity.argmax(1))
-        score.append(similarity.max(1))
-    found, similarity = np.concatenate(best), np.concatenate(score)
-    print(f"matched {len(paths)} FERPlus images to FER2013 names: median similarity "
-          f"{np.median(similarity):.4f}, {int((similarity < 0.98).sum())} below 0.98", flush=True)
-    return [theirs[i].name for i in found]
 
 
 def _targets(dataset) -> tuple[np.ndarray, np.ndarray]:

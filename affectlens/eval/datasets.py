@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from affectlens.errors import InputError
@@ -335,3 +336,34 @@ def read_utkface(root: Path) -> AgeSet:
     if not dataset.paths:
         raise InputError(f"{root}: no image named <age>_<gender>_<race>_<date>.jpg")
     return dataset
+
+
+def fer2013_twins(paths: list[Path], fer2013: Path) -> list[Path]:
+    """For each FERPlus image, the same image in a FER2013 class folder (its name picks the
+    validation tenth, its folder is FER2013's own label).
+
+    A model trained on FER2013 has seen nine tenths of FERPlus's images under their FER2013
+    names; validating on the FERPlus images whose FER2013 twin was in its own validation tenth
+    keeps the validation split unseen (training/train_expression.py ``--validation-like``).
+    FERPlus names carry the row of fer2013.csv, the folder's names a random number, so images
+    are matched by their pixels (the folder's JPEG against FERPlus's lossless PNG: nearest
+    neighbour on 16x16 means, normalised).
+    """
+    def signatures(files: list[Path]) -> np.ndarray:
+        small = np.stack([cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (16, 16),
+                                     interpolation=cv2.INTER_AREA) for p in files])
+        x = small.reshape(len(files), -1).astype(np.float32)
+        x -= x.mean(1, keepdims=True)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+
+    theirs = read_expression_folder(fer2013).paths
+    ref, query = signatures(theirs), signatures(paths)
+    best, score = [], []
+    for start in range(0, len(query), 2048):
+        similarity = query[start : start + 2048] @ ref.T
+        best.append(similarity.argmax(1))
+        score.append(similarity.max(1))
+    found, similarity = np.concatenate(best), np.concatenate(score)
+    log.info("matched %d FERPlus images to FER2013 ones: median similarity %.4f, %d below 0.98",
+             len(paths), np.median(similarity), int((similarity < 0.98).sum()))
+    return [theirs[i] for i in found]

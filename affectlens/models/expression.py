@@ -29,7 +29,7 @@ from affectlens.models.calibration import Calibration
 from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, Opener
 from affectlens.types import EXPRESSIONS
 
-ExpressionModelName = Literal["fer", "affectlens", "affectlens_ferplus"]
+ExpressionModelName = Literal["fer", "affectlens", "affectlens_ferplus", "affectlens_wise"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,13 @@ SPECS: dict[ExpressionModelName, ExpressionModelSpec] = {
     ),
     "affectlens_ferplus": ExpressionModelSpec(
         "affectlens_expression_ferplus",
+        CropTemplate(FER_TEMPLATE.points, size=48, grey=True),
+        EXPRESSIONS,
+        outputs_probabilities=False,
+    ),
+    # The same network, its weights between the two above (training/interpolate_expression.py)
+    "affectlens_wise": ExpressionModelSpec(
+        "affectlens_expression_wise",
         CropTemplate(FER_TEMPLATE.points, size=48, grey=True),
         EXPRESSIONS,
         outputs_probabilities=False,
