@@ -7,7 +7,7 @@
    classifier fitted on the other two only (per recording and per window, exact intervals);
    false fall events per hour of daily activity (Poisson interval); and each held-out
    dataset under simulated camera changes (pitch, roll, distance, crop-outs, lost and
-   jittered joints, lower frame rates).
+   jittered joints, lower frame rates), and with a second person in view.
 
 1. URFD as MD4FD pose sequences, cross-validated by recording (never windows of one recording
    on both sides): sensitivity and specificity per sequence (targets >= 95% / >= 98%) and per
@@ -50,6 +50,7 @@ from affectlens.eval.fall_augment import (
     lose,
     roll,
 )
+from affectlens.eval.fall_company import COMPANION_OFFSET, companions_for, score_with_company
 from affectlens.eval.fall_datasets import FallDataset, load_fall_datasets
 from affectlens.eval.fall_lodo import (
     false_falls,
@@ -433,6 +434,7 @@ def unseen_rooms(falls: Path) -> None:
                   f"{len(lying_adls)} daily activities ending down {lying_adls or ''}")
     false_falls_per_hour(datasets)
     augmentation_table(datasets)
+    company_table(datasets)
 
 
 def false_falls_per_hour(datasets: list[FallDataset]) -> None:
@@ -461,6 +463,24 @@ def augmentation_table(datasets: list[FallDataset]) -> None:
             false = f", {spec.total - spec.hits} false" if spec.total else ""
             cells.append(f"{sens.hits}/{sens.total}{false}")
         print(f"    {aug.name:40s}" + "".join(f"{c:>18s}" for c in cells))
+
+
+def company_table(datasets: list[FallDataset]) -> None:
+    """Each held-out dataset with a second person in view (eval.fall_company): beside, and on
+    the very spot (the two skeletons overlapping, each its own track)."""
+    print("  with a second person in view (a daily-activity recording, its own track), per "
+          "recording, the same recordings alone in brackets:")
+    for offset, where in ((COMPANION_OFFSET, f"{COMPANION_OFFSET:g} of the width beside"),
+                          (0.0, "on the same spot")):
+        for d in datasets:
+            others = [o for o in datasets if o is not d]
+            r = score_with_company(d, fit_on(others), companions_for(d, others), offset=offset)
+            daily = (f"; daily activities with a fall {r.daily_false}/{r.daily} "
+                     f"({r.daily_false_alone})" if r.daily else "")
+            print(f"    {where:28s} {d.name:8s} falls caught {r.falls_caught.hits}/"
+                  f"{r.falls_caught.total} ({r.falls_caught_alone.hits}); a fall on the "
+                  f"companion {r.companion_falls}/{r.recordings} ({r.companion_falls_alone})"
+                  f"{daily}; recordings the company changed: {', '.join(r.changed) or 'none'}")
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from affectlens.cli import app
 from affectlens.errors import InputError
-from affectlens.eval import fall_augment
+from affectlens.eval import fall_augment, fall_company
 from affectlens.eval.fall_datasets import (
     FallDataset,
     _text_sorted,
@@ -25,7 +25,7 @@ from affectlens.eval.fall_datasets import (
     load_fall_datasets,
     read_upfall,
 )
-from affectlens.eval.fall_lodo import fit_on, recordings_of
+from affectlens.eval.fall_lodo import LogisticDetector, fit_on, recordings_of
 from affectlens.eval.falls import held_at_end, rule_detects_fall, rule_event_kinds
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_settings import FallSettings
@@ -173,6 +173,36 @@ def test_a_fall_with_the_feet_out_of_frame_is_decided_while_the_body_is_hidden(
                     if name in w.name.split("+")]
         assert whole.label == 1
         assert rule_detects_fall(FallRule(None, model), whole), name
+
+
+def test_a_second_person_on_the_same_spot_changes_no_ones_fall(
+        datasets: dict[str, FallDataset], never_saw: Callable[[str], FallClassifier]) -> None:
+    """A fall with someone else in view, their skeletons overlapping (each its own track):
+    the faller's fall is raised on the faller's track, the companion's outcome is theirs
+    alone over the same frames, a daily activity that alarms alone (URFD md4fd-038) alarms
+    on its own track, not the faller's. And a companion whose recording ends first stays
+    where it was: vanishing mid-bend would be decided as lost on the way down."""
+    model = LogisticDetector(never_saw("URFD"))
+    wholes = {w.name.split("+")[0]: w for w in recordings_of(datasets["URFD"].ordered())}
+    fall, alarming, crouch = wholes["md4fd-003"], wholes["md4fd-038"], wholes["md4fd-035"]
+    assert fall.label == 1 and alarming.label == 0 == crouch.label
+    size = datasets["URFD"].size
+    for companion in (alarming, crouch):
+        beside = fall_company.moved_beside(companion, size, size, offset=0.0)
+        together = fall_company.fallen_tracks(model, None, fall, beside)
+        alone = fall_company.fallen_tracks(model, None, fall, beside,
+                                           people=(fall_company.COMPANION,))
+        assert fall_company.PERSON in together
+        assert (fall_company.COMPANION in together) == (fall_company.COMPANION in alone)
+    # Each event on its own track: md4fd-038 (a daily activity that alarms alone, 9.2 s in)
+    # with the fall beside it, held lying once its recording ends: two falls, one each.
+    beside = fall_company.moved_beside(fall, size, size, offset=0.0)
+    assert fall_company.fallen_tracks(model, None, alarming, None) == {fall_company.PERSON}
+    assert fall_company.fallen_tracks(model, None, alarming, beside) == {
+        fall_company.PERSON, fall_company.COMPANION}
+    held = fall_company.companion_at(crouch, np.array([0.0, 100.0]))
+    assert np.array_equal(held[0], crouch.bodies[0]) and np.array_equal(held[1],
+                                                                        crouch.bodies[-1])
 
 
 def test_leave_one_dataset_out_never_trains_on_the_held_out_set(falls_dir: Path,
