@@ -470,11 +470,13 @@ def company_table(datasets: list[FallDataset]) -> None:
     the very spot (the two skeletons overlapping, each its own track)."""
     print("  with a second person in view (a daily-activity recording, its own track), per "
           "recording, the same recordings alone in brackets:")
+    others = {d.name: [o for o in datasets if o is not d] for d in datasets}
+    models = {name: fit_on(rest) for name, rest in others.items()}
     for offset, where in ((COMPANION_OFFSET, f"{COMPANION_OFFSET:g} of the width beside"),
                           (0.0, "on the same spot")):
         for d in datasets:
-            others = [o for o in datasets if o is not d]
-            r = score_with_company(d, fit_on(others), companions_for(d, others), offset=offset)
+            r = score_with_company(d, models[d.name], companions_for(d, others[d.name]),
+                                   offset=offset)
             daily = (f"; daily activities with a fall {r.daily_false}/{r.daily} "
                      f"({r.daily_false_alone})" if r.daily else "")
             print(f"    {where:28s} {d.name:8s} falls caught {r.falls_caught.hits}/"

@@ -38,7 +38,6 @@ from typing import Any
 from affectlens.cluster.balance import plan_move
 from affectlens.cluster.batching import BatchSettings, close_batchers, node_batcher, remote_opener
 from affectlens.cluster.connect import connect, disconnect, require_ray
-from affectlens.pipeline import Models, Pipeline
 from affectlens.service.launcher import QUEUE_SIZE
 from affectlens.service.logs import setup_logging
 from affectlens.service.worker import (
@@ -82,17 +81,11 @@ class CameraActor:
         """The camera's loop, until ``stop``; its last message sent, it returns."""
         spec = self.spec
         setup_logging(spec.log_format, spec.log_level)
-        CameraLoop(spec, make_session(spec, self._pipeline()),
-                   queue_sender(self.messages, self.node)).run(
+        session = (make_session(spec) if self.batching is None else make_session(
+            spec, opener=remote_opener(node_batcher(self.batching, spec.analysis.device,
+                                                    spec.analysis.threads))))
+        CameraLoop(spec, session, queue_sender(self.messages, self.node)).run(
             self._stop, lambda: pushed(self._settings))
-
-    def _pipeline(self) -> Pipeline | None:
-        """With batching, the camera's face models are its node's batching actor's."""
-        if self.batching is None:
-            return None
-        config = self.spec.analysis.model_copy(update={"purpose": self.spec.purpose})
-        actor = node_batcher(self.batching, config.device, config.threads)
-        return Pipeline(config, Models.load(config, remote_opener(actor)))
 
     def push(self, hot: HotSettings) -> None:
         """Settings pushed by the supervisor; calls may overtake each other in a threaded

@@ -29,7 +29,7 @@ import numpy as np
 
 from affectlens.eval.fall_datasets import FallDataset
 from affectlens.eval.fall_lodo import Detector, LogisticDetector, Rate, recordings_of
-from affectlens.eval.falls import PoseSequence
+from affectlens.eval.falls import PoseSequence, rule_detects_fall
 from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_settings import FallSettings
 from affectlens.vocabulary import EventKind
@@ -67,14 +67,14 @@ def fallen_tracks(detector: Detector, settings: FallSettings | None, person: Pos
                   ) -> set[int]:
     """The tracks the whole rule raised a fall for, over ``person``'s frames: ``people`` says
     who is in view (the person, the companion beside them, or both)."""
+    streams = [(PERSON, person.bodies)] if PERSON in people else []
+    if companion is not None and COMPANION in people:
+        streams.append((COMPANION, companion_at(companion, person.times - person.times[0])))
+    ids = np.array([track for track, _ in streams])
+    frames = np.stack([bodies for _, bodies in streams], axis=1)  # (T, people, 11, 3)
     rule = detector.rule(settings)
-    beside = (companion_at(companion, person.times - person.times[0]) if companion is not None
-              else np.zeros((len(person.times), 0, 3)))
-    ids = np.array([i for i in (PERSON, COMPANION) if i in people
-                    and (i == PERSON or companion is not None)])
     fell: set[int] = set()
-    for t, body, other in zip(person.times, person.bodies, beside):
-        bodies = np.stack([b for i, b in ((PERSON, body), (COMPANION, other)) if i in ids])
+    for t, bodies in zip(person.times, frames):
         fell |= {int(e.track_id) for e in rule.update(float(t), ids, bodies)
                  if e.kind == EventKind.FALL and e.track_id is not None}
     return fell
@@ -89,7 +89,7 @@ class CompanyResult:
     falls_caught_alone: Rate
     recordings: int  # played with a companion
     companion_falls: int  # recordings where the companion (a daily activity) got a fall
-    companion_falls_alone: int  # of those companions' own recordings, alone
+    companion_falls_alone: int  # the same, the companion alone over the same frames
     daily_false: int  # daily-activity recordings whose own person got a fall, with company
     daily_false_alone: int
     daily: int
@@ -117,7 +117,7 @@ def score_with_company(dataset: FallDataset, model: FallClassifier | Detector,
             companion, from_size = companions[index]
         beside = moved_beside(companion, dataset.size, from_size, offset)
         together = fallen_tracks(detector, settings, whole, beside)
-        alone = PERSON in fallen_tracks(detector, settings, whole, None)
+        alone = rule_detects_fall(detector.rule(settings), whole)
         # The companion alone over the same frames (held at its end alike).
         companion_alone = COMPANION in fallen_tracks(detector, settings, whole, beside,
                                                      people=(COMPANION,))

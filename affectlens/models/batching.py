@@ -115,11 +115,13 @@ class DynamicBatcher:
     def _call(self, requests: list[_Request]) -> None:
         """One model call on ``requests`` (rows of one shape), max_rows at a time."""
         part: list[_Request] = []
+        rows = 0
         for request in requests:
-            if part and sum(len(r.batch) for r in part) + len(request.batch) > self.max_rows:
+            if part and rows + len(request.batch) > self.max_rows:
                 self._call_once(part)
-                part = []
+                part, rows = [], 0
             part.append(request)
+            rows += len(request.batch)
         if part:
             self._call_once(part)
 

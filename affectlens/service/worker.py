@@ -44,7 +44,8 @@ from affectlens.engine import Engine, FrameResult, SourceSession
 from affectlens.events.distress import DistressSettings
 from affectlens.events.event import Event
 from affectlens.events.fall_settings import FallSettings
-from affectlens.pipeline import Pipeline
+from affectlens.models.runtime import OnnxModel, Opener
+from affectlens.pipeline import Models, Pipeline
 from affectlens.privacy.blur import outgoing_picture
 from affectlens.privacy.masks import Mask, black_out
 from affectlens.privacy.policy import expression_allowed
@@ -163,15 +164,17 @@ def needs_new_worker(running: CameraSpec, wanted: CameraSpec) -> bool:
     return cold(running) != cold(wanted)
 
 
-def make_session(spec: CameraSpec, pipeline: Pipeline | None = None) -> SourceSession:
+def make_session(spec: CameraSpec, pipeline: Pipeline | None = None,
+                 opener: Opener = OnnxModel) -> SourceSession:
     """The engine's session for one run of the camera: faces (the purpose gate: an
     ``anonymous_statistics`` camera never loads or calls the expression model), the distress
     rule, and the body path (pose, person tracks, falls) when the camera asks for falls and
-    its purpose lets it watch bodies. ``pipeline`` lends already loaded models."""
+    its purpose lets it watch bodies. ``pipeline`` lends already loaded models; else they are
+    loaded with ``opener`` (a node's batching actor on a cluster: cluster/batching.py)."""
     config = (spec.analysis if pipeline is None else pipeline.config).model_copy(
         update={"purpose": spec.purpose})
-    engine = Engine(Pipeline(config, pipeline.models if pipeline else None), spec.falls,
-                    spec.distress)
+    models = pipeline.models if pipeline else Models.load(config, opener)
+    engine = Engine(Pipeline(config, models), spec.falls, spec.distress)
     return engine.open(spec.analysis_fps)
 
 
