@@ -189,9 +189,6 @@ def analyze_command(
         _fail("--video: purpose anonymous_statistics writes aggregate counts only, never "
               "pictures of single people; leave out --video or choose another purpose")
     if cluster is not None:
-        if video:
-            _fail("--video: not with --cluster yet (annotated videos would be written on "
-                  "the nodes); leave out one of them")
         try:
             check_cluster_address(cluster)
         except ValueError as exc:
@@ -224,7 +221,7 @@ def _run(
 ) -> Result:
     writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
     if cluster is not None:
-        result = _on_cluster(inputs, config, cluster, out / CHECKPOINT, segment_s)
+        result = _on_cluster(inputs, config, cluster, out / CHECKPOINT, segment_s, writer)
     else:
         result = _here(inputs, config, writer)
     _check_read(result, out)
@@ -257,7 +254,7 @@ def _here(inputs: list[Path], config: AnalysisConfig, writer: AnnotatedVideoWrit
 
 
 def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkpoint: Path,
-                segment_s: float) -> Result:
+                segment_s: float, writer: AnnotatedVideoWriter | None) -> Result:
     """On a Ray cluster: one progress bar for the whole job, in inputs finished. Finished
     inputs are kept in ``checkpoint`` until the outputs are written: run again after an
     interruption, the job does not analyse them again."""
@@ -271,7 +268,7 @@ def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkp
         try:
             return analyze_on_cluster(inputs, config, address, lambda finished, total:
                                       bar.update(job, completed=finished, total=total),
-                                      checkpoint, segment_s)
+                                      checkpoint, segment_s, writer)
         except AffectlensError as exc:
             _fail(str(exc))
 

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import av
+import numpy as np
 import pandas as pd
 import pytest
 from waiting import wait_until
@@ -286,7 +288,8 @@ def _today() -> tuple[datetime, datetime]:
 def test_a_folder_analysed_on_the_cluster_gives_one_machines_files(
     cluster, tmp_path: Path
 ) -> None:
-    """The same folder with and without --cluster: the same files, the same tables."""
+    """The same folder with and without --cluster: the same files, the same tables, the same
+    annotated videos (drawn by render tasks after the analysis: tests/test_cluster_annotated.py)."""
     from typer.testing import CliRunner
 
     from affectlens.cli import app
@@ -297,7 +300,7 @@ def test_a_folder_analysed_on_the_cluster_gives_one_machines_files(
     (folder / "broken.mp4").write_bytes(b"not a video")
     runner = CliRunner()
     here, there = tmp_path / "here", tmp_path / "there"
-    common = ["analyze", str(folder), "--fps", "4", "--no-report"]
+    common = ["analyze", str(folder), "--fps", "4", "--no-report", "--video"]
     assert runner.invoke(app, [*common, "--out", str(here)]).exit_code == 0
     result = runner.invoke(app, [*common, "--out", str(there), "--cluster",
                                  cluster.address])
@@ -306,6 +309,17 @@ def test_a_folder_analysed_on_the_cluster_gives_one_machines_files(
     for table in sorted(here.glob("*.csv")):
         pd.testing.assert_frame_equal(pd.read_csv(there / table.name), pd.read_csv(table))
     assert (there / "summary.json").read_text() == (here / "summary.json").read_text()
+    videos = sorted(p.name for p in (here / "videos").iterdir())
+    assert videos == [f"clip{n}.annotated.mp4" for n in range(3)]
+    assert sorted(p.name for p in (there / "videos").iterdir()) == videos
+    for name in videos:
+        with av.open(str(here / "videos" / name)) as a, av.open(str(there / "videos" / name)) as b:
+            mine, theirs = list(a.decode(video=0)), list(b.decode(video=0))
+            assert [f.time for f in theirs] == [f.time for f in mine] and len(mine) >= 4
+            for x, y in zip(mine, theirs):
+                difference = np.abs(x.to_ndarray(format="gray").astype(int)
+                                    - y.to_ndarray(format="gray"))
+                assert difference.mean() < 1.0
 
 
 def test_an_offline_job_outlives_a_dead_node_and_resumes_without_redoing_inputs(

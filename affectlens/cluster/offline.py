@@ -16,18 +16,23 @@ finished. The parts are pickles: the folder is the job's own, never one shared w
 The inputs must be readable at the same path on every node (shared
 storage): video is never sent through the cluster. A video longer than ``segment_s`` is
 split into segments, one task each, stitched back into one pass (segments.py); the progress
-counts tasks.
+counts tasks. With an ``AnnotatedVideoWriter`` the annotated videos are drawn after the
+stitching, by render tasks (annotated.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import av
+
 from affectlens.analysis import analyze
+from affectlens.cluster.annotated import LABEL_COLUMNS, OverlayRecorder, Overlays, join, render
 from affectlens.cluster.connect import connect, disconnect, require_ray
 from affectlens.cluster.segments import (
     Part,
@@ -39,33 +44,46 @@ from affectlens.cluster.segments import (
     stitch,
 )
 from affectlens.config import AnalysisConfig
+from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.result import Result, combine
 from affectlens.sources import expand_inputs
 from affectlens.voice.audio import AUDIO_SUFFIXES
 
+log = logging.getLogger(__name__)
 RETRIES = 3  # a task whose node died is run again, up to this many times
 Done = Callable[[int, int], None]  # (tasks finished, tasks in all)
 Unit = tuple[list[str], Segment | None]  # a task: its inputs, or one segment of one video
+Piece = tuple[Result | Part, Overlays | None]  # a task's result, and what its frames blur
 
 
-def _analyse(paths: list[str], config: AnalysisConfig, segment: Segment | None
-             ) -> Result | Part:
-    """Runs on a node: the one-machine analysis of ``paths``, or of one segment of one."""
+def _analyse(paths: list[str], config: AnalysisConfig, segment: Segment | None,
+             record: bool = False) -> Piece:
+    """Runs on a node: the one-machine analysis of ``paths``, or of one segment of one; with
+    ``record``, the Overlays of the frames it owns (for the annotated video)."""
+    recorder = OverlayRecorder(segment) if record else None
+    observers = [recorder] if recorder is not None else []
     if segment is not None:
-        return analyse_segment(Path(paths[0]), config, segment)
-    return analyze([Path(p) for p in paths], config)
+        part: Result | Part = analyse_segment(Path(paths[0]), config, segment, observers)
+    else:
+        part = analyze([Path(p) for p in paths], config, observers=observers)
+    return part, recorder.overlays() if recorder is not None else None
 
 
 def analyze_on_cluster(inputs: Sequence[Path], config: AnalysisConfig, address: str,
                        done: Done | None = None, checkpoint: Path | None = None,
-                       segment_s: float = 0.0) -> Result:
+                       segment_s: float = 0.0, writer: AnnotatedVideoWriter | None = None
+                       ) -> Result:
     """Analyse ``inputs`` (files and folders, as ``analyze`` takes them) on the cluster at
     ``address``; ``done`` hears how many tasks have finished (those in ``checkpoint`` from
     an interrupted run of the same job at once). ``segment_s``: videos longer than this
-    are split (0: never; the command line's default is SegmentSettings')."""
+    are split (0: never; the command line's default is SegmentSettings'). ``writer``: also
+    the annotated videos, into its folder (listed in its ``written``), as one machine's."""
+    if writer is not None and not config.expression_allowed:
+        raise ValueError("purpose anonymous_statistics yields aggregate counts only; no "
+                         "annotated video")
     joined = connect(address)
     try:
-        return _run(inputs, config, done, checkpoint, segment_s)
+        return _run(inputs, config, done, checkpoint, segment_s, writer)
     finally:
         disconnect(joined)
 
@@ -93,7 +111,7 @@ def _units(inputs: Sequence[Path], config: AnalysisConfig, segment_s: float
     return units, owners
 
 
-def _part_file(folder: Path, unit: Unit, config: AnalysisConfig) -> Path:
+def _part_file(folder: Path, unit: Unit, config: AnalysisConfig, record: bool) -> Path:
     """Names a part by what decides its result: its inputs as they are now, the settings."""
     def stat(path: str) -> list[object]:
         try:
@@ -104,44 +122,100 @@ def _part_file(folder: Path, unit: Unit, config: AnalysisConfig) -> Path:
 
     paths, segment = unit
     where = None if segment is None else [segment.start_s, segment.stop_s, segment.warm_s]
-    key = json.dumps([[stat(p) for p in paths], where, config.model_dump(mode="json")],
-                     sort_keys=True)
+    what = [[stat(p) for p in paths], where, config.model_dump(mode="json")]
+    key = json.dumps([*what, "overlays"] if record else what, sort_keys=True)
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
 
 
 def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
-         checkpoint: Path | None, segment_s: float) -> Result:
+         checkpoint: Path | None, segment_s: float, writer: AnnotatedVideoWriter | None
+         ) -> Result:
     ray = require_ray()
     units, owners = _units(inputs, config, segment_s)
+    record = writer is not None
     # A cuda job's tasks go to GPU nodes, one task a GPU (the models are loaded per task).
     task = ray.remote(_analyse).options(num_cpus=max(1, config.threads),
                                         num_gpus=1 if config.device == "cuda" else 0,
                                         max_retries=RETRIES)
-    files_of = [None if checkpoint is None else _part_file(checkpoint, u, config) for u in units]
-    parts: dict[int, Result | Part] = {}
+    files_of = [None if checkpoint is None else _part_file(checkpoint, u, config, record)
+                for u in units]
+    pieces: dict[int, Piece] = {}
     for i, file in enumerate(files_of):
         if file is not None and file.is_file():
-            parts[i] = pickle.loads(file.read_bytes())  # finished by an interrupted run
+            kept = pickle.loads(file.read_bytes())  # finished by an interrupted run
+            pieces[i] = kept if isinstance(kept, tuple) else (kept, None)  # an older kind
     config_ref = ray.put(config)
-    pending = {task.remote(paths, config_ref, segment): i
-               for i, (paths, segment) in enumerate(units) if i not in parts}
+    pending = {task.remote(paths, config_ref, segment, record): i
+               for i, (paths, segment) in enumerate(units) if i not in pieces}
     if done is not None:
-        done(len(parts), len(units))
+        done(len(pieces), len(units))
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
             i = pending.pop(ref)
-            parts[i] = ray.get(ref)  # here now: a dead node cannot lose it
+            pieces[i] = ray.get(ref)  # here now: a dead node cannot lose it
             if (file := files_of[i]) is not None:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 partial = file.with_suffix(".part")
-                partial.write_bytes(pickle.dumps(parts[i]))
+                partial.write_bytes(pickle.dumps(pieces[i]))
                 partial.replace(file)
         if done is not None:
-            done(len(parts), len(units))
+            done(len(pieces), len(units))
     if not units:
         return analyze([], config)  # nothing found: the empty result one machine gives
-    return combine(_inputs(units, owners, parts, config))
+    parts = {i: part for i, (part, _) in pieces.items()}
+    results = _inputs(units, owners, parts, config)
+    if writer is not None:
+        _draw(units, owners, pieces, results, config, writer, done)
+    return combine(results)
+
+
+def _draw(units: list[Unit], owners: list[int], pieces: dict[int, Piece],
+          results: list[Result], config: AnalysisConfig, writer: AnnotatedVideoWriter,
+          done: Done | None) -> None:
+    """The annotated videos: a render task per piece of each video analysed, the pieces of
+    one video joined here; ``done`` goes on counting (the analysis tasks, then these)."""
+    ray = require_ray()
+    task = ray.remote(render).options(num_cpus=1, max_retries=RETRIES)
+    config_ref = ray.put(config)
+    videos: list[tuple[Path, list[ray.ObjectRef]]] = []
+    for position, result in zip(sorted(set(owners)), results):
+        mine = [i for i, owner in enumerate(owners) if owner == position]
+        source = result.sources.iloc[0] if len(result.sources) == 1 else None
+        if source is None or source.kind != "video" or source.status == "error":
+            continue
+        labels = result.frames[LABEL_COLUMNS]
+        refs = []
+        for i in mine:
+            overlays = pieces[i][1]
+            if overlays is None:
+                raise ValueError("a part kept without its overlays; remove the checkpoint")
+            refs.append(task.remote(str(source.source), config_ref, units[i][1], overlays,
+                                    labels[labels.frame.isin(overlays.frames)], writer.blur))
+        videos.append((writer.reserve(Path(str(source.source))), refs))
+    total, finished = len(units) + sum(len(refs) for _, refs in videos), len(units)
+    for path, refs in videos:
+        encoded: list[bytes] = []
+        failed: list[str] = []
+        for ref in refs:
+            try:
+                encoded.append(ray.get(ref))
+            except Exception as exc:  # as one machine's writer: the video dropped, not the job
+                failed.append(str(exc).strip().splitlines()[-1])
+            finished += 1
+            if done is not None:
+                done(finished, total)
+        try:
+            if not failed and len(encoded) == 1:
+                path.write_bytes(encoded[0])
+            elif not failed:
+                join(encoded, path)
+        except (OSError, av.error.FFmpegError) as exc:
+            failed.append(str(exc))
+        if failed:
+            log.warning("%s: not written (%s)", path.name, failed[0])
+            writer.written.remove(path)
+            path.unlink(missing_ok=True)
 
 
 def _inputs(units: list[Unit], owners: list[int], parts: dict[int, Result | Part],

@@ -73,6 +73,7 @@ from affectlens.config import AnalysisConfig
 from affectlens.events.distress import NEGATIVE
 from affectlens.events.fall_features import from_coco, posture
 from affectlens.models.pose import KEYPOINTS
+from affectlens.observers import FrameObserver
 from affectlens.result import Result
 from affectlens.sources import VIDEO_SUFFIXES, MediaInfo, Span
 from affectlens.types import FaceAnalysis, Frame
@@ -131,24 +132,30 @@ class _OwnedFrames:
 
     def observe(self, frame: Frame, analysis: FaceAnalysis,
                 heads: np.ndarray | None = None) -> None:
-        time = round(frame.timestamp, 4)  # as the tables keep it, which rows are owned by
-        self.last_s = time
-        stop = self.segment.stop_s
-        if time + TIME_EPS / 2 >= self.segment.start_s and (
-                stop is None or time + TIME_EPS / 2 < stop):
+        self.last_s = round(frame.timestamp, 4)  # as the tables keep it
+        if owns(self.segment, frame.timestamp):
             self.count += 1
 
     def finish(self) -> None:
         pass
 
 
-def analyse_segment(path: Path, config: AnalysisConfig, segment: Segment) -> Part:
+def owns(segment: Segment, timestamp: float) -> bool:
+    """Whether a frame at ``timestamp`` is the segment's own (not its warm-up's, not the next
+    segment's): decided on the time as the tables keep it, as their rows are."""
+    time = round(timestamp, 4)
+    return time + TIME_EPS / 2 >= segment.start_s and (
+        segment.stop_s is None or time + TIME_EPS / 2 < segment.stop_s)
+
+
+def analyse_segment(path: Path, config: AnalysisConfig, segment: Segment,
+                    observers: Sequence[FrameObserver] = ()) -> Part:
     """Runs on a node: one pass's ``analyze`` over the segment's span of ``path``."""
     owned = _OwnedFrames(segment)
     if segment.start_s > 0:  # tone of voice: the first segment's, over the whole sound
         config = config.model_copy(update={"voice": config.voice.model_copy(
             update={"enabled": False})})
-    result = analyze([path], config, observers=[owned], span=segment.span)
+    result = analyze([path], config, observers=[owned, *observers], span=segment.span)
     return Part(result, owned.count, owned.last_s)
 
 

@@ -85,15 +85,23 @@ def blur_regions(analysis: FaceAnalysis, heads: np.ndarray | None) -> np.ndarray
 def outgoing_picture(image: np.ndarray, analysis: FaceAnalysis, heads: np.ndarray | None = None,
                      blur: bool = True, max_width: int | None = None,
                      draw: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+    """The picture that may leave the process, made from ``image`` (never changed): faces and
+    ``heads`` blurred (``blur_regions``), as ``outgoing_image`` makes it."""
+    return outgoing_image(image, blur_regions(analysis, heads), blur, max_width, draw)
+
+
+def outgoing_image(image: np.ndarray, regions: np.ndarray, blur: bool = True,
+                   max_width: int | None = None,
+                   draw: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
     """The picture that may leave the process, made from ``image`` (never changed).
 
-    Faces and ``heads`` (``blur_regions``) are blurred at full resolution, then the picture is
-    scaled down to ``max_width`` if wider, then ``draw`` may draw onto it (boxes and labels:
+    ``regions`` ((N, 4) boxes: faces, heads) are blurred at full resolution, then the picture
+    is scaled down to ``max_width`` if wider, then ``draw`` may draw onto it (boxes and labels:
     after the blur, so that it does not smudge them), and last, with ``blur`` False (an
     administrator's choice), the "FACES NOT BLURRED" banner goes across the top, at the size
     served so that it stays legible, over anything drawn.
     """
-    out = blur_faces(image, blur_regions(analysis, heads)) if blur else image.copy()
+    out = blur_faces(image, regions) if blur else image.copy()
     if max_width is not None and out.shape[1] > max_width:
         scale = max_width / out.shape[1]
         out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

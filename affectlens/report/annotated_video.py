@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from affectlens.observers import output_name
-from affectlens.privacy.blur import outgoing_picture
+from affectlens.privacy.blur import blur_regions, outgoing_image
 from affectlens.sources.base import MediaInfo
 from affectlens.types import FaceAnalysis, Frame
 
@@ -27,18 +27,31 @@ def draw_annotations(image: np.ndarray, analysis: FaceAnalysis, blur: bool,
                      heads: np.ndarray | None = None) -> np.ndarray:
     """A new image: faces and pose heads blurred (unless blur is False: then the banner every
     unblurred picture carries), boxes and labels."""
+    labels = [face_label(int(analysis.track_ids[i]), analysis.dominant[i],
+                         float(analysis.ages[i])) for i in range(len(analysis))]
+    return draw_labelled(image, blur_regions(analysis, heads), analysis.faces.boxes, labels,
+                         blur)
 
-    def labels(out: np.ndarray) -> None:
+
+def face_label(track: int, expression: str, age: float) -> str:
+    """What an annotated video writes over a face: '#3 happy | age 41' (no number untracked)."""
+    return f"{f'#{track} ' if track > 0 else ''}{expression} | age {age:.0f}"
+
+
+def draw_labelled(image: np.ndarray, regions: np.ndarray, boxes: np.ndarray,
+                  labels: list[str], blur: bool) -> np.ndarray:
+    """A new image: ``regions`` blurred (or the banner), then each of ``boxes`` drawn with
+    its label. A video stitched from a cluster's segments is drawn from its tables with this
+    (affectlens.cluster.annotated), one machine's from the analysis: the same pictures."""
+
+    def draw(out: np.ndarray) -> None:
         scale = max(0.4, out.shape[0] / 900)
-        for i, (x1, y1, x2, y2) in enumerate(analysis.faces.boxes.astype(int)):
-            track = int(analysis.track_ids[i])
-            label = f"#{track} " if track > 0 else ""
-            label += f"{analysis.dominant[i]} | age {analysis.ages[i]:.0f}"
+        for (x1, y1, x2, y2), label in zip(np.asarray(boxes).astype(int), labels):
             cv2.rectangle(out, (x1, y1), (x2, y2), GREEN, 2)
             cv2.putText(out, label, (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         GREEN, 2)
 
-    return outgoing_picture(image, analysis, heads, blur, draw=labels)
+    return outgoing_image(image, regions, blur, draw=draw)
 
 
 class AnnotatedVideoWriter:
@@ -55,10 +68,7 @@ class AnnotatedVideoWriter:
         self.finish()  # the last video's, if it was never finished
         if info.kind != "video":
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._unique(self.directory / f"{output_name(info.path)}.annotated.mp4")
-        self._container = av.open(str(path), "w")
-        self.written.append(path)
+        self._container = av.open(str(self.reserve(info.path)), "w")
         try:
             self._stream = self._container.add_stream("libx264", rate=Fraction(1000))
             self._stream.width = info.width - info.width % 2  # 4:2:0 H.264 needs even sizes
@@ -68,6 +78,13 @@ class AnnotatedVideoWriter:
         except Exception:
             self._abandon()
             raise
+
+    def reserve(self, source: Path) -> Path:
+        """The annotated video's path for ``source``, listed as written (the folder made)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._unique(self.directory / f"{output_name(source)}.annotated.mp4")
+        self.written.append(path)
+        return path
 
     def _unique(self, path: Path) -> Path:
         """Inputs of one name in different folders (a/clip.mp4, b/clip.mp4) get -2, -3..."""
@@ -79,13 +96,17 @@ class AnnotatedVideoWriter:
 
     def observe(self, frame: Frame, analysis: FaceAnalysis,
                 heads: np.ndarray | None = None) -> None:
+        if self._container is not None:
+            self.write(frame.timestamp, draw_annotations(frame.image, analysis, self.blur, heads))
+
+    def write(self, timestamp: float, image: np.ndarray) -> None:
+        """Adds an image already drawn (and blurred) at ``timestamp`` seconds."""
         if self._container is None or self._stream is None:
             return
         try:
-            image = draw_annotations(frame.image, analysis, self.blur, heads)
             image = image[: self._stream.height, : self._stream.width]
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
-            video_frame.pts = round(frame.timestamp * 1000)
+            video_frame.pts = round(timestamp * 1000)
             video_frame.time_base = Fraction(1, 1000)
             for packet in self._stream.encode(video_frame):
                 self._container.mux(packet)
