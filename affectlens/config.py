@@ -63,8 +63,9 @@ class AnalysisConfig(BaseModel):
         "affectlens", description="Age model (see docs/accuracy.md)."
     )
     device: Device = Field(
-        "cpu", description="Where the models run: cpu, cuda (needs the gpu extra, "
-        "onnxruntime-gpu), or auto (cuda when available)."
+        "cpu", description="Where the models run: cpu, cuda (needs ONNX Runtime's GPU build "
+        "in place of the CPU one: docs/deployment.md, GPU nodes), or auto (cuda where it "
+        "starts, else cpu)."
     )
     min_face_px: float = Field(
         24, ge=8, le=4096,

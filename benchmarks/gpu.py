@@ -7,8 +7,9 @@ Issue 15, item 3: on a GPU node one batching actor serves the face models of eve
 there (cluster.batch_models; affectlens/cluster/batching.py). This measures the same joining
 (models/batching.py's DynamicBatcher) with the cameras as threads of one process, so the
 figures are the batching's, not Ray's transport (benchmarks/cluster.py measures Ray's
-overhead). Run it unchanged on a GPU machine with ``--device cuda`` (affectlens[gpu]
-installed: onnxruntime-gpu instead of onnxruntime); here (no GPU) it runs on the CPU.
+overhead). Run it unchanged on a GPU machine with ``--device cuda`` (ONNX Runtime's GPU
+build installed in place of the CPU one: docs/deployment.md#gpu-nodes); here (no GPU) it
+runs on the CPU.
 
 1. Each face model's throughput by batch size (1, 8, 32, 64 rows: detector tiles of 128x128,
    aligned face crops): milliseconds a call and rows a second, CPU beside wall.

@@ -21,23 +21,48 @@ Device = Literal["cpu", "cuda", "auto"]
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
+GPU_INSTALL = "docs/deployment.md#gpu-nodes"  # the one command that installs the GPU build
+
+
 def providers_for(device: Device) -> list[str]:
     available = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" in available:
+        _load_cuda_libraries()
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     if device == "cuda":
         raise ModelError(
             "--device cuda asked for, but this onnxruntime has no CUDA provider "
-            f"(it has {', '.join(available)}); install affectlens[gpu] on a machine with CUDA"
+            f"(it has {', '.join(available)}): install ONNX Runtime's GPU build in its "
+            f"place ({GPU_INSTALL})"
         )
     return ["CPUExecutionProvider"]
 
 
+_cuda_loaded = False
+
+
+def _load_cuda_libraries() -> None:
+    """Loads the CUDA and cuDNN libraries that ``onnxruntime-gpu[cuda,cudnn]`` installs as
+    pip packages (nvidia-*): ONNX Runtime's CUDA provider finds them only once preloaded
+    (``onnxruntime.preload_dlls``, 1.21+), and without them needs a system-wide CUDA. Once
+    per process; a system CUDA still serves where the packages are absent."""
+    global _cuda_loaded
+    if _cuda_loaded or not hasattr(ort, "preload_dlls"):
+        return
+    _cuda_loaded = True
+    try:
+        ort.preload_dlls()
+    except Exception as exc:  # then the provider looks for a system CUDA, and says so
+        log.info("onnxruntime.preload_dlls: %s", exc)
+
+
 def open_session(path: Path, device: Device = "cpu", threads: int = 0) -> ort.InferenceSession:
     """An inference session; threads=0 lets ONNX Runtime use every core. threads=1 runs the
-    graph on the calling thread alone: one operator at a time, no pool of either kind."""
+    graph on the calling thread alone: one operator at a time, no pool of either kind.
+    ``device`` cuda: on the GPU or a ModelError (ONNX Runtime itself would quietly run on the
+    CPU when its CUDA provider cannot start); auto: the GPU where it starts, else the CPU."""
     if not path.is_file():
         raise ModelError(f"model weights not found: {path} (reinstall affectlens)")
     options = ort.SessionOptions()
@@ -50,7 +75,20 @@ def open_session(path: Path, device: Device = "cpu", threads: int = 0) -> ort.In
     if flushed:
         log.debug("%s: %d denormal weights set to zero", path.name, flushed)
     model = graph.SerializeToString() if flushed else str(path)
-    return ort.InferenceSession(model, sess_options=options, providers=providers_for(device))
+    providers = providers_for(device)
+    try:
+        session = ort.InferenceSession(model, sess_options=options, providers=providers)
+    except (RuntimeError, ValueError) as exc:  # onnxruntime.capi...Fail is a RuntimeError
+        raise ModelError(f"{path.name}: ONNX Runtime could not open it on {providers[0]}: "
+                         f"{str(exc).strip().splitlines()[0]}") from exc
+    if providers[0] == "CUDAExecutionProvider" and session.get_providers()[0] != providers[0]:
+        if device == "cuda":
+            raise ModelError(
+                "--device cuda asked for, but ONNX Runtime's CUDA provider did not start (no "
+                "GPU visible, or the CUDA and cuDNN libraries its build needs are missing: "
+                f"{GPU_INSTALL}); leave out --device cuda to run on the CPU")
+        log.warning("%s: the CUDA provider did not start; running on the CPU", path.name)
+    return session
 
 
 def flush_denormals(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
