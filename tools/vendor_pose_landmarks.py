@@ -24,21 +24,24 @@ time and nothing here reads them). Weights stay float16 with a Cast, as for Move
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
-import onnxruntime as ort
-from ai_edge_litert.interpreter import Interpreter
-from vendor_pose import WEIGHTS, save_float16, tf2onnx, vendor  # tools/ is this script's own folder
+from vendor_pose import (  # tools/ is this script's own folder
+    MEDIAPIPE_WHEEL,
+    every_nth,
+    letterboxed,
+    litert_and_onnx,
+    mediapipe_member,
+    save_float16,
+    tf2onnx,
+    vendor,
+)
 
-WHEEL = "mediapipe==0.10.21"
 MEMBER = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
-LICENCE_MEMBER = "mediapipe-0.10.21.dist-info/LICENSE"
 OUT_NAME = "mediapipe_pose_landmark_full.onnx"
 LICENCE = "Apache-2.0 (Google LLC, MediaPipe)"
 # TFLite output names: landmarks (1, 195), pose flag (1, 1), heatmaps (1, 64, 64, 39).
@@ -47,17 +50,7 @@ SIDE = 256
 
 
 def extract(workdir: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(workdir)],
-        check=True,
-    )
-    wheel = next(workdir.glob("mediapipe-*.whl"))
-    out = workdir / Path(MEMBER).name
-    with zipfile.ZipFile(wheel) as zf:
-        out.write_bytes(zf.read(MEMBER))
-        licence = WEIGHTS / f"LICENSE-{Path(OUT_NAME).stem}.txt"
-        licence.write_bytes(zf.read(LICENCE_MEMBER))
-    return out
+    return mediapipe_member(workdir, MEMBER, OUT_NAME)
 
 
 def convert(tflite_path: Path, workdir: Path) -> Path:
@@ -78,44 +71,24 @@ def frames(video: Path, step: int) -> list[np.ndarray]:
     square of its right side where fall-01's person stands and lies (as a person crop), each
     turned by a quarter, a half or three quarters in turn, as the runtime's crops turn a
     lying person."""
-    cap = cv2.VideoCapture(str(video))
-    out, index = [], 0
+    out = []
     turns = [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE]
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if index % step == 0:
-            if frame.shape[1] == 2 * 320 and frame.shape[0] == 240:
-                frame = frame[:, 320:]
-            turn = turns[(index // step) % len(turns)]
-            side = min(frame.shape[:2])
-            for image in (frame, frame[:side, frame.shape[1] - side:]):
-                if turn is not None:
-                    image = cv2.rotate(image, turn)
-                out.append(_letterboxed(image))
-        index += 1
+    for index, frame in every_nth(video, step):
+        if frame.shape[1] == 2 * 320 and frame.shape[0] == 240:
+            frame = frame[:, 320:]
+        turn = turns[(index // step) % len(turns)]
+        side = min(frame.shape[:2])
+        for image in (frame, frame[:side, frame.shape[1] - side:]):
+            if turn is not None:
+                image = cv2.rotate(image, turn)
+            out.append(letterboxed(image, SIDE))
     return out
-
-
-def _letterboxed(image: np.ndarray) -> np.ndarray:
-    scale = SIDE / max(image.shape[:2])
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    small = cv2.resize(image, size)
-    canvas = np.zeros((SIDE, SIDE, 3), np.uint8)
-    top, left = (SIDE - small.shape[0]) // 2, (SIDE - small.shape[1]) // 2
-    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
-    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
 def verify(tflite_path: Path, onnx_path: Path, images: list[np.ndarray]) -> str:
     """Largest |ONNX - LiteRT| per kept output over the frames; landmarks in input pixels."""
-    interp = Interpreter(model_path=str(tflite_path))
-    interp.allocate_tensors()
-    detail = interp.get_input_details()[0]
+    interp, detail, session, name = litert_and_onnx(tflite_path, onnx_path)
     by_name = {d["name"]: d["index"] for d in interp.get_output_details()}
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
     names = [o.name for o in session.get_outputs()]
     worst = dict.fromkeys(KEEP, 0.0)
     found = 0
@@ -135,7 +108,7 @@ def verify(tflite_path: Path, onnx_path: Path, images: list[np.ndarray]) -> str:
 
 def main() -> None:
     vendor(OUT_NAME, frames, extract, convert, verify, lambda report, sha: [
-        f"{OUT_NAME}: {WHEEL} {MEMBER}",
+        f"{OUT_NAME}: {MEDIAPIPE_WHEEL} {MEMBER}",
         "  converted by tools/vendor_pose_landmarks.py (tf2onnx 1.17.0, opset 17; float16 "
         "weights kept; segmentation and world-landmark outputs cut off)",
         f"  licence: {LICENCE}",

@@ -25,6 +25,7 @@ from affectlens.eval.plots import (
     group_label_shares,
     reliability_diagram,
 )
+from affectlens.eval.smile import SCALE_FILE
 from affectlens.types import EXPRESSIONS
 
 # What each public dataset cannot show; chosen by the files' naming scheme (detect_kind) or
@@ -301,6 +302,25 @@ def _points(value: float, ci: tuple[float, float]) -> str:
     return f"{100 * value:+.1f} ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
 
 
+def _reference_text(report: DisparityReport) -> str:
+    checked = json.loads(SCALE_FILE.read_text())["checked_on"]
+    auc = checked["auc"]["smile score (both)"]
+    return (
+        f"So {report.reference_faces} of the {report.faces} faces also carry a smile reference "
+        "measured without our expression model: mouth-corner geometry (the mouth's width and "
+        "how far its corners sit above the lips' middle, in inter-ocular distances) from "
+        "MediaPipe's face mesh, combined by a logistic score fitted on FERPlus train's happy "
+        f"and neutral faces (it tells {checked['data']} apart with an AUC of {auc[0]:.3f}, "
+        f"95% {auc[1]:.3f}-{auc[2]:.3f}: `python benchmarks/smile_reference.py`). The "
+        "differences are given "
+        "again at equal smile (within each fifth of the reference, weighted as all faces are; "
+        "Rhue 2018 compared groups' anger scores at equal smile intensity the same way). A gap "
+        "that stays at equal smile is the model reading equal smiles differently; one that "
+        "goes is the photos smiling differently. Within limits: the geometry is itself a "
+        "measurement, and a face shape that sets the mouth's corners differently at rest "
+        "(or a group photographed at other angles) moves the reference too. ")
+
+
 def disparity_card(report: DisparityReport, command: str) -> Card:
     card = Card(f"Expression disparity audit: {report.model} on {Path(report.data).name}",
                 command)
@@ -323,11 +343,14 @@ def disparity_card(report: DisparityReport, command: str) -> Card:
         + " Label shares per group carry Wilson intervals in report.json.")
     card.heading("What this can and cannot conclude")
     card.text(
-        "It shows whether the model's output differs between groups of these photos. It cannot "
-        "say why: without a reference signal measured without our model (such as a face-mesh "
-        "smile measure, the next step), a gap may come from the model or from the photos "
-        "themselves (who smiles in the pictures a dataset scraped). A gap here is a reason to "
-        "check, not proof of bias; no gap here is no proof of fairness on other faces.")
+        "The raw differences show whether the model's output differs between groups of these "
+        "photos. They cannot say why: a gap may come from the model or from the photos "
+        "themselves (who smiles in the pictures a dataset scraped). "
+        + (_reference_text(report) if report.reference_faces else
+           "No smile reference was measured here (--no-reference, or faces not taken as "
+           "crops), so nothing separates the two. ")
+        + "A gap here is a reason to check, not proof of bias; no gap here is no proof of "
+        "fairness on other faces.")
     plots = []
     for g in report.groupings:
         card.heading(f"Per {g.name}: share of faces given each label")
@@ -343,6 +366,29 @@ def disparity_card(report: DisparityReport, command: str) -> Card:
                 [d.group, "mean probability",
                  *(_points(d.mean_probability[c], d.mean_probability_ci[c])
                    for c in EXPRESSIONS)])])
+        if report.reference_faces:
+            card.text(f"At equal smile (the reference's fifths, weighted as all faces), "
+                      f"difference from {g.reference}, percentage points; and the difference "
+                      "in the smile reference itself (its score: above 0, more like FERPlus's "
+                      "happy faces than its neutral ones).")
+            card.table(["group", "measure", *EXPRESSIONS, "smile reference"], [
+                row for d in g.differences
+                if d.equal_reference_label_share is not None
+                and d.equal_reference_label_share_ci is not None
+                and d.equal_reference_mean_probability is not None
+                and d.equal_reference_mean_probability_ci is not None
+                and d.reference_difference is not None
+                and d.reference_difference_ci is not None
+                for row in (
+                    [d.group, "label share at equal smile",
+                     *(_points(d.equal_reference_label_share[c],
+                               d.equal_reference_label_share_ci[c]) for c in EXPRESSIONS),
+                     f"{d.reference_difference:+.2f} ({d.reference_difference_ci[0]:+.2f} to "
+                     f"{d.reference_difference_ci[1]:+.2f})"],
+                    [d.group, "mean probability at equal smile",
+                     *(_points(d.equal_reference_mean_probability[c],
+                               d.equal_reference_mean_probability_ci[c]) for c in EXPRESSIONS),
+                     ""])])
         plots.append((g.name, [s.name for s in g.groups],
                       np.array([[s.label_share[c] for c in EXPRESSIONS] for s in g.groups])))
     card.image("label_shares.png", group_label_shares(plots, list(EXPRESSIONS)),
