@@ -46,7 +46,7 @@ from affectlens.eval.datasets import (
     read_people,
     read_utkface,
 )
-from affectlens.eval.disparity import audit, score_faces
+from affectlens.eval.disparity import Grouping, audit, score_faces
 from affectlens.eval.expression import evaluate_expressions, predict_expressions
 from affectlens.eval.faces import FaceMode
 from affectlens.eval.fall_datasets import LE2I_FILES, load_fall_datasets
@@ -310,8 +310,24 @@ def disparity_command(
         for s in g.groups:
             table.add_row(s.name, str(s.n), *(pct(s.label_share[c]) for c in EXPRESSIONS))
         console.print(table)
+        if report.reference_faces:
+            _print_equal_smile(g)
     _unreadable(scores.unreadable)
     _write(disparity_card(report, _command()), asdict(report), out)
+
+
+def _print_equal_smile(g: Grouping) -> None:
+    """Happy and neutral: each group's difference from the largest, raw and at equal smile."""
+    table = Table("group", "happy, raw", "happy, at equal smile", "neutral, raw",
+                  "neutral, at equal smile",
+                  title=f"difference from {g.reference} in points, by {g.name} "
+                        "(95% intervals in the card)")
+    for d in g.differences:
+        equal = d.equal_reference_label_share or {}
+        table.add_row(d.group, *(f"{100 * v:+.1f}" if v is not None else "-" for v in (
+            d.label_share["happy"], equal.get("happy"), d.label_share["neutral"],
+            equal.get("neutral"))))
+    console.print(table)
 
 
 @eval_app.command("calibrate")

@@ -110,3 +110,42 @@ def test_a_piece_whose_file_changed_is_refused(tmp_path: Path) -> None:
     write_sample_video(clip, seconds=1.0)
     with pytest.raises(InputError, match="could not be decoded again"):
         render(str(clip), config, None, overlays, part.frames[LABEL_COLUMNS], blur=True)
+
+
+def _piece(frames: range, step_s: float, pix_fmt: str = "yuv420p") -> bytes:
+    """An MP4 piece of flat grey frames at their times, encoded as the writer does, or in
+    another pixel format (another H.264 profile: other headers)."""
+    import io
+    from fractions import Fraction
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(1000))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        stream.time_base = Fraction(1, 1000)
+        for n in frames:
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 12 * n, np.uint8), "bgr24")
+            frame.pts, frame.time_base = round(n * step_s * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("other_headers", [False, True])
+def test_pieces_join_in_time_order_copied_or_encoded_again(tmp_path: Path,
+                                                          other_headers: bool) -> None:
+    """Pieces encoded alike are remuxed (their packets copied); a piece with other H.264
+    headers (another profile) makes the join decode and encode them all. Either way: every
+    frame once, at its time, in order, and the picture kept."""
+    from affectlens.cluster.annotated import _header
+
+    pieces = [_piece(range(0, 10), 0.25),
+              _piece(range(10, 20), 0.25, "yuv444p" if other_headers else "yuv420p")]
+    assert (_header(pieces[0]) != _header(pieces[1])) == other_headers
+    joined = tmp_path / "joined.mp4"
+    join(pieces, joined)
+    times, images = decoded(joined)
+    assert times == [250 * n for n in range(20)]
+    assert [round(float(image.mean()) / 12) for image in images] == list(range(20))

@@ -17,7 +17,7 @@ import numpy as np
 
 from affectlens.eval.age import ADULT_AGE, AgePredictions, AgeReport, GroupError
 from affectlens.eval.datasets import DataKind
-from affectlens.eval.disparity import DisparityReport
+from affectlens.eval.disparity import MIN_REFERENCE_FACES, DisparityReport
 from affectlens.eval.expression import ExpressionReport
 from affectlens.eval.plots import (
     age_errors,
@@ -370,7 +370,8 @@ def disparity_card(report: DisparityReport, command: str) -> Card:
             card.text(f"At equal smile (the reference's fifths, weighted as all faces), "
                       f"difference from {g.reference}, percentage points; and the difference "
                       "in the smile reference itself (its score: above 0, more like FERPlus's "
-                      "happy faces than its neutral ones).")
+                      "happy faces than its neutral ones). Groups with fewer than "
+                      f"{MIN_REFERENCE_FACES} faces with a reference are not compared so.")
             card.table(["group", "measure", *EXPRESSIONS, "smile reference"], [
                 row for d in g.differences
                 if d.equal_reference_label_share is not None

@@ -44,6 +44,10 @@ from affectlens.models.expression import ExpressionClassifier
 from affectlens.types import AGE_BANDS, EXPRESSIONS, age_band
 
 Interval = tuple[float, float]
+# A group is compared at equal smile only with at least this many faces with a reference
+# (about ten a fifth): with fewer, a fifth holds one or two faces and its mean, weighted as
+# a fifth of everyone, says little while its resamples look sure.
+MIN_REFERENCE_FACES = 50
 
 
 @dataclass
@@ -203,6 +207,8 @@ def grouping(name: str, keys: np.ndarray, probs: np.ndarray, clusters: np.ndarra
     both = np.hstack([probs, labels])
     level, share = _strata(reference, strata) if reference is not None else (None, None)
     groups, samples, equal, draws = [], {}, {}, {}
+    counted = {k: 0 if reference is None else int((~np.isnan(reference[keys == k])).sum())
+               for k in names}
     for key in names:
         sel = keys == key
         counts = labels[sel].sum(0).astype(int)
@@ -235,7 +241,7 @@ def grouping(name: str, keys: np.ndarray, probs: np.ndarray, clusters: np.ndarra
             _ci(delta[:, :k]),
             {c: g.label_share[c] - ref.label_share[c] for c in EXPRESSIONS},
             _ci(delta[:, k:]))
-        if key in equal and g.mean_reference is not None and ref.mean_reference is not None:
+        if key in equal and min(counted[key], counted[reference_group]) >= MIN_REFERENCE_FACES:
             point = equal[key] - equal[reference_group]
             spread = draws[key] - draws[reference_group]
             difference.equal_reference_mean_probability = _by_class(point[:k])
