@@ -36,12 +36,11 @@ from affectlens.eval.smile import (
     FaceMesh,
     SmileScale,
     auc,
-    mouth_geometry,
+    crop_features,
 )
 from affectlens.types import EXPRESSIONS
 
 HAPPY, NEUTRAL = EXPRESSIONS.index("happy"), EXPRESSIONS.index("neutral")
-BATCH = 64
 
 
 def happy_or_neutral(root: Path, limit: int | None, seed: int = 0
@@ -56,14 +55,7 @@ def happy_or_neutral(root: Path, limit: int | None, seed: int = 0
 
 def measure(mesh: FaceMesh, paths: list[Path], what: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2) FEATURES and (N,) face presence, each image one whole-image face box."""
-    features, presence = [], []
-    for start in track(range(0, len(paths), BATCH), description=what):
-        images = [cv2.imread(str(p)) for p in paths[start:start + BATCH]]
-        boxes = np.array([[0, 0, im.shape[1], im.shape[0]] for im in images], np.float64)
-        result = mesh.run(images, boxes)
-        features.append(mouth_geometry(result.landmarks))
-        presence.append(result.presence)
-    return np.concatenate(features), np.concatenate(presence)
+    return crop_features((cv2.imread(str(p)) for p in track(paths, description=what)), mesh)
 
 
 @machine_report()

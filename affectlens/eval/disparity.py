@@ -38,7 +38,7 @@ from affectlens.eval.faces import (
     readable_faces,
 )
 from affectlens.eval.intervals import wilson
-from affectlens.eval.smile import FaceMesh, SmileScale, smile_scores
+from affectlens.eval.smile import smile_scores
 from affectlens.models.calibration import Calibration
 from affectlens.models.expression import ExpressionClassifier
 from affectlens.types import AGE_BANDS, EXPRESSIONS, age_band
@@ -80,11 +80,8 @@ def score_faces(dataset: AgeSet, classifier: ExpressionClassifier, calibration: 
     if reference:
         if mode != FaceMode.crops:
             raise ValueError("the smile reference is measured on face crops (--mode crops)")
-        mesh, scale = FaceMesh(), SmileScale.load()
-        smiles = np.concatenate([np.zeros(0)] + [
-            smile_scores([read_image(dataset.paths[i]) for i in kept[start:start + 256]],
-                         mesh, scale, reference_progress)
-            for start in range(0, len(kept), 256)])
+        smiles = smile_scores((read_image(dataset.paths[i]) for i in kept),
+                              progress=reference_progress)
     return AuditScores(
         probs[faces.found], np.array(dataset.ages)[kept], np.array(dataset.genders)[kept],
         np.array(dataset.races)[kept], None if people is None else np.array(people)[kept],
@@ -205,29 +202,29 @@ def grouping(name: str, keys: np.ndarray, probs: np.ndarray, clusters: np.ndarra
     reference_group = max(names, key=lambda k: (sizes[k], k))
     rng = np.random.default_rng(seed)
     both = np.hstack([probs, labels])
-    level, share = _strata(reference, strata) if reference is not None else (None, None)
-    groups, samples, equal, draws = [], {}, {}, {}
-    counted = {k: 0 if reference is None else int((~np.isnan(reference[keys == k])).sum())
-               for k in names}
+    if reference is not None:
+        level, share = _strata(reference, strata)
+    groups, samples, equal, draws, counted = [], {}, {}, {}, {}
     for key in names:
         sel = keys == key
         counts = labels[sel].sum(0).astype(int)
-        measured = None if reference is None else reference[sel][~np.isnan(reference[sel])]
+        weights = cluster_weights(clusters[sel], resamples, rng)
+        samples[key] = weights @ both[sel] / weights.sum(1, keepdims=True)
+        mean_reference = None
+        if reference is not None:
+            smile = reference[sel]
+            known = ~np.isnan(smile)
+            counted[key] = int(known.sum())
+            mean_reference = float(smile[known].mean()) if known.any() else None
+            equal[key] = standardised(both[sel], level[sel], share)
+            mass = np.maximum(weights[:, known].sum(1, keepdims=True), 1e-12)
+            draws[key] = np.hstack([standardised(both[sel], level[sel], share, weights),
+                                    weights[:, known] @ smile[known, None] / mass])
         groups.append(GroupShares(
             str(key), sizes[key], _by_class(probs[sel].mean(0)),
             _by_class(labels[sel].mean(0)),
             {c: wilson(int(k), sizes[key]) for c, k in zip(EXPRESSIONS, counts)},
-            float(measured.mean()) if measured is not None and len(measured) else None))
-        weights = cluster_weights(clusters[sel], resamples, rng)
-        samples[key] = weights @ both[sel] / weights.sum(1, keepdims=True)
-        if level is not None and share is not None and reference is not None:
-            known = ~np.isnan(reference[sel])
-            values = np.hstack([both[sel], np.nan_to_num(reference[sel])[:, None]])
-            equal[key] = standardised(both[sel], level[sel], share)
-            draws[key] = np.hstack([
-                standardised(both[sel], level[sel], share, weights),
-                (weights[:, known] @ values[known, -1:])
-                / np.maximum(weights[:, known].sum(1, keepdims=True), 1e-12)])
+            mean_reference))
     k = len(EXPRESSIONS)
     differences = []
     ref = next(r for r in groups if r.name == str(reference_group))

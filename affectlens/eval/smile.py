@@ -17,7 +17,7 @@ that the eyes are level (when the eyes are known: the detector's keypoints), 192
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,21 +168,28 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def smile_scores(images: Sequence[np.ndarray], mesh: FaceMesh | None = None,
+def crop_features(images: Iterable[np.ndarray], mesh: FaceMesh | None = None,
+                  progress: Callable[[int], None] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) FEATURES and (N,) face presence of face crops (each whole image one face,
+    upright), taken one at a time: a generator of images keeps one in memory."""
+    mesh = mesh or FaceMesh()
+    features, presence = [], []
+    for image in images:
+        box = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float64)
+        result = mesh.run([image], box)
+        features.append(mouth_geometry(result.landmarks)[0])
+        presence.append(result.presence[0])
+        if progress:
+            progress(1)
+    return np.reshape(features, (-1, len(FEATURES))), np.asarray(presence, np.float64)
+
+
+def smile_scores(images: Iterable[np.ndarray], mesh: FaceMesh | None = None,
                  scale: SmileScale | None = None,
                  progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """The smile reference of face crops (each whole image one face, upright): the shipped
-    SmileScale's score, NaN where the mesh finds no face."""
-    mesh = mesh or FaceMesh()
+    """The smile reference of face crops: the shipped SmileScale's score, NaN where the mesh
+    finds no face."""
+    features, presence = crop_features(images, mesh, progress)
     scale = scale or SmileScale.load()
-    scores = np.full(len(images), np.nan)
-    for start in range(0, len(images), 64):
-        chunk = images[start:start + 64]
-        boxes = np.array([[0, 0, im.shape[1], im.shape[0]] for im in chunk], np.float64)
-        result = mesh.run(chunk, boxes)
-        values = scale.score(mouth_geometry(result.landmarks))
-        scores[start:start + len(chunk)] = np.where(result.presence >= MIN_PRESENCE, values,
-                                                    np.nan)
-        if progress:
-            progress(len(chunk))
-    return scores
+    return np.where(presence >= MIN_PRESENCE, scale.score(features), np.nan)

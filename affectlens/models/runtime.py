@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -40,18 +41,14 @@ def providers_for(device: Device) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-_cuda_loaded = False
-
-
+@functools.cache
 def _load_cuda_libraries() -> None:
     """Loads the CUDA and cuDNN libraries that ``onnxruntime-gpu[cuda,cudnn]`` installs as
     pip packages (nvidia-*): ONNX Runtime's CUDA provider finds them only once preloaded
     (``onnxruntime.preload_dlls``, 1.21+), and without them needs a system-wide CUDA. Once
     per process; a system CUDA still serves where the packages are absent."""
-    global _cuda_loaded
-    if _cuda_loaded or not hasattr(ort, "preload_dlls"):
+    if not hasattr(ort, "preload_dlls"):
         return
-    _cuda_loaded = True
     try:
         ort.preload_dlls()
     except Exception as exc:  # then the provider looks for a system CUDA, and says so
