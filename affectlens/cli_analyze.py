@@ -153,6 +153,14 @@ def analyze_command(
                      "whole frame every frame (the reference: slower, finds a still face "
                      "entering view at once)."),
     ] = _DEFAULTS.full_scan_every_s or 0.0,
+    motion_search_every: Annotated[
+        float,
+        typer.Option("--motion-search-every", metavar="SECONDS",
+                     help="Video, between whole-frame searches: search a part of the frame "
+                     "where the picture changed at most this often (a face coming into view "
+                     "is found up to this much later; a face already found is searched for "
+                     "on every frame); 0: on every frame it changes (docs/speed.md)."),
+    ] = _DEFAULTS.motion_search_every_s,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -177,6 +185,7 @@ def analyze_command(
             purpose=purpose, min_group=min_group, statistics_every_s=every, pose=pose,
             pose_landmarks=pose_landmarks.value,
             full_scan_every_s=full_scan_every if full_scan_every != 0 else None,
+            motion_search_every_s=motion_search_every,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -84,6 +84,17 @@ class AnalysisConfig(BaseModel):
         "in faces found: docs/speed.md). null (None): every frame searched in full, the "
         "reference the gated search is measured against (slower).",
     )
+    motion_search_every_s: float = Field(
+        0.2, ge=0, le=60,
+        description="With full_scan_every_s: a detector tile woken by a change in the "
+        "picture is searched at most once per this many seconds of video time, rounded to "
+        "whole analysed frames (a change in between is remembered: the tile is searched when "
+        "its wait ends). Tiles that hold a face seen lately are searched on every frame. So a "
+        "face that comes into view is found up to this much later, and a moving body costs "
+        "a search per wait, not per frame; at 1/this analysed fps or fewer (5 at the "
+        "default) every woken tile is searched on every frame. 0: no wait. Chosen on a "
+        "validation clip set (docs/speed.md).",
+    )
     motion_threshold: float = Field(
         12, ge=1, le=255,
         description="With full_scan_every_s: grey levels (0-255) a part of the frame, shrunk "
@@ -120,8 +131,14 @@ class AnalysisConfig(BaseModel):
         "warning; an image whose header declares over 150 million pixels is refused before "
         "it is decoded."
     )
-    threads: int = Field(0, ge=0, le=1024, description="CPU threads per model; 0 = all cores "
-                         "(the live service uses 1 per camera worker).")
+    threads: int = Field(
+        1, ge=0, le=1024,
+        description="CPU threads per model; 0 = all cores. One (the default, offline and "
+        "live): the gated face search sends a few detector tiles a call, too little work to "
+        "share, so a second thread mostly spins (same wall time, twice the CPU: docs/speed.md); "
+        "a live service runs one worker process per camera, which uses the cores. More help "
+        "only a search of every frame in full (full_scan_every_s null).",
+    )
     pose: bool = Field(
         True, description="Offline analysis: estimate body pose, track people and detect falls "
         "(videos only). Live cameras use their own 'falls' setting instead."

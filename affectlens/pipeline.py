@@ -24,8 +24,13 @@ from affectlens.models.age import AgeEstimator
 from affectlens.models.alignment import align_faces
 from affectlens.models.calibration import UNCALIBRATED_MIN_CONFIDENCE
 from affectlens.models.expression import ExpressionClassifier
-from affectlens.models.face_detector import FaceDetector, Tile, select_tiles
-from affectlens.models.motion import MotionDetector
+from affectlens.models.face_detector import (
+    FaceDetector,
+    Tile,
+    changed_tiles,
+    known_face_tiles,
+)
+from affectlens.models.motion import Changes, MotionDetector
 from affectlens.models.runtime import OnnxModel, Opener
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
@@ -69,6 +74,12 @@ class SourceState:
     # the period of video time (full_scan_every_s long, counted from 0 s) of the newest full
     # detector search
     full_scan_period: int | None = None
+    # analysed frames a tile woken by a change waits between searches (motion_search_every_s)
+    motion_wait_frames: int = 1
+    # per tile of the frame's full plan: woken by a change and not searched since, and
+    # analysed frames since it was last searched (None until a full search sets them up)
+    woken: np.ndarray | None = None
+    frames_since_search: np.ndarray | None = None
 
 
 class Pipeline:
@@ -97,7 +108,8 @@ class Pipeline:
                                       forget_after_s=cfg.lost_track_seconds + 1.0)
         motion = (MotionDetector(cfg.motion_threshold, cfg.min_face_px)
                   if tracker is not None and cfg.full_scan_every_s is not None else None)
-        return SourceState(tracker, smoother, motion)
+        wait = max(1, round(cfg.motion_search_every_s * analysis_fps)) if analysis_fps else 1
+        return SourceState(tracker, smoother, motion, motion_wait_frames=wait)
 
     def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:
         """FaceAnalysis for each frame, in order."""
@@ -141,7 +153,7 @@ class Pipeline:
         from the video's start (so a still face newly in view is found within about that
         time, and a video analysed in segments searches in full on the frames one pass does:
         cluster/segments.py), and in between only where the picture changed or a face was
-        lately (``select_tiles``). A source's first frame, or one of a new size, is searched
+        lately (``_gated_plan``). A source's first frame, or one of a new size, is searched
         in full too (no picture before it to compare with). The frames use the faces found
         before them: ``detect`` plans one frame at a time."""
         motion, every = state.motion, self.config.full_scan_every_s
@@ -158,14 +170,32 @@ class Pipeline:
         for frame in frames:
             changes = motion.update(frame.image)
             period = math.floor((frame.timestamp + TIME_EPSILON_S) / every)
+            height, width = frame.image.shape[:2]
+            tiles = self.models.detector.tiles(width, height)
             if changes is None or period != state.full_scan_period:
                 state.full_scan_period = period
+                state.woken = np.zeros(len(tiles), bool)
+                state.frames_since_search = np.zeros(len(tiles), np.int64)
                 plans.append(None)
             else:
-                height, width = frame.image.shape[:2]
-                plans.append(select_tiles(self.models.detector.tiles(width, height), changes,
-                                          known))
+                plans.append(self._gated_plan(tiles, changes, known, state))
         return plans
+
+    @staticmethod
+    def _gated_plan(tiles: list[Tile], changes: Changes, known: np.ndarray,
+                    state: SourceState) -> list[Tile]:
+        """Between full searches: the tiles that hold a face seen lately, and those woken by a
+        change (now or since their last search) whose wait (``motion_wait_frames``) is over.
+        Why wait: a body that moves wakes every fine tile around it on every frame, and a
+        face newly in it needs finding within a fraction of a second, not on every frame."""
+        assert state.woken is not None and state.frames_since_search is not None
+        state.frames_since_search += 1
+        state.woken |= changed_tiles(tiles, changes)
+        chosen = known_face_tiles(tiles, known) | (
+            state.woken & (state.frames_since_search >= state.motion_wait_frames))
+        state.woken &= ~chosen
+        state.frames_since_search[chosen] = 0
+        return [t for t, keep in zip(tiles, chosen) if keep]
 
     def _classify(
         self, frames: Sequence[Frame], detections: list[FaceDetections]

@@ -1,11 +1,12 @@
 """What motion-gated face detection keeps and costs against searching every frame in full.
 
     python -m benchmarks.detect_recall [--set test|validation] [--thresholds 12]
-        [--full-scan-every 1.0] [--fps N] [--only NAME]
+        [--waits 0.2] [--full-scan-every 1.0] [--fps N] [--only NAME]
 
 Each clip is analysed by the face pipeline (detection, expression, age, tracking; no pose):
 every frame searched in full (``full_scan_every_s`` None, always the reference, whatever the
-setting's default), and gated for each ``motion_threshold`` given (``full_scan_every_s``:
+setting's default), and gated for each ``motion_threshold`` and ``motion_search_every_s``
+given, every pair (``full_scan_every_s``:
 ``--full-scan-every``, by default the setting's default, the offline and live default search:
 in full on the first analysed frame of each period of video time, and in between only the
 detector tiles in which the picture changed or that hold a face seen lately). Per clip and in
@@ -18,7 +19,8 @@ all it prints:
 - expression agreement: on the faces both runs find, the share with the same smoothed label;
 - detector tiles per frame and CPU (and wall) ms per frame of the face pipeline, both runs.
 
-Clip sets. ``validation`` chose ``motion_threshold``'s default (docs/speed.md): URFD's
+Clip sets. ``validation`` chose ``motion_threshold``'s and ``motion_search_every_s``'s
+defaults (docs/speed.md): URFD's
 fall-01-cam0.mp4 (a real camera's noise, a person walking and falling), the built-in sad
 sample (a drifting face, H.264) encoded at 5 and 25 fps, and a harder one made for it
 (``entering_frames``, at 5 and 25 fps): two small faces entering a noisy grey frame from
@@ -200,11 +202,19 @@ def share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}% ({part}/{whole})" if whole else "-"
 
 
+def label(gate: tuple[float, float]) -> str:
+    """A gated run's settings as printed: motion_threshold/motion_search_every_s."""
+    return f"{gate[0]:g}/{gate[1]:g}s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", choices=("test", "validation"), default="test")
     parser.add_argument("--thresholds", default=None,
                         help="comma-separated motion_threshold values (default: the setting's)")
+    parser.add_argument("--waits", default=None,
+                        help="comma-separated motion_search_every_s values, seconds (default: "
+                        "the setting's)")
     parser.add_argument("--full-scan-every", type=float,
                         default=AnalysisConfig.model_fields["full_scan_every_s"].default,
                         help="seconds between full searches of the gated runs (default: the "
@@ -213,24 +223,27 @@ def main() -> None:
     parser.add_argument("--only", default="",
                         help="only the clips whose name contains this, e.g. entering")
     args = parser.parse_args()
-    default = AnalysisConfig.model_fields["motion_threshold"].default
+    fields = AnalysisConfig.model_fields
     thresholds = ([float(t) for t in args.thresholds.split(",")] if args.thresholds
-                  else [float(default)])
+                  else [float(fields["motion_threshold"].default)])
+    waits = ([float(w) for w in args.waits.split(",")] if args.waits
+             else [float(fields["motion_search_every_s"].default)])
+    gates = [(t, w) for t in thresholds for w in waits]
     with machine_report(), tempfile.TemporaryDirectory() as tmp:
         models = Models.load(AnalysisConfig(pose=False))
         # The reference searches every frame in full, whatever full_scan_every_s's default.
         reference = Pipeline(AnalysisConfig(pose=False, fps=args.fps, full_scan_every_s=None),
                              models)
         assert reference.config.full_scan_every_s is None
-        gated = {t: Pipeline(AnalysisConfig(pose=False, fps=args.fps, motion_threshold=t,
-                                            full_scan_every_s=args.full_scan_every), models)
-                 for t in thresholds}
-        totals = {t: Comparison() for t in thresholds}
-        cost = {t: [0, 0.0, 0.0] for t in (None, *thresholds)}
+        gated = {(t, w): Pipeline(AnalysisConfig(
+            pose=False, fps=args.fps, motion_threshold=t, motion_search_every_s=w,
+            full_scan_every_s=args.full_scan_every), models) for t, w in gates}
+        totals = {gate: Comparison() for gate in gates}
+        cost = {gate: [0, 0.0, 0.0] for gate in (None, *gates)}
         frames_total = 0
         print(f"clip set {args.set}; full search every {args.full_scan_every:g} s between "
               f"gated frames; analysed fps {args.fps or 'every frame'}")
-        print(f"{'clip':<24}{'threshold':>10}{'tiles/frame':>12}{'CPU ms/frame':>13}"
+        print(f"{'clip':<24}{'gate':>10}{'tiles/frame':>12}{'CPU ms/frame':>13}"
               f"{'wall ms':>9}  face recall, extra faces, tracks found within 1 s, "
               "same expression label")
         for name, path in clips(args.set, Path(tmp)):
@@ -250,23 +263,24 @@ def main() -> None:
             print(f"{name:<24}{'full':>10}{ref.tiles / n:>12.1f}{1000 * ref.cpu_s / n:>13.1f}"
                   f"{1000 * ref.wall_s / n:>9.1f}  {n} frames, "
                   f"{sum(len(a) for a in ref.analyses)} faces")
-            for t, pipeline in gated.items():
+            for gate, pipeline in gated.items():
                 run = analyse(frames, fps, pipeline)
-                cost[t][0] += run.tiles
-                cost[t][1] += run.cpu_s
-                cost[t][2] += run.wall_s
+                cost[gate][0] += run.tiles
+                cost[gate][1] += run.cpu_s
+                cost[gate][2] += run.wall_s
                 c = compare(ref, run)
-                totals[t].add(c)
-                print(f"{'':<24}{t:>10g}{run.tiles / n:>12.1f}{1000 * run.cpu_s / n:>13.1f}"
-                      f"{1000 * run.wall_s / n:>9.1f}  {share(c.found, c.faces)}, {c.extra}, "
+                totals[gate].add(c)
+                print(f"{'':<24}{label(gate):>10}{run.tiles / n:>12.1f}"
+                      f"{1000 * run.cpu_s / n:>13.1f}{1000 * run.wall_s / n:>9.1f}  "
+                      f"{share(c.found, c.faces)}, {c.extra}, "
                       f"{share(c.tracks_found, c.tracks)}, {share(c.same_label, c.labelled)}")
         print(f"all clips, {frames_total} frames:")
         tiles, cpu, wall = cost[None]
         print(f"{'':<24}{'full':>10}{tiles / frames_total:>12.1f}"
               f"{1000 * cpu / frames_total:>13.1f}{1000 * wall / frames_total:>9.1f}")
-        for t, c in totals.items():
-            tiles, cpu, wall = cost[t]
-            print(f"{'':<24}{t:>10g}{tiles / frames_total:>12.1f}"
+        for gate, c in totals.items():
+            tiles, cpu, wall = cost[gate]
+            print(f"{'':<24}{label(gate):>10}{tiles / frames_total:>12.1f}"
                   f"{1000 * cpu / frames_total:>13.1f}{1000 * wall / frames_total:>9.1f}  "
                   f"{share(c.found, c.faces)}, {c.extra}, {share(c.tracks_found, c.tracks)}, "
                   f"{share(c.same_label, c.labelled)}")

@@ -1,6 +1,6 @@
 """Per-stage milliseconds and end-to-end frames per second of the offline pipeline.
 
-    python benchmarks/pipeline_speed.py [VIDEO] [--batch 8] [--threads 0]
+    python benchmarks/pipeline_speed.py [VIDEO] [--batch 8] [--threads 1]
 
 VIDEO defaults to ../shared/data/media/WolfgangLanger_Pexels.mp4 (640x360, 472 frames, one
 face), analysed at its full frame rate. Prints the machine, a table, then ``affectlens.analyze``
@@ -12,7 +12,8 @@ tiles each searched per frame; the stages after detection take the default's fac
 detection rows alternate batch by batch, and the end-to-end runs default then full, so both
 see the same machine. Every figure is CPU milliseconds per frame (the figure of record: it
 holds on a busy machine; with --threads 0 the models may use every core, so CPU can exceed
-wall) beside wall milliseconds; nothing is asserted.
+wall; the default is the setting's, one thread a model) beside wall milliseconds; nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--threads", type=int,
+                        default=AnalysisConfig.model_fields["threads"].default,
+                        help="CPU threads per model (default: the setting's; 0: every core)")
     args = parser.parse_args()
     if not args.video.is_file():
         raise SystemExit(f"video not found: {args.video}")

@@ -13,8 +13,9 @@ from synthetic import paste, scaled_face
 from affectlens.config import AnalysisConfig
 from affectlens.models.face_detector import (
     FaceDetector,
+    changed_tiles,
+    known_face_tiles,
     plan_tiles,
-    select_tiles,
     weighted_nms,
 )
 from affectlens.models.motion import MotionDetector
@@ -185,8 +186,9 @@ def test_gated_search_keeps_a_known_still_small_face_with_a_fraction_of_the_tile
     assert motion.update(frames[0]) is None  # the first frame: everything is new
     still = motion.update(frames[0])
     assert still is not None and still.fraction == 0
-    assert select_tiles(tiles, still, np.zeros((0, 4))) == []  # nothing changed, no face known
-    kept = select_tiles(tiles, still, expected[0][None])
+    assert not changed_tiles(tiles, still).any()  # nothing changed
+    assert not known_face_tiles(tiles, np.zeros((0, 4))).any()  # and no face known
+    kept = [t for t, keep in zip(tiles, known_face_tiles(tiles, expected[0][None])) if keep]
     assert 0 < len(kept) <= 4 < len(tiles) / 8
     detector = FaceDetector(min_face_px=24)
     (faces,) = detector.predict([frames[0]], [kept])
@@ -196,7 +198,8 @@ def test_gated_search_keeps_a_known_still_small_face_with_a_fraction_of_the_tile
                if abs(box[0] - expected[0][0]) > 200 or abs(box[1] - expected[0][1]) > 150)
     moved = motion.update(frames[far])
     assert moved is not None and 0 < moved.fraction < 0.05
-    changed = select_tiles(tiles, moved, expected[0][None])
+    chosen = changed_tiles(tiles, moved) | known_face_tiles(tiles, expected[0][None])
+    changed = [t for t, keep in zip(tiles, chosen) if keep]
     assert len(changed) < len(tiles)  # both places changed, and the tiles overlap
     (faces,) = detector.predict([frames[far]], [changed])
     assert len(faces) == 1 and box_iou(faces.boxes[0], expected[far]) > 0.5
@@ -283,3 +286,44 @@ def test_a_still_face_found_mid_batch_is_searched_for_on_the_next_frames(
         for start in range(0, len(frames), batch):
             found += [len(a) for a in pipeline.analyse(frames[start : start + batch], state)]
         assert found == [0] * 12 + [1] * 18, batch
+
+
+def test_tiles_woken_by_a_change_wait_their_turn_and_are_not_forgotten(
+    portrait: np.ndarray, models: Models,
+) -> None:
+    """Between full searches a tile woken by a change is searched at most once per
+    ``motion_search_every_s`` (5 frames at 25 fps): a body that keeps moving costs a search
+    per wait, not per frame, and a face that comes into a still picture just after its tiles
+    were searched is found when their wait ends, not forgotten because the picture has been
+    still since. A known face is searched for on every frame."""
+    small = scaled_face(portrait, SMALL_FACE_PX)
+    empty = np.full((360, 640, 3), 128, np.uint8)
+    with_face = paste(empty.copy(), small, 300, 200)
+    frames = [Frame(with_face if i >= 3 else empty, i, i / 25, "enter") for i in range(25)]
+
+    def found(wait: float) -> list[int]:
+        pipeline = Pipeline(AnalysisConfig(motion_search_every_s=wait), models)
+        state = pipeline.start_source(25.0)
+        return [len(pipeline.analyse([frame], state)[0]) for frame in frames]
+
+    assert found(0) == [0] * 3 + [1] * 22  # on the frame it comes
+    assert found(0.2) == [0] * 5 + [1] * 20  # when the wait since frame 0's search ends
+
+    rng = np.random.default_rng(0)
+    moving = []  # a noisy patch that changes on every frame, no face in it
+    for i in range(25):
+        image = empty.copy()
+        image[100:260, 100:300] = rng.integers(0, 255, (160, 200, 3), np.uint8)
+        moving.append(Frame(image, i, i / 25, "moving"))
+
+    def searched(wait: float) -> list[int]:
+        pipeline = Pipeline(AnalysisConfig(motion_search_every_s=wait), models)
+        state = pipeline.start_source(25.0)
+        plans = [pipeline._plans([frame], state)[0] for frame in moving]
+        assert plans[0] is None  # the first frame: in full
+        return [len(plan) for plan in plans[1:]]
+
+    every_frame, waiting = searched(0), searched(0.2)
+    assert min(every_frame) > 0
+    assert [i + 1 for i, n in enumerate(waiting) if n] == [5, 10, 15, 20]
+    assert waiting[4] == every_frame[4]  # each time, every tile the patch wakes

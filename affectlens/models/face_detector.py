@@ -43,7 +43,7 @@ OWN_LEVEL_MARGIN = 1.5
 LEVEL_RATIO = 2.5
 TILE_OVERLAP = MIN_FACE_FRACTION * LEVEL_RATIO
 # A face known to be somewhere is looked for again on every level whose faces' sizes it is
-# within these margins of (select_tiles): a face near one level's limit may be found by
+# within these margins of (known_face_tiles): a face near one level's limit may be found by
 # either level, depending on its pose and on where the tiles cut.
 LEVEL_MARGIN_LOW = 0.75
 LEVEL_MARGIN_HIGH = 1.25
@@ -108,44 +108,53 @@ def plan_tiles(width: int, height: int, min_face_px: float) -> list[Tile]:
     return tiles
 
 
-def select_tiles(tiles: list[Tile], changes: Changes, boxes: np.ndarray,
-                 margin: float = 0.5) -> list[Tile]:
-    """The tiles of ``tiles`` (one frame's plan) worth searching between full searches: those
-    in which enough changed to be a face of the size they find (``changes``: a face may have
-    come or moved) and, for each box
-    where a face was lately (grown by ``margin`` of its size on every side: a face moves
-    between analysed frames), the tiles of the levels that find a face of its size which hold
-    the grown box whole, or touch it where none does (a face cut by a tile's inner border is
-    dropped there). Everything else is a still picture with no face known in it."""
+def changed_tiles(tiles: list[Tile], changes: Changes) -> np.ndarray:
+    """Per tile of ``tiles``: did enough change in it to be a face of the size it finds (a
+    face may have come or moved there)?"""
     if not tiles:
-        return tiles
-    rects = np.array([(t.x, t.y, t.x + t.side, t.y + t.side) for t in tiles], np.float64)
+        return np.zeros(0, bool)
+    rects = _rects(tiles)
     smallest_face = MIN_FACE_FRACTION * (rects[:, 2] - rects[:, 0])
-    chosen = changes.within(rects) >= MIN_CHANGED_SHARE * smallest_face**2
+    return changes.within(rects) >= MIN_CHANGED_SHARE * smallest_face**2
+
+
+def known_face_tiles(tiles: list[Tile], boxes: np.ndarray, margin: float = 0.5) -> np.ndarray:
+    """Per tile of ``tiles``: is it one to search for a face known to be in one of ``boxes``?
+    Each box is grown by ``margin`` of its size on every side (a face moves between analysed
+    frames); the tiles chosen for it are, on each level that finds a face of its size, those
+    that hold the grown box whole, or touch it where none does (a face cut by a tile's inner
+    border is dropped there)."""
+    chosen = np.zeros(len(tiles), bool)
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    if len(boxes):
-        sides = rects[:, 2] - rects[:, 0]
-        smallest = LEVEL_MARGIN_LOW * MIN_FACE_FRACTION * sides  # each tile's smallest face
-        largest = np.array([LEVEL_MARGIN_HIGH * t.max_face for t in tiles])
-        levels = np.array([t.level for t in tiles])
-        finest = levels == levels.max()
-        width, height = rects[finest, 2].max(), rects[finest, 3].max()  # the frame's, or more
-        for x0, y0, x1, y1 in boxes:
-            size = max(x1 - x0, y1 - y0)
-            grow = size * margin
-            gx0, gy0 = max(x0 - grow, 0), max(y0 - grow, 0)
-            gx1, gy1 = min(x1 + grow, width), min(y1 + grow, height)
-            fits = (smallest <= size) & (size <= largest)
-            if not fits.any():  # smaller than the finest level's faces: that level's anyway
-                fits = finest
-            holds = fits & (rects[:, 0] <= gx0) & (rects[:, 1] <= gy0) & (
-                rects[:, 2] >= gx1) & (rects[:, 3] >= gy1)
-            touches = fits & (rects[:, 0] < gx1) & (rects[:, 2] > gx0) & (
-                rects[:, 1] < gy1) & (rects[:, 3] > gy0)
-            for level in np.unique(levels[fits]):
-                here = levels == level
-                chosen |= (holds & here) if (holds & here).any() else (touches & here)
-    return [t for t, keep in zip(tiles, chosen) if keep]
+    if not tiles or not len(boxes):
+        return chosen
+    rects = _rects(tiles)
+    sides = rects[:, 2] - rects[:, 0]
+    smallest = LEVEL_MARGIN_LOW * MIN_FACE_FRACTION * sides  # each tile's smallest face
+    largest = np.array([LEVEL_MARGIN_HIGH * t.max_face for t in tiles])
+    levels = np.array([t.level for t in tiles])
+    finest = levels == levels.max()
+    width, height = rects[finest, 2].max(), rects[finest, 3].max()  # the frame's, or more
+    for x0, y0, x1, y1 in boxes:
+        size = max(x1 - x0, y1 - y0)
+        grow = size * margin
+        gx0, gy0 = max(x0 - grow, 0), max(y0 - grow, 0)
+        gx1, gy1 = min(x1 + grow, width), min(y1 + grow, height)
+        fits = (smallest <= size) & (size <= largest)
+        if not fits.any():  # smaller than the finest level's faces: that level's anyway
+            fits = finest
+        holds = fits & (rects[:, 0] <= gx0) & (rects[:, 1] <= gy0) & (
+            rects[:, 2] >= gx1) & (rects[:, 3] >= gy1)
+        touches = fits & (rects[:, 0] < gx1) & (rects[:, 2] > gx0) & (
+            rects[:, 1] < gy1) & (rects[:, 3] > gy0)
+        for level in np.unique(levels[fits]):
+            here = levels == level
+            chosen |= (holds & here) if (holds & here).any() else (touches & here)
+    return chosen
+
+
+def _rects(tiles: list[Tile]) -> np.ndarray:
+    return np.array([(t.x, t.y, t.x + t.side, t.y + t.side) for t in tiles], np.float64)
 
 
 def _positions(length: int, side: int, step: int) -> list[int]:
@@ -253,7 +262,7 @@ class FaceDetector:
         ``batch_tiles`` at a time, so memory stays bounded whatever the frames' size.
 
         ``plans[i]``, when given and not None, are the only tiles of image i to search (from
-        ``select_tiles``); otherwise image i is searched in full.
+        ``Pipeline._plans``); otherwise image i is searched in full.
         """
         searched = [self.tiles(im.shape[1], im.shape[0]) for im in images]
         if plans is not None:

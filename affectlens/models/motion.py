@@ -2,7 +2,7 @@
 
 Why: the face detector's cost grows with pixels, not with faces (issue 16), and most of a
 care-home camera's picture is a still room. Between full searches the detector looks only
-where something changed or where a face was lately (``face_detector.select_tiles``); this
+where something changed or where a face was lately (``Pipeline._plans``); this
 module says where something changed.
 
 How: the frame is shrunk (area averaging, which also averages away sensor and compression

@@ -46,7 +46,6 @@ from affectlens.types import doubled
 from affectlens.vocabulary import EventKind, Purpose
 
 ENV_PREFIX = "AFFECTLENS_"
-LIVE_ANALYSIS = {"threads": 1}
 # AnalysisConfig settings that mean nothing to a live worker (it analyses one frame at a time,
 # of a camera's own rate and purpose, and watches for falls only where its camera says so).
 OFFLINE_ONLY = frozenset({"purpose", "min_group", "statistics_every_s", "fps", "max_image_side",
@@ -380,7 +379,7 @@ class SiteConfig(_Strict):
                                    description="/screen shows nothing below this.")
     log: LogConfig = Field(default_factory=LogConfig)
     analysis: AnalysisConfig = Field(
-        default_factory=lambda: AnalysisConfig(**LIVE_ANALYSIS),
+        default_factory=AnalysisConfig,
         description="Model settings for every worker.")
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
@@ -388,17 +387,6 @@ class SiteConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     tls: TlsConfig | None = Field(None, description="Serve HTTPS with this certificate.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _live_analysis_defaults(cls, data: Any) -> Any:
-        """Workers are processes, one per camera: a model thread each uses the cores without
-        oversubscribing them, unless ``analysis`` says otherwise. (Faces are searched for
-        everywhere once a second and, in between, where the picture changed or a face was:
-        ``full_scan_every_s``'s default, offline and live alike.)"""
-        if isinstance(data, dict) and isinstance(data.get("analysis"), dict):
-            data["analysis"] = {**LIVE_ANALYSIS, **data["analysis"]}
-        return data
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -102,7 +102,7 @@ class CameraSpec:
     purpose: Purpose
     analysis_fps: float = DEFAULT_FPS
     distress: DistressSettings = field(default_factory=DistressSettings)
-    analysis: AnalysisConfig = field(default_factory=lambda: AnalysisConfig(threads=1))
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     io_timeout_s: float = 5.0
     backoff_s: tuple[float, ...] = BACKOFF_S
     preview_fps: float = 2.0  # 0: no previews

@@ -1,0 +1,68 @@
+"""The peer side of benchmarks/peer_speed.py: the `fer` package (OpenCV's Haar cascade and its
+mini-Xception expression model) on a video's every frame and on still images.
+
+    PEER_PYTHON benchmarks/peer_fer.py VIDEO [IMAGE ...]
+
+Runs under any Python that has `fer` and OpenCV 4 (`fer` needs `cv2.CascadeClassifier`, which
+OpenCV 5 dropped, and TensorFlow): it imports nothing of affectlens, so `fer` can live in an
+environment of its own. Decodes first, then times `FER.detect_emotions` alone on each picture
+(decoding is not the peer's analysis, nor is it affectlens's in peer_speed.py), and prints one
+JSON object: the package versions, and per input the CPU seconds of this process (every
+thread), the wall seconds, the pictures and the faces found in each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from importlib.metadata import version
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def timed(detector, images: list) -> dict:
+    detector.detect_emotions(images[0])  # warm up: the model loads on first use
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    faces = [len(detector.detect_emotions(image)) for image in images]
+    return {"cpu_s": cpu_seconds() - cpu, "wall_s": time.perf_counter() - wall,
+            "pictures": len(images), "faces": faces}
+
+
+def main() -> None:
+    import cv2
+    from fer.fer import FER
+
+    video, stills = sys.argv[1], sys.argv[2:]
+    capture = cv2.VideoCapture(video)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    if not frames:
+        sys.exit(f"peer_fer: no frame decoded from {video}")
+    detector = FER(mtcnn=False)
+    result = {"versions": {name: version(name) for name in (
+        "fer", "opencv-contrib-python-headless", "tensorflow-cpu") if _installed(name)},
+        "video": timed(detector, frames)}
+    result["stills"] = {os.path.basename(path): timed(detector, [cv2.imread(path)])
+                        for path in stills}
+    print(json.dumps(result))
+
+
+def _installed(name: str) -> bool:
+    try:
+        version(name)
+    except Exception:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    main()
