@@ -1,13 +1,13 @@
 """How many live cameras this machine sustains: the real supervisor and worker processes.
 
     python benchmarks/camera_capacity.py [--cameras 2,4,6,8,10] [--seconds 20] [--min-face 24]
-        [--full-scan-every 1] [--start-method forkserver|spawn]
+        [--full-scan-every 1] [--start-method forkserver|spawn] [--source-fps 25]
 
-Each camera plays a 640x360, 25 fps H.264 file in a loop at real time (one face: the built-in
-public-domain portrait, drifting), analysed at 5 fps by the full pipeline (care purpose:
-detection, expression, age, tracking, distress rule, a blurred preview twice a second), its
-messages stored in SQLite by the supervisor. For each camera count it runs a warm-up, then
-measures for ``--seconds``:
+Each camera plays a 640x360, 25 fps (``--source-fps``) H.264 file in a loop at real time
+(one face: the built-in public-domain portrait, drifting), analysed at 5 fps by the full
+pipeline (care purpose: detection, expression, age, tracking, distress rule, a blurred
+preview twice a second), its messages stored in SQLite by the supervisor. For each camera
+count it runs a warm-up, then measures for ``--seconds``:
 
 - analysed fps per camera (slowest camera), and analysis slots skipped (a frame replaced by a
   newer one before a worker could take it);
@@ -49,7 +49,6 @@ from affectlens.models.face_detector import FaceDetector
 from affectlens.samples import HEIGHT, WIDTH, portrait, write_video
 from affectlens.service.messages import EventStarted, Message, WorkerMetrics, WorkerReady
 from affectlens.service.recorder import Recorder
-from affectlens.service.site import LIVE_ANALYSIS
 from affectlens.service.supervisor import StartMethod, Supervisor
 from affectlens.service.worker import CameraSpec
 from affectlens.store import Store
@@ -64,17 +63,17 @@ TICKS = os.sysconf("SC_CLK_TCK")
 EVERY_TRACK = DistressSettings(threshold=0.01, hold_s=0.5, release_margin=0.0)
 
 
-def one_face_video(path: Path, seconds: float = 8.0) -> Path:
-    """640x360 at 25 fps: the portrait (about 150 px wide) drifting across a grey room."""
+def one_face_video(path: Path, seconds: float = 8.0, fps: int = FPS) -> Path:
+    """640x360 at ``fps``: the portrait (about 150 px wide) drifting across a grey room."""
     face = cv2.resize(portrait(), (150, 176), interpolation=cv2.INTER_AREA)
     frames = []
-    for i in range(round(seconds * FPS)):
-        t = i / (seconds * FPS)
+    for i in range(round(seconds * fps)):
+        t = i / (seconds * fps)
         canvas = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
         x, y = 60 + round(380 * t), 80 + round(60 * np.sin(2 * np.pi * t))
         canvas[y : y + 176, x : x + 150] = face
         frames.append(canvas)
-    return write_video(path, frames, fps=FPS, gop=FPS)
+    return write_video(path, frames, fps=fps, gop=fps)
 
 
 class Collecting(Recorder):
@@ -222,16 +221,19 @@ def main() -> None:
                         "service's default: 1); 0: every frame.")
     parser.add_argument("--start-method", choices=get_args(StartMethod), default="forkserver",
                         help="How worker processes start (the service's default: forkserver).")
+    parser.add_argument("--source-fps", type=int, default=FPS,
+                        help="Frames a second of each camera's stream (a camera's substream "
+                        "set to the analysed rate decodes a fifth of the frames of one at 25).")
     args = parser.parse_args()
-    config = AnalysisConfig(**{**LIVE_ANALYSIS, "min_face_px": args.min_face,
-                               "full_scan_every_s": args.full_scan_every or None})
+    config = AnalysisConfig(min_face_px=args.min_face,
+                            full_scan_every_s=args.full_scan_every or None)
     with machine_report():
         measure(args, config)
 
 
 def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
     """Print the batching check and one table row per camera count."""
-    print(f"640x360 at {FPS} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
+    print(f"640x360 at {args.source_fps} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
           f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
           f"frame), one model thread per worker process, workers started by "
           f"{args.start_method}")
@@ -247,7 +249,8 @@ def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     best = 0
     with tempfile.TemporaryDirectory() as folder:
-        video = one_face_video(Path(folder) / "one_face_25fps.mp4")
+        video = one_face_video(Path(folder) / f"one_face_{args.source_fps}fps.mp4",
+                               fps=args.source_fps)
         for count in (int(c) for c in args.cameras.split(",")):
             r = run(count, video, Path(folder), args.seconds, config, args.start_method)
             print(f"| {r.cameras} | {r.slowest_fps:.2f} | {r.skipped} | {r.p50_ms:.0f} / "

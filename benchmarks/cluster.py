@@ -35,7 +35,6 @@ from affectlens.config import AnalysisConfig
 from affectlens.eval.machine import machine_report
 from affectlens.samples import write_sample_video
 from affectlens.service.launcher import Launcher, LocalLauncher
-from affectlens.service.site import LIVE_ANALYSIS
 from affectlens.service.supervisor import Supervisor
 from affectlens.service.worker import CameraSpec
 from affectlens.store import Store
@@ -87,7 +86,7 @@ def live(make: Callable[[], Launcher], cameras: int, video: Path, folder: Path,
     for i in range(cameras):
         store.add_camera(f"camera {i}", f"file://{video}", "care_safety", ANALYSIS_FPS)
     recorder = Collecting(store)
-    config = AnalysisConfig(**LIVE_ANALYSIS)
+    config = AnalysisConfig()
 
     def spec(camera: Camera) -> CameraSpec:
         return CameraSpec(camera.id, camera.url, camera.purpose, camera.analysis_fps,

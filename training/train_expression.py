@@ -173,10 +173,15 @@ class FlipAveraged(nn.Module):
 Split = dict[str, np.ndarray]
 
 
-def load_split(data: Path, like: Path | None = None) -> tuple[Split, Split]:
+def load_split(data: Path, like: Path | None = None,
+               single_weight: float = 0.0) -> tuple[Split, Split]:
     """(train, validation) from a FER2013 or FERPlus folder or from an ``.npz`` of either made by
     ``--save-data``. ``y`` is a class index (FER2013) or vote shares (FERPlus, (N, 7) floats);
-    ``majority`` is the label accuracy is counted against (FERPlus: -1 where votes tie)."""
+    ``majority`` is the label accuracy is counted against (FERPlus: -1 where votes tie).
+    ``single_weight`` > 0 (FERPlus folder and ``like``): the targets mix the vote shares with
+    FER2013's own label of the same image (``single``), that share of the way to it."""
+    if single_weight and (data.suffix == ".npz" or like is None):
+        raise SystemExit("--single-label-weight needs a FERPlus folder and --validation-like")
     if data.suffix == ".npz":
         with np.load(data) as saved:
             return tuple(  # type: ignore[return-value]
@@ -189,10 +194,26 @@ def load_split(data: Path, like: Path | None = None) -> tuple[Split, Split]:
             )
     dataset, val = _read(data, like)
     images = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in dataset.paths])
+    y, majority = _targets(dataset)
+    extra = {}
+    if single_weight:
+        single = _single_labels(dataset.paths, like)
+        y = (1 - single_weight) * y + single_weight * np.eye(CLASSES, dtype=np.float32)[single]
+        extra["single"] = single
     return tuple(  # type: ignore[return-value]
-        {"x": images[keep], "y": y[keep], "majority": majority[keep]}
-        for y, majority in [_targets(dataset)] for keep in (~val, val)
+        {"x": images[keep], "y": y[keep], "majority": majority[keep],
+         **{k: v[keep] for k, v in extra.items()}}
+        for keep in (~val, val)
     )
+
+
+def _single_labels(paths, like: Path) -> np.ndarray:
+    """FER2013's own label (from the ``like`` folder) of each FERPlus image."""
+    from affectlens.eval.datasets import fer2013_twins, read_expressions
+
+    fer = read_expressions(like)
+    label = {str(p): int(y) for p, y in zip(fer.paths, fer.labels)}
+    return np.array([label[str(t)] for t in fer2013_twins(paths, like)], np.int64)
 
 
 def _read(data: Path, like: Path | None = None):
@@ -305,7 +326,10 @@ def evaluate(net: nn.Module, split: Split, device: torch.device) -> tuple[float,
     all_logits = torch.cat(logits)
     truth = split["majority"]
     labelled = truth >= 0  # FERPlus images whose top vote is tied have no majority label
-    accuracy = (all_logits.argmax(1).numpy()[labelled] == truth[labelled]).mean()
+    predicted = all_logits.argmax(1).numpy()
+    accuracy = (predicted[labelled] == truth[labelled]).mean()
+    if "single" in split:  # mixed targets: as good on FER2013's labels as on the votes
+        accuracy = 0.5 * (accuracy + (predicted == split["single"]).mean())
     return float(accuracy), all_logits.numpy()
 
 
@@ -344,7 +368,8 @@ def train(args: argparse.Namespace) -> None:
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest kernels
     say = run_log(args.out)
 
-    train_split, val_split = load_split(args.data, args.validation_like)
+    train_split, val_split = load_split(args.data, args.validation_like,
+                                        args.single_label_weight)
     if args.limit:  # a quick check of the whole path, not a model
         rng = np.random.default_rng(args.seed)
         train_split, val_split = (
@@ -539,6 +564,10 @@ def main() -> None:
                         help="start from this exported ONNX model (fine-tuning; no batch norm)")
     parser.add_argument("--freeze-blocks", type=int, default=0,
                         help="with --init: keep the stem and this many first blocks as they are")
+    parser.add_argument("--single-label-weight", type=float, default=0.0,
+                        help="FERPlus data: mix each image's vote shares with FER2013's own "
+                        "label, this share of the way (0: votes only); the best epoch is then "
+                        "the one with the best mean of the two validation accuracies")
     parser.add_argument("--validation-like", type=Path,
                         help="FER2013 train/ folder: validate on the FERPlus images whose FER2013 "
                              "twin is in FER2013's validation tenth (needed with --init from a "
@@ -558,7 +587,7 @@ def main() -> None:
         if args.init:
             preset = Preset(**{**asdict(preset), "batch_norm": False})
         device = torch.device("cpu")
-        _, val_split = load_split(args.data, args.validation_like)
+        _, val_split = load_split(args.data, args.validation_like, args.single_label_weight)
         export(ExpressionNet(preset), preset, args, val_split, device, print)
         return
     train(args)
