@@ -6,7 +6,9 @@ on a moving face instead: URFD's faces are too small for the face detector even 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from pictures import frame_at, last_frame, sharpness
 from synthetic import moving_face_frames
 from waiting import wait_until
 
+from affectlens.engine import FrameResult, SourceSession
+from affectlens.events.event import Event
 from affectlens.events.fall_settings import FallSettings
 from affectlens.models.pose import PoseEstimator
 from affectlens.pipeline import Models, Pipeline
@@ -25,10 +29,17 @@ from affectlens.privacy.blur import BANNER_COLOUR, banner_height
 from affectlens.service.camera import LiveFrame
 from affectlens.service.clips import ClipBuffer
 from affectlens.service.messages import EventClip, EventStarted, Message
-from affectlens.service.worker import CameraSpec, CameraWorker, blurred_jpeg, make_session
+from affectlens.service.worker import (
+    CameraLoop,
+    CameraSpec,
+    CameraWorker,
+    blurred_jpeg,
+    make_session,
+)
 from affectlens.store import Store
 from affectlens.tracking.persons import PersonTracker
 from affectlens.types import Frame
+from affectlens.vocabulary import EventKind
 
 
 def test_a_fall_on_camera_becomes_stored_fall_and_long_lie_events(
@@ -109,6 +120,61 @@ def decode_clip(video: bytes) -> tuple[float, list[np.ndarray]]:
     with av.open(io.BytesIO(video)) as container:
         duration = container.duration / av.time_base
         return duration, [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+
+
+class _FallsAt:
+    """A real face session that also reports falls: ``falls`` maps the frame time at which
+    one fires to its first floor frame's. The clip's timing without a fall detector's."""
+
+    watches_bodies = True
+
+    def __init__(self, session: SourceSession, falls: dict[float, float]) -> None:
+        self.session, self.falls = session, falls
+
+    def step(self, frame: Frame) -> FrameResult:
+        result = self.session.step(frame)
+        fires = [at for at in self.falls if abs(frame.timestamp - at) < 1e-3]
+        if fires:
+            fall = Event(EventKind.FALL, 1, self.falls[fires[0]], frame.timestamp, 0.9)
+            return replace(result, events=(fall,))
+        return result
+
+    def __getattr__(self, name: str) -> object:  # book, finish, ...: the session's own
+        return getattr(self.session, name)
+
+
+def test_a_worker_running_late_still_puts_every_frame_in_the_clip(
+    pipeline_for: Callable[..., Pipeline], portrait: np.ndarray
+) -> None:
+    """On a busy machine each frame is analysed a while after the camera took it (here 10 s
+    late). The clip ends by the frames' own clock, not the wall clock: the frames taken
+    before its end are all in it, however late they are analysed (a loaded CI run once lost
+    the last two). A camera that gives no frame still ends a due clip by the wall clock."""
+    falls = FallSettings(clip_before_s=1.0, clip_after_s=1.0)
+    spec = CameraSpec(1, "file:///face", "care_safety", 10.0, falls=falls)
+    faces = make_session(CameraSpec(1, "file:///face", "care_safety"), pipeline_for())
+    sent: list[Message] = []
+    # Falls from 1.05 s (clip 0.05-2.05 s), fired at 1.2 s; from 3.45 s, fired at 3.5 s.
+    loop = CameraLoop(spec, _FallsAt(faces, {1.2: 1.05, 3.5: 3.45}),  # type: ignore[arg-type]
+                      sent.append)
+    assert loop._clips is not None
+    taken = time.time() - 10.0
+
+    def clips() -> list[EventClip]:  # each is sent from an encoding thread of its own
+        return [m for m in sent if isinstance(m, EventClip)]
+
+    for index, image in enumerate(moving_face_frames(portrait, 30)):
+        loop.step(LiveFrame(image, index, taken + index / 10))
+    assert wait_until(lambda: len(clips()) == 1, 10)
+    (clip,) = clips()
+    assert clip.frames == 20 and abs(clip.seconds - 1.9) < 1e-3  # 0.1 to 2.0 s, every one
+    # Then the camera stalls right after the second fall: no frame comes to end its clip.
+    loop.step(LiveFrame(portrait, 35, taken + 3.5))
+    time.sleep(0.5)  # time enough for a clip wrongly ended here to be encoded and sent
+    assert len(clips()) == 1  # still collecting: till 4.45 s on the frames' clock
+    loop.step(None)  # no frame in the wait; the wall clock is long past 4.45 s
+    assert wait_until(lambda: len(clips()) == 2, 10)
+    assert clips()[1].frames == 6  # 2.5-2.9 s from the buffer, and 3.5 s
 
 
 @pytest.mark.parametrize("blur", [True, False])

@@ -277,10 +277,7 @@ class CameraLoop:
             while not stop.is_set():
                 while updates is not None and (hot := updates()) is not None:
                     self.apply(hot)
-                live = self.camera.next_frame(timeout=0.25)
-                if live is not None:
-                    self.analyse(live)
-                self._periodic()
+                self.step(self.camera.next_frame(timeout=0.25))
         except Exception as exc:  # reported to the supervisor, which restarts the worker
             log.exception("camera %s: worker failed", self.spec.camera_id)
             error = f"{type(exc).__name__}: {exc}"
@@ -303,8 +300,21 @@ class CameraLoop:
         """Sends a clip stamped with the generation its buffer's first frame was made under."""
         return lambda message: self.emit(replace(message, generation=generation))
 
+    def step(self, live: LiveFrame | None) -> None:
+        """One turn of the loop: the frame the camera gave, if any, then what is periodic.
+
+        A fall's clip ends by the frames' own clock: on a busy machine a frame is analysed a
+        while after it was taken, and one taken before the clip's end belongs in it however
+        late it comes. Only while no frame comes (the camera stalled or went offline after the
+        fall) does the wall clock end a clip that is due."""
+        if live is not None:
+            self.analyse(live)
+        elif self._clips is not None and self._started:
+            self._clips.flush(time.time() - self._started)
+        self._periodic()
+
     def analyse(self, live: LiveFrame) -> None:
-        """One frame (``run`` calls it; a test may too, with frames on its own clock)."""
+        """One frame (``step`` calls it; a test may too, with frames on its own clock)."""
         # Privacy masks first: nothing below, and no picture made from the frame, sees them.
         live = replace(live, image=black_out(live.image, self.spec.masks))
         if not self._started:
@@ -401,8 +411,6 @@ class CameraLoop:
                               self.spec.generation))
 
     def _periodic(self) -> None:
-        if self._clips is not None and self._started:  # a clip due while no frame comes
-            self._clips.flush(time.time() - self._started)
         now = time.monotonic()
         passed = self._minute_passed()
         if now - self._last_counts >= self.spec.counts_every_s or passed:
