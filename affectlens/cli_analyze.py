@@ -35,7 +35,7 @@ from affectlens.service.site import check_cluster_address
 from affectlens.types import plural
 
 commands = typer.Typer()
-CHECKPOINT = ".cluster-parts"  # under --out: inputs a --cluster job finished, until it ends
+CHECKPOINT = ".cluster-parts"  # under --out: tasks a --cluster or --jobs job finished, till it ends
 
 
 class TableFormat(StrEnum):
@@ -134,11 +134,18 @@ def analyze_command(
                      "at the same path on every node. Needs affectlens[cluster] "
                      "(docs/cluster.md)."),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=1, help="Analyse in this many processes of this "
+                     "machine, one task per file (long videos in segments, as --cluster "
+                     "splits them), each model on one thread: about this many cores. The "
+                     "same files are written as by one process. 1: one process."),
+    ] = 1,
     segment_s: Annotated[
         float,
-        typer.Option("--segment-s", help="With --cluster: videos longer than this many "
-                     "seconds are split into segments, a task each, stitched back into one "
-                     "pass (docs/cluster.md); 0: one task a file."),
+        typer.Option("--segment-s", help="With --cluster or --jobs: videos longer than this "
+                     "many seconds are split into segments, a task each, stitched back into "
+                     "one pass (docs/cluster.md); 0: one task a file."),
     ] = SegmentSettings().segment_s,
     pose_landmarks: Annotated[
         PoseLandmarksChoice,
@@ -171,6 +178,8 @@ def analyze_command(
 
       affectlens analyze recordings/ --fps 5 --format parquet --out results/
 
+      affectlens analyze recordings/ --jobs 2    # two processes: about two cores
+
       affectlens analyze clip.mov --video        # plus videos/clip.annotated.mp4, blurred
 
       affectlens analyze lobby/ --purpose anonymous_statistics --min-group 10
@@ -202,12 +211,15 @@ def analyze_command(
             check_cluster_address(cluster)
         except ValueError as exc:
             _fail(f"--cluster: {exc}")
+        if jobs > 1:
+            _fail("--jobs: a --cluster job runs as many tasks at once as the cluster has "
+                  "room for; leave out --jobs, or --cluster to use this machine's cores")
     try:
         segments = SegmentSettings(segment_s=segment_s)
     except ValidationError as exc:
         _fail(f"--segment-s: {exc.errors()[0]['msg']}")
     _run(inputs, config, out, table_format, video, blur, report, cluster,
-         segments.segment_s)  # exits 1: none read
+         segments.segment_s, jobs)  # exits 1: none read
 
 
 @commands.command("demo-report")
@@ -226,11 +238,11 @@ def demo_report(
 def _run(
     inputs: list[Path], config: AnalysisConfig, out: Path, table_format: TableFormat,
     video: bool, blur: bool, report: bool, cluster: str | None = None,
-    segment_s: float = 0.0,
+    segment_s: float = 0.0, jobs: int = 1,
 ) -> Result:
     writer = AnnotatedVideoWriter(out / "videos", blur=blur) if video else None
-    if cluster is not None:
-        result = _on_cluster(inputs, config, cluster, out / CHECKPOINT, segment_s, writer)
+    if cluster is not None or jobs > 1:
+        result = _spread(inputs, config, cluster, jobs, out / CHECKPOINT, segment_s, writer)
     else:
         result = _here(inputs, config, writer)
     _check_read(result, out)
@@ -262,22 +274,29 @@ def _here(inputs: list[Path], config: AnalysisConfig, writer: AnnotatedVideoWrit
         )
 
 
-def _on_cluster(inputs: list[Path], config: AnalysisConfig, address: str, checkpoint: Path,
-                segment_s: float, writer: AnnotatedVideoWriter | None) -> Result:
-    """On a Ray cluster: one progress bar for the whole job, in inputs finished. Finished
-    inputs are kept in ``checkpoint`` until the outputs are written: run again after an
-    interruption, the job does not analyse them again."""
-    from affectlens.cluster.offline import analyze_on_cluster
+def _spread(inputs: list[Path], config: AnalysisConfig, address: str | None, jobs: int,
+            checkpoint: Path, segment_s: float, writer: AnnotatedVideoWriter | None) -> Result:
+    """On a Ray cluster (``address``), else in ``jobs`` processes here: one progress bar for
+    the whole job, in tasks finished. Finished tasks are kept in ``checkpoint`` until the
+    outputs are written: run again after an interruption, the job does not redo them."""
+    from affectlens.cluster.offline import analyze_in_processes, analyze_on_cluster
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console, transient=False,
     ) as bar:
-        job = bar.add_task(f"tasks on {address}"[:40], total=None)
+        where = f"tasks on {address}" if address is not None else f"tasks in {jobs} processes"
+        job = bar.add_task(where[:40], total=None)
+
+        def done(finished: int, total: int) -> None:
+            bar.update(job, completed=finished, total=total)
+
         try:
-            return analyze_on_cluster(inputs, config, address, lambda finished, total:
-                                      bar.update(job, completed=finished, total=total),
-                                      checkpoint, segment_s, writer)
+            if address is not None:
+                return analyze_on_cluster(inputs, config, address, done, checkpoint,
+                                          segment_s, writer)
+            return analyze_in_processes(inputs, config, jobs, done, checkpoint, segment_s,
+                                        writer)
         except AffectlensError as exc:
             _fail(str(exc))
 

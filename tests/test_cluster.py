@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import av
-import numpy as np
 import pandas as pd
 import pytest
+from outputs import assert_one_pass, same_outputs_both_ways
 from waiting import wait_until
 
 from affectlens.samples import write_sample_video
@@ -290,36 +289,7 @@ def test_a_folder_analysed_on_the_cluster_gives_one_machines_files(
 ) -> None:
     """The same folder with and without --cluster: the same files, the same tables, the same
     annotated videos (drawn by render tasks after the analysis: tests/test_cluster_annotated.py)."""
-    from typer.testing import CliRunner
-
-    from affectlens.cli import app
-
-    folder = tmp_path / "in"
-    for n, seconds in enumerate((1.0, 1.5, 2.0)):
-        write_sample_video(folder / f"clip{n}.mp4", seconds=seconds)
-    (folder / "broken.mp4").write_bytes(b"not a video")
-    runner = CliRunner()
-    here, there = tmp_path / "here", tmp_path / "there"
-    common = ["analyze", str(folder), "--fps", "4", "--no-report", "--video"]
-    assert runner.invoke(app, [*common, "--out", str(here)]).exit_code == 0
-    result = runner.invoke(app, [*common, "--out", str(there), "--cluster",
-                                 cluster.address])
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in there.iterdir()) == sorted(p.name for p in here.iterdir())
-    for table in sorted(here.glob("*.csv")):
-        pd.testing.assert_frame_equal(pd.read_csv(there / table.name), pd.read_csv(table))
-    assert (there / "summary.json").read_text() == (here / "summary.json").read_text()
-    videos = sorted(p.name for p in (here / "videos").iterdir())
-    assert videos == [f"clip{n}.annotated.mp4" for n in range(3)]
-    assert sorted(p.name for p in (there / "videos").iterdir()) == videos
-    for name in videos:
-        with av.open(str(here / "videos" / name)) as a, av.open(str(there / "videos" / name)) as b:
-            mine, theirs = list(a.decode(video=0)), list(b.decode(video=0))
-            assert [f.time for f in theirs] == [f.time for f in mine] and len(mine) >= 4
-            for x, y in zip(mine, theirs):
-                difference = np.abs(x.to_ndarray(format="gray").astype(int)
-                                    - y.to_ndarray(format="gray"))
-                assert difference.mean() < 1.0
+    same_outputs_both_ways(tmp_path, "--cluster", cluster.address)
 
 
 def test_an_offline_job_outlives_a_dead_node_and_resumes_without_redoing_inputs(
@@ -382,13 +352,7 @@ def test_a_long_video_split_into_segments_gives_one_pass(cluster) -> None:
                                segment_s=4.0)
     assert progress[-1] == (5, 5)
     here = affectlens.analyze(REAL_VIDEO, config)
-    smoothed = [c for c in here.frames.columns if c.startswith("smoothed_")]
-    pd.testing.assert_frame_equal(there.frames.drop(columns=smoothed),
-                                  here.frames.drop(columns=smoothed))
-    # A track's smoothing started in a segment's warm-up, not at the file's start.
-    pd.testing.assert_frame_equal(there.frames[smoothed], here.frames[smoothed], atol=1e-3)
-    pd.testing.assert_frame_equal(there.sources, here.sources)
-    assert len(there.tracks) == len(here.tracks) > 0
+    assert_one_pass(there, here)
     when = ["kind", "track_id", "started_s", "detected_s", "ended_s", "confidence"]
     assert len(here.events) > 0
     # One event spans segments: its times are one pass's, and its confidence (a mean over

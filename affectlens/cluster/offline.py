@@ -1,10 +1,13 @@
-"""``affectlens analyze FOLDER --cluster ADDRESS``: the inputs spread over a Ray cluster.
+"""``affectlens analyze FOLDER --cluster ADDRESS``, or ``--jobs N``: the inputs spread over a
+Ray cluster, or over N processes of this machine (no Ray needed).
 
-One Ray task per input file, each running the same ``analyze`` as one machine does on that
-file alone (the inputs of one ``analyze`` call are analysed each on its own, so nothing is
-lost by the split); the driver puts the parts back together in the inputs' order
+One task per input file, each running the same ``analyze`` as one machine does on that file
+alone (the inputs of one ``analyze`` call are analysed each on its own, so nothing is lost
+by the split); the driver puts the parts back together in the inputs' order
 (``result.combine``), so the files written are those of a one-machine run. Paths that are
 not media, or missing, go to one task of their own, which reports them as one machine would.
+A task is a Ray task or a call in a process pool: ``_run`` is one job either way, given how
+to submit a task (``Submit``: both give a ``concurrent.futures.Future``).
 
 Each part is fetched to the driver as soon as its task ends: a node that dies afterwards
 takes nothing finished with it (Ray would otherwise re-run a task whose result was held only
@@ -25,9 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import pickle
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -54,6 +60,8 @@ RETRIES = 3  # a task whose node died is run again, up to this many times
 Done = Callable[[int, int], None]  # (tasks finished, tasks in all)
 Unit = tuple[list[str], Segment | None]  # a task: its inputs, or one segment of one video
 Piece = tuple[Result | Part, Overlays | None]  # a task's result, and what its frames blur
+# submit(fn, *args): fn(*args) run elsewhere (a Ray task, a pool's process); its future.
+Submit = Callable[..., Future[Any]]
 
 
 def _analyse(paths: list[str], config: AnalysisConfig, segment: Segment | None,
@@ -78,14 +86,43 @@ def analyze_on_cluster(inputs: Sequence[Path], config: AnalysisConfig, address: 
     an interrupted run of the same job at once). ``segment_s``: videos longer than this
     are split (0: never; the command line's default is SegmentSettings'). ``writer``: also
     the annotated videos, into its folder (listed in its ``written``), as one machine's."""
-    if writer is not None and not config.expression_allowed:
-        raise ValueError("purpose anonymous_statistics yields aggregate counts only; no "
-                         "annotated video")
     joined = connect(address)
     try:
-        return _run(inputs, config, done, checkpoint, segment_s, writer)
+        return _run(inputs, config, _ray_submit(config), done, checkpoint, segment_s, writer)
     finally:
         disconnect(joined)
+
+
+def analyze_in_processes(inputs: Sequence[Path], config: AnalysisConfig, jobs: int,
+                         done: Done | None = None, checkpoint: Path | None = None,
+                         segment_s: float = 0.0, writer: AnnotatedVideoWriter | None = None
+                         ) -> Result:
+    """The same job as ``analyze_on_cluster``, in ``jobs`` processes of this machine and
+    without Ray: a one-machine run that uses every core (each model runs ``config.threads``
+    threads: one by default, so ``jobs`` processes take about ``jobs`` cores)."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    # spawn: a fresh interpreter, nothing inherited from a parent that may hold threads.
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(jobs, mp_context=context)
+    try:
+        return _run(inputs, config, pool.submit, done, checkpoint, segment_s, writer)
+    finally:  # a job that failed or was interrupted starts no task still waiting
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray_submit(config: AnalysisConfig) -> Submit:
+    """Submits the job's two kinds of task to the cluster, each with what it asks of a node,
+    run again elsewhere if its node dies; a future of a value already fetched to the driver."""
+    ray = require_ray()
+    # A cuda job's tasks go to GPU nodes, one task a GPU (the models are loaded per task).
+    tasks = {
+        _analyse: ray.remote(_analyse).options(num_cpus=max(1, config.threads),
+                                               num_gpus=1 if config.device == "cuda" else 0,
+                                               max_retries=RETRIES),
+        render: ray.remote(render).options(num_cpus=1, max_retries=RETRIES),
+    }
+    return lambda fn, *args: tasks[fn].remote(*args).future()
 
 
 def _units(inputs: Sequence[Path], config: AnalysisConfig, segment_s: float
@@ -127,16 +164,14 @@ def _part_file(folder: Path, unit: Unit, config: AnalysisConfig, record: bool) -
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
 
 
-def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
+def _run(inputs: Sequence[Path], config: AnalysisConfig, submit: Submit, done: Done | None,
          checkpoint: Path | None, segment_s: float, writer: AnnotatedVideoWriter | None
          ) -> Result:
-    ray = require_ray()
+    if writer is not None and not config.expression_allowed:
+        raise ValueError("purpose anonymous_statistics yields aggregate counts only; no "
+                         "annotated video")
     units, owners = _units(inputs, config, segment_s)
     record = writer is not None
-    # A cuda job's tasks go to GPU nodes, one task a GPU (the models are loaded per task).
-    task = ray.remote(_analyse).options(num_cpus=max(1, config.threads),
-                                        num_gpus=1 if config.device == "cuda" else 0,
-                                        max_retries=RETRIES)
     files_of = [None if checkpoint is None else _part_file(checkpoint, u, config, record)
                 for u in units]
     pieces: dict[int, Piece] = {}
@@ -144,16 +179,15 @@ def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
         if file is not None and file.is_file():
             kept = pickle.loads(file.read_bytes())  # finished by an interrupted run
             pieces[i] = kept if isinstance(kept, tuple) else (kept, None)  # an older kind
-    config_ref = ray.put(config)
-    pending = {task.remote(paths, config_ref, segment, record): i
+    pending = {submit(_analyse, paths, config, segment, record): i
                for i, (paths, segment) in enumerate(units) if i not in pieces}
     if done is not None:
         done(len(pieces), len(units))
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        for ref in ready:
-            i = pending.pop(ref)
-            pieces[i] = ray.get(ref)  # here now: a dead node cannot lose it
+        ready, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for future in ready:
+            i = pending.pop(future)
+            pieces[i] = future.result()  # here now: a dead node cannot lose it
             if (file := files_of[i]) is not None:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 partial = file.with_suffix(".part")
@@ -166,40 +200,37 @@ def _run(inputs: Sequence[Path], config: AnalysisConfig, done: Done | None,
     parts = {i: part for i, (part, _) in pieces.items()}
     results = _inputs(units, owners, parts, config)
     if writer is not None:
-        _draw(units, owners, pieces, results, config, writer, done)
+        _draw(units, owners, pieces, results, config, submit, writer, done)
     return combine(results)
 
 
 def _draw(units: list[Unit], owners: list[int], pieces: dict[int, Piece],
-          results: list[Result], config: AnalysisConfig, writer: AnnotatedVideoWriter,
-          done: Done | None) -> None:
+          results: list[Result], config: AnalysisConfig, submit: Submit,
+          writer: AnnotatedVideoWriter, done: Done | None) -> None:
     """The annotated videos: a render task per piece of each video analysed, the pieces of
     one video joined here; ``done`` goes on counting (the analysis tasks, then these)."""
-    ray = require_ray()
-    task = ray.remote(render).options(num_cpus=1, max_retries=RETRIES)
-    config_ref = ray.put(config)
-    videos: list[tuple[Path, list[ray.ObjectRef]]] = []
+    videos: list[tuple[Path, list[Future[bytes]]]] = []
     for position, result in zip(sorted(set(owners)), results):
         mine = [i for i, owner in enumerate(owners) if owner == position]
         source = result.sources.iloc[0] if len(result.sources) == 1 else None
         if source is None or source.kind != "video" or source.status == "error":
             continue
         labels = result.frames[LABEL_COLUMNS]
-        refs = []
+        futures = []
         for i in mine:
             overlays = pieces[i][1]
             if overlays is None:
                 raise ValueError("a part kept without its overlays; remove the checkpoint")
-            refs.append(task.remote(str(source.source), config_ref, units[i][1], overlays,
-                                    labels[labels.frame.isin(overlays.frames)], writer.blur))
-        videos.append((writer.reserve(Path(str(source.source))), refs))
-    total, finished = len(units) + sum(len(refs) for _, refs in videos), len(units)
-    for path, refs in videos:
+            futures.append(submit(render, str(source.source), config, units[i][1], overlays,
+                               labels[labels.frame.isin(overlays.frames)], writer.blur))
+        videos.append((writer.reserve(Path(str(source.source))), futures))
+    total, finished = len(units) + sum(len(futures) for _, futures in videos), len(units)
+    for path, futures in videos:
         encoded: list[bytes] = []
         failed: list[str] = []
-        for ref in refs:
+        for future in futures:
             try:
-                encoded.append(ray.get(ref))
+                encoded.append(future.result())
             except Exception as exc:  # as one machine's writer: the video dropped, not the job
                 failed.append(str(exc).strip().splitlines()[-1])
             finished += 1
