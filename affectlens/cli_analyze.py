@@ -7,6 +7,7 @@ OpenCV): affectlens/cli.py imports it when one of them runs or its help is asked
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from enum import StrEnum
 from pathlib import Path
@@ -136,10 +137,11 @@ def analyze_command(
     ] = None,
     jobs: Annotated[
         int,
-        typer.Option("--jobs", "-j", min=1, help="Analyse in this many processes of this "
+        typer.Option("--jobs", "-j", min=0, help="Analyse in this many processes of this "
                      "machine, one task per file (long videos in segments, as --cluster "
                      "splits them), each model on one thread: about this many cores. The "
-                     "same files are written as by one process. 1: one process."),
+                     "same files are written as by one process. 1: one process; 0: one a "
+                     "core this process may use."),
     ] = 1,
     segment_s: Annotated[
         float,
@@ -211,13 +213,16 @@ def analyze_command(
             check_cluster_address(cluster)
         except ValueError as exc:
             _fail(f"--cluster: {exc}")
-        if jobs > 1:
+        if jobs != 1:
             _fail("--jobs: a --cluster job runs as many tasks at once as the cluster has "
                   "room for; leave out --jobs, or --cluster to use this machine's cores")
     try:
         segments = SegmentSettings(segment_s=segment_s)
     except ValidationError as exc:
         _fail(f"--segment-s: {exc.errors()[0]['msg']}")
+    if jobs == 0:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
     _run(inputs, config, out, table_format, video, blur, report, cluster,
          segments.segment_s, jobs)  # exits 1: none read
 

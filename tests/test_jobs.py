@@ -56,12 +56,13 @@ def test_a_video_split_over_processes_is_one_pass_and_a_rerun_redoes_only_what_i
     pd.testing.assert_frame_equal(again.frames, there.frames)
 
 
-def test_jobs_are_refused_with_a_cluster_and_below_one(tmp_path: Path) -> None:
+def test_jobs_are_refused_with_a_cluster_and_below_zero(tmp_path: Path) -> None:
     video = write_sample_video(tmp_path / "clip.mp4", seconds=1.0)
     runner = CliRunner()
-    both = runner.invoke(app, ["analyze", str(video), "--out", str(tmp_path / "out"),
-                               "--jobs", "2", "--cluster", "127.0.0.1:6379"])
-    assert both.exit_code == 2 and "--jobs" in both.output
-    none = runner.invoke(app, ["analyze", str(video), "--jobs", "0"])
+    for jobs in ("2", "0"):  # 0: every core
+        both = runner.invoke(app, ["analyze", str(video), "--out", str(tmp_path / "out"),
+                                   "--jobs", jobs, "--cluster", "127.0.0.1:6379"])
+        assert both.exit_code == 2 and "--jobs" in both.output
+    none = runner.invoke(app, ["analyze", str(video), "--jobs", "-1"])
     assert none.exit_code == 2 and "--jobs" in none.output
     assert not (tmp_path / "out").exists()
