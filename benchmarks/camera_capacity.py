@@ -1,13 +1,15 @@
 """How many live cameras this machine sustains: the real supervisor and worker processes.
 
     python benchmarks/camera_capacity.py [--cameras 2,4,6,8,10] [--seconds 20] [--min-face 24]
-        [--full-scan-every 1] [--start-method forkserver|spawn] [--source-fps 25]
+        [--full-scan-every 1] [--start-method forkserver|spawn] [--source-fps 25] [--falls]
 
 Each camera plays a 640x360, 25 fps (``--source-fps``) H.264 file in a loop at real time
 (one face: the built-in public-domain portrait, drifting), analysed at 5 fps by the full
 pipeline (care purpose: detection, expression, age, tracking, distress rule, a blurred
-preview twice a second), its messages stored in SQLite by the supervisor. For each camera
-count it runs a warm-up, then measures for ``--seconds``:
+preview twice a second; with ``--falls`` also the body path: pose, person tracks and the
+fall rule on every analysed frame, as a camera watching for falls runs it), its messages
+stored in SQLite by the supervisor. For each camera count it runs a warm-up, then measures
+for ``--seconds``:
 
 - analysed fps per camera (slowest camera), and analysis slots skipped (a frame replaced by a
   newer one before a worker could take it);
@@ -45,6 +47,7 @@ import numpy as np
 from affectlens.config import AnalysisConfig
 from affectlens.eval.machine import Stopwatch, Usage, machine_report
 from affectlens.events.distress import DistressSettings
+from affectlens.events.fall_settings import FallSettings
 from affectlens.models.face_detector import FaceDetector
 from affectlens.samples import HEIGHT, WIDTH, portrait, write_video
 from affectlens.service.messages import EventStarted, Message, WorkerMetrics, WorkerReady
@@ -138,7 +141,7 @@ class Run:
 
 
 def run(cameras: int, video: Path, folder: Path, seconds: float, config: AnalysisConfig,
-        start_method: StartMethod) -> Run:
+        start_method: StartMethod, falls: FallSettings | None = None) -> Run:
     store = Store(sqlite_url(folder / f"capacity-{cameras}.db"))
     for i in range(cameras):
         store.add_camera(f"camera {i}", f"file://{video}", "care_safety", ANALYSIS_FPS)
@@ -146,7 +149,8 @@ def run(cameras: int, video: Path, folder: Path, seconds: float, config: Analysi
 
     def spec(camera: Camera) -> CameraSpec:
         return CameraSpec(camera.id, camera.url, camera.purpose, camera.analysis_fps,
-                          distress=EVERY_TRACK, analysis=config, log_level="WARNING")
+                          distress=EVERY_TRACK, analysis=config, log_level="WARNING",
+                          falls=falls)
 
     supervisor = Supervisor(store, recorder, spec, poll_s=5.0, start_method=start_method).start()
     try:
@@ -224,6 +228,8 @@ def main() -> None:
     parser.add_argument("--source-fps", type=int, default=FPS,
                         help="Frames a second of each camera's stream (a camera's substream "
                         "set to the analysed rate decodes a fifth of the frames of one at 25).")
+    parser.add_argument("--falls", action="store_true", help="Cameras watch for falls too "
+                        "(pose, person tracks, the fall rule; the default fall settings).")
     args = parser.parse_args()
     config = AnalysisConfig(min_face_px=args.min_face,
                             full_scan_every_s=args.full_scan_every or None)
@@ -236,7 +242,7 @@ def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
     print(f"640x360 at {args.source_fps} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
           f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
           f"frame), one model thread per worker process, workers started by "
-          f"{args.start_method}")
+          f"{args.start_method}, {'watching for falls' if args.falls else 'faces only'}")
     single, batched = batching(config)
     verdict = "pays" if batched.cpu_s < 0.9 * single.cpu_s else "does not pay"
     print(f"detector per frame, CPU (wall): {1000 * single.cpu_s:.1f} "
@@ -252,7 +258,8 @@ def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
         video = one_face_video(Path(folder) / f"one_face_{args.source_fps}fps.mp4",
                                fps=args.source_fps)
         for count in (int(c) for c in args.cameras.split(",")):
-            r = run(count, video, Path(folder), args.seconds, config, args.start_method)
+            r = run(count, video, Path(folder), args.seconds, config, args.start_method,
+                    FallSettings() if args.falls else None)
             print(f"| {r.cameras} | {r.slowest_fps:.2f} | {r.skipped} | {r.p50_ms:.0f} / "
                   f"{r.p95_ms:.0f} | {r.events}, {r.event_p95_ms:.0f} | "
                   f"{r.cpu_per_camera:.2f} | {r.supervisor_cpu:.2f} | {r.others_cpu:.2f} | "
