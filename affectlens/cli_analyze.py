@@ -158,8 +158,9 @@ def analyze_command(
         float,
         typer.Option("--full-scan-every", metavar="SECONDS",
                      help="Video: search the whole frame for faces this often, in between "
-                     "only where the picture changed or a face was (docs/speed.md); 0: the "
-                     "whole frame every frame (the reference: slower, finds a still face "
+                     "only where the picture changed or a face was, and with pose run the "
+                     "pose model this often and on frames that changed (docs/speed.md); 0: "
+                     "the whole frame every frame (the reference: slower, finds a still face "
                      "entering view at once)."),
     ] = _DEFAULTS.full_scan_every_s or 0.0,
     motion_search_every: Annotated[

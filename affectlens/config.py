@@ -81,8 +81,11 @@ class AnalysisConfig(BaseModel):
         "segments of a video search as one pass does), and in between only the tiles in which "
         "the picture changed (motion_threshold) or that hold a face seen lately, so a still "
         "face newly in view is found within about this time (offline and live alike; its cost "
-        "in faces found: docs/speed.md). null (None): every frame searched in full, the "
-        "reference the gated search is measured against (slower).",
+        "in faces found: docs/speed.md). With pose, the pose model too runs on the first "
+        "analysed frame of each period, and in between only on frames in which the picture "
+        "changed since it last ran (motion_threshold; a still picture reuses that run's "
+        "people). null (None): every frame searched in full and posed, the reference the "
+        "gated search is measured against (slower).",
     )
     motion_search_every_s: float = Field(
         0.2, ge=0, le=60,

@@ -30,7 +30,8 @@ from affectlens.events.book import EventBook
 from affectlens.events.distress import DistressRule, DistressSettings
 from affectlens.events.event import Event
 from affectlens.events.fall_settings import FallSettings
-from affectlens.people import PeopleAnalysis, PeoplePipeline, PeopleState
+from affectlens.models.motion import MotionDetector
+from affectlens.people import PeopleAnalysis, PeoplePipeline, PeopleState, PoseGate
 from affectlens.pipeline import Pipeline, SourceState
 from affectlens.privacy.blur import blur_regions
 from affectlens.privacy.policy import expression_allowed
@@ -76,8 +77,13 @@ class Engine:
         watch = falls is not None and self.expression
         if watch and people is None:
             config = pipeline.config
+            # The pose model skips still pictures as the face search does (full_scan_every_s
+            # None: both run on every frame, the reference).
+            gate = (PoseGate(config.full_scan_every_s,
+                             MotionDetector(config.motion_threshold, config.min_face_px))
+                    if config.full_scan_every_s is not None else None)
             people = PeoplePipeline(falls, config.device, config.threads,
-                                    landmarks=config.pose_landmarks)
+                                    landmarks=config.pose_landmarks, gate=gate)
         self.people = people
         self.falls = falls if falls is not None else (people.settings if people else None)
         self.distress = distress or DistressSettings()

@@ -8,6 +8,7 @@ in one ``PeopleState`` per source.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from affectlens.events.fall_classifier import FallClassifier
 from affectlens.events.fall_features import from_coco, posture
 from affectlens.events.fall_settings import FallSettings
 from affectlens.events.falls import FallEvent, FallRule
+from affectlens.models.motion import MotionDetector
 from affectlens.models.pose import (
     KEYPOINTS,
     REGION_TURNS,
@@ -29,7 +31,7 @@ from affectlens.models.pose_landmarks import PoseLandmarksName, pose_estimator
 from affectlens.models.runtime import Device
 from affectlens.tracking.persons import PersonTracker
 from affectlens.tracking.tracker import UNTRACKED
-from affectlens.types import Frame
+from affectlens.types import TIME_EPSILON_S, Frame
 
 PERSON_COLUMNS = [
     "source", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "pose_score", "state",
@@ -65,6 +67,29 @@ class PeopleState:
     rule: FallRule
     look_turns: dict[int, int] = field(default_factory=dict)  # track id -> REGION_TURNS index
     turn_from_torso: bool = False  # the second look's first turn from the last seen torso
+    # Still pictures (PoseGate): the shrunk frame the pose model last ran on, its people,
+    # and the period of PoseGate.every_s that run was in.
+    reference: np.ndarray | None = None
+    reference_people: PersonDetections | None = None
+    period: int | None = None
+
+
+@dataclass(frozen=True)
+class PoseGate:
+    """When the pose model need not run: on a frame in which nothing changed (no part of the
+    picture, shrunk as motion.py shrinks it, moved by more than the motion threshold) since
+    the frame it last ran on, within the same period of ``every_s`` of video time (counted
+    from the video's start, as the face search's full_scan_every_s is, so segments of a video
+    decide as one pass does). The people of that run are used again: the same picture gives
+    the same joints, and the rule sees a person who did not move. A care-home camera's
+    picture is mostly still; a fall is not."""
+
+    every_s: float
+    motion: MotionDetector
+
+    def period(self, frame: Frame) -> int:
+        """Which period of ``every_s`` the frame is in: the model runs on its first frame."""
+        return math.floor((frame.timestamp + TIME_EPSILON_S) / self.every_s)
 
 
 class PeoplePipeline:
@@ -73,10 +98,13 @@ class PeoplePipeline:
     def __init__(self, settings: FallSettings | None = None, device: Device = "cpu",
                  threads: int = 0, estimator: PoseEstimator | None = None,
                  classifier: FallClassifier | None = None,
-                 landmarks: PoseLandmarksName = "none") -> None:
+                 landmarks: PoseLandmarksName = "none", gate: PoseGate | None = None) -> None:
+        """``gate``: when the pose model may be skipped on a still picture; None, it runs
+        on every frame (the reference)."""
         self.settings = settings or FallSettings()
         self.estimator = estimator or pose_estimator(landmarks, device, threads)
         self.classifier = classifier or FallClassifier.load()
+        self.gate = gate
 
     def start_source(self, analysis_fps: float | None,
                      settings: FallSettings | None = None) -> PeopleState:
@@ -93,7 +121,32 @@ class PeoplePipeline:
 
     def analyse(self, frames: Sequence[Frame], state: PeopleState) -> list[PeopleAnalysis]:
         return [self._one(frame, people, state, self._second_look)
-                for frame, people in zip(frames, self.estimator.predict([f.image for f in frames]))]
+                for frame, people in zip(frames, self._people(frames, state))]
+
+    def _people(self, frames: Sequence[Frame], state: PeopleState) -> list[PersonDetections]:
+        """Each frame's people from the pose model, which runs (in one call) only on the
+        frames the gate says are due; the others take the people of the last frame it ran
+        on."""
+        gate = self.gate
+        if gate is None or state.tracker is None:  # no gate, or a still image: always
+            return self.estimator.predict([f.image for f in frames])
+        earlier = state.reference_people  # of a frame before these
+        run: list[Frame] = []
+        latest: list[int] = []  # per frame: the last of ``run`` up to it (-1: none yet)
+        for frame in frames:
+            grey = gate.motion.shrunk(frame.image)
+            period = gate.period(frame)
+            if (period != state.period or state.reference_people is None
+                    or gate.motion.differs(grey, state.reference)):
+                state.reference, state.period = grey, period
+                state.reference_people = PersonDetections.empty()  # its people: below
+                run.append(frame)
+            latest.append(len(run) - 1)
+        found = self.estimator.predict([f.image for f in run]) if run else []
+        if found:
+            state.reference_people = found[-1]
+        # A frame before the first run here is one the gate let pass: ``earlier`` is set.
+        return [found[i] if i >= 0 else earlier for i in latest]  # type: ignore[misc]
 
     def _second_look(self, frame: Frame, state: PeopleState, ids: np.ndarray
                      ) -> tuple[PersonDetections, np.ndarray]:

@@ -34,9 +34,7 @@ from affectlens.models.motion import Changes, MotionDetector
 from affectlens.models.runtime import OnnxModel, Opener
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
-from affectlens.types import FaceAnalysis, FaceDetections, Frame
-
-TIME_EPSILON_S = 1e-6  # frame times are rounded (sources/video.py): this close is on the mark
+from affectlens.types import TIME_EPSILON_S, FaceAnalysis, FaceDetections, Frame
 
 
 @dataclass(frozen=True)

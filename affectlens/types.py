@@ -29,6 +29,9 @@ def age_band(age: float) -> str:
     return AGE_BANDS[0][0] if age < 0 else AGE_BANDS[-1][0]
 
 
+TIME_EPSILON_S = 1e-6  # frame times are rounded (sources/video.py): this close is on the mark
+
+
 @dataclass(frozen=True)
 class Frame:
     """One decoded picture: BGR uint8 pixels, its index in the source and its time in seconds."""

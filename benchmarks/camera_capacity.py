@@ -2,12 +2,13 @@
 
     python benchmarks/camera_capacity.py [--cameras 2,4,6,8,10] [--seconds 20] [--min-face 24]
         [--full-scan-every 1] [--start-method forkserver|spawn] [--source-fps 25] [--falls]
+        [--still]
 
 Each camera plays a 640x360, 25 fps (``--source-fps``) H.264 file in a loop at real time
-(one face: the built-in public-domain portrait, drifting), analysed at 5 fps by the full
-pipeline (care purpose: detection, expression, age, tracking, distress rule, a blurred
-preview twice a second; with ``--falls`` also the body path: pose, person tracks and the
-fall rule on every analysed frame, as a camera watching for falls runs it), its messages
+(one face: the built-in public-domain portrait, drifting; with ``--still``, not moving),
+analysed at 5 fps by the full pipeline (care purpose: detection, expression, age, tracking,
+distress rule, a blurred preview twice a second; with ``--falls`` also the body path: pose,
+person tracks and the fall rule, as a camera watching for falls runs them), its messages
 stored in SQLite by the supervisor. For each camera count it runs a warm-up, then measures
 for ``--seconds``:
 
@@ -66,12 +67,15 @@ TICKS = os.sysconf("SC_CLK_TCK")
 EVERY_TRACK = DistressSettings(threshold=0.01, hold_s=0.5, release_margin=0.0)
 
 
-def one_face_video(path: Path, seconds: float = 8.0, fps: int = FPS) -> Path:
-    """640x360 at ``fps``: the portrait (about 150 px wide) drifting across a grey room."""
+def one_face_video(path: Path, seconds: float = 8.0, fps: int = FPS, still: bool = False
+                   ) -> Path:
+    """640x360 at ``fps``: the portrait (about 150 px wide) drifting across a grey room, or
+    with ``still`` staying where it starts (a room where nothing moves: what a care-home
+    camera mostly shows; one track for the whole run, so one event, before the measuring)."""
     face = cv2.resize(portrait(), (150, 176), interpolation=cv2.INTER_AREA)
     frames = []
     for i in range(round(seconds * fps)):
-        t = i / (seconds * fps)
+        t = 0.0 if still else i / (seconds * fps)
         canvas = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
         x, y = 60 + round(380 * t), 80 + round(60 * np.sin(2 * np.pi * t))
         canvas[y : y + 176, x : x + 150] = face
@@ -136,8 +140,10 @@ class Run:
 
     @property
     def sustained(self) -> bool:
+        # No event in the window (a still picture keeps one track, whose distress event
+        # fired before it): nothing to hold the event latency to.
         return (self.slowest_fps >= 0.95 * ANALYSIS_FPS and self.skipped == 0
-                and self.p95_ms < 1000 and self.event_p95_ms < 1000)
+                and self.p95_ms < 1000 and (self.events == 0 or self.event_p95_ms < 1000))
 
 
 def run(cameras: int, video: Path, folder: Path, seconds: float, config: AnalysisConfig,
@@ -230,6 +236,8 @@ def main() -> None:
                         "set to the analysed rate decodes a fifth of the frames of one at 25).")
     parser.add_argument("--falls", action="store_true", help="Cameras watch for falls too "
                         "(pose, person tracks, the fall rule; the default fall settings).")
+    parser.add_argument("--still", action="store_true", help="Nothing moves in the picture "
+                        "(the face stays put): what the gated search and pose save.")
     args = parser.parse_args()
     config = AnalysisConfig(min_face_px=args.min_face,
                             full_scan_every_s=args.full_scan_every or None)
@@ -242,7 +250,8 @@ def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
     print(f"640x360 at {args.source_fps} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
           f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
           f"frame), one model thread per worker process, workers started by "
-          f"{args.start_method}, {'watching for falls' if args.falls else 'faces only'}")
+          f"{args.start_method}, {'watching for falls' if args.falls else 'faces only'}, "
+          f"{'a still picture' if args.still else 'the face drifting'}")
     single, batched = batching(config)
     verdict = "pays" if batched.cpu_s < 0.9 * single.cpu_s else "does not pay"
     print(f"detector per frame, CPU (wall): {1000 * single.cpu_s:.1f} "
@@ -256,7 +265,7 @@ def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
     best = 0
     with tempfile.TemporaryDirectory() as folder:
         video = one_face_video(Path(folder) / f"one_face_{args.source_fps}fps.mp4",
-                               fps=args.source_fps)
+                               fps=args.source_fps, still=args.still)
         for count in (int(c) for c in args.cameras.split(",")):
             r = run(count, video, Path(folder), args.seconds, config, args.start_method,
                     FallSettings() if args.falls else None)

@@ -64,14 +64,25 @@ class MotionDetector:
     def update(self, image: np.ndarray) -> Changes | None:
         """What changed in ``image`` (BGR) since the last frame given; None for the first
         frame or one of another size (everything in it is new)."""
-        height, width = image.shape[:2]
-        size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        grey = self.shrunk(image)
         previous, self._previous = self._previous, grey
         if previous is None or previous.shape != grey.shape:
             return None
         changed = (cv2.absdiff(grey, previous) > self.threshold).astype(np.int32)
         summed = np.zeros((grey.shape[0] + 1, grey.shape[1] + 1), np.int32)
         summed[1:, 1:] = changed.cumsum(0).cumsum(1)
-        return Changes(summed, size[0] / width)
+        return Changes(summed, grey.shape[1] / image.shape[1])
+
+    def shrunk(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (BGR) shrunk and grey, as frames are compared."""
+        height, width = image.shape[:2]
+        size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+
+    def differs(self, grey: np.ndarray, reference: np.ndarray | None) -> bool:
+        """Whether a shrunk frame differs anywhere from a reference one (None, or of another
+        size: it does)."""
+        if reference is None or reference.shape != grey.shape:
+            return True
+        return bool((cv2.absdiff(grey, reference) > self.threshold).any())
