@@ -7,7 +7,6 @@ OpenCV): affectlens/cli.py imports it when one of them runs or its help is asked
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +23,7 @@ from affectlens.cli import _fail, console
 from affectlens.cluster.segments import SegmentSettings
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
+from affectlens.eval.machine import usable_cores
 from affectlens.models.age import AGE_MODELS
 from affectlens.models.expression import SPECS
 from affectlens.models.pose_landmarks import PoseLandmarksName
@@ -222,8 +222,7 @@ def analyze_command(
     except ValidationError as exc:
         _fail(f"--segment-s: {exc.errors()[0]['msg']}")
     if jobs == 0:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        jobs = usable_cores()
     _run(inputs, config, out, table_format, video, blur, report, cluster,
          segments.segment_s, jobs)  # exits 1: none read
 

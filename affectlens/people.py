@@ -8,7 +8,6 @@ in one ``PeopleState`` per source.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from affectlens.models.pose_landmarks import PoseLandmarksName, pose_estimator
 from affectlens.models.runtime import Device
 from affectlens.tracking.persons import PersonTracker
 from affectlens.tracking.tracker import UNTRACKED
-from affectlens.types import TIME_EPSILON_S, Frame
+from affectlens.types import Frame, period_of
 
 PERSON_COLUMNS = [
     "source", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "pose_score", "state",
@@ -85,11 +84,7 @@ class PoseGate:
     picture is mostly still; a fall is not."""
 
     every_s: float
-    motion: MotionDetector
-
-    def period(self, frame: Frame) -> int:
-        """Which period of ``every_s`` the frame is in: the model runs on its first frame."""
-        return math.floor((frame.timestamp + TIME_EPSILON_S) / self.every_s)
+    motion: MotionDetector  # its shrinking and threshold only: the reference is per source
 
 
 class PeoplePipeline:
@@ -130,21 +125,20 @@ class PeoplePipeline:
         gate = self.gate
         if gate is None or state.tracker is None:  # no gate, or a still image: always
             return self.estimator.predict([f.image for f in frames])
-        earlier = state.reference_people  # of a frame before these
+        # Decided frame by frame against the last picture run (in this call or before);
+        # the state takes the last run's picture and people once the model has given them.
+        reference, period, earlier = state.reference, state.period, state.reference_people
         run: list[Frame] = []
         latest: list[int] = []  # per frame: the last of ``run`` up to it (-1: none yet)
         for frame in frames:
-            grey = gate.motion.shrunk(frame.image)
-            period = gate.period(frame)
-            if (period != state.period or state.reference_people is None
-                    or gate.motion.differs(grey, state.reference)):
-                state.reference, state.period = grey, period
-                state.reference_people = PersonDetections.empty()  # its people: below
+            grey, now = gate.motion.shrunk(frame.image), period_of(frame.timestamp, gate.every_s)
+            if now != period or gate.motion.differs(grey, reference):
+                reference, period = grey, now
                 run.append(frame)
             latest.append(len(run) - 1)
         found = self.estimator.predict([f.image for f in run]) if run else []
         if found:
-            state.reference_people = found[-1]
+            state.reference, state.period, state.reference_people = reference, period, found[-1]
         # A frame before the first run here is one the gate let pass: ``earlier`` is set.
         return [found[i] if i >= 0 else earlier for i in latest]  # type: ignore[misc]
 

@@ -13,7 +13,6 @@ gate.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -34,7 +33,7 @@ from affectlens.models.motion import Changes, MotionDetector
 from affectlens.models.runtime import OnnxModel, Opener
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
-from affectlens.types import TIME_EPSILON_S, FaceAnalysis, FaceDetections, Frame
+from affectlens.types import FaceAnalysis, FaceDetections, Frame, period_of
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class Pipeline:
         plans: list[list[Tile] | None] = []
         for frame in frames:
             changes = motion.update(frame.image)
-            period = math.floor((frame.timestamp + TIME_EPSILON_S) / every)
+            period = period_of(frame.timestamp, every)
             height, width = frame.image.shape[:2]
             tiles = self.models.detector.tiles(width, height)
             if changes is None or period != state.full_scan_period:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Protocol, TypeVar
@@ -30,6 +31,13 @@ def age_band(age: float) -> str:
 
 
 TIME_EPSILON_S = 1e-6  # frame times are rounded (sources/video.py): this close is on the mark
+
+
+def period_of(timestamp: float, every_s: float) -> int:
+    """Which period of ``every_s`` seconds of video time, counted from the video's start, a
+    frame at ``timestamp`` is in. The face search and the pose model run in full on each
+    period's first analysed frame, so the segments of a video decide as one pass does."""
+    return math.floor((timestamp + TIME_EPSILON_S) / every_s)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,13 @@ class Machine:
         ]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else all the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def describe() -> Machine:
     """The machine this process runs on, read now."""
     import numpy as np
@@ -104,8 +111,7 @@ def describe() -> Machine:
         cpu_model=cpu_model(),
         isa=tuple(flag for flag in ISA_FLAGS if flag in _cpu_flags()),
         cores=os.cpu_count() or 0,
-        usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-        else os.cpu_count() or 0,
+        usable_cores=usable_cores(),
         python=platform.python_version(),
         onnxruntime=ort.__version__,
         ort_providers=tuple(ort.get_available_providers()),
