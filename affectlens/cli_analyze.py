@@ -7,6 +7,7 @@ OpenCV): affectlens/cli.py imports it when one of them runs or its help is asked
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from enum import StrEnum
 from pathlib import Path
@@ -23,7 +24,6 @@ from affectlens.cli import _fail, console
 from affectlens.cluster.segments import SegmentSettings
 from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError
-from affectlens.eval.machine import usable_cores
 from affectlens.models.age import AGE_MODELS
 from affectlens.models.expression import SPECS
 from affectlens.models.pose_landmarks import PoseLandmarksName
@@ -221,8 +221,9 @@ def analyze_command(
         segments = SegmentSettings(segment_s=segment_s)
     except ValidationError as exc:
         _fail(f"--segment-s: {exc.errors()[0]['msg']}")
-    if jobs == 0:
-        jobs = usable_cores()
+    if jobs == 0:  # the cores this process may run on
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
     _run(inputs, config, out, table_format, video, blur, report, cluster,
          segments.segment_s, jobs)  # exits 1: none read
 
