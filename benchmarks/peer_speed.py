@@ -1,7 +1,7 @@
 """CPU per frame of affectlens's face path against the simplest peer, on the same pictures.
 
     python benchmarks/peer_speed.py [--peer-python PATH] [--video V] [--images A.jpg,B.jpg]
-        [--threads N]
+        [--threads N] [--repeats 20]
 
 The peer is the `fer` package (OpenCV's Haar cascade, then its mini-Xception expression
 model: expression only), run by benchmarks/peer_fer.py under ``--peer-python`` (default: this
@@ -17,7 +17,9 @@ affectlens runs its whole face path (detection, alignment, expression, age, trac
 smoothing; no pose) at its defaults, which reuse what earlier frames found (the gated search:
 ``full_scan_every_s``, ``motion_search_every_s``), and again searching every frame in full
 (``full_scan_every_s`` None); still images are searched in full (no earlier frame). Every
-picture is decoded before the clock starts, on both sides. The figure of record is CPU
+picture is decoded before the clock starts, on both sides; each still image is analysed
+``--repeats`` times on both sides and timed per analysis (the CPU clock of a process ticks in
+hundredths of a second, too coarse for one picture). The figure of record is CPU
 milliseconds per picture (every thread of the process: both sides may use every core), with
 wall milliseconds beside it, and the ratio affectlens / peer. Faces found are printed beside:
 pictures with a face in the video, and faces per still image. Defaults:
@@ -70,23 +72,25 @@ class Timing:
 
 
 def ours(frames: list[Frame], fps: float | None, config: AnalysisConfig,
-         models: Models) -> Timing:
-    """affectlens's face path over ``frames`` in its batches; fps None: still images."""
+         models: Models, repeats: int = 1) -> Timing:
+    """affectlens's face path over ``frames`` in its batches; fps None: still images, each
+    analysed ``repeats`` times (the seconds are one pass's)."""
     pipeline = Pipeline(config, models)
     pipeline.analyse(frames[:1], pipeline.start_source(fps))  # warm up, as the peer's
     state = pipeline.start_source(fps)
     batch = config.batch_frames if fps else 1
     watch = Stopwatch()
-    faces: list[int] = []
-    for start in range(0, len(frames), batch):
-        if fps is None:
-            state = pipeline.start_source(None)
-        faces += [len(a) for a in pipeline.analyse(frames[start : start + batch], state)]
+    for _ in range(repeats):
+        faces: list[int] = []
+        for start in range(0, len(frames), batch):
+            if fps is None:
+                state = pipeline.start_source(None)
+            faces += [len(a) for a in pipeline.analyse(frames[start : start + batch], state)]
     used = watch.elapsed()
-    return Timing(used.cpu_s, used.wall_s, faces)
+    return Timing(used.cpu_s / repeats, used.wall_s / repeats, faces)
 
 
-def peer(python: str, video: Path, images: list[Path]) -> dict | None:
+def peer(python: str, video: Path, images: list[Path], repeats: int) -> dict | None:
     """benchmarks/peer_fer.py's JSON, or None (with the reason printed) where it cannot run."""
     probe = subprocess.run([python, "-c", "import fer.fer, cv2; cv2.CascadeClassifier"],
                            capture_output=True, text=True)
@@ -94,7 +98,8 @@ def peer(python: str, video: Path, images: list[Path]) -> dict | None:
         print(f"peer skipped: {python} has no usable `fer` (needs fer, TensorFlow and OpenCV 4 "
               "with CascadeClassifier; see this file's docstring for one way to install them)")
         return None
-    run = subprocess.run([python, str(PEER), str(video), *map(str, images)],
+    run = subprocess.run([python, str(PEER), str(video), *map(str, images),
+                          f"--repeats={repeats}"],
                          capture_output=True, text=True)
     if run.returncode != 0:
         print(f"peer failed: {run.stderr.strip().splitlines()[-1] if run.stderr else run}")
@@ -113,6 +118,8 @@ def main() -> None:
                         default=AnalysisConfig.model_fields["threads"].default,
                         help="affectlens's CPU threads per model (default: the setting's; 0: "
                         "every core)")
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="analyses of each still image, on both sides (default 20)")
     args = parser.parse_args()
     images = [Path(p) for p in args.images.split(",") if p]
     missing = [p for p in (args.video, *images) if not p.is_file()]
@@ -137,8 +144,9 @@ def main() -> None:
             if image is None:
                 sys.exit(f"{path}: not an image OpenCV can read")
             still = [Frame(np.ascontiguousarray(image), 0, 0.0, path.name)]
-            rows.append((path.name, "affectlens", ours(still, None, default, models)))
-        theirs = peer(args.peer_python, args.video, images)
+            rows.append((path.name, "affectlens",
+                         ours(still, None, default, models, args.repeats)))
+        theirs = peer(args.peer_python, args.video, images, args.repeats)
         if theirs is not None:
             print("peer: " + ", ".join(f"{k} {v}" for k, v in theirs["versions"].items()))
             video = theirs["video"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 import av
@@ -11,10 +12,12 @@ import pytest
 from synthetic import paste, scaled_face
 
 from affectlens.config import AnalysisConfig
+from affectlens.models import face_detector
 from affectlens.models.face_detector import (
     FaceDetector,
     changed_tiles,
     known_face_tiles,
+    level_sides,
     plan_tiles,
     weighted_nms,
 )
@@ -47,6 +50,47 @@ def test_multi_face_photo_has_five_faces(models: Models, multi_face: np.ndarray)
     for i in range(5):
         for j in range(i + 1, 5):
             assert box_iou(faces.boxes[i], faces.boxes[j]) < 0.3
+
+
+class _EachTileAlone:
+    """The reference cut: every tile cropped, zero-padded and resized on its own (what the
+    detector did before it scaled each level's picture once)."""
+
+    def __init__(self, image: np.ndarray, tiles) -> None:
+        self.image = image
+
+    def cut(self, tile):
+        crop = self.image[tile.y : tile.y + tile.side, tile.x : tile.x + tile.side]
+        square = np.zeros((tile.side, tile.side, 3), np.uint8)
+        square[: crop.shape[0], : crop.shape[1]] = crop
+        interp = cv2.INTER_AREA if tile.side > face_detector.INPUT else cv2.INTER_LINEAR
+        pixels = cv2.resize(square, (face_detector.INPUT,) * 2, interpolation=interp)
+        return face_detector._TileCut(pixels, tile.x, tile.y, tile.side, tile.side)
+
+
+def test_tiles_cut_from_each_level_scaled_once_find_what_tiles_resized_alone_find(
+    models: Models, multi_face: np.ndarray, media, monkeypatch
+) -> None:
+    """Each level's picture is scaled once and the tiles cut from it: the same faces, with
+    boxes and landmarks within 3% of the face's width of tiles resized one by one (a tile may
+    start half a scaled pixel away), on two real photos and a video frame (zero padding past
+    their edges)."""
+    video = av.open(str(media("WolfgangLanger_Pexels.mp4")))
+    frame = next(video.decode(video=0)).to_ndarray(format="bgr24")
+    video.close()
+    images = [multi_face, cv2.imread(str(media("single_face.jpg"))), frame]
+    detector = FaceDetector(batch_tiles=7)  # chunks that straddle levels and images
+    scaled_once = detector.predict(images)
+    monkeypatch.setattr(face_detector, "_LevelPictures", _EachTileAlone)
+    alone = detector.predict(images)
+    assert [len(f) for f in scaled_once] == [len(f) for f in alone] == [5, 1, 1]
+    for ours, reference in zip(scaled_once, alone):
+        order = [int(np.argmin(np.abs(reference.boxes - box).sum(1))) for box in ours.boxes]
+        assert sorted(order) == list(range(len(ours)))
+        width = (reference.boxes[order, 2] - reference.boxes[order, 0])[:, None]
+        assert (np.abs(ours.boxes - reference.boxes[order]) < 0.03 * width).all()
+        assert (np.abs(ours.keypoints - reference.keypoints[order]).max(2) < 0.03 * width).all()
+        assert np.abs(ours.scores - reference.scores[order]).max() < 0.02
 
 
 def test_boxes_inside_image_and_keypoints_inside_box(
@@ -107,6 +151,31 @@ def test_plan_tiles_cover_frame_at_finest_level(width: int, height: int, min_fac
         assert min_face_px / finest[0].side >= 0.1
         for starts in ({t.x for t in finest}, {t.y for t in finest}):
             assert all(b - a < finest[0].side for a, b in pairwise(sorted(starts)))
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(640, 360), (640, 480), (572, 562), (1000, 667), (1280, 720),
+                          (1920, 1080), (3840, 2160)],
+)
+def test_level_sides_keep_every_step_within_the_ratio_and_need_no_more_tiles_than_even_steps(
+    width: int, height: int
+) -> None:
+    """The chosen sides: each level at most LEVEL_RATIO smaller than the one above, down to
+    the 24 px face's tile; and no more tiles than sides evenly spaced in scale (the plan
+    before), fewer on the sizes where those land badly."""
+    sides = level_sides(width, height, 24)
+    chain = [max(width, height), *sides]
+    assert sides[-1] == round(24 / face_detector.MIN_FACE_FRACTION)
+    assert all(a / b <= face_detector.LEVEL_RATIO for a, b in pairwise(chain))
+    span = max(width, height) / sides[-1]
+    levels = math.ceil(math.log(span) / math.log(face_detector.LEVEL_RATIO))
+    even = [round(max(width, height) / span ** (k / levels)) for k in range(1, levels + 1)]
+    tiles = len(plan_tiles(width, height, 24)) - 1
+    even_tiles = sum(math.prod(map(len, face_detector._level_positions(width, height, side)))
+                     for side in even)
+    assert tiles <= even_tiles
+    if (width, height) in {(1000, 667), (1280, 720)}:
+        assert tiles < even_tiles
 
 
 def _face(x: float, y: float, size: float, score: float):
@@ -189,7 +258,7 @@ def test_gated_search_keeps_a_known_still_small_face_with_a_fraction_of_the_tile
     assert not changed_tiles(tiles, still).any()  # nothing changed
     assert not known_face_tiles(tiles, np.zeros((0, 4))).any()  # and no face known
     kept = [t for t, keep in zip(tiles, known_face_tiles(tiles, expected[0][None])) if keep]
-    assert 0 < len(kept) <= 4 < len(tiles) / 8
+    assert 0 < len(kept) <= 4 <= len(tiles) / 8
     detector = FaceDetector(min_face_px=24)
     (faces,) = detector.predict([frames[0]], [kept])
     assert len(faces) == 1 and box_iou(faces.boxes[0], expected[0]) > 0.5
