@@ -105,6 +105,15 @@ class AnalysisConfig(BaseModel):
         "searched for faces (affectlens/models/motion.py). Lower finds faces in faint motion "
         "sooner and costs more; chosen on a validation clip set (docs/speed.md).",
     )
+    age_every_s: float | None = Field(
+        1.0, gt=0, le=3600,
+        description="Video: a tracked face's age is estimated on its first analysed frame in "
+        "each period of this many seconds of video time (counted from the video's start, as "
+        "full_scan_every_s is) and carried on its other frames in that period: a person's age "
+        "does not change between frames, and the age model costs as much a face as the "
+        "expression model. Faces not yet on a track, and still images, are estimated every "
+        "time. null: every face on every frame.",
+    )
     smoothing_tau_s: float = Field(
         1.0, gt=0, le=3600, description="Time constant of per-track expression smoothing, seconds."
     )

@@ -1,9 +1,11 @@
-"""The one data path: frames -> faces -> aligned crops -> expression and age -> tracks -> smoothing.
+"""The one data path: frames -> faces -> tracks -> aligned crops -> expression and age -> smoothing.
 
-Nothing else knows the order of the stages. A batch of frames goes through each face model in
-one call (all faces of all frames together) and through the face detector in calls of at most
-``detector_batch_tiles`` tiles, so memory does not grow with the frames' size; tracking and
-smoothing then run frame by frame, in order, with state kept per source in a ``SourceState``.
+Nothing else knows the order of the stages. A batch of frames goes through the face detector in
+calls of at most ``detector_batch_tiles`` tiles, so memory does not grow with the frames' size;
+then the tracker follows the faces frame by frame (the age model needs to know whose face is
+whose: a track's age is estimated once per ``age_every_s``), each face model takes the batch's
+faces in one call, and smoothing runs frame by frame, in order, with state kept per source in
+a ``SourceState``.
 
 The purpose gate: a job whose purpose does not allow expression analysis
 (``anonymous_statistics``) gets Models without an expression classifier: it is never loaded,
@@ -77,6 +79,9 @@ class SourceState:
     # analysed frames since it was last searched (None until a full search sets them up)
     woken: np.ndarray | None = None
     frames_since_search: np.ndarray | None = None
+    # track id -> (period of age_every_s, timestamp last seen, age) of each track's newest
+    # age estimate, carried on the track's other frames in that period
+    ages: dict[int, tuple[int, float, float]] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -111,8 +116,10 @@ class Pipeline:
     def analyse(self, frames: Sequence[Frame], state: SourceState) -> list[FaceAnalysis]:
         """FaceAnalysis for each frame, in order."""
         detections = self.detect(frames, state)
-        probs, ages = self._classify(frames, detections)
-        return self.track(frames, detections, probs, ages, state)
+        ids = self.follow(frames, detections, state)
+        probs = self.expressions(frames, detections)
+        ages = self.ages(frames, detections, ids, state)
+        return self.smooth(frames, detections, ids, probs, ages, state)
 
     def detect(self, frames: Sequence[Frame], state: SourceState) -> list[FaceDetections]:
         """Each frame's faces, searched where ``_plans`` says (the first stage of
@@ -133,14 +140,94 @@ class Pipeline:
             state.last_boxes = detections[-1].boxes
         return detections
 
-    def track(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
-              probs: np.ndarray, ages: np.ndarray, state: SourceState) -> list[FaceAnalysis]:
-        """The last stage of ``analyse``: tracks and smoothing, frame by frame, from the
-        frames' faces and their expression probabilities and ages (all faces in order)."""
-        results, start = [], 0
+    def follow(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
+               state: SourceState) -> list[np.ndarray]:
+        """Each frame's track ids (UNTRACKED for a face not on a confirmed track; 1..n on a
+        still image), frame by frame; the faces' newest boxes are kept for the gated search."""
+        tracker, every_id = state.tracker, []
         for frame, faces in zip(frames, detections):
+            ids = np.arange(1, len(faces) + 1) if tracker is None else tracker.update(faces)
+            if state.motion is not None:
+                for track_id, box in zip(ids, faces.boxes):
+                    if track_id != UNTRACKED:
+                        state.known[int(track_id)] = (frame.timestamp, box)
+            every_id.append(ids)
+        return every_id
+
+    def expressions(self, frames: Sequence[Frame],
+                    detections: Sequence[FaceDetections]) -> np.ndarray:
+        """Expression probabilities of every face of ``frames``, in order (zero columns where
+        the purpose forbids expression analysis)."""
+        expression = self.models.expression
+        count = sum(len(d) for d in detections)
+        if expression is None:
+            return np.zeros((count, 0), np.float32)
+        crops = [align_faces(f.image, d.keypoints, expression.template)
+                 for f, d in zip(frames, detections) if len(d)]
+        if not crops:
+            return np.zeros((0, len(expression.labels)), np.float32)
+        return expression.predict(np.concatenate(crops))
+
+    def ages(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
+             ids: Sequence[np.ndarray], state: SourceState) -> np.ndarray:
+        """The age of every face of ``frames``, in order: estimated by the age model for a
+        face on its track's first frame in each period of ``age_every_s`` of video time (and
+        for a face on no track), carried from that estimate on the track's other frames."""
+        every = self.config.age_every_s if state.tracker is not None else None
+        plan: list[tuple[int | None, int, float]] = []  # (track or None, period, timestamp)
+        due: list[tuple[int, int]] = []  # (frame, face) the model estimates
+        planned = {track: period for track, (period, _, _) in state.ages.items()}
+        for n, (frame, frame_ids) in enumerate(zip(frames, ids)):
+            period = period_of(frame.timestamp, every) if every is not None else 0
+            for i, track_id in enumerate(frame_ids):
+                track = None if every is None or track_id == UNTRACKED else int(track_id)
+                if track is None or planned.get(track) != period:
+                    due.append((n, i))
+                    if track is not None:
+                        planned[track] = period
+                plan.append((track, period, frame.timestamp))
+        estimated = self._estimate_ages(frames, detections, due)
+        ages = np.zeros(len(plan), np.float32)
+        fresh = iter(estimated)
+        offsets = np.cumsum([0, *(len(d) for d in detections)])
+        due_at = {int(offsets[n]) + i for n, i in due}
+        for k, (track, period, timestamp) in enumerate(plan):
+            if k in due_at:
+                ages[k] = next(fresh)
+                if track is not None:
+                    state.ages[track] = (period, timestamp, float(ages[k]))
+            else:
+                assert track is not None
+                ages[k] = state.ages[track][2]
+                state.ages[track] = (period, timestamp, state.ages[track][2])
+        if frames and every is not None:  # forget tracks long gone
+            horizon = frames[-1].timestamp - self.config.lost_track_seconds - every
+            state.ages = {t: v for t, v in state.ages.items() if v[1] >= horizon}
+        return ages
+
+    def _estimate_ages(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
+                       due: list[tuple[int, int]]) -> np.ndarray:
+        """The age model's estimates of the ``due`` (frame, face) pairs, in one call."""
+        age = self.models.age
+        if not due:
+            return np.zeros(0, np.float32)
+        crops = []
+        for n in sorted({n for n, _ in due}):
+            faces = [i for m, i in due if m == n]
+            crops.append(align_faces(frames[n].image, detections[n].keypoints[faces],
+                                     age.template))
+        return age.predict(np.concatenate(crops))
+
+    def smooth(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
+               ids: Sequence[np.ndarray], probs: np.ndarray, ages: np.ndarray,
+               state: SourceState) -> list[FaceAnalysis]:
+        """The last stage of ``analyse``: per-track smoothing and labels, frame by frame, from
+        the frames' faces, track ids, expression probabilities and ages (all faces in order)."""
+        results, start = [], 0
+        for frame, faces, frame_ids in zip(frames, detections, ids):
             stop = start + len(faces)
-            results.append(self._track(frame, faces, probs[start:stop], ages[start:stop], state))
+            results.append(self._smooth(frame, faces, frame_ids, probs[start:stop],
+                                        ages[start:stop], state))
             start = stop
         return results
 
@@ -194,32 +281,11 @@ class Pipeline:
         state.frames_since_search[chosen] = 0
         return [t for t, keep in zip(tiles, chosen) if keep]
 
-    def _classify(
-        self, frames: Sequence[Frame], detections: list[FaceDetections]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        expression, age = self.models.expression, self.models.age
-        age_crops = [align_faces(f.image, d.keypoints, age.template)
-                     for f, d in zip(frames, detections) if len(d)]
-        ages = age.predict(np.concatenate(age_crops)) if age_crops else np.zeros(0, np.float32)
-        if expression is None:
-            return np.zeros((len(ages), 0), np.float32), ages
-        exp_crops = [align_faces(f.image, d.keypoints, expression.template)
-                     for f, d in zip(frames, detections) if len(d)]
-        if not exp_crops:
-            return np.zeros((0, len(expression.labels)), np.float32), ages
-        return expression.predict(np.concatenate(exp_crops)), ages
-
     @staticmethod
-    def _track(
-        frame: Frame, faces: FaceDetections, probs: np.ndarray, ages: np.ndarray,
-        state: SourceState,
+    def _smooth(
+        frame: Frame, faces: FaceDetections, ids: np.ndarray, probs: np.ndarray,
+        ages: np.ndarray, state: SourceState,
     ) -> FaceAnalysis:
-        tracker = state.tracker
-        ids = np.arange(1, len(faces) + 1) if tracker is None else tracker.update(faces)
-        if state.motion is not None:
-            for track_id, box in zip(ids, faces.boxes):
-                if track_id != UNTRACKED:
-                    state.known[int(track_id)] = (frame.timestamp, box)
         smoothed = probs.copy()
         labels: list[str] = []
         if probs.shape[1] == 0:  # no expression model: no smoothing, no labels

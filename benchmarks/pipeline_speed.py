@@ -8,7 +8,9 @@ end to end with and without the body path (pose, person tracks, fall rule: on by
 offline). Face detection is measured both ways: as the default searches (``full_scan_every_s``
 1 s: in full on the first frame of each second, in between where the picture changed or a face
 was) and every frame in full (``full_scan_every_s`` None, the reference), with the detector
-tiles each searched per frame; the stages after detection take the default's faces. The two
+tiles each searched per frame; the stages after detection take the default's faces (the age
+row is the pipeline's own age stage: a track's age estimated once per ``age_every_s``,
+carried on its other frames). The two
 detection rows alternate batch by batch, and the end-to-end runs default then full, so both
 see the same machine. Every figure is CPU milliseconds per frame (the figure of record: it
 holds on a busy machine; with --threads 0 the models may use every core, so CPU can exceed
@@ -92,17 +94,18 @@ def stage_times(video: Path, pipelines: dict[str, Pipeline], people: PeoplePipel
                 found[label] = pipeline.detect(chunk, states[label])
             tiles[label] += count.tiles
         detections = next(iter(found.values()))
+        state = next(iter(states.values()))
+        with timed(totals, "track"):
+            ids = first.follow(chunk, detections, state)
         with timed(totals, "align"):
             exp_crops = [align_faces(f.image, d.keypoints, models.expression.template)
                          for f, d in zip(chunk, detections)]
-            age_crops = [align_faces(f.image, d.keypoints, models.age.template)
-                         for f, d in zip(chunk, detections)]
         with timed(totals, "classify expression"):
             probs = models.expression.predict(np.concatenate(exp_crops))
-        with timed(totals, "classify age"):
-            ages = models.age.predict(np.concatenate(age_crops))
-        with timed(totals, "track + smooth"):
-            first.track(chunk, detections, probs, ages, next(iter(states.values())))
+        with timed(totals, "age (align + classify)"):
+            ages = first.ages(chunk, detections, ids, state)
+        with timed(totals, "smooth"):
+            first.smooth(chunk, detections, ids, probs, ages, state)
         with timed(totals, "pose + people + falls"):
             people.analyse(chunk, body_state)
         faces += sum(len(d) for d in detections)
