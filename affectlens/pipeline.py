@@ -174,32 +174,30 @@ class Pipeline:
         face on its track's first frame in each period of ``age_every_s`` of video time (and
         for a face on no track), carried from that estimate on the track's other frames."""
         every = self.config.age_every_s if state.tracker is not None else None
-        plan: list[tuple[int | None, int, float]] = []  # (track or None, period, timestamp)
+        # per face, in order: (track or None, period, timestamp, estimated now?)
+        plan: list[tuple[int | None, int, float, bool]] = []
         due: list[tuple[int, int]] = []  # (frame, face) the model estimates
         planned = {track: period for track, (period, _, _) in state.ages.items()}
         for n, (frame, frame_ids) in enumerate(zip(frames, ids)):
             period = period_of(frame.timestamp, every) if every is not None else 0
             for i, track_id in enumerate(frame_ids):
                 track = None if every is None or track_id == UNTRACKED else int(track_id)
-                if track is None or planned.get(track) != period:
+                fresh = track is None or planned.get(track) != period
+                if fresh:
                     due.append((n, i))
                     if track is not None:
                         planned[track] = period
-                plan.append((track, period, frame.timestamp))
-        estimated = self._estimate_ages(frames, detections, due)
+                plan.append((track, period, frame.timestamp, fresh))
+        estimates = iter(self._estimate_ages(frames, detections, due))
         ages = np.zeros(len(plan), np.float32)
-        fresh = iter(estimated)
-        offsets = np.cumsum([0, *(len(d) for d in detections)])
-        due_at = {int(offsets[n]) + i for n, i in due}
-        for k, (track, period, timestamp) in enumerate(plan):
-            if k in due_at:
-                ages[k] = next(fresh)
-                if track is not None:
-                    state.ages[track] = (period, timestamp, float(ages[k]))
+        for k, (track, period, timestamp, fresh) in enumerate(plan):
+            if fresh:
+                ages[k] = next(estimates)
             else:
-                assert track is not None
+                assert track is not None  # a face on no track is always estimated
                 ages[k] = state.ages[track][2]
-                state.ages[track] = (period, timestamp, state.ages[track][2])
+            if track is not None:
+                state.ages[track] = (period, timestamp, float(ages[k]))
         if frames and every is not None:  # forget tracks long gone
             horizon = frames[-1].timestamp - self.config.lost_track_seconds - every
             state.ages = {t: v for t, v in state.ages.items() if v[1] >= horizon}
