@@ -60,12 +60,7 @@ class _EachTileAlone:
         self.image = image
 
     def cut(self, tile):
-        crop = self.image[tile.y : tile.y + tile.side, tile.x : tile.x + tile.side]
-        square = np.zeros((tile.side, tile.side, 3), np.uint8)
-        square[: crop.shape[0], : crop.shape[1]] = crop
-        interp = cv2.INTER_AREA if tile.side > face_detector.INPUT else cv2.INTER_LINEAR
-        pixels = cv2.resize(square, (face_detector.INPUT,) * 2, interpolation=interp)
-        return face_detector._TileCut(pixels, tile.x, tile.y, tile.side, tile.side)
+        return face_detector._tile_alone(self.image, tile)
 
 
 def test_tiles_cut_from_each_level_scaled_once_find_what_tiles_resized_alone_find(
@@ -91,6 +86,24 @@ def test_tiles_cut_from_each_level_scaled_once_find_what_tiles_resized_alone_fin
         assert (np.abs(ours.boxes - reference.boxes[order]) < 0.03 * width).all()
         assert (np.abs(ours.keypoints - reference.keypoints[order]).max(2) < 0.03 * width).all()
         assert np.abs(ours.scores - reference.scores[order]).max() < 0.02
+
+
+def test_a_level_scaled_once_only_where_its_tiles_lie_together(multi_face: np.ndarray) -> None:
+    """Tiles searched far apart (a gated search: a face in one corner, a change in the
+    other) are resized alone, not by scaling the whole frame between them; neighbours share
+    one scaled picture."""
+    height, width = multi_face.shape[:2]
+    finest = [t for t in plan_tiles(width, height, 24) if t.level == max(
+        t.level for t in plan_tiles(width, height, 24))]
+    corners = [finest[0], finest[-1]]
+    apart = face_detector._LevelPictures(multi_face, corners)
+    assert corners[0].level not in apart._levels
+    alone = face_detector._tile_alone(multi_face, corners[1])
+    assert np.array_equal(apart.cut(corners[1]).pixels, alone.pixels)
+    together = face_detector._LevelPictures(multi_face, finest[:2])
+    assert finest[0].level in together._levels
+    cut = together.cut(finest[1])
+    assert abs(cut.x - finest[1].x) <= finest[1].side / face_detector.INPUT
 
 
 def test_boxes_inside_image_and_keypoints_inside_box(

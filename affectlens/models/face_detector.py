@@ -208,22 +208,28 @@ class _LevelPictures:
     side, each way), so resizing tile by tile resizes most pixels two to three times over.
     Cut from the scaled picture, a tile starts at the scaled pixel nearest to where it starts
     in the frame (at most half a scaled pixel off: 0.6 frame pixels for the 150 px tiles of
-    24 px faces), and its faces are mapped back from where it was cut (``_TileCut``)."""
+    24 px faces), and its faces are mapped back from where it was cut (``_TileCut``). A level
+    whose searched tiles lie far apart (a gated search: a face in one corner, a change in
+    another) would scale more pixels than its tiles hold: its tiles are resized alone."""
 
     def __init__(self, image: np.ndarray, tiles: Sequence[Tile]) -> None:
-        """Scale, per level, the region the level's ``tiles`` cover (clipped to the image)."""
+        """Scale, per level, the region the level's ``tiles`` cover (clipped to the image),
+        unless that region holds more pixels than the tiles do."""
         self.image = image
         height, width = image.shape[:2]
         by_level: dict[int, list[Tile]] = {}
         for tile in tiles:
             by_level.setdefault(tile.level, []).append(tile)
-        # level -> (left, top, scale x, scale y, scaled picture of the region)
+        # level -> (left, top, scale x, scale y, scaled picture of the region); a level not
+        # here has its tiles resized alone
         self._levels: dict[int, tuple[int, int, float, float, np.ndarray]] = {}
         for level, group in by_level.items():
             side = group[0].side
             left, top = min(t.x for t in group), min(t.y for t in group)
             right = min(width, max(t.x + t.side for t in group))
             bottom = min(height, max(t.y + t.side for t in group))
+            if (right - left) * (bottom - top) > len(group) * side * side:
+                continue
             scale = INPUT / side
             size = (max(1, round((right - left) * scale)), max(1, round((bottom - top) * scale)))
             interp = cv2.INTER_AREA if side > INPUT else cv2.INTER_LINEAR
@@ -234,6 +240,8 @@ class _LevelPictures:
     def cut(self, tile: Tile) -> _TileCut:
         """The tile's input (the model's size, zero past the image's edge, channels in the
         image's own order) and the frame rectangle it shows."""
+        if tile.level not in self._levels:
+            return _tile_alone(self.image, tile)
         left, top, scale_x, scale_y, scaled = self._levels[tile.level]
         x, y = round((tile.x - left) * scale_x), round((tile.y - top) * scale_y)
         pixels = np.zeros((INPUT, INPUT, 3), np.uint8)
@@ -241,6 +249,17 @@ class _LevelPictures:
         pixels[: piece.shape[0], : piece.shape[1]] = piece
         return _TileCut(pixels, left + x / scale_x, top + y / scale_y,
                         INPUT / scale_x, INPUT / scale_y)
+
+
+def _tile_alone(image: np.ndarray, tile: Tile) -> _TileCut:
+    """The tile's pixels, zero-padded past the frame's edge, resized to the model's input on
+    their own (channels in the image's own order: resizing treats each channel alone)."""
+    crop = image[tile.y : tile.y + tile.side, tile.x : tile.x + tile.side]
+    square = np.zeros((tile.side, tile.side, 3), np.uint8)
+    square[: crop.shape[0], : crop.shape[1]] = crop
+    interp = cv2.INTER_AREA if tile.side > INPUT else cv2.INTER_LINEAR
+    pixels = cv2.resize(square, (INPUT, INPUT), interpolation=interp)
+    return _TileCut(pixels, tile.x, tile.y, tile.side, tile.side)
 
 
 @dataclass(frozen=True)
