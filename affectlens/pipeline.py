@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 
@@ -159,9 +161,8 @@ class Pipeline:
         """Expression probabilities of every face of ``frames``, in order (zero columns where
         the purpose forbids expression analysis)."""
         expression = self.models.expression
-        count = sum(len(d) for d in detections)
         if expression is None:
-            return np.zeros((count, 0), np.float32)
+            return np.zeros((sum(len(d) for d in detections), 0), np.float32)
         crops = [align_faces(f.image, d.keypoints, expression.template)
                  for f, d in zip(frames, detections) if len(d)]
         if not crops:
@@ -209,11 +210,9 @@ class Pipeline:
         age = self.models.age
         if not due:
             return np.zeros(0, np.float32)
-        crops = []
-        for n in sorted({n for n, _ in due}):
-            faces = [i for m, i in due if m == n]
-            crops.append(align_faces(frames[n].image, detections[n].keypoints[faces],
-                                     age.template))
+        crops = [align_faces(frames[n].image, detections[n].keypoints[[i for _, i in faces]],
+                             age.template)
+                 for n, faces in groupby(due, key=itemgetter(0))]  # due is in frame order
         return age.predict(np.concatenate(crops))
 
     def smooth(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],

@@ -123,12 +123,12 @@ def level_sides(width: int, height: int, min_face_px: float) -> list[int]:
         1, math.ceil(math.log(full / smallest) / math.log(SIDE_GRID))))} - {full})
     tiles = [math.prod(len(p) for p in _level_positions(width, height, side)) for side in sides]
     # best[i]: (tiles, levels) of the cheapest chain of levels from sides[i] down to smallest,
-    # and the next side in it
+    # and the next side in it. The side just below always qualifies: one step of the grid is
+    # never more than LEVEL_RATIO (1 -> 2 at most, after rounding).
     best: list[tuple[tuple[int, int], int | None]] = [((tiles[0], 1), None)]
     for i in range(1, len(sides)):
-        options = [((best[j][0][0] + tiles[i], best[j][0][1] + 1), j)
-                   for j in range(i) if sides[i] <= LEVEL_RATIO * sides[j]]
-        best.append(min(options) if options else ((math.inf, 0), None))  # type: ignore[arg-type]
+        best.append(min(((best[j][0][0] + tiles[i], best[j][0][1] + 1), j)
+                        for j in range(i) if sides[i] <= LEVEL_RATIO * sides[j]))
     top = min((best[i][0], i) for i in range(len(sides)) if full <= LEVEL_RATIO * sides[i])[1]
     chain: list[int] = []
     at: int | None = top
