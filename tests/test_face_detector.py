@@ -287,6 +287,35 @@ def test_gated_search_keeps_a_known_still_small_face_with_a_fraction_of_the_tile
     assert len(faces) == 1 and box_iou(faces.boxes[0], expected[far]) > 0.5
 
 
+def test_known_face_is_searched_only_by_tiles_that_can_hold_it_whole(
+    portrait: np.ndarray, models: Models,
+) -> None:
+    """A still face between two levels' sizes (about 58 px at 640x360: the live benchmark's
+    portrait) is searched again by the coarser level's tile that holds it and by the finer
+    tiles that share a face-sized rectangle with where it may have moved, not by every fine
+    tile touching that place: those cut it at their inner border, so never give it back."""
+    image = paste(np.full((360, 640, 3), 110, np.uint8), scaled_face(portrait, 58), 60, 80)
+    detector = models.detector
+    (found,) = detector.predict([image])
+    assert len(found) == 1
+    box = found.boxes[0]
+    tiles = plan_tiles(640, 360, 24)
+    chosen = known_face_tiles(tiles, box[None])
+    kept = [t for t, keep in zip(tiles, chosen) if keep]
+    grown = np.r_[box[:2] - (box[2:] - box[:2]) / 2, box[2:] + (box[2:] - box[:2]) / 2]
+    touching = [t for t in tiles if t.level == max(u.level for u in kept)
+                and t.x < grown[2] and t.x + t.side > grown[0]
+                and t.y < grown[3] and t.y + t.side > grown[1]]
+    assert len({t.level for t in kept}) == 2  # a face near two levels' sizes: both searched
+    assert len(kept) < len(touching) / 2 + 1  # 2 of 12 fine tiles; before, all 12
+    (again,) = detector.predict([image], [kept])
+    assert len(again) == 1 and box_iou(again.boxes[0], box) > 0.9
+    # What was dropped could not have given the face back: each alone finds nothing.
+    for tile in (t for t in touching if t not in kept):
+        (alone,) = detector.predict([image], [[tile]])
+        assert len(alone) == 0
+
+
 def test_pipeline_gated_follows_a_moving_small_face_and_finds_a_still_new_one_within_a_second(
     portrait: np.ndarray, models: Models,
 ) -> None:
