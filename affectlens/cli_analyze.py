@@ -171,6 +171,14 @@ def analyze_command(
                      "is found up to this much later; a face already found is searched for "
                      "on every frame); 0: on every frame it changes (docs/speed.md)."),
     ] = _DEFAULTS.motion_search_every_s,
+    still_tiles_every: Annotated[
+        float,
+        typer.Option("--still-tiles-every", metavar="SECONDS",
+                     help="Video: the periodic whole-frame search leaves out parts of the "
+                     "frame that have not changed since they were last searched, and "
+                     "searches them too this often (docs/speed.md); 0: every part on every "
+                     "periodic search."),
+    ] = _DEFAULTS.still_tiles_every_s or 0.0,
 ) -> None:
     """Analyse recorded video and images: per-frame and per-track tables, a JSON summary and
     an HTML report.
@@ -198,6 +206,7 @@ def analyze_command(
             pose_landmarks=pose_landmarks.value,
             full_scan_every_s=full_scan_every if full_scan_every != 0 else None,
             motion_search_every_s=motion_search_every,
+            still_tiles_every_s=still_tiles_every if still_tiles_every != 0 else None,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -76,16 +76,28 @@ class AnalysisConfig(BaseModel):
     )
     full_scan_every_s: float | None = Field(
         1.0, gt=0, le=3600,
-        description="Video: search every detector tile only on the first analysed frame of "
-        "each period of this many seconds of video time (counted from the video's start, so "
-        "segments of a video search as one pass does), and in between only the tiles in which "
-        "the picture changed (motion_threshold) or that hold a face seen lately, so a still "
-        "face newly in view is found within about this time (offline and live alike; its cost "
-        "in faces found: docs/speed.md). With pose, the pose model too runs on the first "
-        "analysed frame of each period, and in between only on frames in which the picture "
-        "changed since it last ran (motion_threshold; a still picture reuses that run's "
-        "people). null (None): every frame searched in full and posed, the reference the "
-        "gated search is measured against (slower).",
+        description="Video: on the first analysed frame of each period of this many "
+        "seconds of video time (counted from the video's start, so segments of a video "
+        "search as one pass does) search the detector tiles whose picture changed since they "
+        "were last searched (see still_tiles_every_s), and in between only the tiles in which "
+        "the picture changed since the frame before (motion_threshold) or that hold a face "
+        "seen lately, so a still face newly in view is found within about this time (offline "
+        "and live alike; its cost in faces found: docs/speed.md). With pose, the pose model "
+        "runs only on frames in which the picture changed since it last ran (motion_threshold; "
+        "a still picture reuses that run's people), and at least once per still_tiles_every_s "
+        "(or this period, whichever is longer). null (None): every frame searched in full and "
+        "posed, the reference the gated search is measured against (slower).",
+    )
+    still_tiles_every_s: float | None = Field(
+        10.0, gt=0, le=3600,
+        description="With full_scan_every_s: the search on each period's first frame leaves "
+        "out the tiles whose picture has not changed (motion_threshold) since they were "
+        "last searched, compared with the picture they were searched on, so a slow change "
+        "adds up (the detector gives the same answer on the same picture); every tile is "
+        "searched on the first analysed frame of each period of this many seconds of video "
+        "time (counted from the video's start), and the pose model run, as a safety net. "
+        "null (None): every tile, and the pose model, on every period's first frame (the "
+        "behaviour before 2026-12-07). Chosen on a validation clip set (docs/speed.md).",
     )
     motion_search_every_s: float = Field(
         0.2, ge=0, le=60,

@@ -78,10 +78,14 @@ class Engine:
         if watch and people is None:
             config = pipeline.config
             # The pose model skips still pictures as the face search does (full_scan_every_s
-            # None: both run on every frame, the reference).
-            gate = (PoseGate(config.full_scan_every_s,
+            # None: both run on every frame, the reference). It compares each frame with
+            # the picture it last ran on, so a slow change adds up; on a picture unchanged
+            # since, it runs again once per still_tiles_every_s, as every detector tile is
+            # searched again (None: once per full_scan_every_s).
+            every = config.full_scan_every_s
+            gate = (PoseGate(max(every, config.still_tiles_every_s or every),
                              MotionDetector(config.motion_threshold, config.min_face_px))
-                    if config.full_scan_every_s is not None else None)
+                    if every is not None else None)
             people = PeoplePipeline(falls, config.device, config.threads,
                                     landmarks=config.pose_landmarks, gate=gate)
         self.people = people

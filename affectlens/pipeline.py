@@ -33,7 +33,7 @@ from affectlens.models.face_detector import (
     changed_tiles,
     known_face_tiles,
 )
-from affectlens.models.motion import Changes, MotionDetector
+from affectlens.models.motion import Changes, MotionDetector, SearchedPictures
 from affectlens.models.runtime import OnnxModel, Opener
 from affectlens.tracking.smoothing import ExpressionSmoother
 from affectlens.tracking.tracker import UNTRACKED, FaceTracker
@@ -72,9 +72,13 @@ class SourceState:
     # track id -> (timestamp, box) of each track's newest face, for lost_track_seconds: a
     # face the detector missed once is still searched for where it was
     known: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
-    # the period of video time (full_scan_every_s long, counted from 0 s) of the newest full
-    # detector search
+    # the period of video time (full_scan_every_s long, counted from 0 s) of the newest
+    # periodic detector search, and (still_tiles_every_s long) of the newest search of every
+    # tile
     full_scan_period: int | None = None
+    every_tile_period: int | None = None
+    # per detector level, the shrunk picture each tile was last searched on
+    searched: SearchedPictures = field(default_factory=SearchedPictures)
     # analysed frames a tile woken by a change waits between searches (motion_search_every_s)
     motion_wait_frames: int = 1
     # per tile of the frame's full plan: woken by a change and not searched since, and
@@ -229,14 +233,17 @@ class Pipeline:
         return results
 
     def _plans(self, frames: Sequence[Frame], state: SourceState) -> list[list[Tile] | None]:
-        """Per frame: None (search everywhere) or the detector tiles to search: everywhere on
-        the first analysed frame of each period of ``full_scan_every_s`` of video time, counted
-        from the video's start (so a still face newly in view is found within about that
-        time, and a video analysed in segments searches in full on the frames one pass does:
-        cluster/segments.py), and in between only where the picture changed or a face was
-        lately (``_gated_plan``). A source's first frame, or one of a new size, is searched
-        in full too (no picture before it to compare with). The frames use the faces found
-        before them: ``detect`` plans one frame at a time."""
+        """Per frame: None (search everywhere) or the detector tiles to search. On the first
+        analysed frame of each period of ``full_scan_every_s`` of video time, counted from the
+        video's start, every tile whose picture changed since it was last searched
+        (``_periodic_plan``; so a still face newly in view is found within about that time,
+        and a slow change adds up), and every tile once per ``still_tiles_every_s``; in
+        between only where the picture changed since the frame before or a face was lately
+        (``_gated_plan``). Periods count from the video's start so that a video analysed in
+        segments searches every tile on the frames one pass does (cluster/segments.py). A
+        source's first frame, or one of a new size, is searched in full too (no picture
+        before it to compare with). The frames use the faces found before them: ``detect``
+        plans one frame at a time."""
         motion, every = state.motion, self.config.full_scan_every_s
         if motion is None or every is None:
             return [None] * len(frames)
@@ -253,14 +260,44 @@ class Pipeline:
             period = period_of(frame.timestamp, every)
             height, width = frame.image.shape[:2]
             tiles = self.models.detector.tiles(width, height)
+            plan: list[Tile] | None
             if changes is None or period != state.full_scan_period:
                 state.full_scan_period = period
+                plan = self._periodic_plan(tiles, frame, known, state, changes is None)
                 state.woken = np.zeros(len(tiles), bool)
                 state.frames_since_search = np.zeros(len(tiles), np.int64)
-                plans.append(None)
             else:
-                plans.append(self._gated_plan(tiles, changes, known, state))
+                plan = self._gated_plan(tiles, changes, known, state)
+            grey = motion.last
+            assert grey is not None
+            state.searched.remember(grey, grey.shape[1] / width, plan, {t.level for t in tiles})
+            plans.append(plan)
         return plans
+
+    def _periodic_plan(self, tiles: list[Tile], frame: Frame, known: np.ndarray,
+                       state: SourceState, new_picture: bool) -> list[Tile] | None:
+        """A period's first frame: every tile (None) on a source's first frame, one of a new
+        size, and the first of each period of ``still_tiles_every_s``; otherwise the tiles
+        whose picture changed since their last search, those woken and not searched yet, and
+        those of the faces known."""
+        every = self.config.still_tiles_every_s
+        period = None if every is None else period_of(frame.timestamp, every)
+        if new_picture or period is None or period != state.every_tile_period:
+            state.every_tile_period = period
+            return None
+        assert state.motion is not None and state.motion.last is not None
+        since = state.searched.changes(state.motion.last, frame.image.shape[1], state.motion)
+        levels = np.array([t.level for t in tiles])
+        chosen = known_face_tiles(tiles, known)
+        if state.woken is not None and len(state.woken) == len(tiles):
+            chosen |= state.woken
+        for level in np.unique(levels):
+            here = np.flatnonzero(levels == level)
+            if level not in since:  # nothing remembered for it: searched
+                chosen[here] = True
+            else:
+                chosen[here] |= changed_tiles([tiles[i] for i in here], since[level])
+        return [t for t, keep in zip(tiles, chosen) if keep]
 
     @staticmethod
     def _gated_plan(tiles: list[Tile], changes: Changes, known: np.ndarray,

@@ -1,12 +1,12 @@
 """What motion-gated face detection keeps and costs against searching every frame in full.
 
     python -m benchmarks.detect_recall [--set test|validation] [--thresholds 12]
-        [--waits 0.2] [--full-scan-every 1.0] [--fps N] [--only NAME]
+        [--waits 0.2] [--still-every 10,none] [--full-scan-every 1.0] [--fps N] [--only NAME]
 
 Each clip is analysed by the face pipeline (detection, expression, age, tracking; no pose):
 every frame searched in full (``full_scan_every_s`` None, always the reference, whatever the
 setting's default), and gated for each ``motion_threshold`` and ``motion_search_every_s``
-given, every pair (``full_scan_every_s``:
+given, and ``still_tiles_every_s`` (``--still-every``), every combination (``full_scan_every_s``:
 ``--full-scan-every``, by default the setting's default, the offline and live default search:
 in full on the first analysed frame of each period of video time, and in between only the
 detector tiles in which the picture changed or that hold a face seen lately). Per clip and in
@@ -202,9 +202,11 @@ def share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}% ({part}/{whole})" if whole else "-"
 
 
-def label(gate: tuple[float, float]) -> str:
-    """A gated run's settings as printed: motion_threshold/motion_search_every_s."""
-    return f"{gate[0]:g}/{gate[1]:g}s"
+def label(gate: tuple[float, float, float | None]) -> str:
+    """A gated run's settings as printed: motion_threshold/motion_search_every_s/
+    still_tiles_every_s (- for null)."""
+    still = "-" if gate[2] is None else f"{gate[2]:g}s"
+    return f"{gate[0]:g}/{gate[1]:g}s/{still}"
 
 
 def main() -> None:
@@ -219,6 +221,9 @@ def main() -> None:
                         default=AnalysisConfig.model_fields["full_scan_every_s"].default,
                         help="seconds between full searches of the gated runs (default: the "
                         "setting's default)")
+    parser.add_argument("--still-every", default=None,
+                        help="comma-separated still_tiles_every_s values, seconds, or none "
+                        "(every tile on every periodic search; default: the setting's)")
     parser.add_argument("--fps", type=float, default=None, help="analysed frames per second")
     parser.add_argument("--only", default="",
                         help="only the clips whose name contains this, e.g. entering")
@@ -228,22 +233,26 @@ def main() -> None:
                   else [float(fields["motion_threshold"].default)])
     waits = ([float(w) for w in args.waits.split(",")] if args.waits
              else [float(fields["motion_search_every_s"].default)])
-    gates = [(t, w) for t in thresholds for w in waits]
+    stills = ([None if v.strip().lower() in ("none", "null") else float(v)
+               for v in args.still_every.split(",")] if args.still_every
+              else [fields["still_tiles_every_s"].default])
+    gates = [(t, w, v) for t in thresholds for w in waits for v in stills]
     with machine_report(), tempfile.TemporaryDirectory() as tmp:
         models = Models.load(AnalysisConfig(pose=False))
         # The reference searches every frame in full, whatever full_scan_every_s's default.
         reference = Pipeline(AnalysisConfig(pose=False, fps=args.fps, full_scan_every_s=None),
                              models)
         assert reference.config.full_scan_every_s is None
-        gated = {(t, w): Pipeline(AnalysisConfig(
+        gated = {(t, w, v): Pipeline(AnalysisConfig(
             pose=False, fps=args.fps, motion_threshold=t, motion_search_every_s=w,
-            full_scan_every_s=args.full_scan_every), models) for t, w in gates}
+            still_tiles_every_s=v, full_scan_every_s=args.full_scan_every), models)
+            for t, w, v in gates}
         totals = {gate: Comparison() for gate in gates}
         cost = {gate: [0, 0.0, 0.0] for gate in (None, *gates)}
         frames_total = 0
         print(f"clip set {args.set}; full search every {args.full_scan_every:g} s between "
               f"gated frames; analysed fps {args.fps or 'every frame'}")
-        print(f"{'clip':<24}{'gate':>10}{'tiles/frame':>12}{'CPU ms/frame':>13}"
+        print(f"{'clip':<24}{'gate':>14}{'tiles/frame':>12}{'CPU ms/frame':>13}"
               f"{'wall ms':>9}  face recall, extra faces, tracks found within 1 s, "
               "same expression label")
         for name, path in clips(args.set, Path(tmp)):
@@ -260,7 +269,7 @@ def main() -> None:
                 cost[key][0] += run.tiles
                 cost[key][1] += run.cpu_s
                 cost[key][2] += run.wall_s
-            print(f"{name:<24}{'full':>10}{ref.tiles / n:>12.1f}{1000 * ref.cpu_s / n:>13.1f}"
+            print(f"{name:<24}{'full':>14}{ref.tiles / n:>12.1f}{1000 * ref.cpu_s / n:>13.1f}"
                   f"{1000 * ref.wall_s / n:>9.1f}  {n} frames, "
                   f"{sum(len(a) for a in ref.analyses)} faces")
             for gate, pipeline in gated.items():
@@ -270,17 +279,17 @@ def main() -> None:
                 cost[gate][2] += run.wall_s
                 c = compare(ref, run)
                 totals[gate].add(c)
-                print(f"{'':<24}{label(gate):>10}{run.tiles / n:>12.1f}"
+                print(f"{'':<24}{label(gate):>14}{run.tiles / n:>12.1f}"
                       f"{1000 * run.cpu_s / n:>13.1f}{1000 * run.wall_s / n:>9.1f}  "
                       f"{share(c.found, c.faces)}, {c.extra}, "
                       f"{share(c.tracks_found, c.tracks)}, {share(c.same_label, c.labelled)}")
         print(f"all clips, {frames_total} frames:")
         tiles, cpu, wall = cost[None]
-        print(f"{'':<24}{'full':>10}{tiles / frames_total:>12.1f}"
+        print(f"{'':<24}{'full':>14}{tiles / frames_total:>12.1f}"
               f"{1000 * cpu / frames_total:>13.1f}{1000 * wall / frames_total:>9.1f}")
         for gate, c in totals.items():
             tiles, cpu, wall = cost[gate]
-            print(f"{'':<24}{label(gate):>10}{tiles / frames_total:>12.1f}"
+            print(f"{'':<24}{label(gate):>14}{tiles / frames_total:>12.1f}"
                   f"{1000 * cpu / frames_total:>13.1f}{1000 * wall / frames_total:>9.1f}  "
                   f"{share(c.found, c.faces)}, {c.extra}, {share(c.tracks_found, c.tracks)}, "
                   f"{share(c.same_label, c.labelled)}")

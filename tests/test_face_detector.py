@@ -361,7 +361,8 @@ def test_full_searches_fall_on_each_second_of_video_time_whatever_frame_a_run_st
         image = paste(np.full((360, 640, 3), 128, np.uint8), small, 40 + 4 * i, 60 + 2 * i)
         return Frame(image, i, round(i / 6, 4), "drift")
 
-    pipeline = Pipeline(AnalysisConfig(), models)
+    # Every tile on each period's first frame (what still_tiles_every_s, below, relaxes).
+    pipeline = Pipeline(AnalysisConfig(still_tiles_every_s=None), models)
     assert pipeline.config.full_scan_every_s == 1.0  # the default, offline too
 
     def searched_in_full(first: int, batch: int) -> list[int]:
@@ -377,6 +378,53 @@ def test_full_searches_fall_on_each_second_of_video_time_whatever_frame_a_run_st
     assert searched_in_full(0, 4) == one_pass  # batches change nothing
     assert searched_in_full(4, 8) == [4, 6, 12, 18]  # a segment from 0.67 s
     assert searched_in_full(6, 3) == [6, 12, 18]  # one from 1 s: one pass's frames alone
+
+
+def test_periodic_search_adds_up_slow_change_and_skips_tiles_unchanged_since_searched(
+    portrait: np.ndarray, models: Models, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A face that fades into a still picture, too slowly for any frame to differ from the
+    one before by the motion threshold, is found by the periodic search on the frame that
+    searching every tile finds it on: each tile is compared with the picture it was last
+    searched on, so the change adds up. Once found and still, the periodic search looks only
+    where the face is; every tile is searched again once per still_tiles_every_s."""
+    empty = np.full((360, 640, 3), 128, np.uint8)
+    with_face = paste(empty.copy(), scaled_face(portrait, 40), 300, 150)
+
+    def frame(i: int) -> Frame:  # 5 fps; the face fades in over 6 s from frame 5
+        alpha = float(np.clip((i - 5) / 30, 0, 1))
+        return Frame(cv2.addWeighted(with_face, alpha, empty, 1 - alpha, 0), i, i / 5, "fade")
+
+    frames = [frame(i) for i in range(60)]
+    threshold = AnalysisConfig().motion_threshold
+    assert all(np.abs(b.image.astype(int) - a.image).max() < threshold
+               for a, b in pairwise(frames))  # no frame shows the change
+    searched: list[int] = []
+    predict = models.detector.predict
+    full = len(plan_tiles(640, 360, 24))
+
+    def counted(images, plans=None):
+        searched.extend(full if p is None else len(p) for p in (plans or [None] * len(images)))
+        return predict(images, plans)
+
+    monkeypatch.setattr(models.detector, "predict", counted)
+    found, tiles = {}, {}
+    for still_every in (None, 10.0):
+        pipeline = Pipeline(AnalysisConfig(still_tiles_every_s=still_every), models)
+        state = pipeline.start_source(5.0)
+        searched.clear()
+        found[still_every] = [len(pipeline.analyse([f], state)[0]) for f in frames]
+        tiles[still_every] = list(searched)
+    assert AnalysisConfig().still_tiles_every_s == 10.0  # the default
+    first = found[None].index(1)
+    assert 10 <= first < 35 and first % 5 == 0  # a periodic search's frame, as it faded in
+    assert found[None][first:] == [1] * (60 - first)
+    assert found[10.0] == found[None]  # the same frame, and kept from then on
+    assert tiles[None][first + 5 :: 5] == [full] * len(tiles[None][first + 5 :: 5])
+    # Faded in by frame 35: from then on each periodic search looks only where the face is.
+    still = [n for i, n in enumerate(tiles[10.0]) if i > 35 and i % 5 == 0 and i != 50]
+    assert len(still) == 3 and max(still) <= 4, still
+    assert tiles[10.0][50] == full  # 10 s: every tile, the safety net
 
 
 def test_a_still_face_found_mid_batch_is_searched_for_on_the_next_frames(

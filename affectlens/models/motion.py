@@ -15,7 +15,10 @@ once. It costs about a millisecond a 360p frame.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from math import ceil
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -68,10 +71,20 @@ class MotionDetector:
         previous, self._previous = self._previous, grey
         if previous is None or previous.shape != grey.shape:
             return None
-        changed = (cv2.absdiff(grey, previous) > self.threshold).astype(np.int32)
+        return self.against(grey, previous, image.shape[1])
+
+    @property
+    def last(self) -> np.ndarray | None:
+        """The shrunk grey picture of the last frame given to ``update``."""
+        return self._previous
+
+    def against(self, grey: np.ndarray, reference: np.ndarray, width: int) -> Changes:
+        """What changed from a shrunk ``reference`` to the shrunk ``grey`` of a frame
+        ``width`` pixels wide."""
+        changed = (cv2.absdiff(grey, reference) > self.threshold).astype(np.int32)
         summed = np.zeros((grey.shape[0] + 1, grey.shape[1] + 1), np.int32)
         summed[1:, 1:] = changed.cumsum(0).cumsum(1)
-        return Changes(summed, grey.shape[1] / image.shape[1])
+        return Changes(summed, grey.shape[1] / width)
 
     def shrunk(self, image: np.ndarray) -> np.ndarray:
         """``image`` (BGR) shrunk and grey, as frames are compared."""
@@ -86,3 +99,47 @@ class MotionDetector:
         if reference is None or reference.shape != grey.shape:
             return True
         return bool((cv2.absdiff(grey, reference) > self.threshold).any())
+
+
+class Window(Protocol):
+    """A square of a frame searched at one detector level (face_detector.Tile)."""
+
+    x: int
+    y: int
+    side: int
+    level: int
+
+
+class SearchedPictures:
+    """For each detector level, the shrunk grey picture each of its tiles was last searched
+    on (a tile's region holds the picture of that tile's last search). Why: a tile whose
+    picture has not changed since it was searched gives the detector the same answer, so the
+    periodic search need not look there again; and comparing with the picture of the last
+    search, not the frame before, adds up a slow change (light, a creeping shadow) that no
+    single frame shows.
+    """
+
+    def __init__(self) -> None:
+        self.pictures: dict[int, np.ndarray] = {}
+
+    def remember(self, grey: np.ndarray, scale: float, tiles: Sequence[Window] | None,
+                 all_levels: Iterable[int]) -> None:
+        """``tiles`` (all of ``all_levels`` when None) were searched on ``grey``."""
+        if tiles is None:
+            self.pictures = {level: grey.copy() for level in all_levels}
+            return
+        if any(p.shape != grey.shape for p in self.pictures.values()):
+            self.pictures = {}  # another frame size: nothing known of it yet
+        for tile in tiles:
+            if tile.level not in self.pictures:
+                continue
+            x0, y0 = int(tile.x * scale), int(tile.y * scale)
+            x1, y1 = ceil((tile.x + tile.side) * scale), ceil((tile.y + tile.side) * scale)
+            self.pictures[tile.level][y0:y1, x0:x1] = grey[y0:y1, x0:x1]
+
+    def changes(self, grey: np.ndarray, width: int, motion: MotionDetector
+                ) -> dict[int, Changes]:
+        """Per level remembered (for this frame size): what changed, by ``motion``'s
+        threshold, between the picture its tiles were last searched on and ``grey``."""
+        return {level: motion.against(grey, picture, width)
+                for level, picture in self.pictures.items() if picture.shape == grey.shape}
