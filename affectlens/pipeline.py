@@ -69,6 +69,11 @@ class SourceState:
     smoother: ExpressionSmoother
     motion: MotionDetector | None = None  # None: every frame searched in full
     last_boxes: np.ndarray | None = None  # faces of the newest frame, searched for again
+    last_faces: FaceDetections | None = None  # and those faces whole
+    # the newest planned frame's tiles (level, x, y; None: every tile), and whether its
+    # faces are the frame before's: the same tiles as there, none changed since searched
+    last_plan: frozenset[tuple[int, int, int]] | None = None
+    reuse: bool = False
     # track id -> (timestamp, box) of each track's newest face, for lost_track_seconds: a
     # face the detector missed once is still searched for where it was
     known: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
@@ -142,8 +147,13 @@ class Pipeline:
             return detections
         detections = []
         for frame in frames:  # gated: motion, so a tracker (start_source)
-            detections += detector.predict([frame.image], self._plans([frame], state))
-            state.last_boxes = detections[-1].boxes
+            plans = self._plans([frame], state)
+            if state.reuse and state.last_faces is not None:
+                faces = state.last_faces  # what searching the same pictures again gives
+            else:
+                (faces,) = detector.predict([frame.image], plans)
+            detections.append(faces)
+            state.last_faces, state.last_boxes = faces, faces.boxes
         return detections
 
     def follow(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
@@ -270,9 +280,30 @@ class Pipeline:
                 plan = self._gated_plan(tiles, changes, known, state)
             grey = motion.last
             assert grey is not None
-            state.searched.remember(grey, grey.shape[1] / width, plan, {t.level for t in tiles})
+            key = None if plan is None else frozenset((t.level, t.x, t.y) for t in plan)
+            state.reuse = bool(plan) and key == state.last_plan and not (
+                self._changed_since_search(plan or [], width, state).any())
+            state.last_plan = key
+            if not state.reuse:
+                state.searched.remember(grey, grey.shape[1] / width, plan,
+                                        {t.level for t in tiles})
             plans.append(plan)
         return plans
+
+    @staticmethod
+    def _changed_since_search(tiles: list[Tile], width: int, state: SourceState) -> np.ndarray:
+        """Per tile: did its picture change since it was last searched (``changed_tiles``
+        against the picture of that search: a slow change adds up)? True where nothing is
+        remembered for its level."""
+        assert state.motion is not None and state.motion.last is not None
+        since = state.searched.changes(state.motion.last, width, state.motion)
+        levels = np.array([t.level for t in tiles])
+        changed = np.ones(len(tiles), bool)
+        for level in np.unique(levels):
+            here = np.flatnonzero(levels == level)
+            if level in since:
+                changed[here] = changed_tiles([tiles[i] for i in here], since[level])
+        return changed
 
     def _periodic_plan(self, tiles: list[Tile], frame: Frame, known: np.ndarray,
                        state: SourceState, new_picture: bool) -> list[Tile] | None:
@@ -285,18 +316,10 @@ class Pipeline:
         if new_picture or period is None or period != state.every_tile_period:
             state.every_tile_period = period
             return None
-        assert state.motion is not None and state.motion.last is not None
-        since = state.searched.changes(state.motion.last, frame.image.shape[1], state.motion)
-        levels = np.array([t.level for t in tiles])
-        chosen = known_face_tiles(tiles, known)
+        chosen = known_face_tiles(tiles, known) | self._changed_since_search(
+            tiles, frame.image.shape[1], state)
         if state.woken is not None and len(state.woken) == len(tiles):
             chosen |= state.woken
-        for level in np.unique(levels):
-            here = np.flatnonzero(levels == level)
-            if level not in since:  # nothing remembered for it: searched
-                chosen[here] = True
-            else:
-                chosen[here] |= changed_tiles([tiles[i] for i in here], since[level])
         return [t for t, keep in zip(tiles, chosen) if keep]
 
     @staticmethod

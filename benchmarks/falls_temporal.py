@@ -73,7 +73,7 @@ DATA = ROOT.parent / "shared" / "data"
 Fitter = Callable[[list[FallDataset]], Detector]
 
 
-def temporal_fitter(folder: Path, max_epochs: int) -> Fitter:
+def temporal_fitter(folder: Path, max_epochs: int, slowed: float | None = None) -> Fitter:
     """Fits the temporal model on the datasets given (training/train_fall_temporal.fit) and
     loads its ONNX export from ``folder``."""
     import torch
@@ -86,7 +86,8 @@ def temporal_fitter(folder: Path, max_epochs: int) -> Fitter:
         key = tuple((d.name, len(d.sequences)) for d in datasets)
         if key not in fitted:
             out = folder / f"held_out_{len(fitted)}.onnx"
-            model = fit(datasets, out, max_epochs=max_epochs, say=lambda m: None)
+            model = fit(datasets, out, max_epochs=max_epochs, say=lambda m: None,
+                        slowed=slowed)
             print(f"  temporal model fitted on {' + '.join(d.name for d in datasets)}: "
                   f"{model.meta['epochs']} epochs, validated threshold "
                   f"{model.meta['validation_threshold']:.3f} (made p = 0.5), "
@@ -234,10 +235,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--max-epochs", type=int, default=80)
     parser.add_argument("--quick", action="store_true", help="part 1 and 4 only")
+    parser.add_argument("--slowed", type=float, default=None,
+                        help="the temporal models also learn every fall this many times "
+                        "slower as a negative (train_fall_temporal.slowed_copies)")
     args = parser.parse_args()
     datasets = load_fall_datasets(args.data / "falls")
     with machine_report(), tempfile.TemporaryDirectory() as tmp:
-        fitter = temporal_fitter(Path(tmp), args.max_epochs)
+        fitter = temporal_fitter(Path(tmp), args.max_epochs, args.slowed)
         held_out(datasets, fitter)
         detectors: dict[str, dict[str, Detector]] = {
             "rule + logistic": {d.name: LogisticDetector(fit_on([o for o in datasets

@@ -403,8 +403,8 @@ def test_periodic_search_adds_up_slow_change_and_skips_tiles_unchanged_since_sea
     predict = models.detector.predict
     full = len(plan_tiles(640, 360, 24))
 
-    def counted(images, plans=None):
-        searched.extend(full if p is None else len(p) for p in (plans or [None] * len(images)))
+    def counted(images, plans=None):  # one frame a call, gated
+        searched[-1] = sum(full if p is None else len(p) for p in plans or [None])
         return predict(images, plans)
 
     monkeypatch.setattr(models.detector, "predict", counted)
@@ -413,7 +413,10 @@ def test_periodic_search_adds_up_slow_change_and_skips_tiles_unchanged_since_sea
         pipeline = Pipeline(AnalysisConfig(still_tiles_every_s=still_every), models)
         state = pipeline.start_source(5.0)
         searched.clear()
-        found[still_every] = [len(pipeline.analyse([f], state)[0]) for f in frames]
+        found[still_every] = []
+        for f in frames:
+            searched.append(0)  # no call: nothing searched (or the frame before's taken)
+            found[still_every].append(len(pipeline.analyse([f], state)[0]))
         tiles[still_every] = list(searched)
     assert AnalysisConfig().still_tiles_every_s == 10.0  # the default
     first = found[None].index(1)
@@ -425,6 +428,45 @@ def test_periodic_search_adds_up_slow_change_and_skips_tiles_unchanged_since_sea
     still = [n for i, n in enumerate(tiles[10.0]) if i > 35 and i % 5 == 0 and i != 50]
     assert len(still) == 3 and max(still) <= 4, still
     assert tiles[10.0][50] == full  # 10 s: every tile, the safety net
+
+
+def test_a_still_face_in_a_still_picture_is_not_searched_again_until_something_changes(
+    portrait: np.ndarray, models: Models, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where a frame's plan is the frame before's tiles and none of them changed since it
+    was searched, searching again gives the same faces: they are taken over, and the
+    detector does not run. It runs again where the picture changes (the face moves), and
+    finds the face there."""
+    empty = np.full((360, 640, 3), 128, np.uint8)
+    face = scaled_face(portrait, 40)
+    noise = np.random.default_rng(0)
+
+    def noisy(x: int) -> np.ndarray:  # a camera's few grey levels of noise
+        image = paste(empty.copy(), face, x, 150).astype(int)
+        return np.clip(image + noise.integers(-3, 4, image.shape), 0, 255).astype(np.uint8)
+
+    images = [noisy(300) for _ in range(8)] + [noisy(330) for _ in range(4)]
+    ran: list[bool] = []
+    predict = models.detector.predict
+
+    def counted(images, plans=None):
+        ran[-1] = True
+        return predict(images, plans)
+
+    monkeypatch.setattr(models.detector, "predict", counted)
+    pipeline = Pipeline(AnalysisConfig(), models)
+    state = pipeline.start_source(10.0)
+    boxes = []
+    for i, image in enumerate(images):
+        ran.append(False)
+        (analysis,) = pipeline.analyse([Frame(image, i, i / 10, "still")], state)
+        assert len(analysis) == 1
+        boxes.append(analysis.faces.boxes[0])
+    assert ran[:2] == [True, True]  # in full, then the face's own tiles
+    assert not any(ran[2:8])  # the same tiles, unchanged since: taken over
+    assert all(np.array_equal(box, boxes[1]) for box in boxes[2:8])
+    assert ran[8]  # the face moved: searched again, and found where it went
+    assert 25 < boxes[8][0] - boxes[1][0] < 35
 
 
 def test_a_still_face_found_mid_batch_is_searched_for_on_the_next_frames(

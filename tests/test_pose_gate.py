@@ -1,6 +1,7 @@
 """The pose model skips still pictures (people.PoseGate): on a frame in which nothing changed
-since the frame it last ran on, within the same period of full_scan_every_s, that run's
-people are used again. The outcome must be the one of running it on every frame."""
+since the frame it last ran on, within the same period of its every_s (the engine's: the
+longer of full_scan_every_s and still_tiles_every_s), that run's people are used again. The
+outcome must be the one of running it on every frame."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def test_a_fall_then_a_still_room_gives_every_frames_outcome_for_a_tenth_of_the_
 ) -> None:
     """URFD fall-01, then its last frame held 4 s (the person on the floor, nothing moving):
     the same fall event and the same persons table as the pose model on every frame, with
-    the model run once a second on the still part instead of ten times."""
+    the model run at most once a second on the still part instead of ten times (once per
+    still_tiles_every_s, 10 s, since the picture did not change since it last ran)."""
     config = AnalysisConfig(fps=10, threads=1)
     gated = affectlens.analyze(fall_video, config)
     runs_gated = sum(pose_runs)

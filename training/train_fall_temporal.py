@@ -71,6 +71,21 @@ class Sample:
     recording: int  # unique across datasets: never split between training and validation
 
 
+def slowed_copies(samples: list[Sample], factor: float) -> list[Sample]:
+    """Each fall played ``factor`` times slower, labelled not a fall: a body lowered to the
+    floor that slowly is a person lying down (URFD's daily activities end on a bed or sofa
+    that way), and the only thing that tells it from a fall ending in the same posture is
+    the speed of the way down. Without such negatives, a model trained without URFD has seen
+    almost no lying down (Le2i's 42 windows are its only daily activities)."""
+    out = []
+    for s in samples:
+        if s.seq.label == 1:
+            times = s.seq.times[0] + (s.seq.times - s.seq.times[0]) * factor
+            seq = PoseSequence(f"{s.seq.name}-slowed-{factor:g}", 0, times, s.seq.bodies)
+            out.append(Sample(seq, s.size, s.fps / factor, s.recording))
+    return out
+
+
 def samples_of(datasets: list[FallDataset]) -> list[Sample]:
     out, offset = [], 0
     for dataset in datasets:
@@ -218,11 +233,15 @@ def validation_split(samples: list[Sample], seed: int) -> np.ndarray:
 
 
 def fit(datasets: list[FallDataset], out: Path, seed: int = SEED, max_epochs: int = MAX_EPOCHS,
-        say=print) -> TemporalFallModel:
+        say=print, slowed: float | None = None) -> TemporalFallModel:
     """Choose epochs and threshold on a validation split of ``datasets``, refit on all of
-    them, export to ``out`` (.onnx and .json sidecar) and load it for ONNX Runtime."""
+    them, export to ``out`` (.onnx and .json sidecar) and load it for ONNX Runtime. With
+    ``slowed``, every fall also played that many times slower as a negative
+    (``slowed_copies``), in training and validation alike."""
     started = time.process_time()
     samples = samples_of(datasets)
+    if slowed:
+        samples += slowed_copies(samples, slowed)
     is_val = validation_split(samples, seed)
     train_part = [s for s, v in zip(samples, is_val) if not v]
     val_part = [s for s, v in zip(samples, is_val) if v]
@@ -248,7 +267,7 @@ def fit(datasets: list[FallDataset], out: Path, seed: int = SEED, max_epochs: in
         f"{val_sens:.2f}, specificity {val_spec}); {cpu:.0f} s CPU")
     meta = {"fps": FPS, "steps": STEPS, "channels": CHANNELS, "threshold": 0.5,
             "validation_threshold": round(threshold, 4),
-            "epochs": epochs, "seed": seed, "width": WIDTH,
+            "epochs": epochs, "seed": seed, "width": WIDTH, "slowed_negatives": slowed,
             "parameters": sum(p.numel() for p in net.parameters()),
             "trained_on": ", ".join(f"{d.name} ({len(d.ordered().sequences)} sequences)"
                                     for d in datasets),
@@ -277,10 +296,12 @@ def main() -> None:
     parser.add_argument("--datasets", default="URFD,Le2i,UP-Fall")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS)
+    parser.add_argument("--slowed", type=float, default=None,
+                        help="also every fall this many times slower, as a negative")
     args = parser.parse_args()
     torch.set_num_threads(1)
     datasets = load_fall_datasets(args.data, args.datasets.split(","))
-    model = fit(datasets, args.out, args.seed, args.max_epochs)
+    model = fit(datasets, args.out, args.seed, args.max_epochs, slowed=args.slowed)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} KB, "
           f"{model.meta['parameters']} weights)")
 
