@@ -138,7 +138,10 @@ class Pipeline:
         frames go through the detector together; gated, one after the other, each planned
         with the faces of the frame before it, as on a live camera: a face found on one frame
         (by a full search, or where the picture changed) is searched for on the next even
-        before the tracker confirms it, whatever the batch size."""
+        before the tracker confirms it, whatever the batch size. Where a frame's plan is the
+        frame before's tiles and none of them changed since it was searched, the frame
+        before's faces are taken over without running the detector (``_plans`` sets
+        ``state.reuse``): the same pictures give the same faces."""
         detector = self.models.detector
         if state.motion is None or self.config.full_scan_every_s is None:
             detections = detector.predict([f.image for f in frames])
