@@ -68,8 +68,8 @@ class SourceState:
     tracker: FaceTracker | None
     smoother: ExpressionSmoother
     motion: MotionDetector | None = None  # None: every frame searched in full
-    last_boxes: np.ndarray | None = None  # faces of the newest frame, searched for again
-    last_faces: FaceDetections | None = None  # and those faces whole
+    # faces of the newest gated frame: searched for again on the next, or taken over
+    last_faces: FaceDetections | None = None
     # the newest planned frame's tiles (level, x, y; None: every tile), and whether its
     # faces are the frame before's: the same tiles as there, none changed since searched
     last_plan: frozenset[tuple[int, int, int]] | None = None
@@ -144,10 +144,7 @@ class Pipeline:
         ``state.reuse``): the same pictures give the same faces."""
         detector = self.models.detector
         if state.motion is None or self.config.full_scan_every_s is None:
-            detections = detector.predict([f.image for f in frames])
-            if detections and state.tracker is not None:
-                state.last_boxes = detections[-1].boxes
-            return detections
+            return detector.predict([f.image for f in frames])
         detections = []
         for frame in frames:  # gated: motion, so a tracker (start_source)
             plans = self._plans([frame], state)
@@ -156,7 +153,7 @@ class Pipeline:
             else:
                 (faces,) = detector.predict([frame.image], plans)
             detections.append(faces)
-            state.last_faces, state.last_boxes = faces, faces.boxes
+            state.last_faces = faces
         return detections
 
     def follow(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
@@ -264,8 +261,8 @@ class Pipeline:
             horizon = frames[0].timestamp - self.config.lost_track_seconds
             state.known = {k: v for k, v in state.known.items() if v[0] >= horizon}
         boxes = [box[None] for _, box in state.known.values()]
-        if state.last_boxes is not None:
-            boxes.append(state.last_boxes)
+        if state.last_faces is not None:
+            boxes.append(state.last_faces.boxes)
         known = np.concatenate(boxes) if boxes else np.zeros((0, 4), np.float32)
         plans: list[list[Tile] | None] = []
         for frame in frames:
