@@ -27,6 +27,7 @@ from affectlens.errors import AffectlensError
 from affectlens.models.age import AGE_MODELS
 from affectlens.models.expression import SPECS
 from affectlens.models.pose_landmarks import PoseLandmarksName
+from affectlens.models.runtime import Precision
 from affectlens.pipeline import Pipeline
 from affectlens.report.annotated_video import AnnotatedVideoWriter
 from affectlens.report.html import write_report
@@ -52,12 +53,14 @@ class DeviceChoice(StrEnum):
 
 ExpressionModelChoice = StrEnum("ExpressionModelChoice", {name: name for name in SPECS})
 AgeModelChoice = StrEnum("AgeModelChoice", {name: name for name in AGE_MODELS})
+PrecisionChoice = StrEnum("PrecisionChoice", {name: name for name in get_args(Precision)})
 PoseLandmarksChoice = StrEnum("PoseLandmarksChoice",
                               {name: name for name in get_args(PoseLandmarksName)})
 _DEFAULTS = AnalysisConfig()
 DEFAULT_EXPRESSION_MODEL = ExpressionModelChoice(_DEFAULTS.expression_model)
 DEFAULT_AGE_MODEL = AgeModelChoice(_DEFAULTS.age_model)
 DEFAULT_POSE_LANDMARKS = PoseLandmarksChoice(_DEFAULTS.pose_landmarks)
+DEFAULT_PRECISION = PrecisionChoice(_DEFAULTS.precision)
 
 
 @commands.command("analyze")
@@ -74,6 +77,12 @@ def analyze_command(
         typer.Option(help="Frames analysed per second of video. Default: every frame."),
     ] = None,
     device: Annotated[DeviceChoice, typer.Option(help="Where models run.")] = DeviceChoice.cpu,
+    precision: Annotated[
+        PrecisionChoice,
+        typer.Option(help="int8: on the CPU, the expression and age models' int8 form (about "
+                     "a third of the CPU a face; the same label on about 99% of faces: "
+                     "docs/accuracy.md); float: their float form, the reference."),
+    ] = DEFAULT_PRECISION,
     table_format: Annotated[
         TableFormat, typer.Option("--format", help="Per-frame/per-track table format.")
     ] = TableFormat.csv,
@@ -200,7 +209,7 @@ def analyze_command(
     """
     try:
         config = AnalysisConfig(
-            fps=fps, device=device.value, min_face_px=min_face,
+            fps=fps, device=device.value, precision=precision.value, min_face_px=min_face,
             expression_model=expression_model.value, age_model=age_model.value,
             purpose=purpose, min_group=min_group, statistics_every_s=every, pose=pose,
             pose_landmarks=pose_landmarks.value,

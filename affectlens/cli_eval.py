@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from affectlens.config import AnalysisConfig
 from affectlens.errors import AffectlensError, InputError
 from affectlens.eval.age import ADULT_AGE, evaluate_ages, predict_ages
 from affectlens.eval.calibration import (
@@ -62,6 +63,7 @@ from affectlens.eval.metrics import expected_calibration_error, selective_accura
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.calibration import DEFAULT_TARGET_ACCURACY, Calibration
 from affectlens.models.expression import SPECS, ExpressionClassifier
+from affectlens.models.runtime import Precision, float_path
 from affectlens.people import PeoplePipeline
 from affectlens.types import EXPRESSIONS
 
@@ -71,6 +73,10 @@ eval_app = typer.Typer(
 )
 console = Console(stderr=True)
 ExpressionModel = typer.Option(help=f"Expression model: {', '.join(SPECS)}.")
+DEFAULT_PRECISION: str = AnalysisConfig.model_fields["precision"].default
+PrecisionOption = typer.Option(
+    help="int8: the model's int8 form where one ships (what analysis runs on the CPU by "
+    "default); float: its float form.")
 _MODE = ("crops: the images are face crops (resized to the model input). detect: run the face "
          "detector and alignment first, as in analysis; ")
 ExpressionMode = typer.Option(
@@ -115,10 +121,21 @@ def _clear_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _load_expression_model(model: str) -> ExpressionClassifier:
+def _load_expression_model(model: str, precision: str = "float") -> ExpressionClassifier:
     if model not in SPECS:
         raise typer.BadParameter(f"unknown model {model!r}; choose from {', '.join(SPECS)}")
-    return ExpressionClassifier(model)
+    return ExpressionClassifier(model, precision=_precision(precision))
+
+
+def _precision(precision: str) -> Precision:
+    if precision not in get_args(Precision):
+        raise typer.BadParameter(f"--precision must be {' or '.join(get_args(Precision))}")
+    return cast(Precision, precision)
+
+
+def _named(model: str, weights: Path) -> str:
+    """The model's name as reports give it: with "(int8)" where its int8 form ran."""
+    return f"{model} (int8)" if weights != float_path(weights) else model
 
 
 @eval_app.command("expression")
@@ -134,6 +151,7 @@ def expression_command(
     calibration: Annotated[Path | None, typer.Option(
         help="A calibration file (from eval calibrate --output) to judge instead of the one "
         "beside the model's weights.")] = None,
+    precision: Annotated[str, PrecisionOption] = DEFAULT_PRECISION,
 ) -> None:
     """Accuracy, macro-F1, recall per class, confusion, calibration (ECE) and coverage.
 
@@ -151,13 +169,14 @@ def expression_command(
         if calibration is not None and not calibration.is_file():
             raise InputError(f"--calibration {calibration}: no such file")
         dataset = read_expressions(data)
-        classifier = _load_expression_model(model)
+        classifier = _load_expression_model(model, precision)
         fitted = Calibration.load(calibration) if calibration else classifier.calibration
         seen = _seen(classifier.name, classifier.model.path, dataset.paths)
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
             predictions = predict_expressions(dataset, classifier, mode, advance)
         report = evaluate_expressions(
-            predictions, fitted, model=classifier.name, data=str(data),
+            predictions, fitted, model=_named(classifier.name, classifier.model.path),
+            data=str(data),
             mode=mode.value, left_out=dataset.left_out, resamples=resamples,
             data_kind=data_kind or detect_kind(dataset.paths), seen=seen,
         )
@@ -200,6 +219,7 @@ def age_command(
     ] = "all",
     out: Annotated[Path, Out] = Path("affectlens-eval/age"),
     resamples: Annotated[int, Resamples] = 1000,
+    precision: Annotated[str, PrecisionOption] = DEFAULT_PRECISION,
 ) -> None:
     """Age error (MAE) overall, per age band, and per gender and race label (audit only).
 
@@ -220,11 +240,12 @@ def age_command(
             if not dataset.paths:
                 raise InputError(f"{data}: none of its {named} well-named images is in the test "
                                  "fifth (chosen by a hash of the file name); use --split all")
-        estimator = AgeEstimator(model)
+        estimator = AgeEstimator(model, precision=_precision(precision))
         seen = _seen(model, estimator.model.path, dataset.paths)
         with _bar(f"{model} on {data.name}", len(dataset.paths)) as advance:
             predictions = predict_ages(dataset, estimator, mode, advance)
-        report = evaluate_ages(predictions, model=model, data=str(data), mode=mode.value,
+        report = evaluate_ages(predictions, model=_named(model, estimator.model.path),
+                               data=str(data), mode=mode.value,
                                malformed=len(dataset.malformed), resamples=resamples,
                                data_kind=data_kind or detect_kind(dataset.paths), seen=seen)
     table = Table("group", "n", "MAE", "mean error", title=f"{model} on {data} ({split})")

@@ -9,7 +9,7 @@ from affectlens.events.fall_settings import FallSettings
 from affectlens.models.age import AgeModelName
 from affectlens.models.expression import ExpressionModelName
 from affectlens.models.pose_landmarks import PoseLandmarksName
-from affectlens.models.runtime import Device
+from affectlens.models.runtime import Device, Precision
 from affectlens.privacy.policy import check_config, expression_allowed, voice_allowed
 from affectlens.vocabulary import Purpose
 from affectlens.voice.settings import VoiceSettings
@@ -162,6 +162,14 @@ class AnalysisConfig(BaseModel):
         "share, so a second thread mostly spins (same wall time, twice the CPU: docs/speed.md); "
         "a live service runs one worker process per camera, which uses the cores. More help "
         "only a search of every frame in full (full_scan_every_s null).",
+    )
+    precision: Precision = Field(
+        "int8",
+        description="On the CPU, the expression and age models run in their int8 form where "
+        "one ships (affectlens's own models; made and checked against the float form by "
+        "tools/quantize_models.py): about a third of the CPU a face, the same label on about "
+        "99% of faces (docs/accuracy.md). float: the float form, the reference. A GPU always "
+        "runs the float form.",
     )
     pose: bool = Field(
         True, description="Offline analysis: estimate body pose, track people and detect falls "

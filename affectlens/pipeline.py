@@ -55,9 +55,11 @@ class Models:
                 config.device, config.min_face_px, config.face_score_threshold,
                 threads=config.threads, batch_tiles=config.detector_batch_tiles, opener=opener,
             ),
-            ExpressionClassifier(config.expression_model, config.device, config.threads, opener)
+            ExpressionClassifier(config.expression_model, config.device, config.threads, opener,
+                                 precision=config.precision)
             if config.expression_allowed else None,
-            AgeEstimator(config.age_model, config.device, config.threads, opener),
+            AgeEstimator(config.age_model, config.device, config.threads, opener,
+                         precision=config.precision),
         )
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from affectlens.errors import ModelError
 from affectlens.eval.age import evaluate_ages, predict_ages
@@ -30,15 +31,26 @@ from affectlens.eval.faces import FaceMode
 from affectlens.eval.machine import machine_report
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
+from affectlens.models.runtime import float_path
+
+Model = TypeVar("Model", ExpressionClassifier, AgeEstimator)
+
+
+def _with_int8(make: Callable[..., Model], names: Iterable[str]) -> Iterator[tuple[str, Model]]:
+    """Every shipped model of a kind, and the int8 form of each that has one (what analysis
+    runs on the CPU); one that is missing is printed as a row and skipped."""
+    for name in names:
+        try:
+            yield name, make(name)
+            int8 = make(name, precision="int8")
+            if int8.model.path != float_path(int8.model.path):
+                yield f"{name} (int8)", int8
+        except ModelError as error:
+            print(f"| {name} | not shipped: {error} |")
 
 
 def _expression_models() -> Iterator[tuple[str, ExpressionClassifier]]:
-    """Every shipped expression model; one that is missing is printed as a row and skipped."""
-    for model in SPECS:
-        try:
-            yield model, ExpressionClassifier(model)
-        except ModelError as error:
-            print(f"| {model} | not shipped: {error} |")
+    return _with_int8(ExpressionClassifier, SPECS)
 
 
 def expression_rows(data: Path, resamples: int) -> None:
@@ -99,12 +111,7 @@ def age_rows(data: Path, resamples: int) -> None:
         ["0-12", "13-19", "20-34", "35-49", "50-64", "65+"]) + " | race gap (adults) "
         "| gender gap |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for model in AGE_MODELS:
-        try:
-            estimator = AgeEstimator(model)
-        except ModelError as error:
-            print(f"| {model} | not shipped: {error} |")
-            continue
+    for model, estimator in _with_int8(AgeEstimator, AGE_MODELS):
         for mode in FaceMode:
             r = evaluate_ages(predict_ages(test, estimator, mode), model=model, data="utkface",
                               mode=mode.value, malformed=len(test.malformed),

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from affectlens.eval.machine import Stopwatch, machine_report
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
+from affectlens.models.runtime import Precision, float_path
+
+PRECISIONS: tuple[Precision, ...] = ("float", "int8")
 
 
 def per_face_ms(
@@ -50,9 +54,15 @@ def table(threads: int, batches: list[int], repeats_at_1: int) -> None:
     print("| model | file MB | " + " | ".join(
         f"CPU (wall) ms/face, batch {b}" for b in batches) + " |")
     print("|---|---|" + "---|" * len(batches))
-    models = [("expression", ExpressionClassifier(name, threads=threads)) for name in SPECS]
-    models += [("age", AgeEstimator(name, threads=threads)) for name in AGE_MODELS]
+    models = [("expression", ExpressionClassifier(name, threads=threads, precision=precision))
+              for name in SPECS for precision in PRECISIONS]
+    models += [("age", AgeEstimator(name, threads=threads, precision=precision))
+               for name in AGE_MODELS for precision in PRECISIONS]
+    shown: set[Path] = set()
     for task, model in models:
+        if model.model.path in shown:  # no int8 form: the float one again
+            continue
+        shown.add(model.model.path)
         size = model.template.size
         shape = (size, size) if model.template.grey else (size, size, 3)
         cells = []
@@ -62,7 +72,8 @@ def table(threads: int, batches: list[int], repeats_at_1: int) -> None:
             cpu, wall = per_face_ms(model.predict, crops, repeats)
             cells.append(f"{cpu:.2f} ({wall:.2f})")
         mb = model.model.path.stat().st_size / 1e6
-        print(f"| {task} {model.name} | {mb:.1f} | " + " | ".join(cells) + " |")
+        int8 = " (int8)" if model.model.path != float_path(model.model.path) else ""
+        print(f"| {task} {model.name}{int8} | {mb:.1f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

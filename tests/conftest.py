@@ -81,9 +81,10 @@ def pipeline_for(models: Models) -> Callable[..., Pipeline]:
     """pipeline_for(fps=8) -> a Pipeline sharing the session's models.
 
     Only settings that do not change the models may be passed (fps, smoothing, tracking, image
-    size...); min_face_px, face_score_threshold, device and threads need their own Models.
+    size...); min_face_px, face_score_threshold, device, threads and precision need their own
+    Models.
     """
-    model_keys = {"device", "min_face_px", "face_score_threshold", "threads"}
+    model_keys = {"device", "min_face_px", "face_score_threshold", "threads", "precision"}
 
     def make(**settings: object) -> Pipeline:
         assert not model_keys & settings.keys(), "these settings need their own Models"

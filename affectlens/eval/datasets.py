@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from affectlens.errors import InputError
+from affectlens.models.runtime import float_path
 from affectlens.sources.base import IMAGE_SUFFIXES
 from affectlens.types import EXPRESSIONS
 
@@ -104,6 +105,7 @@ class TrainingManifest:
     def beside(cls, weights: Path) -> TrainingManifest | None:
         """The manifest shipped with these weights; None where the model has none (then
         whether it saw an image cannot be checked)."""
+        weights = float_path(weights)  # an int8 form was trained as its float graph was
         path = weights.with_name(f"{weights.stem}.training.json")
         if not path.is_file():
             return None
@@ -114,6 +116,7 @@ class TrainingManifest:
             raise InputError(f"{path}: not a training manifest ({error})") from None
 
     def write(self, weights: Path) -> Path:
+        weights = float_path(weights)  # an int8 form was trained as its float graph was
         path = weights.with_name(f"{weights.stem}.training.json")
         path.write_text(json.dumps({"data": self.data, "images": len(self.digests),
                                     "name_sha1_16": sorted(self.digests)}, indent=0) + "\n")

