@@ -238,9 +238,14 @@ def main() -> None:
                         "(pose, person tracks, the fall rule; the default fall settings).")
     parser.add_argument("--still", action="store_true", help="Nothing moves in the picture "
                         "(the face stays put): what the gated search and pose save.")
+    parser.add_argument("--precision", choices=["int8", "float"],
+                        default=AnalysisConfig.model_fields["precision"].default,
+                        help="the expression and age models' form (default: the setting's, int8 "
+                        "on the CPU; float: the reference)")
     args = parser.parse_args()
     config = AnalysisConfig(min_face_px=args.min_face,
-                            full_scan_every_s=args.full_scan_every or None)
+                            full_scan_every_s=args.full_scan_every or None,
+                            precision=args.precision)
     with machine_report():
         measure(args, config)
 
@@ -251,7 +256,8 @@ def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
           f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
           f"frame), one model thread per worker process, workers started by "
           f"{args.start_method}, {'watching for falls' if args.falls else 'faces only'}, "
-          f"{'a still picture' if args.still else 'the face drifting'}")
+          f"{'a still picture' if args.still else 'the face drifting'}, expression and age "
+          f"models {args.precision}")
     single, batched = batching(config)
     verdict = "pays" if batched.cpu_s < 0.9 * single.cpu_s else "does not pay"
     print(f"detector per frame, CPU (wall): {1000 * single.cpu_s:.1f} "

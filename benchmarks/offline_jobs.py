@@ -80,9 +80,14 @@ def main() -> None:
                         "as the long-video job (0: none)")
     parser.add_argument("--segment-s", type=float, default=60.0)
     parser.add_argument("--pose", action="store_true", help="with the body path")
+    parser.add_argument("--precision", choices=["int8", "float"],
+                        default=AnalysisConfig.model_fields["precision"].default,
+                        help="the expression and age models' form (default: the setting's, int8 "
+                        "on the CPU; float: the reference)")
     args = parser.parse_args()
     jobs = [int(j) for j in args.jobs.split(",")]
-    extra = ["--segment-s", str(args.segment_s)] + ([] if args.pose else ["--no-pose"])
+    extra = ["--segment-s", str(args.segment_s), "--precision", args.precision] + (
+        [] if args.pose else ["--no-pose"])
     with machine_report(), tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         video = args.video if args.video.is_file() else write_sample_video(

@@ -120,6 +120,10 @@ def main() -> None:
                         "every core)")
     parser.add_argument("--repeats", type=int, default=20,
                         help="analyses of each still image, on both sides (default 20)")
+    parser.add_argument("--precision", choices=["int8", "float"],
+                        default=AnalysisConfig.model_fields["precision"].default,
+                        help="the expression and age models' form (default: the setting's, int8 "
+                        "on the CPU; float: the reference)")
     args = parser.parse_args()
     images = [Path(p) for p in args.images.split(",") if p]
     missing = [p for p in (args.video, *images) if not p.is_file()]
@@ -127,12 +131,13 @@ def main() -> None:
         sys.exit(f"not found: {', '.join(map(str, missing))} (the defaults are in "
                  "../shared/data/media)")
     with machine_report():
-        print(f"affectlens {affectlens.__version__}, model threads {args.threads or 'all cores'}")
+        print(f"affectlens {affectlens.__version__}, model threads {args.threads or 'all cores'}, "
+              f"{args.precision}")
         source = open_media(args.video, None)
         frames = list(source.frames())
         fps = source.info.native_fps or 25.0
-        default = AnalysisConfig(pose=False, threads=args.threads)
-        full = AnalysisConfig(pose=False, threads=args.threads, full_scan_every_s=None)
+        default = AnalysisConfig(pose=False, threads=args.threads, precision=args.precision)
+        full = default.model_copy(update={"full_scan_every_s": None})
         models = Models.load(default)
         rows: list[tuple[str, str, Timing]] = []
         rows.append((args.video.name, "affectlens (defaults)", ours(frames, fps, default,

@@ -119,12 +119,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int,
                         default=AnalysisConfig.model_fields["threads"].default,
                         help="CPU threads per model (default: the setting's; 0: every core)")
+    parser.add_argument("--precision", choices=["int8", "float"],
+                        default=AnalysisConfig.model_fields["precision"].default,
+                        help="the expression and age models' form (default: the setting's, int8 "
+                        "on the CPU; float: the reference)")
     args = parser.parse_args()
     if not args.video.is_file():
         raise SystemExit(f"video not found: {args.video}")
     with machine_report():
         # pose off in the config: the body path runs only where ``people`` is passed below
-        config = AnalysisConfig(batch_frames=args.batch, threads=args.threads, pose=False)
+        config = AnalysisConfig(batch_frames=args.batch, threads=args.threads, pose=False,
+                                precision=args.precision)
         default = Pipeline(config)
         full = Pipeline(config.model_copy(update={"full_scan_every_s": None}), default.models)
         every = config.full_scan_every_s
@@ -136,7 +141,7 @@ def main() -> None:
         people.analyse([first], people.start_source(25))
         totals, tiles, frames, faces = stage_times(args.video, searches, people, args.batch)
         print(f"{args.video.name}: {frames} frames, {faces} faces (default search); batch "
-              f"{args.batch}, model threads {args.threads or 'all cores'}")
+              f"{args.batch}, model threads {args.threads or 'all cores'}, {args.precision}")
         print(f"{'stage':<31}{'CPU ms/frame':>13}{'wall ms/frame':>15}")
         for stage, used in totals.items():
             extra = f"   {tiles[stage] / frames:.1f} tiles/frame" if stage in tiles else ""
