@@ -2,7 +2,7 @@
 against every frame searched in full.
 
     python benchmarks/cost_growth.py [--resolutions 360,720,1080,2160] [--faces 1,5,20]
-        [--seconds 2] [--full-frames 10] [--threads 1]
+        [--seconds 2] [--full-frames 10] [--threads 1] [--precision int8|float]
 
 For each resolution (16:9, by height) and number of faces, a video is made in memory (no
 encoding, so decoding is not counted): a room (``affectlens.samples.figure.room``) with that
@@ -109,17 +109,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int,
                         default=AnalysisConfig.model_fields["threads"].default,
                         help="CPU threads per model (default: the setting's; 0: every core)")
+    parser.add_argument("--precision", choices=["int8", "float"],
+                        default=AnalysisConfig.model_fields["precision"].default,
+                        help="the expression and age models' form (default: the setting's, int8 "
+                        "on the CPU; float: the reference)")
     args = parser.parse_args()
     heights = [int(h) for h in args.resolutions.split(",")]
     counts = [int(f) for f in args.faces.split(",")]
     with machine_report():
-        default = AnalysisConfig(pose=False, threads=args.threads)
-        full = AnalysisConfig(pose=False, threads=args.threads, full_scan_every_s=None)
+        default = AnalysisConfig(pose=False, threads=args.threads, precision=args.precision)
+        full = default.model_copy(update={"full_scan_every_s": None})
         models = Models.load(default)
         gated, every = Pipeline(default, models), Pipeline(full, models)
         models.detector.predict([np.zeros((64, 64, 3), np.uint8)])  # warm up
-        print(f"model threads {args.threads or 'all cores'}; {FPS} fps; defaults over "
-              f"{args.seconds:g} s, every frame in full over {args.full_frames} frames")
+        print(f"model threads {args.threads or 'all cores'}, {args.precision}; {FPS} fps; "
+              f"defaults over {args.seconds:g} s, every frame in full over {args.full_frames} "
+              "frames")
         print(f"{'frame':<12}{'faces':>6}  {'default: CPU (wall) ms':>24}{'tiles':>7}"
               f"{'found':>7}  {'in full: CPU (wall) ms':>24}{'tiles':>7}{'found':>7}"
               f"{'CPU ratio':>11}")
