@@ -2,10 +2,11 @@
 
     python benchmarks/camera_capacity.py [--cameras 2,4,6,8,10] [--seconds 20] [--min-face 24]
         [--full-scan-every 1] [--start-method forkserver|spawn] [--source-fps 25] [--falls]
-        [--still]
+        [--still] [--frame-size 640x360]
 
-Each camera plays a 640x360, 25 fps (``--source-fps``) H.264 file in a loop at real time
-(one face: the built-in public-domain portrait, drifting; with ``--still``, not moving),
+Each camera plays a 640x360 (``--frame-size``: the same scene with more pixels), 25 fps
+(``--source-fps``) H.264 file in a loop at real time (one face: the built-in public-domain
+portrait, drifting; with ``--still``, not moving),
 analysed at 5 fps by the full pipeline (care purpose: detection, expression, age, tracking,
 distress rule, a blurred preview twice a second; with ``--falls`` also the body path: pose,
 person tracks and the fall rule, as a camera watching for falls runs them), its messages
@@ -19,7 +20,9 @@ for ``--seconds``:
 - frame-to-event latency: from reading the frame that fires an event to the event being
   committed by the supervisor (a test rule fires once per track, so once per loop);
 - CPU per camera (worker process CPU seconds / wall seconds) and memory per camera (PSS of a
-  worker process, so shared library pages are counted once).
+  worker process, so shared library pages are counted once; and the largest peak resident
+  set of any worker since it started, VmHWM, which counts shared pages in full: the figure a
+  memory limit on one process would see).
 
 A count is sustained when every camera analyses >= 95% of its 5 fps, no slot is skipped and
 both p95 latencies are under 1 s. The machine may be shared: the CPU other processes used
@@ -37,6 +40,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,20 +71,26 @@ TICKS = os.sysconf("SC_CLK_TCK")
 EVERY_TRACK = DistressSettings(threshold=0.01, hold_s=0.5, release_margin=0.0)
 
 
-def one_face_video(path: Path, seconds: float = 8.0, fps: int = FPS, still: bool = False
-                   ) -> Path:
-    """640x360 at ``fps``: the portrait (about 150 px wide) drifting across a grey room, or
-    with ``still`` staying where it starts (a room where nothing moves: what a care-home
-    camera mostly shows; one track for the whole run, so one event, before the measuring)."""
-    face = cv2.resize(portrait(), (150, 176), interpolation=cv2.INTER_AREA)
-    frames = []
-    for i in range(round(seconds * fps)):
-        t = 0.0 if still else i / (seconds * fps)
-        canvas = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
-        x, y = 60 + round(380 * t), 80 + round(60 * np.sin(2 * np.pi * t))
-        canvas[y : y + 176, x : x + 150] = face
-        frames.append(canvas)
-    return write_video(path, frames, fps=fps, gop=fps)
+def one_face_video(path: Path, seconds: float = 8.0, fps: int = FPS, still: bool = False,
+                   size: tuple[int, int] = (WIDTH, HEIGHT)) -> Path:
+    """``size`` (640x360 by default) at ``fps``: the portrait (about 150 px wide at 640x360,
+    in proportion at other sizes) drifting across a grey room, or with ``still`` staying
+    where it starts (a room where nothing moves: what a care-home camera mostly shows; one
+    track for the whole run, so one event, before the measuring)."""
+    scale = size[1] / HEIGHT
+    face = cv2.resize(portrait(), (round(150 * scale), round(176 * scale)),
+                      interpolation=cv2.INTER_AREA)
+
+    def frames() -> Iterator[np.ndarray]:  # one at a time: 8 s of 4K is 5 GB of pixels
+        for i in range(round(seconds * fps)):
+            t = 0.0 if still else i / (seconds * fps)
+            canvas = np.full((size[1], size[0], 3), 110, np.uint8)
+            x = round(scale * (60 + 380 * t))
+            y = round(scale * (80 + 60 * np.sin(2 * np.pi * t)))
+            canvas[y : y + face.shape[0], x : x + face.shape[1]] = face
+            yield canvas
+
+    return write_video(path, frames(), fps=fps, gop=fps)
 
 
 class Collecting(Recorder):
@@ -117,6 +127,14 @@ def busy_seconds() -> float:
     return (sum(values) - values[3] - values[4]) / TICKS  # minus idle and iowait
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's largest resident set since it started (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def pss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         if line.startswith("Pss:"):
@@ -137,6 +155,7 @@ class Run:
     supervisor_cpu: float
     others_cpu: float  # cores used by other processes meanwhile (a shared machine)
     pss_mb: float
+    peak_rss_mb: float  # the largest of any worker
 
     @property
     def sustained(self) -> bool:
@@ -173,6 +192,7 @@ def run(cameras: int, video: Path, folder: Path, seconds: float, config: Analysi
         cpu = {pid: (cpu_seconds(pid) - cpu_before[pid]) / wall for pid in cpu_before}
         others = (busy_seconds() - busy_before) / wall - sum(cpu.values())
         memory = statistics.mean(pss_mb(pid) for pid in pids)
+        peak = max(peak_rss_mb(pid) for pid in pids)
     finally:
         supervisor.stop()
         store.engine.dispose()
@@ -184,7 +204,19 @@ def run(cameras: int, video: Path, folder: Path, seconds: float, config: Analysi
         percentile_ms(latencies, 50), percentile_ms(latencies, 95),
         len(recorder.event_latencies), percentile_ms(recorder.event_latencies, 95),
         statistics.mean(cpu[p] for p in pids), cpu[os.getpid()], max(0.0, others), memory,
+        peak,
     )
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """"1920x1080" -> (1920, 1080); even sides (H.264's 4:2:0)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT") from None
+    if width < 64 or height < 64 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: even sides of at least 64 pixels")
+    return width, height
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -242,6 +274,9 @@ def main() -> None:
                         default=AnalysisConfig.model_fields["precision"].default,
                         help="the expression and age models' form (default: the setting's, int8 "
                         "on the CPU; float: the reference)")
+    parser.add_argument("--frame-size", type=frame_size, default=(WIDTH, HEIGHT),
+                        metavar="WxH", help="each camera's picture (default 640x360): the same "
+                        "scene, the face in proportion")
     args = parser.parse_args()
     config = AnalysisConfig(min_face_px=args.min_face,
                             full_scan_every_s=args.full_scan_every or None,
@@ -252,7 +287,9 @@ def main() -> None:
 
 def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
     """Print the batching check and one table row per camera count."""
-    print(f"640x360 at {args.source_fps} fps looped, {ANALYSIS_FPS:g} analysed fps, min face "
+    width, height = args.frame_size
+    print(f"{width}x{height} at {args.source_fps} fps looped, {ANALYSIS_FPS:g} analysed fps, "
+          "min face "
           f"{args.min_face:g} px, full search every {args.full_scan_every:g} s (0: every "
           f"frame), one model thread per worker process, workers started by "
           f"{args.start_method}, {'watching for falls' if args.falls else 'faces only'}, "
@@ -266,19 +303,21 @@ def measure(args: argparse.Namespace, config: AnalysisConfig) -> None:
           f"{verdict}\n")
     print("| cameras | slowest camera fps | skipped slots | frame-to-result p50 / p95 (ms) | "
           "events: n, frame-to-stored p95 (ms) | CPU per camera (cores) | supervisor CPU "
-          "(cores) | other processes (cores) | PSS per worker (MB) | sustained |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "(cores) | other processes (cores) | PSS per worker (MB) | peak RSS of a worker (MB) | "
+          "sustained |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     best = 0
     with tempfile.TemporaryDirectory() as folder:
         video = one_face_video(Path(folder) / f"one_face_{args.source_fps}fps.mp4",
-                               fps=args.source_fps, still=args.still)
+                               fps=args.source_fps, still=args.still, size=args.frame_size)
         for count in (int(c) for c in args.cameras.split(",")):
             r = run(count, video, Path(folder), args.seconds, config, args.start_method,
                     FallSettings() if args.falls else None)
             print(f"| {r.cameras} | {r.slowest_fps:.2f} | {r.skipped} | {r.p50_ms:.0f} / "
                   f"{r.p95_ms:.0f} | {r.events}, {r.event_p95_ms:.0f} | "
                   f"{r.cpu_per_camera:.2f} | {r.supervisor_cpu:.2f} | {r.others_cpu:.2f} | "
-                  f"{r.pss_mb:.0f} | {'yes' if r.sustained else 'no'} |", flush=True)
+                  f"{r.pss_mb:.0f} | {r.peak_rss_mb:.0f} | {'yes' if r.sustained else 'no'} |",
+                  flush=True)
             if r.sustained:
                 best = max(best, r.cameras)
     print(f"\nsustained: {best} cameras (target >= 10)")
