@@ -96,3 +96,18 @@ def test_the_training_manifest_of_an_int8_form_is_its_float_graphs() -> None:
     assert float_path(int8_file) == WEIGHTS_DIR / "affectlens_age.onnx"
     manifest = TrainingManifest.beside(int8_file)
     assert manifest is not None and manifest == TrainingManifest.beside(float_path(int8_file))
+
+
+def test_a_cluster_node_with_a_gpu_runs_the_float_graph_a_camera_asked_int8_of(
+        monkeypatch) -> None:
+    """A camera on a CPU node picks the int8 form; the node's batching actor decides again
+    where it runs the model (cluster/batching.py)."""
+    from affectlens.cluster.batching import graph_here
+
+    float_file = WEIGHTS_DIR / "affectlens_age.onnx"
+    assert graph_here(int8_path(float_file), "cpu") == int8_path(float_file)
+    assert graph_here(float_file, "cpu") == float_file
+    monkeypatch.setattr("onnxruntime.get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert graph_here(int8_path(float_file), "auto") == float_file
+    assert graph_here(int8_path(float_file), "cpu") == int8_path(float_file)

@@ -33,7 +33,14 @@ import numpy as np
 
 from affectlens.cluster.connect import require_ray
 from affectlens.models.batching import BatchedModel
-from affectlens.models.runtime import Device, ModelRunner, OnnxModel, Opener
+from affectlens.models.runtime import (
+    Device,
+    ModelRunner,
+    OnnxModel,
+    Opener,
+    float_path,
+    weights_for,
+)
 
 ACTOR_PREFIX = "affectlens-batcher-"
 NAMESPACE = "affectlens"
@@ -49,6 +56,15 @@ class BatchSettings:
     num_gpus: float = 0.0
 
 
+def graph_here(path: Path, device: Device) -> Path:
+    """The graph this node opens for a camera's ``path``. A camera chooses a model's int8 form
+    by its own machine (runtime.weights_for: on the CPU); where this node runs the model on a
+    GPU, the float graph is the one to run."""
+    if path == float_path(path):
+        return path
+    return weights_for(float_path(path), device, "int8")
+
+
 class BatchingActor:
     """Each model once, on this node; ``run`` from any number of callers at once (a threaded
     actor), joined into calls by a DynamicBatcher per model."""
@@ -62,9 +78,9 @@ class BatchingActor:
     def _model(self, path: str) -> BatchedModel:
         with self._lock:
             if path not in self._models:
-                self._models[path] = BatchedModel(OnnxModel(Path(path), self.device,
-                                                            self.threads),
-                                                  self.max_rows, self.deadline_s)
+                self._models[path] = BatchedModel(
+                    OnnxModel(graph_here(Path(path), self.device), self.device, self.threads),
+                    self.max_rows, self.deadline_s)
             return self._models[path]
 
     def run(self, path: str, batch: np.ndarray) -> list[np.ndarray]:
