@@ -46,7 +46,7 @@ from runlog import run_log
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from affectlens.eval.age import AgePredictions, evaluate_ages
+from affectlens.eval.age import ADULT_AGE, AgePredictions, evaluate_ages, standardised_gap
 from affectlens.eval.datasets import AgeSet, TrainingManifest, is_held_out, read_utkface
 from affectlens.eval.faces import FaceMode, load_crops
 from affectlens.models.alignment import UTK_TEMPLATE
@@ -290,14 +290,38 @@ def soft_labels(ages: torch.Tensor, sigma: float, slope: float) -> torch.Tensor:
     return F.softmax(logits, 1)
 
 
-def sample_weights(ages: np.ndarray, power: float) -> np.ndarray:
+def sample_weights(ages: np.ndarray, power: float, groups: np.ndarray | None = None,
+                   group_power: float = 0.0) -> np.ndarray:
     """Draw probability per image ~ (images in its 5-year band) ** -power, so that the rarer,
     older ages are seen about as often as the rest (power 1). Flooring the band counts (so
-    that the few people over 90 are drawn less often) made no difference on validation."""
+    that the few people over 90 are drawn less often) made no difference on validation.
+
+    With ``groups`` (UTKFace's race-group labels) and ``group_power``, also ~ (images of its
+    group) ** -group_power: the smaller groups drawn more often (issue 18, item 4: whether
+    that narrows the error gap between groups). The labels only weight the draw; no model
+    ever sees them."""
     band = np.minimum(ages, MAX_AGE) // 5
     counts = np.bincount(band)
     weights = counts[band].astype(np.float64) ** -power
+    if groups is not None and group_power:
+        _, index, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+        weights *= sizes[index].astype(np.float64) ** -group_power
     return weights / weights.sum()
+
+
+def validation_gap(pred: np.ndarray, ages: np.ndarray, races: np.ndarray, say: Say) -> None:
+    """The adult race-group gap on the validation split, raw and age-standardised (what
+    ``--group-balance`` is chosen by, beside the validation score)."""
+    adult = ages >= ADULT_AGE
+    standard = standardised_gap(ages[adult].astype(np.float64), pred[adult].astype(np.float64),
+                                races[adult], resamples=200)
+    per_group = {g: float(np.abs(pred[adult & (races == g)] - ages[adult & (races == g)]).mean())
+                 for g in sorted(set(races[adult].tolist()))}
+    raw = max(per_group.values()) - min(per_group.values())
+    say("validation, adults, MAE per race group: " + ", ".join(
+        f"{g} {m:.2f} (n={int((adult & (races == g)).sum())})" for g, m in per_group.items())
+        + f"; gap raw {raw:.2f}, age-standardised "
+        + ("n/a" if standard is None else f"{standard.gap:.2f} ({', '.join(standard.bands)})"))
 
 
 # ------------------------------------------------------------------------------- training
@@ -374,7 +398,9 @@ def train(args: argparse.Namespace, say: Say) -> None:
 
     images = torch.as_tensor(fit_crops).permute(0, 3, 1, 2)  # uint8, augmented per batch
     targets = torch.as_tensor(fit_ages)
-    draw = torch.as_tensor(sample_weights(fit_ages, args.balance))
+    races = np.array(dataset.races)
+    draw = torch.as_tensor(sample_weights(fit_ages, args.balance, races[fit],
+                                          args.group_balance))
     bins = torch.arange(MAX_AGE + 1, dtype=torch.float32, device=device)
     generator = torch.Generator().manual_seed(args.seed)
     for epoch in range(start_epoch, args.epochs):
@@ -411,6 +437,8 @@ def train(args: argparse.Namespace, say: Say) -> None:
         say(f"epoch {epoch + 1}/{args.epochs} ldl {loss_sum / len(order):.3f} "
             f"train L1 {l1_sum / len(order):.2f} validation MAE {mae:.2f} {OLD}+ {old:.2f} "
             f"score {score:.3f}{mark} {time.time() - began:.0f}s")
+    net.load_state_dict(torch.load(args.out / "best.pt", map_location=device))
+    validation_gap(predict(net, val_crops, device), val_ages, races[val], say)
 
 
 # ------------------------------------------------------------------------- export and report
@@ -542,6 +570,9 @@ def main() -> None:
     parser.add_argument("--l1", type=float, default=0.05, help="weight of the expected-age L1")
     parser.add_argument("--balance", type=float, default=1.0,
                         help="draw images ~ (images in their 5-year band) ** -balance")
+    parser.add_argument("--group-balance", type=float, default=0.0,
+                        help="also draw images ~ (images of their race group, from UTKFace's "
+                        "file names) ** -P: 0 (the default) ignores the groups")
     parser.add_argument("--ema", type=float, default=0.995, help="weight average's decay")
     parser.add_argument("--photometric", type=float, default=0.0,
                         help="strength of grey / gamma / colour-gain augmentation (0: none)")
