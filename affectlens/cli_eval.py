@@ -63,7 +63,7 @@ from affectlens.eval.metrics import expected_calibration_error, selective_accura
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.calibration import DEFAULT_TARGET_ACCURACY, Calibration
 from affectlens.models.expression import SPECS, ExpressionClassifier
-from affectlens.models.runtime import Precision, float_path
+from affectlens.models.runtime import Precision, is_int8
 from affectlens.people import PeoplePipeline
 from affectlens.types import EXPRESSIONS
 
@@ -135,7 +135,7 @@ def _precision(precision: str) -> Precision:
 
 def _named(model: str, weights: Path) -> str:
     """The model's name as reports give it: with "(int8)" where its int8 form ran."""
-    return f"{model} (int8)" if weights != float_path(weights) else model
+    return f"{model} (int8)" if is_int8(weights) else model
 
 
 @eval_app.command("expression")

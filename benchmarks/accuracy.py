@@ -31,7 +31,7 @@ from affectlens.eval.faces import FaceMode
 from affectlens.eval.machine import machine_report
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
-from affectlens.models.runtime import float_path
+from affectlens.models.runtime import is_int8
 
 Model = TypeVar("Model", ExpressionClassifier, AgeEstimator)
 
@@ -43,7 +43,7 @@ def _with_int8(make: Callable[..., Model], names: Iterable[str]) -> Iterator[tup
         try:
             yield name, make(name)
             int8 = make(name, precision="int8")
-            if int8.model.path != float_path(int8.model.path):
+            if is_int8(int8.model.path):
                 yield f"{name} (int8)", int8
         except ModelError as error:
             print(f"| {name} | not shipped: {error} |")

@@ -20,7 +20,7 @@ import numpy as np
 from affectlens.eval.machine import Stopwatch, machine_report
 from affectlens.models.age import AGE_MODELS, AgeEstimator
 from affectlens.models.expression import SPECS, ExpressionClassifier
-from affectlens.models.runtime import Precision, float_path
+from affectlens.models.runtime import Precision, is_int8
 
 PRECISIONS: tuple[Precision, ...] = ("float", "int8")
 
@@ -72,7 +72,7 @@ def table(threads: int, batches: list[int], repeats_at_1: int) -> None:
             cpu, wall = per_face_ms(model.predict, crops, repeats)
             cells.append(f"{cpu:.2f} ({wall:.2f})")
         mb = model.model.path.stat().st_size / 1e6
-        int8 = " (int8)" if model.model.path != float_path(model.model.path) else ""
+        int8 = " (int8)" if is_int8(model.model.path) else ""
         print(f"| {task} {model.name}{int8} | {mb:.1f} | " + " | ".join(cells) + " |")
 
 

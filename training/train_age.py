@@ -46,7 +46,7 @@ from runlog import run_log
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from affectlens.eval.age import ADULT_AGE, AgePredictions, evaluate_ages, standardised_gap
+from affectlens.eval.age import AgePredictions, evaluate_ages
 from affectlens.eval.datasets import AgeSet, TrainingManifest, is_held_out, read_utkface
 from affectlens.eval.faces import FaceMode, load_crops
 from affectlens.models.alignment import UTK_TEMPLATE
@@ -309,18 +309,18 @@ def sample_weights(ages: np.ndarray, power: float, groups: np.ndarray | None = N
     return weights / weights.sum()
 
 
-def validation_gap(pred: np.ndarray, ages: np.ndarray, races: np.ndarray, say: Say) -> None:
+def validation_gap(pred: np.ndarray, val: AgeSet, say: Say) -> None:
     """The adult race-group gap on the validation split, raw and age-standardised (what
-    ``--group-balance`` is chosen by, beside the validation score)."""
-    adult = ages >= ADULT_AGE
-    standard = standardised_gap(ages[adult].astype(np.float64), pred[adult].astype(np.float64),
-                                races[adult], resamples=200)
-    per_group = {g: float(np.abs(pred[adult & (races == g)] - ages[adult & (races == g)]).mean())
-                 for g in sorted(set(races[adult].tolist()))}
-    raw = max(per_group.values()) - min(per_group.values())
+    ``--group-balance`` is chosen by, beside the validation score): affectlens's own
+    evaluation, as ``report`` scores the test split."""
+    r = evaluate_ages(AgePredictions(np.array(val.ages, np.float64), pred.astype(np.float64),
+                                     np.array(val.genders), np.array(val.races)),
+                      model="validation", data=str(val.root), mode="crops", malformed=0,
+                      resamples=200)
+    standard = r.race_gap_standardised
     say("validation, adults, MAE per race group: " + ", ".join(
-        f"{g} {m:.2f} (n={int((adult & (races == g)).sum())})" for g, m in per_group.items())
-        + f"; gap raw {raw:.2f}, age-standardised "
+        f"{g.name} {g.mae:.2f} (n={g.n})" for g in r.races_adult)
+        + f"; gap raw {r.race_gap_adult:.2f}, age-standardised "
         + ("n/a" if standard is None else f"{standard.gap:.2f} ({', '.join(standard.bands)})"))
 
 
@@ -438,7 +438,7 @@ def train(args: argparse.Namespace, say: Say) -> None:
             f"train L1 {l1_sum / len(order):.2f} validation MAE {mae:.2f} {OLD}+ {old:.2f} "
             f"score {score:.3f}{mark} {time.time() - began:.0f}s")
     net.load_state_dict(torch.load(args.out / "best.pt", map_location=device))
-    validation_gap(predict(net, val_crops, device), val_ages, races[val], say)
+    validation_gap(predict(net, val_crops, device), dataset.subset(list(val)), say)
 
 
 # ------------------------------------------------------------------------- export and report

@@ -39,6 +39,7 @@ from affectlens.models.runtime import (
     OnnxModel,
     Opener,
     float_path,
+    is_int8,
     weights_for,
 )
 
@@ -60,9 +61,7 @@ def graph_here(path: Path, device: Device) -> Path:
     """The graph this node opens for a camera's ``path``. A camera chooses a model's int8 form
     by its own machine (runtime.weights_for: on the CPU); where this node runs the model on a
     GPU, the float graph is the one to run."""
-    if path == float_path(path):
-        return path
-    return weights_for(float_path(path), device, "int8")
+    return weights_for(float_path(path), device, "int8") if is_int8(path) else path
 
 
 class BatchingActor:

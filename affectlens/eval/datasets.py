@@ -101,12 +101,18 @@ class TrainingManifest:
     def of(cls, names: Iterable[str], data: str) -> TrainingManifest:
         return cls(data, frozenset(name_digest(n) for n in names))
 
+    @staticmethod
+    def path_beside(weights: Path) -> Path:
+        """``<model>.training.json`` beside the weights; an int8 form's is its float graph's
+        (it was trained as that graph was)."""
+        weights = float_path(weights)
+        return weights.with_name(f"{weights.stem}.training.json")
+
     @classmethod
     def beside(cls, weights: Path) -> TrainingManifest | None:
         """The manifest shipped with these weights; None where the model has none (then
         whether it saw an image cannot be checked)."""
-        weights = float_path(weights)  # an int8 form was trained as its float graph was
-        path = weights.with_name(f"{weights.stem}.training.json")
+        path = cls.path_beside(weights)
         if not path.is_file():
             return None
         try:
@@ -116,8 +122,7 @@ class TrainingManifest:
             raise InputError(f"{path}: not a training manifest ({error})") from None
 
     def write(self, weights: Path) -> Path:
-        weights = float_path(weights)  # an int8 form was trained as its float graph was
-        path = weights.with_name(f"{weights.stem}.training.json")
+        path = self.path_beside(weights)
         path.write_text(json.dumps({"data": self.data, "images": len(self.digests),
                                     "name_sha1_16": sorted(self.digests)}, indent=0) + "\n")
         return path

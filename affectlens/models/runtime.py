@@ -38,6 +38,11 @@ def float_path(path: Path) -> Path:
     return path.with_name(path.name.replace(".int8.onnx", ".onnx"))
 
 
+def is_int8(path: Path) -> bool:
+    """Whether ``path`` is a graph's int8 form."""
+    return path != float_path(path)
+
+
 def weights_for(path: Path, device: Device, precision: Precision) -> Path:
     """The graph to open for the float graph ``path``: its int8 form where ``precision`` asks
     for it, one ships, and the model will run on the CPU; else ``path``. Why not on a GPU:
