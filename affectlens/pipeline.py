@@ -30,7 +30,9 @@ from affectlens.models.expression import ExpressionClassifier
 from affectlens.models.face_detector import (
     FaceDetector,
     Tile,
+    body_reach,
     changed_tiles,
+    grown,
     known_face_tiles,
 )
 from affectlens.models.motion import Changes, MotionDetector, SearchedPictures
@@ -88,6 +90,9 @@ class SourceState:
     searched: SearchedPictures = field(default_factory=SearchedPictures)
     # analysed frames a tile woken by a change waits between searches (motion_search_every_s)
     motion_wait_frames: int = 1
+    # per tile of the frame's full plan: changed on the newest gated frame only where the
+    # frame before's faces explain it (Pipeline._unexplained); None after a periodic plan
+    deferred: np.ndarray | None = None
     # per tile of the frame's full plan: woken by a change and not searched since, and
     # analysed frames since it was last searched (None until a full search sets them up)
     woken: np.ndarray | None = None
@@ -149,14 +154,48 @@ class Pipeline:
             return detector.predict([f.image for f in frames])
         detections = []
         for frame in frames:  # gated: motion, so a tracker (start_source)
-            plans = self._plans([frame], state)
+            (plan,) = self._plans([frame], state)
             if state.reuse and state.last_faces is not None:
                 faces = state.last_faces  # what searching the same pictures again gives
             else:
-                (faces,) = detector.predict([frame.image], plans)
+                (found,) = detector.candidates([frame.image], [plan])
+                faces = detector.merge(found, frame.image.shape)
+                deferred = self._deferred_now(faces, frame, state)
+                if deferred:  # a face of the frame before not found again: search them too
+                    (more,) = detector.candidates([frame.image], [deferred])
+                    faces = detector.merge(found + more, frame.image.shape)
             detections.append(faces)
             state.last_faces = faces
         return detections
+
+    def _deferred_now(self, faces: FaceDetections, frame: Frame,
+                      state: SourceState) -> list[Tile]:
+        """The tiles woken only by changes the frame before's faces explained
+        (``_unexplained``) that are due a search now, because one of those faces was not
+        found again near where it was (it moved farther, turned or left: the change is not
+        its own); they are then searched, and the rest of them wait as woken tiles do. None
+        when every such face is found again."""
+        if state.deferred is None or not state.deferred.any() or state.last_faces is None:
+            return []
+        before, now = grown(state.last_faces.boxes), faces.boxes
+        centres = np.stack([now[:, [0, 2]].mean(1), now[:, [1, 3]].mean(1)], axis=1)
+        if all(((centres >= box[:2]) & (centres <= box[2:])).all(1).any() for box in before):
+            return []
+        assert state.woken is not None and state.frames_since_search is not None
+        due = state.deferred & (state.frames_since_search >= state.motion_wait_frames)
+        state.woken |= state.deferred & ~due
+        state.frames_since_search[due] = 0
+        state.deferred = None
+        height, width = frame.image.shape[:2]
+        tiles = self.models.detector.tiles(width, height)
+        chosen = [t for t, keep in zip(tiles, due) if keep]
+        if chosen:
+            assert state.motion is not None and state.motion.last is not None
+            grey = state.motion.last
+            state.searched.remember(grey, grey.shape[1] / width, chosen, {t.level for t in tiles})
+            state.last_plan = (state.last_plan or frozenset()) | {
+                (t.level, t.x, t.y) for t in chosen}
+        return chosen
 
     def follow(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
                state: SourceState) -> list[np.ndarray]:
@@ -278,8 +317,10 @@ class Pipeline:
                 plan = self._periodic_plan(tiles, frame, known, state, changes is None)
                 state.woken = np.zeros(len(tiles), bool)
                 state.frames_since_search = np.zeros(len(tiles), np.int64)
+                state.deferred = None
             else:
-                plan = self._gated_plan(tiles, changes, known, state)
+                plan = self._gated_plan(tiles, changes, self._unexplained(changes, state),
+                                        known, state)
             grey = motion.last
             assert grey is not None
             key = None if plan is None else frozenset((t.level, t.x, t.y) for t in plan)
@@ -325,19 +366,41 @@ class Pipeline:
         return [t for t, keep in zip(tiles, chosen) if keep]
 
     @staticmethod
-    def _gated_plan(tiles: list[Tile], changes: Changes, known: np.ndarray,
-                    state: SourceState) -> list[Tile]:
+    def _unexplained(changes: Changes, state: SourceState) -> Changes:
+        """The changes since the frame before less those a face found on it explains: within
+        its person's reach (``body_reach``, wherever in the box grown by
+        ``KNOWN_FACE_MARGIN`` that the tiles holding it search the face went:
+        ``known_face_tiles``), a person who moves,
+        turns or speaks changes the picture, and that woke every tile over the body on every
+        frame (10 to 14 of a drifting head and shoulders at 640x360: docs/speed.md). What the
+        explanation costs: a new face inside that reach is found by the next period's search
+        of the tiles changed since they were searched (``_periodic_plan``: within
+        ``full_scan_every_s``), not on the next frame. If the face itself is not found again
+        near where it was, the tiles are searched after all (``_deferred_now``)."""
+        faces = state.last_faces
+        if faces is None or not len(faces):
+            return changes
+        return changes.outside(body_reach(faces.boxes))
+
+    @staticmethod
+    def _gated_plan(tiles: list[Tile], changes: Changes, unexplained: Changes,
+                    known: np.ndarray, state: SourceState) -> list[Tile]:
         """Between full searches: the tiles that hold a face seen lately, and those woken by a
         change (now or since their last search) whose wait (``motion_wait_frames``) is over.
         Why wait: a body that moves wakes every fine tile around it on every frame, and a
-        face newly in it needs finding within a fraction of a second, not on every frame."""
+        face newly in it needs finding within a fraction of a second, not on every frame.
+        Only ``unexplained`` changes wake tiles; those woken by ``changes`` alone are kept in
+        ``state.deferred`` for ``detect`` (``_deferred_now``)."""
         assert state.woken is not None and state.frames_since_search is not None
         state.frames_since_search += 1
-        state.woken |= changed_tiles(tiles, changes)
+        woken = changed_tiles(tiles, unexplained)
+        state.woken |= woken
         chosen = known_face_tiles(tiles, known) | (
             state.woken & (state.frames_since_search >= state.motion_wait_frames))
         state.woken &= ~chosen
         state.frames_since_search[chosen] = 0
+        state.deferred = (changed_tiles(tiles, changes) & ~woken & ~chosen
+                          if unexplained is not changes else None)
         return [t for t, keep in zip(tiles, chosen) if keep]
 
     @staticmethod

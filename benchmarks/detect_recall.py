@@ -25,7 +25,8 @@ fall-01-cam0.mp4 (a real camera's noise, a person walking and falling), the buil
 sample (a drifting face, H.264) encoded at 5 and 25 fps, and a harder one made for it
 (``entering_frames``, at 5 and 25 fps): two small faces entering a noisy grey frame from
 its edges, one slowly (8 px a second: little change from frame to frame, what a high
-threshold misses), one quickly. ``test`` reports the figures: the
+threshold misses), one quickly, and (``beside_frames``, at 5 and 25 fps) a face coming into
+view beside a walking person. ``test`` reports the figures: the
 built-in two-face sample and the media in ../shared/data/media (WolfgangLanger_Pexels.mp4,
 single_face.mp4, face_noface.mov, noface_face.mov, no_face.mp4). Clips under ../shared are
 skipped where it is absent. Nothing is asserted.
@@ -96,6 +97,28 @@ def entering_frames(fps: int, seconds: float = 10.0) -> Iterator[np.ndarray]:
         yield canvas
 
 
+def beside_frames(fps: int, seconds: float = 8.0) -> Iterator[np.ndarray]:
+    """640x360 grey with sensor noise (sd 3 levels, seeded); the built-in portrait 150 px wide
+    (head and shoulders, its face about 58 px) walking left to right at 50 px/s, and from
+    3.1 s, just after a full search's second begins, a second face 64 px wide (its face about
+    27 px) in view beside the walker's shoulder, still: a person further back who turns to
+    the camera, inside the walker's reach, where a change the walker's face explains no
+    longer wakes the detector's tiles on the next frame (docs/speed.md)."""
+    face = portrait()
+    walker = cv2.resize(face, (150, 176), interpolation=cv2.INTER_AREA)
+    behind = cv2.resize(face[:, ::-1], (64, 75), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(11)
+    for i in range(round(seconds * fps)):
+        t = i / fps
+        canvas = np.clip(110 + rng.normal(0, 3, (HEIGHT, WIDTH, 1)), 0, 255).astype(np.uint8)
+        canvas = np.repeat(canvas, 3, axis=2)
+        if t >= 3.1:
+            canvas[170:245, 350:414] = behind
+        x = round(40 + 50 * t)
+        canvas[90:266, x:x + 150] = walker
+        yield canvas
+
+
 def clips(which: str, folder: Path) -> Iterator[tuple[str, Path]]:
     """(name, path) of each clip of the set; built-in samples are written into ``folder``."""
     if which == "validation":
@@ -108,6 +131,9 @@ def clips(which: str, folder: Path) -> Iterator[tuple[str, Path]]:
             yield path.name, path
         for fps in (5, 25):
             path = write_video(folder / f"entering_{fps}fps.mp4", entering_frames(fps), fps)
+            yield path.name, path
+        for fps in (5, 25):
+            path = write_video(folder / f"beside_{fps}fps.mp4", beside_frames(fps), fps)
             yield path.name, path
         return
     yield "sample.mp4 (built in)", write_sample_video(folder / "sample.mp4", 8.0, 10)

@@ -400,14 +400,14 @@ def test_periodic_search_adds_up_slow_change_and_skips_tiles_unchanged_since_sea
     assert all(np.abs(b.image.astype(int) - a.image).max() < threshold
                for a, b in pairwise(frames))  # no frame shows the change
     searched: list[int] = []
-    predict = models.detector.predict
+    candidates = models.detector.candidates
     full = len(plan_tiles(640, 360, 24))
 
-    def counted(images, plans=None):  # one frame a call, gated
-        searched[-1] = sum(full if p is None else len(p) for p in plans or [None])
-        return predict(images, plans)
+    def counted(images, plans=None):  # gated: one frame a call, one or two calls a frame
+        searched[-1] += sum(full if p is None else len(p) for p in plans or [None])
+        return candidates(images, plans)
 
-    monkeypatch.setattr(models.detector, "predict", counted)
+    monkeypatch.setattr(models.detector, "candidates", counted)
     found, tiles = {}, {}
     for still_every in (None, 10.0):
         pipeline = Pipeline(AnalysisConfig(still_tiles_every_s=still_every), models)
@@ -447,13 +447,13 @@ def test_a_still_face_in_a_still_picture_is_not_searched_again_until_something_c
 
     images = [noisy(300) for _ in range(8)] + [noisy(330) for _ in range(4)]
     ran: list[bool] = []
-    predict = models.detector.predict
+    candidates = models.detector.candidates
 
     def counted(images, plans=None):
         ran[-1] = True
-        return predict(images, plans)
+        return candidates(images, plans)
 
-    monkeypatch.setattr(models.detector, "predict", counted)
+    monkeypatch.setattr(models.detector, "candidates", counted)
     pipeline = Pipeline(AnalysisConfig(), models)
     state = pipeline.start_source(10.0)
     boxes = []

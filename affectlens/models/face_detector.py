@@ -53,6 +53,13 @@ LEVEL_MARGIN_HIGH = 1.25
 # the smallest face it finds changed: a change too small to be such a face is a smaller face
 # (a finer tile's) or noise. Faces already known are searched for whatever changed.
 MIN_CHANGED_SHARE = 0.1
+# A face found on one analysed frame is looked for on the next inside its box grown by this
+# share of its size on every side (it moves between frames): ``known_face_tiles``.
+KNOWN_FACE_MARGIN = 0.5
+# Where a face's person may change the picture around it, in face sizes left, up, right and
+# down of its box (an upright adult is about 7.5 heads tall and 2.5 wide at the shoulders,
+# arms out wider): ``body_reach``.
+BODY_REACH = (1.5, 1.0, 1.5, 7.0)
 
 
 def _anchors() -> np.ndarray:
@@ -67,6 +74,11 @@ def _anchors() -> np.ndarray:
 
 
 ANCHORS = _anchors()
+
+
+# One searched tile's faces before merging: boxes (N, 4), scores (N,), keypoints (N, 6, 2),
+# in frame pixels.
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -154,7 +166,25 @@ def changed_tiles(tiles: list[Tile], changes: Changes) -> np.ndarray:
     return changes.within(rects) >= MIN_CHANGED_SHARE * smallest_face**2
 
 
-def known_face_tiles(tiles: list[Tile], boxes: np.ndarray, margin: float = 0.5) -> np.ndarray:
+def grown(boxes: np.ndarray, margin: float = KNOWN_FACE_MARGIN) -> np.ndarray:
+    """``boxes`` (N, 4) each grown by ``margin`` of its larger side on every side."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    grow = margin * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return boxes + grow[:, None] * np.array([-1.0, -1.0, 1.0, 1.0])
+
+
+def body_reach(boxes: np.ndarray, margin: float = KNOWN_FACE_MARGIN) -> np.ndarray:
+    """For each face box (N, 4), the region its person's head, shoulders and body may fill
+    when upright, wherever in its box grown by ``margin`` the face went: ``BODY_REACH`` and
+    ``margin`` face sizes left, up, right and down of the box."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    reach = (np.array(BODY_REACH) + margin) * np.array([-1.0, -1.0, 1.0, 1.0])
+    return boxes + size[:, None] * reach
+
+
+def known_face_tiles(tiles: list[Tile], boxes: np.ndarray,
+                     margin: float = KNOWN_FACE_MARGIN) -> np.ndarray:
     """Per tile of ``tiles``: is it one to search for a face known to be in one of ``boxes``?
     Each box is grown by ``margin`` of its size on every side (a face moves between analysed
     frames); the tiles chosen for it are, on each level that finds a face of its size, those
@@ -174,11 +204,10 @@ def known_face_tiles(tiles: list[Tile], boxes: np.ndarray, margin: float = 0.5) 
     levels = np.array([t.level for t in tiles])
     finest = levels == levels.max()
     width, height = rects[finest, 2].max(), rects[finest, 3].max()  # the frame's, or more
-    for x0, y0, x1, y1 in boxes:
+    for (x0, y0, x1, y1), (gx0, gy0, gx1, gy1) in zip(boxes, grown(boxes, margin)):
         size = max(x1 - x0, y1 - y0)
-        grow = size * margin
-        gx0, gy0 = max(x0 - grow, 0), max(y0 - grow, 0)
-        gx1, gy1 = min(x1 + grow, width), min(y1 + grow, height)
+        gx0, gy0 = max(gx0, 0), max(gy0, 0)
+        gx1, gy1 = min(gx1, width), min(gy1, height)
         fits = (smallest <= size) & (size <= largest)
         if not fits.any():  # smaller than the finest level's faces: that level's anyway
             fits = finest
@@ -368,11 +397,20 @@ class FaceDetector:
         ``plans[i]``, when given and not None, are the only tiles of image i to search (from
         ``Pipeline._plans``); otherwise image i is searched in full.
         """
+        found = self.candidates(images, plans)
+        return [self.merge(faces, image.shape) for faces, image in zip(found, images)]
+
+    def candidates(
+        self, images: Sequence[np.ndarray], plans: Sequence[list[Tile] | None] | None = None
+    ) -> list[list[Candidates]]:
+        """Per image, each searched tile's faces before merging (``predict``'s first half):
+        ``merge`` of two searches' candidates of one image is what one search of both plans'
+        tiles gives."""
         searched = [self.tiles(im.shape[1], im.shape[0]) for im in images]
         if plans is not None:
             searched = [full if plan is None else plan
                         for full, plan in zip(searched, plans, strict=True)]
-        found: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in images]
+        found: list[list[Candidates]] = [[] for _ in images]
         # scaled pictures of one image at a time (tiles come image by image): memory stays
         # bounded by one frame's, whatever the batch
         pictures: tuple[int, _LevelPictures] | None = None
@@ -388,12 +426,12 @@ class FaceDetector:
                 candidates = self._decode_tile(tile, cut, reg, logit, width, height)
                 if candidates is not None:
                     found[i].append(candidates)
-        return [self._merge(faces, image.shape) for faces, image in zip(found, images)]
+        return found
 
     def _decode_tile(
         self, tile: Tile, cut: _TileCut, reg: np.ndarray, logit: np.ndarray, width: int,
         height: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    ) -> Candidates | None:
         """Boxes, scores and keypoints in frame pixels of one tile's faces above the score
         threshold that this tile's level owns (``cut``: where its input was cut from); None
         when there are none."""
@@ -416,10 +454,8 @@ class FaceDetector:
             boxes, scores, kps = boxes[ok], scores[ok], kps[ok]
         return boxes, scores, kps
 
-    def _merge(
-        self, found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], shape: tuple[int, ...]
-    ) -> FaceDetections:
-        """One frame's faces from its tiles' candidates (in tile order)."""
+    def merge(self, found: Sequence[Candidates], shape: tuple[int, ...]) -> FaceDetections:
+        """One frame's faces from its tiles' candidates (``shape``: the frame's)."""
         if not found:
             return FaceDetections.empty()
         boxes, scores, kps = (np.concatenate(parts) for parts in zip(*found))

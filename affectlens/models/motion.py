@@ -44,14 +44,32 @@ class Changes:
     def within(self, rects: np.ndarray) -> np.ndarray:
         """For each rectangle (N, 4: x0, y0, x1, y1 in frame pixels), the frame pixels in it
         that changed (counted on the shrunk frame, so in steps of 1 / scale**2)."""
-        height, width = self.summed.shape[0] - 1, self.summed.shape[1] - 1
-        r = np.asarray(rects, np.float64).reshape(-1, 4) * self.scale
-        x0 = np.clip(np.floor(r[:, 0]), 0, width).astype(int)
-        y0 = np.clip(np.floor(r[:, 1]), 0, height).astype(int)
-        x1 = np.clip(np.ceil(r[:, 2]), 0, width).astype(int)
-        y1 = np.clip(np.ceil(r[:, 3]), 0, height).astype(int)
+        x0, y0, x1, y1 = self._cells(rects).T
         s = self.summed
         return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / self.scale**2
+
+    def outside(self, rects: np.ndarray) -> Changes:
+        """These changes less those inside any of ``rects`` (N, 4: x0, y0, x1, y1 in frame
+        pixels; each shrunk pixel a rectangle touches counts as inside)."""
+        rects = np.asarray(rects, np.float64).reshape(-1, 4)
+        if not len(rects) or not self.summed[-1, -1]:
+            return self
+        changed = np.diff(np.diff(self.summed, axis=0), axis=1)
+        for x0, y0, x1, y1 in self._cells(rects):
+            changed[y0:y1, x0:x1] = 0
+        summed = np.zeros_like(self.summed)
+        summed[1:, 1:] = changed.cumsum(0).cumsum(1)
+        return Changes(summed, self.scale)
+
+    def _cells(self, rects: np.ndarray) -> np.ndarray:
+        """``rects`` (N, 4, frame pixels) as shrunk-pixel rectangles (x0, y0, x1, y1), each
+        shrunk pixel a rectangle touches included, clipped to the frame."""
+        height, width = self.summed.shape[0] - 1, self.summed.shape[1] - 1
+        r = np.asarray(rects, np.float64).reshape(-1, 4) * self.scale
+        low, high = np.floor(r[:, :2]), np.ceil(r[:, 2:])
+        limits = np.array([width, height])
+        return np.concatenate([np.clip(low, 0, limits), np.clip(high, 0, limits)],
+                              axis=1).astype(int)
 
 
 class MotionDetector:
