@@ -76,6 +76,12 @@ class Run:
     wall_s: float
 
 
+def noisy_grey(rng: np.random.Generator) -> np.ndarray:
+    """A 640x360 grey frame with sensor noise (sd 3 levels)."""
+    canvas = np.clip(110 + rng.normal(0, 3, (HEIGHT, WIDTH, 1)), 0, 255).astype(np.uint8)
+    return np.repeat(canvas, 3, axis=2)
+
+
 def entering_frames(fps: int, seconds: float = 10.0) -> Iterator[np.ndarray]:
     """640x360 grey with sensor noise (sd 3 levels, seeded); the built-in portrait 96 px wide
     (its face about 40 px) sliding in from the left at 8 px/s, and 128 px wide from the right
@@ -86,8 +92,7 @@ def entering_frames(fps: int, seconds: float = 10.0) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(7)
     for i in range(round(seconds * fps)):
         t = i / fps
-        canvas = np.clip(110 + rng.normal(0, 3, (HEIGHT, WIDTH, 1)), 0, 255).astype(np.uint8)
-        canvas = np.repeat(canvas, 3, axis=2)
+        canvas = noisy_grey(rng)
         for image, x, y in ((slow, round(-96 + 8 * t), 40),
                             (fast, round(WIDTH - 40 * max(0.0, t - 2.0)), 190)):
             h, w = image.shape[:2]
@@ -110,8 +115,7 @@ def beside_frames(fps: int, seconds: float = 8.0) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(11)
     for i in range(round(seconds * fps)):
         t = i / fps
-        canvas = np.clip(110 + rng.normal(0, 3, (HEIGHT, WIDTH, 1)), 0, 255).astype(np.uint8)
-        canvas = np.repeat(canvas, 3, axis=2)
+        canvas = noisy_grey(rng)
         if t >= 3.1:
             canvas[170:245, 350:414] = behind
         x = round(40 + 50 * t)
