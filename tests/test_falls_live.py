@@ -199,10 +199,17 @@ def test_a_clip_is_blurred_as_snapshots_are(pipeline_for: Callable[..., Pipeline
     duration, frames = decode_clip(clip.video)
     assert clip.key == "fall:1" and clip.frames == len(frames) == 20
     assert abs(duration - 2.0) <= 0.1 and {f.shape for f in frames} == {(240, 320, 3)}
-    assert all(len(faces) for faces in models.detector.predict(source[:20]))
+    faces_in_source = models.detector.predict(source[:20])
+    assert all(len(faces) == 1 for faces in faces_in_source)
     found = models.detector.predict(frames)
     if blur:
-        assert sum(len(faces) for faces in found) == 0
+        # Not the face, where it was: a detection elsewhere is the detector's false positive
+        # on blur and VP8 artefacts (one at score 0.80 on the portrait's shoulder, seen), not
+        # a face left unblurred.
+        for source_faces, clip_faces in zip(faces_in_source, found):
+            x0, y0, x1, y1 = source_faces.boxes[0]
+            centres = (clip_faces.boxes[:, :2] + clip_faces.boxes[:, 2:]) / 2
+            assert not ((centres >= (x0, y0)) & (centres <= (x1, y1))).all(axis=1).any()
     else:
         assert all(len(faces) for faces in found)
         top = np.stack([f[:banner_height(240) - 4] for f in frames]).mean(axis=(0, 1, 2))
