@@ -41,6 +41,21 @@ def multi_face(media) -> np.ndarray:
     return image
 
 
+def test_network_input_is_rgb_in_minus_one_to_one_channel_first() -> None:
+    """The tiles as the network takes them: BGR pixels swapped to RGB, 0..255 mapped to
+    -1..1, channels first, contiguous (so ONNX Runtime need not copy them)."""
+    rng = np.random.default_rng(3)
+    pixels = [rng.integers(0, 256, (128, 128, 3), np.uint8) for _ in range(3)]
+    cuts = [face_detector._TileCut(p, 0.0, 0.0, 128.0, 128.0) for p in pixels]
+    got = face_detector._network_input(cuts)
+    assert got.shape == (3, 3, 128, 128) and got.dtype == np.float32
+    assert got.flags["C_CONTIGUOUS"]
+    for tile, p in zip(got, pixels):
+        expected = p[..., ::-1].transpose(2, 0, 1).astype(np.float64) / 127.5 - 1.0
+        assert np.abs(tile - expected).max() < 1e-6
+    assert got.min() >= -1.0 and got.max() <= 1.0
+
+
 def test_multi_face_photo_has_five_faces(models: Models, multi_face: np.ndarray) -> None:
     faces = models.detector.predict([multi_face])[0]
     assert len(faces) == 5
