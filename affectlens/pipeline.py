@@ -102,6 +102,11 @@ class SourceState:
     ages: dict[int, tuple[int, float, float]] = field(default_factory=dict)
 
 
+def _key(tiles: Sequence[Tile]) -> frozenset[tuple[int, int, int]]:
+    """What tells one plan's tiles from another's: each tile's level and corner."""
+    return frozenset((t.level, t.x, t.y) for t in tiles)
+
+
 class Pipeline:
     def __init__(self, config: AnalysisConfig | None = None, models: Models | None = None) -> None:
         self.config = config or AnalysisConfig()
@@ -173,7 +178,7 @@ class Pipeline:
         """The tiles woken only by changes the frame before's faces explained
         (``_unexplained``) that are due a search now, because one of those faces was not
         found again near where it was (it moved farther, turned or left: the change is not
-        its own); they are then searched, and the rest of them wait as woken tiles do. None
+        its own); they are then searched, and the rest of them wait as woken tiles do. Empty
         when every such face is found again."""
         if state.deferred is None or not state.deferred.any() or state.last_faces is None:
             return []
@@ -193,8 +198,7 @@ class Pipeline:
             assert state.motion is not None and state.motion.last is not None
             grey = state.motion.last
             state.searched.remember(grey, grey.shape[1] / width, chosen, {t.level for t in tiles})
-            state.last_plan = (state.last_plan or frozenset()) | {
-                (t.level, t.x, t.y) for t in chosen}
+            state.last_plan = (state.last_plan or frozenset()) | _key(chosen)
         return chosen
 
     def follow(self, frames: Sequence[Frame], detections: Sequence[FaceDetections],
@@ -323,7 +327,7 @@ class Pipeline:
                                         known, state)
             grey = motion.last
             assert grey is not None
-            key = None if plan is None else frozenset((t.level, t.x, t.y) for t in plan)
+            key = None if plan is None else _key(plan)
             state.reuse = bool(plan) and key == state.last_plan and not (
                 self._changed_since_search(plan or [], width, state).any())
             state.last_plan = key
@@ -370,9 +374,8 @@ class Pipeline:
         """The changes since the frame before less those a face found on it explains: within
         its person's reach (``body_reach``, wherever in the box grown by
         ``KNOWN_FACE_MARGIN`` that the tiles holding it search the face went:
-        ``known_face_tiles``), a person who moves,
-        turns or speaks changes the picture, and that woke every tile over the body on every
-        frame (10 to 14 of a drifting head and shoulders at 640x360: docs/speed.md). What the
+        ``known_face_tiles``), a person who moves, turns or speaks changes the picture, and
+        that woke every fine tile over the body on every frame (docs/speed.md). What the
         explanation costs: a new face inside that reach is found by the next period's search
         of the tiles changed since they were searched (``_periodic_plan``: within
         ``full_scan_every_s``), not on the next frame. If the face itself is not found again
