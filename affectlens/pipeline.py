@@ -107,6 +107,15 @@ def _key(tiles: Sequence[Tile]) -> frozenset[tuple[int, int, int]]:
     return frozenset((t.level, t.x, t.y) for t in tiles)
 
 
+def _remember_search(state: SourceState, searched: list[Tile] | None, tiles: list[Tile],
+                     width: int) -> None:
+    """``searched`` (None: every tile of ``tiles``, the full plan) were searched on the
+    source's newest picture, a frame ``width`` pixels wide."""
+    assert state.motion is not None and state.motion.last is not None
+    grey = state.motion.last
+    state.searched.remember(grey, grey.shape[1] / width, searched, {t.level for t in tiles})
+
+
 class Pipeline:
     def __init__(self, config: AnalysisConfig | None = None, models: Models | None = None) -> None:
         self.config = config or AnalysisConfig()
@@ -191,13 +200,10 @@ class Pipeline:
         state.woken |= state.deferred & ~due
         state.frames_since_search[due] = 0
         state.deferred = None
-        height, width = frame.image.shape[:2]
-        tiles = self.models.detector.tiles(width, height)
+        tiles = self.models.detector.tiles(*frame.size)
         chosen = [t for t, keep in zip(tiles, due) if keep]
         if chosen:
-            assert state.motion is not None and state.motion.last is not None
-            grey = state.motion.last
-            state.searched.remember(grey, grey.shape[1] / width, chosen, {t.level for t in tiles})
+            _remember_search(state, chosen, tiles, frame.size[0])
             state.last_plan = (state.last_plan or frozenset()) | _key(chosen)
         return chosen
 
@@ -325,15 +331,12 @@ class Pipeline:
             else:
                 plan = self._gated_plan(tiles, changes, self._unexplained(changes, state),
                                         known, state)
-            grey = motion.last
-            assert grey is not None
             key = None if plan is None else _key(plan)
             state.reuse = bool(plan) and key == state.last_plan and not (
                 self._changed_since_search(plan or [], width, state).any())
             state.last_plan = key
             if not state.reuse:
-                state.searched.remember(grey, grey.shape[1] / width, plan,
-                                        {t.level for t in tiles})
+                _remember_search(state, plan, tiles, width)
             plans.append(plan)
         return plans
 
@@ -402,8 +405,7 @@ class Pipeline:
             state.woken & (state.frames_since_search >= state.motion_wait_frames))
         state.woken &= ~chosen
         state.frames_since_search[chosen] = 0
-        state.deferred = (changed_tiles(tiles, changes) & ~woken & ~chosen
-                          if unexplained is not changes else None)
+        state.deferred = changed_tiles(tiles, changes) & ~woken & ~chosen
         return [t for t, keep in zip(tiles, chosen) if keep]
 
     @staticmethod

@@ -166,21 +166,24 @@ def changed_tiles(tiles: list[Tile], changes: Changes) -> np.ndarray:
     return changes.within(rects) >= MIN_CHANGED_SHARE * smallest_face**2
 
 
+def _extended(boxes: np.ndarray, sides: Sequence[float]) -> np.ndarray:
+    """``boxes`` (N, 4) each extended by ``sides`` (left, up, right, down) times its larger
+    side."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return boxes + size[:, None] * np.asarray(sides) * np.array([-1.0, -1.0, 1.0, 1.0])
+
+
 def grown(boxes: np.ndarray, margin: float = KNOWN_FACE_MARGIN) -> np.ndarray:
     """``boxes`` (N, 4) each grown by ``margin`` of its larger side on every side."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    grow = margin * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    return boxes + grow[:, None] * np.array([-1.0, -1.0, 1.0, 1.0])
+    return _extended(boxes, (margin,) * 4)
 
 
 def body_reach(boxes: np.ndarray, margin: float = KNOWN_FACE_MARGIN) -> np.ndarray:
     """For each face box (N, 4), the region its person's head, shoulders and body may fill
     when upright, wherever in its box grown by ``margin`` the face went: ``BODY_REACH`` and
     ``margin`` face sizes left, up, right and down of the box."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    reach = (np.array(BODY_REACH) + margin) * np.array([-1.0, -1.0, 1.0, 1.0])
-    return boxes + size[:, None] * reach
+    return _extended(boxes, [side + margin for side in BODY_REACH])
 
 
 def known_face_tiles(tiles: list[Tile], boxes: np.ndarray,
